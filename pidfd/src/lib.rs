@@ -1,1 +1,84 @@
-//! placeholder
+//! Safe Linux pidfds, correct on every kernel from 5.3 to the newest.
+//!
+//! A pidfd is a file descriptor that names one process for the whole life of that process.
+//! A PID is only a number that the kernel hands to the next process once the old one is reaped;
+//! anything done by PID (signal, wait, read `/proc/<pid>`) can reach the wrong process. Anything
+//! done through a [`PidFd`] cannot.
+//!
+//! Every operation uses the best mechanism the running kernel has, found by a [`Feature`] probe
+//! (run once, cached, never by parsing the kernel version), and falls back where a fallback
+//! keeps the guarantee. Where none does, the error says which feature and which kernel brings
+//! it ([`Error::Unsupported`]). No value is ever made up: a field the kernel did not report is
+//! `None` or an error.
+//!
+//! ```
+//! use std::os::unix::process::ExitStatusExt;
+//! use std::process::Command;
+//!
+//! // Spawn race-free: the pidfd names this child even if another thread reaps with waitpid(-1).
+//! let (mut child, fd) = pidfd::spawn(Command::new("sleep").arg("30"))?;
+//! assert_eq!(fd.pid()?, child.id() as i32);
+//! println!("ppid {} credentials {:?}", fd.ppid()?, fd.credentials()?);
+//! fd.kill()?;
+//! let status = fd.wait()?;
+//! assert_eq!(status.signal(), Some(libc::SIGKILL));
+//! # drop(child.try_wait());
+//! # Ok::<(), pidfd::Error>(())
+//! ```
+//!
+//! # Kernel support
+//!
+//! | operation | best (first kernel) | fallback |
+//! |---|---|---|
+//! | open | `pidfd_open` (5.3) | none: [`Error::Unsupported`] |
+//! | spawn race-free | child opens its own pidfd and sends it (5.3) | none |
+//! | pid | `PIDFD_GET_INFO` (6.13) | `/proc/self/fdinfo/<fd>` `Pid:` (5.2; -1 exited, 0 other PID namespace) |
+//! | ppid, credentials | `PIDFD_GET_INFO` (6.13) | `/proc/<pid>/status`, then re-check the pidfd still names that pid |
+//! | cgroup id | `PIDFD_GET_INFO` (6.13) | `/proc/<pid>/cgroup` v2 path resolved to its inode, re-checked |
+//! | unique id | `fstat` inode on pidfs (6.9, 64-bit) | pidfs file handle (6.14; the only way on 32-bit), else unsupported |
+//! | reopen by id | `open_by_handle_at(FD_PIDFS_ROOT)` (6.17) | own pidfd as mount fd (6.14), else unsupported |
+//! | signal | `pidfd_send_signal` (5.1) | none needed |
+//! | scoped signals (thread, group, process group) | `PIDFD_SIGNAL_*` (6.9) | `tgkill` / `killpg` after a liveness check (residual race) |
+//! | wait | `waitid(P_PIDFD)` (5.4) | own child by pid: `WNOWAIT`, re-check through the pidfd, reap |
+//! | exit status of any process | `PIDFD_INFO_EXIT` (6.15) | unsupported |
+//! | non-blocking | `PIDFD_NONBLOCK` (5.10) | `WNOHANG` |
+//! | duplicate a remote fd | `pidfd_getfd` (5.6) | unsupported |
+//! | memory advice / release | `process_madvise` (5.10), `process_mrelease` (5.15) | unsupported |
+//! | peer of a unix socket | `SO_PEERPIDFD`, `SCM_PIDFD` (6.5) | unsupported (PID-based would be racy) |
+//!
+//! [`features()`] prints what the running kernel has and which mechanism each operation uses.
+//!
+//! # Errors
+//!
+//! One [`Error`] type; it converts into [`std::io::Error`] keeping the OS error.
+#![cfg_attr(feature = "nightly", feature(linux_pidfd))]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod compat;
+mod error;
+mod info;
+mod parse;
+mod pidfd;
+mod procdir;
+mod signal;
+mod socket;
+mod spawn;
+mod sys;
+mod wait;
+
+#[cfg(target_os = "android")]
+pub use compat::allow_probing_on_android;
+pub use compat::{Feature, FeatureReport, Support, features};
+pub use error::{Error, Result};
+pub use info::{Coredump, Credentials, ProcessInfo};
+pub use parse::WaitEvent;
+pub use pidfd::{Advice, MemoryRange, OpenFlags, PidFd};
+pub use procdir::ProcDir;
+pub use signal::{SigInfo, SignalScope};
+pub use socket::{recv_pidfd, send_pidfd, set_pass_pidfd};
+pub use spawn::spawn;
+pub use wait::{ResourceUsage, WaitOptions};
+
+#[cfg(test)]
+mod tests;

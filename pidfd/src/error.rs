@@ -1,0 +1,123 @@
+//! The crate's error type.
+
+use std::io;
+
+use crate::Feature;
+
+/// What went wrong, in the terms of what happened to the process.
+///
+/// Converts into [`std::io::Error`]: variants that come from an OS error keep its
+/// `raw_os_error()`; [`Error::Unsupported`] becomes [`io::ErrorKind::Unsupported`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The running kernel lacks a feature the operation needs, and there is no fallback.
+    #[error("{feature} is not supported by the running kernel (it needs Linux {since} or newer)", since = feature.since())]
+    Unsupported {
+        /// The missing kernel capability.
+        feature: Feature,
+    },
+    /// A security policy (seccomp, an LSM, a container profile) refused a system call the
+    /// operation needs. The probe that met this refusal did not cache it: a later call tries again.
+    #[error("{feature} is denied by a security policy (seccomp, LSM or container profile): {source}")]
+    Denied {
+        /// The capability that was refused.
+        feature: Feature,
+        /// The refusal (`EPERM` or `EACCES`, usually).
+        #[source]
+        source: io::Error,
+    },
+    /// The process has exited (it may still be a zombie for some operations, or already reaped).
+    #[error("the process has exited")]
+    Exited,
+    /// No process has this PID (in the caller's PID namespace).
+    #[error("no process with pid {pid}")]
+    NoSuchProcess {
+        /// The PID asked for.
+        pid: i32,
+    },
+    /// The PID names a thread that is not a thread-group leader; open it with
+    /// [`OpenFlags::THREAD`](crate::OpenFlags::THREAD) to get a thread pidfd.
+    #[error("pid {pid} is a thread, not a thread-group leader (use OpenFlags::THREAD)")]
+    NotThreadGroupLeader {
+        /// The PID asked for.
+        pid: i32,
+    },
+    /// The process lives in a PID namespace the caller cannot see into.
+    #[error("the process is not visible in the caller's PID namespace")]
+    OtherPidNamespace,
+    /// The process is not a child of the caller, so it cannot be waited for.
+    #[error("the process is not a child of the caller")]
+    NotChild,
+    /// The caller lacks the privilege (signal rules, ptrace access mode, capabilities).
+    #[error("permission denied: {source}")]
+    PermissionDenied {
+        /// The OS error (`EPERM` or `EACCES`).
+        #[source]
+        source: io::Error,
+    },
+    /// The file descriptor is not a pidfd.
+    #[error("the file descriptor is not a pidfd")]
+    NotPidfd,
+    /// An argument is out of range; nothing was sent to the kernel.
+    #[error("invalid argument: {0}")]
+    InvalidInput(&'static str),
+    /// Any other OS error, with the operation that met it.
+    #[error("{op} failed: {source}")]
+    Os {
+        /// The system call or step that failed.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The `errno` behind this error, if it came from the kernel.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Denied { source, .. } | Error::PermissionDenied { source } | Error::Os { source, .. } => {
+                source.raw_os_error()
+            }
+            Error::Exited => Some(libc::ESRCH),
+            Error::NoSuchProcess { .. } => Some(libc::ESRCH),
+            Error::NotChild => Some(libc::ECHILD),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn os(op: &'static str, source: io::Error) -> Self {
+        Error::Os { op, source }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        match e {
+            Error::Unsupported { .. } => io::Error::new(io::ErrorKind::Unsupported, e),
+            Error::Denied { source, .. } | Error::PermissionDenied { source } | Error::Os { source, .. } => source,
+            Error::Exited | Error::NoSuchProcess { .. } => io::Error::from_raw_os_error(libc::ESRCH),
+            Error::NotChild => io::Error::from_raw_os_error(libc::ECHILD),
+            Error::OtherPidNamespace
+            | Error::NotThreadGroupLeader { .. }
+            | Error::NotPidfd
+            | Error::InvalidInput(_) => io::Error::new(io::ErrorKind::InvalidInput, e),
+        }
+    }
+}
+
+/// Classifies an `errno` met by an operation on a live pidfd, for the cases every operation
+/// shares: ESRCH is the process exiting, EPERM/EACCES a permission refusal, EREMOTE another PID
+/// namespace. Anything else is kept as [`Error::Os`].
+pub(crate) fn from_errno(op: &'static str, e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ESRCH) => Error::Exited,
+        Some(libc::EPERM | libc::EACCES) => Error::PermissionDenied { source: e },
+        Some(libc::EREMOTE) => Error::OtherPidNamespace,
+        _ => Error::os(op, e),
+    }
+}

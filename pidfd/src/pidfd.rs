@@ -1,0 +1,645 @@
+//! [`PidFd`]: obtaining one, converting it, and knowing the process it names.
+
+use std::ffi::CStr;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::process::{Child, ExitStatus};
+use std::sync::{Mutex, OnceLock};
+
+use bitflags::bitflags;
+use pidfd_sys as uapi;
+
+use crate::error::{Error, Result, from_errno};
+use crate::info::{Credentials, ProcessInfo, RawInfo};
+use crate::procdir::ProcDir;
+use crate::{Feature, parse, sys};
+
+bitflags! {
+    /// Flags for [`PidFd::open_with`].
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct OpenFlags: u32 {
+        /// `PIDFD_NONBLOCK` (5.10): [`PidFd::wait`] keeps blocking, but a `waitid` on the fd
+        /// answers `EAGAIN` instead of blocking, which async runtimes need.
+        const NONBLOCK = uapi::PIDFD_NONBLOCK;
+        /// `PIDFD_THREAD` (6.9): a pidfd for one thread (`pid` is a thread id); it becomes
+        /// readable when that thread exits, and signals go to that thread.
+        const THREAD = uapi::PIDFD_THREAD;
+    }
+}
+
+/// An owned pidfd: a file descriptor that names one process (or thread) for its whole life,
+/// so no operation through it can reach another process that reused the PID.
+///
+/// Once a wait has returned the exit status, the `PidFd` remembers it: later waits, and
+/// [`exit_status`](PidFd::exit_status), return the same status.
+pub struct PidFd {
+    fd: OwnedFd,
+    exit: OnceLock<ExitStatus>,
+    /// Held by a blocking wait, so `try_wait` never blocks and never races a reap.
+    pub(crate) reaping: Mutex<()>,
+}
+
+impl fmt::Debug for PidFd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PidFd").field("fd", &self.fd.as_raw_fd()).field("exit", &self.exit.get()).finish()
+    }
+}
+
+impl PidFd {
+    /// Wraps an fd already known to be a pidfd.
+    pub(crate) fn from_owned_unchecked(fd: OwnedFd) -> PidFd {
+        PidFd { fd, exit: OnceLock::new(), reaping: Mutex::new(()) }
+    }
+
+    /// Opens a pidfd for the process `pid`.
+    ///
+    /// A PID alone can be recycled: the pidfd names whatever process has `pid` at the moment
+    /// of the call. Use it for processes that cannot be reaped behind your back (your own
+    /// unwaited children, yourself, processes whose parent you trust), or check the process
+    /// (e.g. its start time) after opening. [`spawn`](crate::spawn) gets a pidfd without this race.
+    ///
+    /// # Kernel support
+    /// `pidfd_open` (5.3); without it, [`Error::Unsupported`]. No fallback.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for `pid <= 0`; [`Error::NoSuchProcess`]; [`Error::NotThreadGroupLeader`]
+    /// for a thread id; [`Error::Denied`] under a seccomp policy that refuses `pidfd_open`.
+    ///
+    /// # Example
+    /// ```
+    /// let me = pidfd::PidFd::open(std::process::id() as i32)?;
+    /// assert_eq!(me.pid()?, std::process::id() as i32);
+    /// # Ok::<(), pidfd::Error>(())
+    /// ```
+    pub fn open(pid: i32) -> Result<PidFd> {
+        PidFd::open_with(pid, OpenFlags::empty())
+    }
+
+    /// Opens a pidfd with flags: [`OpenFlags::NONBLOCK`], [`OpenFlags::THREAD`].
+    ///
+    /// # Kernel support
+    /// `pidfd_open` (5.3), `PIDFD_NONBLOCK` (5.10), `PIDFD_THREAD` (6.9). A flag the kernel
+    /// lacks gives [`Error::Unsupported`] naming it (NONBLOCK falls back nowhere: the caller
+    /// decides; [`PidFd::try_wait`] already uses `WNOHANG`).
+    ///
+    /// # Errors
+    /// As [`PidFd::open`].
+    pub fn open_with(pid: i32, flags: OpenFlags) -> Result<PidFd> {
+        if pid <= 0 {
+            return Err(Error::InvalidInput("pid must be positive"));
+        }
+        match sys::pidfd_open(pid, flags.bits()) {
+            Ok(fd) => Ok(PidFd::from_owned_unchecked(fd)),
+            Err(e) => Err(open_error(pid, flags, e)),
+        }
+    }
+
+    /// A pidfd for the calling process.
+    ///
+    /// # Kernel support
+    /// `pidfd_open` (5.3).
+    ///
+    /// # Errors
+    /// As [`PidFd::open`].
+    pub fn from_self() -> Result<PidFd> {
+        PidFd::open(sys::getpid())
+    }
+
+    /// A pidfd for a child spawned by `std::process::Command`.
+    ///
+    /// Race-free only while nobody can reap the child: not after `child.wait()`/`try_wait()`
+    /// returned its status, and not when another thread may call `waitpid(-1)` or `SIGCHLD` is
+    /// ignored. [`spawn`](crate::spawn) has no such window.
+    ///
+    /// # Kernel support
+    /// `pidfd_open` (5.3).
+    ///
+    /// # Errors
+    /// As [`PidFd::open`]; [`Error::NoSuchProcess`] if the child was already reaped.
+    pub fn from_child(child: &Child) -> Result<PidFd> {
+        let pid = i32::try_from(child.id()).map_err(|_| Error::InvalidInput("child pid out of range"))?;
+        PidFd::open(pid)
+    }
+
+    /// Reopens the process with the unique id [`PidFd::id`] returned (through a pidfs file
+    /// handle), if it has not been reaped and is visible in the caller's PID namespace.
+    ///
+    /// # Kernel support
+    /// pidfs file handles (6.14); `FD_PIDFS_ROOT` (6.17) as the mount fd, else a pidfd of the
+    /// calling process. Older kernels: [`Error::Unsupported`].
+    ///
+    /// # Errors
+    /// [`Error::Exited`] when no such process exists any more (`ESTALE`).
+    pub fn open_by_id(id: u64, flags: OpenFlags) -> Result<PidFd> {
+        Feature::FileHandles.require()?;
+        let oflags = libc::O_RDONLY | libc::O_CLOEXEC | flags.bits() as i32;
+        let result = if Feature::PidfsRoot.is_supported() {
+            sys::open_by_handle(uapi::FD_PIDFS_ROOT, id, oflags)
+        } else {
+            let mount = PidFd::from_self()?;
+            sys::open_by_handle(mount.as_raw_fd(), id, oflags)
+        };
+        match result {
+            Ok(fd) => Ok(PidFd::from_owned_unchecked(fd)),
+            Err(e) if e.raw_os_error() == Some(libc::ESTALE) => Err(Error::Exited),
+            Err(e) => Err(from_errno("open_by_handle_at", e)),
+        }
+    }
+
+    /// A second handle to the same process (a `dup` with `FD_CLOEXEC`), carrying the
+    /// remembered exit status.
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// [`Error::Os`] when the fd table is full.
+    pub fn try_clone(&self) -> Result<PidFd> {
+        let fd = sys::dup_cloexec(self.fd.as_fd()).map_err(|e| Error::os("dup", e))?;
+        let copy = PidFd::from_owned_unchecked(fd);
+        if let Some(&status) = self.exit.get() {
+            let _ = copy.exit.set(status);
+        }
+        Ok(copy)
+    }
+
+    /// Whether the fd is non-blocking (`PIDFD_NONBLOCK` / `O_NONBLOCK`).
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// [`Error::Os`] from `fcntl`.
+    pub fn is_nonblocking(&self) -> Result<bool> {
+        let fl = sys::get_fl(self.as_raw_fd()).map_err(|e| Error::os("fcntl(F_GETFL)", e))?;
+        Ok(fl & libc::O_NONBLOCK != 0)
+    }
+
+    /// Sets or clears `O_NONBLOCK` on the open file description (shared with every dup).
+    ///
+    /// # Kernel support
+    /// `waitid` honours it from 5.10 (`EAGAIN` instead of blocking); older kernels ignore it
+    /// for `waitid`, which [`PidFd::try_wait`] does not need.
+    ///
+    /// # Errors
+    /// [`Error::Os`] from `fcntl`.
+    pub fn set_nonblocking(&self, on: bool) -> Result<()> {
+        let fl = sys::get_fl(self.as_raw_fd()).map_err(|e| Error::os("fcntl(F_GETFL)", e))?;
+        let new = if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK };
+        sys::set_fl(self.as_raw_fd(), new).map_err(|e| Error::os("fcntl(F_SETFL)", e))
+    }
+
+    /// Whether this is a thread pidfd ([`OpenFlags::THREAD`]).
+    ///
+    /// # Kernel support
+    /// 6.9 (`PIDFD_THREAD`); older kernels have only process pidfds, so `false`.
+    ///
+    /// # Errors
+    /// [`Error::Os`] from `fcntl`.
+    pub fn is_thread(&self) -> Result<bool> {
+        let fl = sys::get_fl(self.as_raw_fd()).map_err(|e| Error::os("fcntl(F_GETFL)", e))?;
+        Ok(Feature::PidfdThread.is_supported() && fl as u32 & uapi::PIDFD_THREAD != 0)
+    }
+
+    /// The process's pid in the caller's PID namespace (a thread id for a thread pidfd).
+    ///
+    /// # Kernel support
+    /// `PIDFD_GET_INFO` (6.13); before, the `Pid:` line of `/proc/self/fdinfo/<fd>` (5.2),
+    /// read into a stack buffer, which needs `/proc`.
+    ///
+    /// # Errors
+    /// [`Error::Exited`] once the process has been reaped (a zombie still has its pid);
+    /// [`Error::OtherPidNamespace`] when the process is not visible in the caller's namespace
+    /// (fdinfo `Pid: 0`, or `EREMOTE` from 7.0); [`Error::NotPidfd`].
+    #[doc(alias = "pidfd_getpid")]
+    pub fn pid(&self) -> Result<i32> {
+        if Feature::GetInfo.is_supported() {
+            let mut raw = RawInfo::request(uapi::PIDFD_INFO_PID);
+            return match sys::pidfd_get_info(self.as_raw_fd(), raw.as_mut(), RawInfo::SIZE) {
+                Ok(()) => raw.pid().ok_or(Error::Exited),
+                Err(e) => Err(self.info_error(e)),
+            };
+        }
+        self.fdinfo_pid()
+    }
+
+    /// The fdinfo fallback of [`PidFd::pid`]: open + read into a stack buffer + close.
+    pub(crate) fn fdinfo_pid(&self) -> Result<i32> {
+        let mut path = [0u8; 64];
+        let path = parse::path_with_number(&mut path, b"/proc/self/fdinfo/", self.as_raw_fd().into(), b"");
+        let path = CStr::from_bytes_with_nul(path).map_err(|_| Error::InvalidInput("fd path"))?;
+        let mut buf = [0u8; 512];
+        let n = sys::read_file(path, &mut buf).map_err(|e| Error::os("read /proc/self/fdinfo", e))?;
+        match parse::fdinfo_pid(&buf[..n]) {
+            None => Err(Error::NotPidfd),
+            Some(-1) => Err(Error::Exited),
+            Some(0) => Err(Error::OtherPidNamespace),
+            Some(pid) => Ok(pid),
+        }
+    }
+
+    /// Maps a `PIDFD_GET_INFO` error. `ESRCH` is also what 6.13-6.18.13 answer for a process
+    /// in another PID namespace; fdinfo tells the two apart.
+    fn info_error(&self, e: io::Error) -> Error {
+        match e.raw_os_error() {
+            Some(libc::ESRCH) => match self.fdinfo_pid() {
+                Err(Error::OtherPidNamespace) => Error::OtherPidNamespace,
+                _ => Error::Exited,
+            },
+            Some(libc::ENOTTY | libc::EINVAL | libc::EBADF) => Error::NotPidfd,
+            _ => from_errno("ioctl(PIDFD_GET_INFO)", e),
+        }
+    }
+
+    /// The parent's pid; 0 when the parent lives outside the caller's PID namespace (or for the
+    /// namespace's init).
+    ///
+    /// # Kernel support
+    /// `PIDFD_GET_INFO` (6.13); before, `/proc/<pid>/status`, then a re-check that the pidfd
+    /// still names that pid (so the answer is never another process's).
+    ///
+    /// # Errors
+    /// As [`PidFd::pid`].
+    pub fn ppid(&self) -> Result<i32> {
+        if Feature::GetInfo.is_supported() {
+            return self.get_info(uapi::PIDFD_INFO_PID)?.ppid().ok_or(Error::Exited);
+        }
+        self.status_fallback()?
+            .ppid
+            .ok_or(Error::Os { op: "parse /proc/<pid>/status", source: io::Error::from_raw_os_error(libc::ENODATA) })
+    }
+
+    /// Real, effective, saved and filesystem user and group ids, mapped into the caller's user
+    /// namespace.
+    ///
+    /// # Kernel support
+    /// `PIDFD_GET_INFO` (6.13); before, `/proc/<pid>/status` with the pidfd re-check.
+    ///
+    /// # Errors
+    /// As [`PidFd::pid`].
+    pub fn credentials(&self) -> Result<Credentials> {
+        if Feature::GetInfo.is_supported() {
+            return self.get_info(uapi::PIDFD_INFO_CREDS)?.credentials().ok_or(Error::Exited);
+        }
+        let st = self.status_fallback()?;
+        match (st.uid, st.gid) {
+            (Some([ruid, euid, suid, fsuid]), Some([rgid, egid, sgid, fsgid])) => {
+                Ok(Credentials { ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid })
+            }
+            _ => Err(Error::Os { op: "parse /proc/<pid>/status", source: io::Error::from_raw_os_error(libc::ENODATA) }),
+        }
+    }
+
+    /// The id of the process's cgroup v2 (the inode number of its cgroup directory).
+    ///
+    /// # Kernel support
+    /// `PIDFD_GET_INFO` (6.13); before, the `0::` line of `/proc/<pid>/cgroup` resolved under
+    /// `/sys/fs/cgroup`, with the pidfd re-check. On a cgroup-v1-only host the kernel reports
+    /// the v2 root (1), and the fallback fails with `ENODATA`.
+    ///
+    /// # Errors
+    /// As [`PidFd::pid`].
+    pub fn cgroup_id(&self) -> Result<u64> {
+        if Feature::GetInfo.is_supported() {
+            return self.get_info(uapi::PIDFD_INFO_CGROUPID)?.cgroup_id().ok_or(Error::Exited);
+        }
+        let pid = self.pid()?;
+        let mut path = [0u8; 64];
+        let path = CStr::from_bytes_with_nul(parse::path_with_number(&mut path, b"/proc/", pid.into(), b"/cgroup"))
+            .map_err(|_| Error::InvalidInput("proc path"))?;
+        let mut buf = [0u8; 4096];
+        let n = sys::read_file(path, &mut buf).map_err(|e| proc_error("read /proc/<pid>/cgroup", e))?;
+        let rel = parse::cgroup_v2_path(&buf[..n]).ok_or(Error::Os {
+            op: "find cgroup v2 in /proc/<pid>/cgroup",
+            source: io::Error::from_raw_os_error(libc::ENODATA),
+        })?;
+        let mut full = b"/sys/fs/cgroup/".to_vec();
+        full.extend_from_slice(rel);
+        full.push(0);
+        let full = CStr::from_bytes_with_nul(&full).map_err(|_| Error::InvalidInput("cgroup path"))?;
+        let id = sys::stat_ino(full).map_err(|e| Error::os("stat cgroup directory", e))?;
+        self.recheck(pid)?;
+        Ok(id)
+    }
+
+    /// The unique 64-bit id of the process, never reused while the system runs (the pidfs
+    /// inode number). Equal for every pidfd of the same process.
+    ///
+    /// # Kernel support
+    /// pidfs (6.9) on 64-bit targets: `fstat` `st_ino`. 32-bit targets, or where `fstat` is not
+    /// usable: the pidfs file handle (6.14). Older kernels: [`Error::Unsupported`].
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`].
+    pub fn id(&self) -> Result<u64> {
+        if cfg!(target_pointer_width = "64") && Feature::Pidfs.is_supported() {
+            return sys::fstat_ino(self.as_raw_fd()).map_err(|e| Error::os("fstat", e));
+        }
+        if Feature::FileHandles.is_supported() {
+            return match sys::name_to_handle(self.as_raw_fd()) {
+                Ok((uapi::FILEID_KERNFS, id)) => Ok(id),
+                Ok(_) => Err(Error::NotPidfd),
+                Err(e) => Err(from_errno("name_to_handle_at", e)),
+            };
+        }
+        Err(Error::Unsupported {
+            feature: if cfg!(target_pointer_width = "64") { Feature::Pidfs } else { Feature::FileHandles },
+        })
+    }
+
+    /// Everything `PIDFD_GET_INFO` tells: pid, credentials, cgroup, exit status (after the
+    /// reap), core-dump state, the supported mask. Each getter is `Some` exactly when the kernel
+    /// returned the field.
+    ///
+    /// # Kernel support
+    /// `PIDFD_GET_INFO` (6.13); exit status 6.15, core dump 6.16, supported mask 6.19. Older
+    /// kernels: [`Error::Unsupported`] (the single getters such as [`PidFd::pid`] fall back).
+    ///
+    /// # Errors
+    /// [`Error::Exited`] for a reaped process on kernels without exit information.
+    pub fn info(&self) -> Result<ProcessInfo> {
+        Feature::GetInfo.require()?;
+        self.get_info(
+            uapi::PIDFD_INFO_PID
+                | uapi::PIDFD_INFO_CREDS
+                | uapi::PIDFD_INFO_CGROUPID
+                | uapi::PIDFD_INFO_EXIT
+                | uapi::PIDFD_INFO_COREDUMP
+                | uapi::PIDFD_INFO_COREDUMP_SIGNAL
+                | uapi::PIDFD_INFO_COREDUMP_CODE
+                | uapi::PIDFD_INFO_SUPPORTED_MASK,
+        )
+    }
+
+    pub(crate) fn get_info(&self, mask: u64) -> Result<ProcessInfo> {
+        let mut raw = RawInfo::request(mask);
+        sys::pidfd_get_info(self.as_raw_fd(), raw.as_mut(), RawInfo::SIZE).map_err(|e| self.info_error(e))?;
+        Ok(ProcessInfo::new(raw))
+    }
+
+    /// The exit status of **any** process, child or not, once it has been reaped (by anyone);
+    /// `None` while it runs or is a zombie. Remembers a status obtained by a wait.
+    ///
+    /// # Kernel support
+    /// `PIDFD_INFO_EXIT` (6.15). Older kernels: [`Error::Unsupported`] (a parent can
+    /// [`wait`](PidFd::wait)).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`].
+    pub fn exit_status(&self) -> Result<Option<ExitStatus>> {
+        if let Some(&status) = self.exit.get() {
+            return Ok(Some(status));
+        }
+        Feature::InfoExit.require()?;
+        let status = self.get_info(uapi::PIDFD_INFO_EXIT)?.exit_status();
+        Ok(status.map(|s| self.remember(s)))
+    }
+
+    /// Records the exit status (the first one wins) and returns the remembered one.
+    pub(crate) fn remember(&self, status: ExitStatus) -> ExitStatus {
+        *self.exit.get_or_init(|| status)
+    }
+
+    pub(crate) fn remembered(&self) -> Option<ExitStatus> {
+        self.exit.get().copied()
+    }
+
+    /// Runs `f` on the process's `/proc/<pid>` directory, and returns its result only if the
+    /// pidfd still names that process afterwards: whatever `f` read belongs to this process,
+    /// even if its PID was recycled meanwhile.
+    ///
+    /// # Kernel support
+    /// Any kernel with pidfds; needs `/proc` mounted for the caller's PID namespace.
+    ///
+    /// # Errors
+    /// [`Error::Exited`] if the process was reaped before or while `f` ran.
+    ///
+    /// # Example
+    /// ```
+    /// let me = pidfd::PidFd::from_self()?;
+    /// let name = me.access_proc(|dir| dir.read_to_string("comm"))?;
+    /// assert!(!name.unwrap().is_empty());
+    /// # Ok::<(), pidfd::Error>(())
+    /// ```
+    pub fn access_proc<T>(&self, f: impl FnOnce(&ProcDir) -> T) -> Result<T> {
+        let pid = self.pid()?;
+        let dir = ProcDir::open(pid).map_err(|e| proc_error("open /proc/<pid>", e))?;
+        let result = f(&dir);
+        self.recheck(pid)?;
+        Ok(result)
+    }
+
+    /// After reading `/proc/<pid>`: the pidfd still names `pid`, so what was read was ours.
+    fn recheck(&self, pid: i32) -> Result<()> {
+        match self.pid() {
+            Ok(now) if now == pid => Ok(()),
+            Ok(_) | Err(Error::Exited) => Err(Error::Exited),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn status_fallback(&self) -> Result<parse::Status> {
+        let pid = self.pid()?;
+        let mut path = [0u8; 64];
+        let path = CStr::from_bytes_with_nul(parse::path_with_number(&mut path, b"/proc/", pid.into(), b"/status"))
+            .map_err(|_| Error::InvalidInput("proc path"))?;
+        let mut buf = [0u8; 4096];
+        let n = sys::read_file(path, &mut buf).map_err(|e| proc_error("read /proc/<pid>/status", e))?;
+        let st = parse::status(&buf[..n]);
+        self.recheck(pid)?;
+        Ok(st)
+    }
+
+    /// Duplicates the file descriptor `target_fd` of the process into the caller (with
+    /// `FD_CLOEXEC`).
+    ///
+    /// # Kernel support
+    /// `pidfd_getfd` (5.6); older kernels: [`Error::Unsupported`]. Needs ptrace access to the
+    /// process (`PTRACE_MODE_ATTACH_REALCREDS`); containers without `CAP_SYS_PTRACE` refuse it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `target_fd` is negative or not open in the process;
+    /// [`Error::Exited`]; [`Error::PermissionDenied`].
+    #[doc(alias = "pidfd_getfd")]
+    pub fn get_fd(&self, target_fd: RawFd) -> Result<OwnedFd> {
+        if target_fd < 0 {
+            return Err(Error::InvalidInput("target fd must not be negative"));
+        }
+        sys::pidfd_getfd(self.as_raw_fd(), target_fd).map_err(|e| match e.raw_os_error() {
+            Some(libc::EBADF) => Error::InvalidInput("the target fd is not open in the process"),
+            Some(libc::ENOSYS) => Error::Unsupported { feature: Feature::PidfdGetfd },
+            _ => from_errno("pidfd_getfd", e),
+        })
+    }
+
+    /// Advises the kernel about the process's memory (`process_madvise`): returns the number of
+    /// bytes advised.
+    ///
+    /// # Kernel support
+    /// `process_madvise` (5.10; any advice on self from 6.13). Older kernels:
+    /// [`Error::Unsupported`]. Needs `PTRACE_MODE_READ` and `CAP_SYS_NICE` for other processes.
+    ///
+    /// # Errors
+    /// [`Error::Exited`]; [`Error::PermissionDenied`]; [`Error::Os`] with `ENOMEM` when a range
+    /// is not mapped, `EINVAL` for an advice the kernel refuses for this process.
+    pub fn process_madvise(&self, ranges: &[MemoryRange], advice: Advice) -> Result<usize> {
+        let ranges: Vec<(usize, usize)> = ranges.iter().map(|r| (r.addr, r.len)).collect();
+        sys::process_madvise(self.as_raw_fd(), &ranges, advice.raw()).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOSYS) => Error::Unsupported { feature: Feature::ProcessMadvise },
+            _ => from_errno("process_madvise", e),
+        })
+    }
+
+    /// Frees the memory of a process that is being killed, without waiting for it to exit
+    /// (`process_mrelease`; send `SIGKILL` first).
+    ///
+    /// # Kernel support
+    /// `process_mrelease` (5.15). Older kernels: [`Error::Unsupported`].
+    ///
+    /// # Errors
+    /// [`Error::Os`] with `EINVAL` when the process is not dying; [`Error::Exited`] after the reap.
+    pub fn process_mrelease(&self) -> Result<()> {
+        sys::process_mrelease(self.as_raw_fd()).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOSYS) => Error::Unsupported { feature: Feature::ProcessMrelease },
+            _ => from_errno("process_mrelease", e),
+        })
+    }
+
+    /// Whether `fd` is a pidfd: on pidfs (6.9) by the filesystem magic, before that by the
+    /// anonymous inode and its fdinfo `Pid:` line.
+    pub(crate) fn check_is_pidfd(fd: BorrowedFd<'_>) -> Result<()> {
+        let fdinfo_check = || PidFd::fdinfo_of(fd.as_raw_fd()).map(drop);
+        match sys::fstatfs_type(fd.as_raw_fd()) {
+            Ok(t) if t == u64::from(uapi::PID_FS_MAGIC) => Ok(()),
+            Ok(t) if t == u64::from(uapi::ANON_INODE_FS_MAGIC) => fdinfo_check(),
+            Ok(_) => Err(Error::NotPidfd),
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => fdinfo_check(),
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => Err(Error::NotPidfd),
+            Err(e) => Err(Error::os("fstatfs", e)),
+        }
+    }
+
+    fn fdinfo_of(fd: RawFd) -> Result<i32> {
+        let mut path = [0u8; 64];
+        let path = CStr::from_bytes_with_nul(parse::path_with_number(&mut path, b"/proc/self/fdinfo/", fd.into(), b""))
+            .map_err(|_| Error::InvalidInput("fd path"))?;
+        let mut buf = [0u8; 512];
+        let n = sys::read_file(path, &mut buf).map_err(|e| Error::os("read /proc/self/fdinfo", e))?;
+        parse::fdinfo_pid(&buf[..n]).ok_or(Error::NotPidfd)
+    }
+}
+
+/// Maps a `/proc/<pid>` access error: a missing directory means the process is gone.
+fn proc_error(op: &'static str, e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ENOENT | libc::ESRCH) => Error::Exited,
+        _ => from_errno(op, e),
+    }
+}
+
+fn open_error(pid: i32, flags: OpenFlags, e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ESRCH) => Error::NoSuchProcess { pid },
+        // 6.16+: a thread that is not a group leader.
+        Some(libc::ENOENT) => Error::NotThreadGroupLeader { pid },
+        Some(libc::ENOSYS) => Error::Unsupported { feature: Feature::PidfdOpen },
+        Some(libc::EPERM | libc::EACCES) => Error::Denied { feature: Feature::PidfdOpen, source: e },
+        Some(libc::EINVAL) => {
+            // A flag the kernel does not know, or (before 6.16) a thread id without THREAD.
+            if flags.contains(OpenFlags::THREAD) && !Feature::PidfdThread.is_supported() {
+                Error::Unsupported { feature: Feature::PidfdThread }
+            } else if flags.contains(OpenFlags::NONBLOCK) && !Feature::PidfdNonblock.is_supported() {
+                Error::Unsupported { feature: Feature::PidfdNonblock }
+            } else if !flags.contains(OpenFlags::THREAD) {
+                Error::NotThreadGroupLeader { pid }
+            } else {
+                Error::os("pidfd_open", e)
+            }
+        }
+        _ => Error::os("pidfd_open", e),
+    }
+}
+
+/// One range of the target process's address space, for [`PidFd::process_madvise`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryRange {
+    /// Start address in the target process.
+    pub addr: usize,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+/// The advice [`PidFd::process_madvise`] may give another process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Advice {
+    /// `MADV_COLD`: deactivate the pages.
+    Cold,
+    /// `MADV_PAGEOUT`: reclaim the pages.
+    PageOut,
+    /// `MADV_WILLNEED`: prefetch the pages.
+    WillNeed,
+    /// `MADV_COLLAPSE`: collapse into transparent huge pages (6.1).
+    Collapse,
+}
+
+impl Advice {
+    fn raw(self) -> i32 {
+        match self {
+            Advice::Cold => libc::MADV_COLD,
+            Advice::PageOut => libc::MADV_PAGEOUT,
+            Advice::WillNeed => libc::MADV_WILLNEED,
+            Advice::Collapse => 25,
+        }
+    }
+}
+
+impl AsFd for PidFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for PidFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl IntoRawFd for PidFd {
+    fn into_raw_fd(self) -> RawFd {
+        self.fd.into_raw_fd()
+    }
+}
+
+impl From<PidFd> for OwnedFd {
+    fn from(p: PidFd) -> OwnedFd {
+        p.fd
+    }
+}
+
+/// Checks that the fd really is a pidfd (pidfs magic on 6.9+, the fdinfo `Pid:` line before);
+/// on failure the fd is closed and [`Error::NotPidfd`] returned.
+impl TryFrom<OwnedFd> for PidFd {
+    type Error = Error;
+
+    fn try_from(fd: OwnedFd) -> Result<PidFd> {
+        PidFd::check_is_pidfd(fd.as_fd())?;
+        Ok(PidFd::from_owned_unchecked(fd))
+    }
+}
+
+#[cfg(feature = "nightly")]
+impl From<std::os::linux::process::PidFd> for PidFd {
+    fn from(p: std::os::linux::process::PidFd) -> PidFd {
+        PidFd::from_owned_unchecked(OwnedFd::from(p))
+    }
+}
+
+#[cfg(feature = "nightly")]
+impl From<PidFd> for std::os::linux::process::PidFd {
+    fn from(p: PidFd) -> std::os::linux::process::PidFd {
+        std::os::linux::process::PidFd::from(p.fd)
+    }
+}

@@ -1,0 +1,217 @@
+//! Sending signals through a pidfd: to the process, one thread, the thread group, or the whole
+//! process group, optionally with an `rt_sigqueueinfo`-style payload.
+
+use std::os::fd::AsRawFd;
+
+use pidfd_sys as uapi;
+
+use crate::error::{Error, Result, from_errno};
+use crate::{Feature, PidFd, sys};
+
+/// Who receives a signal sent through a pidfd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SignalScope {
+    /// What the pidfd names: the thread group for a process pidfd, the thread for a thread
+    /// pidfd.
+    Default,
+    /// Only the thread the pidfd names (`PIDFD_SIGNAL_THREAD`); for a process pidfd, its
+    /// thread-group leader.
+    Thread,
+    /// The whole thread group (`PIDFD_SIGNAL_THREAD_GROUP`), even through a thread pidfd.
+    ThreadGroup,
+    /// Every process of the process group the process leads (`PIDFD_SIGNAL_PROCESS_GROUP`):
+    /// what a supervisor uses to stop a worker and everything it started.
+    ProcessGroup,
+}
+
+/// A signal payload with `rt_sigqueueinfo(2)` semantics: the receiver sees `si_code`,
+/// `si_pid`/`si_uid` of the sender and `si_value`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SigInfo {
+    code: i32,
+    value: usize,
+}
+
+impl SigInfo {
+    /// `SI_QUEUE` with `value` as `si_value` (what `sigqueue(3)` sends).
+    pub fn queue(value: usize) -> SigInfo {
+        SigInfo { code: libc::SI_QUEUE, value }
+    }
+
+    /// A custom negative `si_code` (the kernel reserves the non-negative codes, and
+    /// `SI_TKILL`, for itself).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for `code >= 0` or `code == SI_TKILL`.
+    pub fn with_code(code: i32, value: usize) -> Result<SigInfo> {
+        if code >= 0 || code == libc::SI_TKILL {
+            return Err(Error::InvalidInput("si_code must be negative and not SI_TKILL"));
+        }
+        Ok(SigInfo { code, value })
+    }
+}
+
+/// The highest valid signal number (`SIGRTMAX`).
+fn max_signal() -> i32 {
+    libc::SIGRTMAX()
+}
+
+fn check_signal(sig: i32) -> Result<()> {
+    if sig < 0 || sig > max_signal() {
+        return Err(Error::InvalidInput("signal number out of range"));
+    }
+    Ok(())
+}
+
+impl PidFd {
+    /// Sends `sig` to the process (signal 0 checks that it is alive and signalable).
+    ///
+    /// # Kernel support
+    /// `pidfd_send_signal` (5.1).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a signal outside `0..=SIGRTMAX`; [`Error::Exited`] once the
+    /// process has exited (signalling a zombie succeeds, as `kill` does);
+    /// [`Error::PermissionDenied`]; [`Error::OtherPidNamespace`] for a process outside the
+    /// caller's PID namespace hierarchy.
+    ///
+    /// # Example
+    /// ```
+    /// let mut child = std::process::Command::new("sleep").arg("10").spawn()?;
+    /// let fd = pidfd::PidFd::from_child(&child)?;
+    /// fd.send_signal(libc::SIGTERM)?;
+    /// assert_eq!(std::os::unix::process::ExitStatusExt::signal(&fd.wait()?), Some(libc::SIGTERM));
+    /// # drop(child.try_wait());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "pidfd_send_signal")]
+    pub fn send_signal(&self, sig: i32) -> Result<()> {
+        self.send(sig, SignalScope::Default, None)
+    }
+
+    /// Sends `SIGKILL`.
+    ///
+    /// # Kernel support
+    /// `pidfd_send_signal` (5.1).
+    ///
+    /// # Errors
+    /// As [`PidFd::send_signal`].
+    pub fn kill(&self) -> Result<()> {
+        self.send_signal(libc::SIGKILL)
+    }
+
+    /// Sends `sig` to every process of the process group this process leads.
+    ///
+    /// # Kernel support
+    /// `PIDFD_SIGNAL_PROCESS_GROUP` (6.9). Before: a liveness check through the pidfd, then
+    /// `killpg(pid)`; the group could in theory disappear and its id be reused between the two
+    /// calls (documented in SECURITY.md).
+    ///
+    /// # Errors
+    /// As [`PidFd::send_signal`]; [`Error::Exited`] also when no process group has this id (the
+    /// process does not lead one; spawn it with `process_group(0)`).
+    pub fn signal_process_group(&self, sig: i32) -> Result<()> {
+        self.send(sig, SignalScope::ProcessGroup, None)
+    }
+
+    /// Sends `sig` to the chosen [`SignalScope`].
+    ///
+    /// # Kernel support
+    /// `PIDFD_SIGNAL_*` (6.9). Before: `Default`/`ThreadGroup` go through the pidfd as usual;
+    /// `Thread` uses `tgkill` and `ProcessGroup` `killpg`, each after a liveness check through
+    /// the pidfd (a residual race remains; see SECURITY.md).
+    ///
+    /// # Errors
+    /// As [`PidFd::send_signal`].
+    pub fn send_signal_to(&self, sig: i32, scope: SignalScope) -> Result<()> {
+        self.send(sig, scope, None)
+    }
+
+    /// Sends `sig` with a payload, as `rt_sigqueueinfo(2)` / `rt_tgsigqueueinfo(2)` do.
+    ///
+    /// # Kernel support
+    /// `pidfd_send_signal` (5.1) for `Default`; the other scopes need `PIDFD_SIGNAL_*` (6.9),
+    /// else `Thread` uses `rt_tgsigqueueinfo` after a liveness check and `ProcessGroup`, which
+    /// has no payload-carrying fallback, returns [`Error::Unsupported`].
+    ///
+    /// # Errors
+    /// As [`PidFd::send_signal`]; [`Error::PermissionDenied`] when a non-negative code is sent to
+    /// another process.
+    pub fn send_signal_with(&self, sig: i32, scope: SignalScope, info: SigInfo) -> Result<()> {
+        if sig == 0 {
+            return Err(Error::InvalidInput("a payload needs a real signal, not 0"));
+        }
+        self.send(sig, scope, Some(info))
+    }
+
+    fn send(&self, sig: i32, scope: SignalScope, info: Option<SigInfo>) -> Result<()> {
+        check_signal(sig)?;
+        let raw = info.map(|i| sys::RtSigInfo::new(sig, i.code, i.value));
+        let flags = match scope {
+            SignalScope::Default => 0,
+            SignalScope::Thread => uapi::PIDFD_SIGNAL_THREAD,
+            SignalScope::ThreadGroup => uapi::PIDFD_SIGNAL_THREAD_GROUP,
+            SignalScope::ProcessGroup => uapi::PIDFD_SIGNAL_PROCESS_GROUP,
+        };
+        if flags != 0 && !Feature::SignalScope.is_supported() {
+            return self.send_scoped_fallback(sig, scope, raw.as_ref());
+        }
+        sys::pidfd_send_signal(self.as_raw_fd(), sig, raw.as_ref(), flags).map_err(signal_error)
+    }
+
+    /// Before 6.9: a process pidfd's default scope is already the thread group; the thread and
+    /// process-group scopes go through the pid after a liveness check.
+    fn send_scoped_fallback(&self, sig: i32, scope: SignalScope, info: Option<&sys::RtSigInfo>) -> Result<()> {
+        let alive = || sys::pidfd_send_signal(self.as_raw_fd(), 0, None, 0).map_err(signal_error);
+        match scope {
+            SignalScope::Default | SignalScope::ThreadGroup => {
+                sys::pidfd_send_signal(self.as_raw_fd(), sig, info, 0).map_err(signal_error)
+            }
+            SignalScope::Thread => {
+                let pid = self.pid()?;
+                alive()?;
+                match info {
+                    Some(i) => sys::rt_tgsigqueueinfo(pid, pid, sig, i),
+                    None => sys::tgkill(pid, pid, sig),
+                }
+                .map_err(signal_error)
+            }
+            SignalScope::ProcessGroup => {
+                if info.is_some() {
+                    return Err(Error::Unsupported { feature: Feature::SignalScope });
+                }
+                let pid = self.pid()?;
+                alive()?;
+                sys::kill(-pid, sig).map_err(signal_error)
+            }
+        }
+    }
+}
+
+fn signal_error(e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        // Arguments were checked: EINVAL is the kernel refusing a target outside the caller's
+        // PID namespace hierarchy.
+        Some(libc::EINVAL) => Error::OtherPidNamespace,
+        Some(libc::EBADF) => Error::NotPidfd,
+        Some(libc::ENOSYS) => Error::Unsupported { feature: Feature::PidfdSendSignal },
+        _ => from_errno("pidfd_send_signal", e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_range() {
+        assert!(check_signal(0).is_ok());
+        assert!(check_signal(libc::SIGRTMAX()).is_ok());
+        assert!(matches!(check_signal(-1), Err(Error::InvalidInput(_))));
+        assert!(matches!(check_signal(libc::SIGRTMAX() + 1), Err(Error::InvalidInput(_))));
+        assert!(SigInfo::with_code(0, 1).is_err());
+        assert!(SigInfo::with_code(libc::SI_TKILL, 1).is_err());
+        assert!(SigInfo::with_code(-42, 1).is_ok());
+    }
+}

@@ -1,0 +1,50 @@
+//! Race-free spawning from a `std::process::Command`.
+
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command};
+
+use crate::error::{Error, Result};
+use crate::{PidFd, sys};
+
+/// Spawns `cmd` and returns the child with a pidfd that names it for certain, even while
+/// another thread reaps with `waitpid(-1)` or `SIGCHLD` is ignored.
+///
+/// The child opens a pidfd of itself between fork and exec and sends it to the parent over a
+/// close-on-exec socket pair; a pidfd of yourself cannot name anyone else, so no PID reuse can
+/// intervene. This adds a `pre_exec` hook to `cmd` (each call adds one, inert outside its own
+/// spawn), which makes std fork instead of using `posix_spawn`.
+///
+/// # Kernel support
+/// `pidfd_open` (5.3).
+///
+/// # Errors
+/// [`Error::Os`] with the `spawn` error (e.g. `ENOENT` for a missing program) or, if the child
+/// could not open its pidfd, that error (e.g. `ENOSYS`, `EPERM` under seccomp).
+///
+/// # Example
+/// ```
+/// let (mut child, fd) = pidfd::spawn(&mut std::process::Command::new("true"))?;
+/// assert_eq!(fd.pid()?, child.id() as i32);
+/// assert!(fd.wait()?.success());
+/// # drop(child.try_wait());
+/// # Ok::<(), pidfd::Error>(())
+/// ```
+pub fn spawn(cmd: &mut Command) -> Result<(Child, PidFd)> {
+    let (parent, child_end) = sys::seqpacket_pair().map_err(|e| Error::os("socketpair", e))?;
+    let slot = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(child_end.as_raw_fd()));
+    sys::pre_exec_send_self_pidfd(cmd, std::sync::Arc::clone(&slot));
+    let spawned = cmd.spawn();
+    // Later spawns of the same Command must not send into a reused fd number.
+    slot.store(-1, std::sync::atomic::Ordering::SeqCst);
+    drop(child_end);
+    let child = spawned.map_err(|e| Error::os("spawn", e))?;
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    sys::recv_with_fds(parent.as_raw_fd(), &mut byte, &mut got).map_err(|e| Error::os("recvmsg", e))?;
+    match got.into_iter().next() {
+        Some(sys::Received::Rights(fd)) => Ok((child, PidFd::from_owned_unchecked(fd))),
+        _ => {
+            Err(Error::Os { op: "receive the child's pidfd", source: std::io::Error::from_raw_os_error(libc::EPROTO) })
+        }
+    }
+}

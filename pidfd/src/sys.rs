@@ -1,0 +1,660 @@
+//! The only module of this crate that contains `unsafe` code.
+//!
+//! One thin function per system call or ioctl. Each returns `io::Result` with the raw `errno`
+//! kept, and does nothing but the call: the policy (probes, fallbacks, error mapping) lives in
+//! the safe modules. In test builds every wrapper first consults a per-thread fault-injection
+//! table ([`fault`]), so the fallbacks can be exercised on any kernel.
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::io;
+use std::mem::{MaybeUninit, size_of};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use pidfd_sys as uapi;
+
+/// Every wrapped call, as named by the fault-injection seam.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) enum Call {
+    PidfdOpen,
+    PidfdSendSignal,
+    Waitid,
+    GetInfo,
+    Fstat,
+    Fstatfs,
+    NameToHandleAt,
+    OpenByHandleAt,
+    PidfdGetfd,
+    ProcessMadvise,
+    ProcessMrelease,
+    Clone3,
+    Clone,
+    Setns,
+    NsIoctl,
+    ReadFile,
+    GetSockOpt,
+    Kill,
+    /// Makes a feature's probe answer "unsupported", to exercise the fallback on any kernel.
+    Feature(crate::Feature),
+}
+
+/// Per-thread fault injection: `inject(Call::GetInfo, ENOTTY)` makes every `GetInfo` call of
+/// the current thread fail with `ENOTTY` until the guard drops. Compiled only in test builds.
+#[cfg(test)]
+pub(crate) mod fault {
+    use super::Call;
+    use std::cell::RefCell;
+
+    thread_local! {
+        static FAULTS: RefCell<Vec<(Call, i32)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Removes the injected fault when dropped.
+    pub(crate) struct Guard(Call);
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            FAULTS.with(|f| f.borrow_mut().retain(|(c, _)| *c != self.0));
+        }
+    }
+
+    /// Makes `call` fail with `errno` on this thread.
+    pub(crate) fn inject(call: Call, errno: i32) -> Guard {
+        FAULTS.with(|f| f.borrow_mut().push((call, errno)));
+        Guard(call)
+    }
+
+    /// Whether any fault is active on this thread (probe results must then not be cached).
+    pub(crate) fn active() -> bool {
+        FAULTS.with(|f| !f.borrow().is_empty())
+    }
+
+    pub(crate) fn check(call: Call) -> std::io::Result<()> {
+        FAULTS.with(|f| match f.borrow().iter().find(|(c, _)| *c == call) {
+            Some(&(_, errno)) => Err(std::io::Error::from_raw_os_error(errno)),
+            None => Ok(()),
+        })
+    }
+}
+
+#[cfg(not(test))]
+pub(crate) mod fault {
+    use super::Call;
+
+    #[inline(always)]
+    pub(crate) fn active() -> bool {
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn check(_call: Call) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+fn cvt_int(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+/// Wraps a fresh fd returned by the kernel.
+fn owned(fd: libc::c_long) -> OwnedFd {
+    // SAFETY: the kernel just returned this fd to us, nobody else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+}
+
+/// Retries a call while it fails with EINTR.
+fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+pub(crate) fn getpid() -> i32 {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() }
+}
+
+pub(crate) fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// `pidfd_open(pid, flags)` (5.3).
+pub(crate) fn pidfd_open(pid: i32, flags: u32) -> io::Result<OwnedFd> {
+    fault::check(Call::PidfdOpen)?;
+    // SAFETY: plain integer arguments.
+    let ret = unsafe { libc::syscall(uapi::SYS_pidfd_open, pid, flags) };
+    cvt(ret).map(owned)
+}
+
+/// The kernel's `siginfo_t` for `rt_sigqueueinfo`-style payloads: the header and the `_rt`
+/// member of the union. 128 bytes on every architecture.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct RtSigInfo {
+    signo: i32,
+    /// `si_errno`, except on MIPS where `si_code` comes second.
+    second: i32,
+    third: i32,
+    rt: RtPayload,
+}
+
+/// The union member; pointer-aligned, so on 64-bit targets it starts at offset 16.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RtPayload {
+    pid: i32,
+    uid: u32,
+    value: usize,
+    rest: [usize; RT_REST],
+}
+
+const RT_REST: usize = (128 - 2 * (8 + size_of::<usize>())) / size_of::<usize>();
+const _: () = assert!(size_of::<RtSigInfo>() == 128);
+
+impl RtSigInfo {
+    pub(crate) fn new(signo: i32, code: i32, value: usize) -> Self {
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        let mips =
+            cfg!(any(target_arch = "mips", target_arch = "mips64", target_arch = "mips32r6", target_arch = "mips64r6"));
+        let (second, third) = if mips { (code, 0) } else { (0, code) };
+        RtSigInfo { signo, second, third, rt: RtPayload { pid: getpid(), uid, value, rest: [0; RT_REST] } }
+    }
+}
+
+/// `pidfd_send_signal(fd, sig, info, flags)` (5.1; flags 6.9).
+pub(crate) fn pidfd_send_signal(fd: RawFd, sig: i32, info: Option<&RtSigInfo>, flags: u32) -> io::Result<()> {
+    fault::check(Call::PidfdSendSignal)?;
+    let info_ptr = info.map_or(std::ptr::null(), |i| i as *const RtSigInfo);
+    // SAFETY: `info_ptr` is null or points to a 128-byte siginfo that outlives the call.
+    let ret = unsafe { libc::syscall(uapi::SYS_pidfd_send_signal, fd, sig, info_ptr, flags) };
+    cvt(ret).map(drop)
+}
+
+/// `kill(pid, sig)`, `tgkill`, `killpg`: the pid-based fallbacks.
+pub(crate) fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    fault::check(Call::Kill)?;
+    // SAFETY: plain integer arguments.
+    cvt_int(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+pub(crate) fn tgkill(tgid: i32, tid: i32, sig: i32) -> io::Result<()> {
+    fault::check(Call::Kill)?;
+    // SAFETY: plain integer arguments.
+    cvt(unsafe { libc::syscall(libc::SYS_tgkill, tgid, tid, sig) }).map(drop)
+}
+
+pub(crate) fn rt_tgsigqueueinfo(tgid: i32, tid: i32, sig: i32, info: &RtSigInfo) -> io::Result<()> {
+    fault::check(Call::Kill)?;
+    // SAFETY: `info` points to a valid 128-byte siginfo for the duration of the call.
+    cvt(unsafe { libc::syscall(libc::SYS_rt_tgsigqueueinfo, tgid, tid, sig, info as *const RtSigInfo) }).map(drop)
+}
+
+/// What `waitid` reported: `si_code`, `si_status`, `si_pid`. `pid == 0` means nothing to report.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WaitInfo {
+    pub(crate) code: i32,
+    pub(crate) status: i32,
+    pub(crate) pid: i32,
+}
+
+/// Resource usage as returned by the kernel with `waitid`.
+pub(crate) type Rusage = libc::rusage;
+
+/// The raw `waitid` system call (which, unlike the libc wrapper, can return resource usage).
+/// EINTR is retried.
+pub(crate) fn waitid(idtype: u32, id: i32, options: i32, rusage: Option<&mut Rusage>) -> io::Result<WaitInfo> {
+    fault::check(Call::Waitid)?;
+    let ru_ptr = rusage.map_or(std::ptr::null_mut(), |r| r as *mut Rusage);
+    retry(|| {
+        let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+        // SAFETY: `info` is a writable siginfo_t, `ru_ptr` is null or a writable rusage.
+        let ret = unsafe { libc::syscall(libc::SYS_waitid, idtype, id, info.as_mut_ptr(), options, ru_ptr) };
+        cvt(ret)?;
+        // SAFETY: zero-initialised and possibly filled by the kernel: a valid siginfo_t.
+        let info = unsafe { info.assume_init() };
+        // SAFETY: waitid fills the SIGCHLD member of the union (or leaves zeroes for WNOHANG).
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        Ok(WaitInfo { code: info.si_code, status, pid })
+    })
+}
+
+/// `ioctl(fd, PIDFD_GET_INFO(size), info)`: the kernel fills at most `size` bytes of `info`.
+pub(crate) fn pidfd_get_info(fd: RawFd, info: &mut uapi::pidfd_info_v3, size: usize) -> io::Result<()> {
+    fault::check(Call::GetInfo)?;
+    assert!(size <= size_of::<uapi::pidfd_info_v3>());
+    let cmd = uapi::pidfd_get_info_cmd(size);
+    // SAFETY: `info` is writable for `size` bytes (checked above), the size encoded in `cmd`.
+    let ret = unsafe { libc::ioctl(fd, cmd as _, info as *mut uapi::pidfd_info_v3) };
+    cvt_int(ret).map(drop)
+}
+
+/// An ioctl that returns a new fd and takes no argument (the pidfs namespace ioctls; arg 0).
+pub(crate) fn ioctl_new_fd(fd: RawFd, cmd: u32) -> io::Result<OwnedFd> {
+    fault::check(Call::NsIoctl)?;
+    // SAFETY: the command takes an integer argument that must be 0; no memory is passed.
+    let ret = unsafe { libc::ioctl(fd, cmd as _, 0 as libc::c_ulong) };
+    cvt_int(ret).map(|fd| owned(fd as libc::c_long))
+}
+
+/// `fstat(fd).st_ino`.
+pub(crate) fn fstat_ino(fd: RawFd) -> io::Result<u64> {
+    fault::check(Call::Fstat)?;
+    let mut st = MaybeUninit::<libc::stat64>::uninit();
+    // SAFETY: `st` is writable.
+    cvt_int(unsafe { libc::fstat64(fd, st.as_mut_ptr()) })?;
+    // SAFETY: fstat64 succeeded and filled `st`.
+    Ok(unsafe { st.assume_init() }.st_ino)
+}
+
+/// `stat(path).st_ino`.
+pub(crate) fn stat_ino(path: &CStr) -> io::Result<u64> {
+    let mut st = MaybeUninit::<libc::stat64>::uninit();
+    // SAFETY: `path` is NUL-terminated, `st` is writable.
+    cvt_int(unsafe { libc::stat64(path.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: stat64 succeeded and filled `st`.
+    Ok(unsafe { st.assume_init() }.st_ino)
+}
+
+/// `fstatfs(fd).f_type`.
+pub(crate) fn fstatfs_type(fd: RawFd) -> io::Result<u64> {
+    fault::check(Call::Fstatfs)?;
+    let mut st = MaybeUninit::<libc::statfs64>::uninit();
+    // SAFETY: `st` is writable.
+    cvt_int(unsafe { libc::fstatfs64(fd, st.as_mut_ptr()) })?;
+    // SAFETY: fstatfs64 succeeded and filled `st`.
+    #[allow(clippy::unnecessary_cast)]
+    Ok(unsafe { st.assume_init() }.f_type as u64 & 0xffff_ffff)
+}
+
+/// `fcntl(fd, F_GETFL)`.
+pub(crate) fn get_fl(fd: RawFd) -> io::Result<i32> {
+    // SAFETY: F_GETFL takes no argument.
+    cvt_int(unsafe { libc::fcntl(fd, libc::F_GETFL) })
+}
+
+/// `fcntl(fd, F_SETFL, flags)`.
+pub(crate) fn set_fl(fd: RawFd, flags: i32) -> io::Result<()> {
+    // SAFETY: F_SETFL takes an int.
+    cvt_int(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }).map(drop)
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, 3)`.
+pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    fd.try_clone_to_owned()
+}
+
+#[repr(C)]
+struct FileHandle8 {
+    handle_bytes: u32,
+    handle_type: i32,
+    f_handle: [u8; 8],
+}
+
+/// `name_to_handle_at(fd, "", ..., AT_EMPTY_PATH)` with an 8-byte buffer: `(handle_type, payload)`.
+pub(crate) fn name_to_handle(fd: RawFd) -> io::Result<(i32, u64)> {
+    fault::check(Call::NameToHandleAt)?;
+    let mut fh = FileHandle8 { handle_bytes: 8, handle_type: 0, f_handle: [0; 8] };
+    let mut mount_id: libc::c_int = 0;
+    // SAFETY: `fh` has room for the 8 bytes announced in `handle_bytes`; the path is "".
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_name_to_handle_at,
+            fd,
+            c"".as_ptr(),
+            &mut fh as *mut FileHandle8,
+            &mut mount_id as *mut libc::c_int,
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    cvt(ret)?;
+    if fh.handle_bytes != 8 {
+        return Err(io::Error::from_raw_os_error(libc::EOVERFLOW));
+    }
+    Ok((fh.handle_type, u64::from_ne_bytes(fh.f_handle)))
+}
+
+/// `open_by_handle_at(mount_fd, {8, FILEID_KERNFS, id}, flags)`.
+pub(crate) fn open_by_handle(mount_fd: RawFd, id: u64, flags: i32) -> io::Result<OwnedFd> {
+    fault::check(Call::OpenByHandleAt)?;
+    let mut fh = FileHandle8 { handle_bytes: 8, handle_type: uapi::FILEID_KERNFS, f_handle: id.to_ne_bytes() };
+    // SAFETY: `fh` is a valid file_handle with 8 payload bytes.
+    let ret = unsafe { libc::syscall(libc::SYS_open_by_handle_at, mount_fd, &mut fh as *mut FileHandle8, flags) };
+    cvt(ret).map(owned)
+}
+
+/// `pidfd_getfd(pidfd, targetfd, 0)` (5.6).
+pub(crate) fn pidfd_getfd(fd: RawFd, target: RawFd) -> io::Result<OwnedFd> {
+    fault::check(Call::PidfdGetfd)?;
+    // SAFETY: plain integer arguments.
+    cvt(unsafe { libc::syscall(uapi::SYS_pidfd_getfd, fd, target, 0) }).map(owned)
+}
+
+/// `process_madvise(pidfd, iov, n, advice, 0)` (5.10) over `(address, length)` ranges.
+pub(crate) fn process_madvise(fd: RawFd, ranges: &[(usize, usize)], advice: i32) -> io::Result<usize> {
+    fault::check(Call::ProcessMadvise)?;
+    let iov: Vec<libc::iovec> =
+        ranges.iter().map(|&(addr, len)| libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: len }).collect();
+    // SAFETY: `iov` is a valid array of `iov.len()` iovecs; the kernel only reads it and
+    // interprets the addresses in the target process, never dereferencing them in ours.
+    let ret = unsafe { libc::syscall(uapi::SYS_process_madvise, fd, iov.as_ptr(), iov.len(), advice, 0) };
+    cvt(ret).map(|n| n as usize)
+}
+
+/// `process_mrelease(pidfd, 0)` (5.15).
+pub(crate) fn process_mrelease(fd: RawFd) -> io::Result<()> {
+    fault::check(Call::ProcessMrelease)?;
+    // SAFETY: plain integer arguments.
+    cvt(unsafe { libc::syscall(uapi::SYS_process_mrelease, fd, 0) }).map(drop)
+}
+
+/// `setns(fd, nstype)`.
+pub(crate) fn setns(fd: RawFd, nstype: i32) -> io::Result<()> {
+    fault::check(Call::Setns)?;
+    // SAFETY: plain integer arguments.
+    cvt_int(unsafe { libc::setns(fd, nstype) }).map(drop)
+}
+
+/// `clone3(args, size)` used only by probes whose arguments make the kernel refuse before a
+/// process exists. Should the kernel create one anyway, the child exits at once and the parent
+/// reaps it, so the probe never leaves a process behind.
+pub(crate) fn clone3_probe(args: Option<&mut uapi::clone_args>, size: usize) -> io::Result<()> {
+    fault::check(Call::Clone3)?;
+    let ptr = args.map_or(std::ptr::null_mut(), |a| a as *mut uapi::clone_args);
+    // SAFETY: `ptr` is null or a valid clone_args of at least `size` bytes. If a child is
+    // created it shares nothing (no CLONE_VM) and only calls `_exit`, which is async-signal-safe.
+    let ret = unsafe { libc::syscall(uapi::SYS_clone3, ptr, size) };
+    match ret {
+        0 => {
+            // SAFETY: we are the freshly created child; leave without running any Rust code.
+            unsafe { libc::_exit(0) }
+        }
+        pid if pid > 0 => {
+            reap_raw(pid as i32);
+            Ok(())
+        }
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Reaps a probe child by pid (`__WALL`, EINTR retried).
+fn reap_raw(pid: i32) {
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is writable.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        if r >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
+}
+
+/// The `clone(CLONE_PIDFD | SIGCHLD)` probe: does the kernel hand out a pidfd through
+/// `parent_tid`? Before 5.2 the flag is silently ignored and the fd stays -1. Returns the pidfd
+/// (of an already reaped child) if one was given.
+pub(crate) fn clone_pidfd_probe() -> io::Result<Option<OwnedFd>> {
+    fault::check(Call::Clone)?;
+    let mut pidfd: libc::c_int = -1;
+    let flags = (uapi::CLONE_PIDFD as libc::c_long) | libc::SIGCHLD as libc::c_long;
+    let pidfd_ptr = &mut pidfd as *mut libc::c_int;
+    // SAFETY: fork-like clone (no CLONE_VM, stack 0: the child runs on a copy of our stack);
+    // the child only calls `_exit`. `pidfd_ptr` is valid for the kernel to write an int.
+    #[cfg(not(target_arch = "s390x"))]
+    let ret = unsafe {
+        libc::syscall(libc::SYS_clone, flags, 0 as libc::c_long, pidfd_ptr, 0 as libc::c_long, 0 as libc::c_long)
+    };
+    // SAFETY: as above; s390 passes the stack before the flags.
+    #[cfg(target_arch = "s390x")]
+    let ret = unsafe {
+        libc::syscall(libc::SYS_clone, 0 as libc::c_long, flags, pidfd_ptr, 0 as libc::c_long, 0 as libc::c_long)
+    };
+    match ret {
+        0 => {
+            // SAFETY: we are the child; leave at once.
+            unsafe { libc::_exit(0) }
+        }
+        pid if pid > 0 => {
+            reap_raw(pid as i32);
+            Ok((pidfd >= 0).then(|| owned(pidfd as libc::c_long)))
+        }
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Forks a child that exits at once, reaps it, and returns a pidfd to the reaped process:
+/// the fixture of the probes that need a dead process (exit info, setns on a pidfd).
+pub(crate) fn reaped_child_pidfd() -> io::Result<OwnedFd> {
+    // SAFETY: the child only calls `_exit`.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        0 => {
+            // SAFETY: we are the child; leave at once.
+            unsafe { libc::_exit(0) }
+        }
+        p if p > 0 => {
+            let fd = pidfd_open(p, 0);
+            reap_raw(p);
+            fd
+        }
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Opens `path` read-only, reads up to `buf.len()` bytes, closes it. EINTR is retried.
+/// No allocation: this is the hot path of the `/proc` fallbacks.
+pub(crate) fn read_file(path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    fault::check(Call::ReadFile)?;
+    // SAFETY: `path` is NUL-terminated.
+    let fd = retry(|| cvt_int(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }))?;
+    let fd = owned(fd as libc::c_long);
+    read_all(fd.as_raw_fd(), buf)
+}
+
+/// Reads from `fd` until EOF or `buf` is full.
+pub(crate) fn read_all(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        let rest = &mut buf[n..];
+        // SAFETY: `rest` is writable for `rest.len()` bytes.
+        let r = retry(|| cvt(unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) } as libc::c_long))?;
+        if r == 0 {
+            break;
+        }
+        n += r as usize;
+    }
+    Ok(n)
+}
+
+/// `openat(dir, name, O_RDONLY | O_CLOEXEC | extra)`.
+pub(crate) fn openat(dir: RawFd, name: &CStr, extra: i32) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is NUL-terminated.
+    retry(|| cvt_int(unsafe { libc::openat(dir, name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | extra) }))
+        .map(|fd| owned(fd as libc::c_long))
+}
+
+/// `readlinkat(dir, name)` into `buf`, returning the length.
+pub(crate) fn readlinkat(dir: RawFd, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `name` is NUL-terminated, `buf` is writable for its length.
+    let r = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    cvt(r as libc::c_long).map(|n| n as usize)
+}
+
+/// `poll` for readability, with a timeout in milliseconds (-1: forever). EINTR is retried.
+pub(crate) fn poll_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: `pfd` is one valid pollfd.
+    let n = retry(|| cvt_int(unsafe { libc::poll(&mut pfd, 1, timeout_ms) }))?;
+    Ok(n > 0)
+}
+
+/// `getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD)` (6.5).
+pub(crate) fn peer_pidfd(sock: RawFd) -> io::Result<OwnedFd> {
+    fault::check(Call::GetSockOpt)?;
+    let mut fd: libc::c_int = -1;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `fd` and `len` are writable and `len` holds the size of `fd`.
+    let ret = unsafe {
+        libc::getsockopt(sock, libc::SOL_SOCKET, uapi::SO_PEERPIDFD, (&mut fd as *mut libc::c_int).cast(), &mut len)
+    };
+    cvt_int(ret)?;
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(owned(fd as libc::c_long))
+}
+
+/// `setsockopt(fd, SOL_SOCKET, opt, int)`.
+pub(crate) fn set_sock_int(sock: RawFd, opt: i32, value: i32) -> io::Result<()> {
+    // SAFETY: `value` is a readable int of the size passed.
+    let ret = unsafe {
+        libc::setsockopt(
+            sock,
+            libc::SOL_SOCKET,
+            opt,
+            (&value as *const i32).cast(),
+            size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    cvt_int(ret).map(drop)
+}
+
+/// A `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`.
+pub(crate) fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for two fds.
+    cvt_int(unsafe {
+        libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+    })?;
+    Ok((owned(fds[0] as libc::c_long), owned(fds[1] as libc::c_long)))
+}
+
+/// Room for a control message with up to 4 ints.
+#[repr(C, align(8))]
+struct CmsgBuf([u8; 64]);
+
+/// Sends `data` with one fd attached as `SCM_RIGHTS`. Async-signal-safe (used between fork and
+/// exec): no allocation.
+pub(crate) fn send_with_fd(sock: RawFd, data: &[u8], fd: RawFd) -> io::Result<usize> {
+    let mut cbuf = CmsgBuf([0; 64]);
+    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+    // SAFETY: an all-zero msghdr is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.0.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE is a pure computation.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<libc::c_int>() as u32) } as _;
+    // SAFETY: msg_control points to a buffer of at least msg_controllen bytes, so the first
+    // header is in bounds and has room for one int of data.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), fd);
+    }
+    // SAFETY: `msg` describes valid buffers.
+    let ret = retry(|| cvt(unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } as libc::c_long));
+    ret.map(|n| n as usize)
+}
+
+/// A received fd-carrying control message: `SCM_RIGHTS` fds are owned; an `SCM_PIDFD` payload is
+/// an fd or, before 6.16 when the sender was already reaped, a negative errno.
+#[derive(Debug)]
+pub(crate) enum Received {
+    Rights(OwnedFd),
+    Pidfd(Result<OwnedFd, i32>),
+}
+
+/// `recvmsg(sock, MSG_CMSG_CLOEXEC)`: the bytes read and the fds that came with them.
+pub(crate) fn recv_with_fds(sock: RawFd, data: &mut [u8], out: &mut Vec<Received>) -> io::Result<usize> {
+    let mut cbuf = CmsgBuf([0; 64]);
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+    // SAFETY: an all-zero msghdr is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.0.as_mut_ptr().cast();
+    msg.msg_controllen = cbuf.0.len() as _;
+    // SAFETY: `msg` describes valid writable buffers.
+    let n = retry(|| cvt(unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) } as libc::c_long))?;
+    // SAFETY: the kernel filled msg_control/msg_controllen; CMSG_* walk within those bounds.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let header_len = libc::CMSG_LEN(0) as usize;
+            let len = (*cmsg).cmsg_len as usize;
+            let count = len.saturating_sub(header_len) / size_of::<libc::c_int>();
+            let data_ptr = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET {
+                for i in 0..count {
+                    let fd = std::ptr::read_unaligned(data_ptr.add(i));
+                    match (*cmsg).cmsg_type {
+                        libc::SCM_RIGHTS => out.push(Received::Rights(owned(fd as libc::c_long))),
+                        t if t == uapi::SCM_PIDFD => {
+                            out.push(Received::Pidfd(if fd >= 0 { Ok(owned(fd as libc::c_long)) } else { Err(-fd) }))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+    }
+    Ok(n as usize)
+}
+
+/// Arranges for a `std::process::Command` child to open a pidfd of itself and send it over
+/// the socket whose number `slot` holds at fork time (-1: do nothing, for later spawns of the
+/// same Command). Everything in the hook is async-signal-safe.
+pub(crate) fn pre_exec_send_self_pidfd(
+    cmd: &mut std::process::Command,
+    slot: std::sync::Arc<std::sync::atomic::AtomicI32>,
+) {
+    use std::os::unix::process::CommandExt;
+    let hook = move || -> io::Result<()> {
+        let sock = slot.load(std::sync::atomic::Ordering::SeqCst);
+        if sock < 0 {
+            return Ok(());
+        }
+        // SAFETY: raw syscalls only; no allocation, no locks.
+        let ret = unsafe { libc::syscall(uapi::SYS_pidfd_open, libc::getpid(), 0) };
+        let fd = cvt(ret)? as RawFd;
+        let sent = send_with_fd(sock, b"p", fd);
+        // SAFETY: closing the fd we just opened (exec would close it anyway: it is CLOEXEC).
+        unsafe { libc::close(fd) };
+        sent.map(drop)
+    };
+    // SAFETY: the hook only performs async-signal-safe system calls (pidfd_open, sendmsg, close)
+    // and an atomic load; it allocates nothing and takes no lock.
+    unsafe { cmd.pre_exec(hook) };
+}
+
+/// Checks at compile time that `RawFd` is what the kernel's fd type is.
+const _: () = assert!(size_of::<RawFd>() == size_of::<libc::c_int>());
+
+/// `FromRawFd` needs `unsafe`, so it lives here. The caller promises `fd` is an open pidfd it
+/// owns (I/O safety); nothing is checked: use `PidFd::try_from(OwnedFd)` to check.
+impl FromRawFd for crate::PidFd {
+    unsafe fn from_raw_fd(fd: RawFd) -> Self {
+        // SAFETY: the caller guarantees `fd` is open and owned by nobody else.
+        crate::PidFd::from_owned_unchecked(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+pub(crate) fn zeroed_rusage() -> Rusage {
+    // SAFETY: rusage is plain integers and timevals; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
+}

@@ -1,0 +1,270 @@
+//! Waiting: `waitid(P_PIDFD)` with the exit status remembered, the stop/continue events,
+//! resource usage, and the pid-based fallback for 5.3.
+
+use std::os::fd::AsRawFd;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use bitflags::bitflags;
+use pidfd_sys as uapi;
+
+use crate::error::{Error, Result};
+use crate::parse::{self, WaitEvent};
+use crate::{Feature, PidFd, sys};
+
+bitflags! {
+    /// Which state changes [`PidFd::wait_event`] reports (the `waitid` options).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct WaitOptions: i32 {
+        /// Termination (`WEXITED`).
+        const EXITED = libc::WEXITED;
+        /// Stop by a signal (`WSTOPPED`).
+        const STOPPED = libc::WSTOPPED;
+        /// Resumption by `SIGCONT` (`WCONTINUED`).
+        const CONTINUED = libc::WCONTINUED;
+        /// Return `None` instead of blocking (`WNOHANG`).
+        const NOHANG = libc::WNOHANG;
+        /// Leave the child waitable: report without reaping (`WNOWAIT`).
+        const NOWAIT = libc::WNOWAIT;
+    }
+}
+
+/// Resource usage of a reaped child and its waited-for descendants (`struct rusage`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResourceUsage {
+    /// User CPU time.
+    pub user_time: Duration,
+    /// System CPU time.
+    pub system_time: Duration,
+    /// Peak resident set size, KiB.
+    pub max_rss_kib: u64,
+    /// Page faults served without I/O.
+    pub minor_faults: u64,
+    /// Page faults that needed I/O.
+    pub major_faults: u64,
+    /// Voluntary context switches.
+    pub voluntary_switches: u64,
+    /// Involuntary context switches.
+    pub involuntary_switches: u64,
+}
+
+impl ResourceUsage {
+    fn from_raw(r: &sys::Rusage) -> ResourceUsage {
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.clamp(0, 999_999) as u32) * 1000);
+        let n = |v: libc::c_long| v.max(0) as u64;
+        ResourceUsage {
+            user_time: tv(r.ru_utime),
+            system_time: tv(r.ru_stime),
+            max_rss_kib: n(r.ru_maxrss),
+            minor_faults: n(r.ru_minflt),
+            major_faults: n(r.ru_majflt),
+            voluntary_switches: n(r.ru_nvcsw),
+            involuntary_switches: n(r.ru_nivcsw),
+        }
+    }
+}
+
+impl PidFd {
+    /// Waits for the child to terminate and reaps it. The status is remembered: a second
+    /// `wait` (or a `try_wait`) returns it again.
+    ///
+    /// Also works on a non-blocking pidfd (it polls), and a readiness that is not an exit
+    /// (a tracer holding the zombie) is waited through, without spinning.
+    ///
+    /// # Kernel support
+    /// `waitid(P_PIDFD)` (5.4). On 5.3: `waitid(P_PID)` on the pid read through the pidfd,
+    /// first without reaping (`WNOWAIT`), then re-checked through the pidfd before reaping.
+    ///
+    /// # Errors
+    /// [`Error::NotChild`] when the process is not the caller's child, unless someone else
+    /// reaped it and the kernel has `PIDFD_INFO_EXIT` (6.15): then its status is returned.
+    ///
+    /// # Example
+    /// ```
+    /// let (mut child, fd) = pidfd::spawn(std::process::Command::new("sh").args(["-c", "exit 3"]))?;
+    /// assert_eq!(fd.wait()?.code(), Some(3));
+    /// assert_eq!(fd.wait()?.code(), Some(3));
+    /// # drop(child.try_wait());
+    /// # Ok::<(), pidfd::Error>(())
+    /// ```
+    #[doc(alias = "waitid")]
+    pub fn wait(&self) -> Result<ExitStatus> {
+        match self.wait_inner(WaitOptions::EXITED, None, true)? {
+            Some(WaitEvent::Exited(status)) => Ok(status),
+            // Only `EXITED` was asked for, and without NOHANG waitid reports something.
+            _ => Err(Error::Os { op: "waitid", source: std::io::Error::from_raw_os_error(libc::EPROTO) }),
+        }
+    }
+
+    /// The exit status if the child has terminated (reaping it), else `None`. Never blocks;
+    /// `EAGAIN` from a non-blocking pidfd is "not yet".
+    ///
+    /// # Kernel support
+    /// `waitid(P_PIDFD, WNOHANG)` (5.4); on 5.3 the pid-based fallback of [`PidFd::wait`].
+    ///
+    /// # Errors
+    /// As [`PidFd::wait`].
+    pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
+        match self.wait_inner(WaitOptions::EXITED | WaitOptions::NOHANG, None, true)? {
+            Some(WaitEvent::Exited(status)) => Ok(Some(status)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Waits and reaps like [`PidFd::wait`], and returns the child's resource usage too.
+    ///
+    /// # Kernel support
+    /// As [`PidFd::wait`] (the raw `waitid` system call returns the usage).
+    ///
+    /// # Errors
+    /// As [`PidFd::wait`], but [`Error::NotChild`] also when someone else reaped the child (the
+    /// usage went with that reap); [`Error::Os`] (`ECHILD`) when an earlier wait of ours already
+    /// collected the status.
+    pub fn wait_with_rusage(&self) -> Result<(ExitStatus, ResourceUsage)> {
+        if self.remembered().is_some() {
+            return Err(Error::Os { op: "waitid", source: std::io::Error::from_raw_os_error(libc::ECHILD) });
+        }
+        let mut ru = sys::zeroed_rusage();
+        match self.wait_inner(WaitOptions::EXITED, Some(&mut ru), false)? {
+            Some(WaitEvent::Exited(status)) => Ok((status, ResourceUsage::from_raw(&ru))),
+            _ => Err(Error::Os { op: "waitid", source: std::io::Error::from_raw_os_error(libc::EPROTO) }),
+        }
+    }
+
+    /// Waits for the state changes in `options` (stop, continue, exit) and reports the first;
+    /// `None` with [`WaitOptions::NOHANG`] when there is none yet. An exit reaped here is
+    /// remembered like one from [`PidFd::wait`].
+    ///
+    /// # Kernel support
+    /// As [`PidFd::wait`].
+    ///
+    /// # Errors
+    /// As [`PidFd::wait`]; [`Error::InvalidInput`] when `options` has none of EXITED, STOPPED,
+    /// CONTINUED.
+    pub fn wait_event(&self, options: WaitOptions) -> Result<Option<WaitEvent>> {
+        if !options.intersects(WaitOptions::EXITED | WaitOptions::STOPPED | WaitOptions::CONTINUED) {
+            return Err(Error::InvalidInput("wait options need EXITED, STOPPED or CONTINUED"));
+        }
+        self.wait_inner(options, None, true)
+    }
+
+    /// `exit_info`: on `ECHILD`, fall back to `PIDFD_INFO_EXIT` (not when the caller needs the
+    /// resource usage, which only our own reap returns).
+    fn wait_inner(
+        &self,
+        options: WaitOptions,
+        rusage: Option<&mut sys::Rusage>,
+        exit_info: bool,
+    ) -> Result<Option<WaitEvent>> {
+        let wants_exit = options.contains(WaitOptions::EXITED);
+        if wants_exit && let Some(status) = self.remembered() {
+            return Ok(Some(WaitEvent::Exited(status)));
+        }
+        let nohang = options.contains(WaitOptions::NOHANG);
+        // A blocking wait holds the lock, so a concurrent try_wait answers "not yet" rather than
+        // racing the reap (and two blocking waits take turns; the second finds the status).
+        let _guard = if nohang {
+            match self.reaping.try_lock() {
+                Ok(g) => g,
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            }
+        } else {
+            self.reaping.lock().unwrap_or_else(|p| p.into_inner())
+        };
+        if wants_exit && let Some(status) = self.remembered() {
+            return Ok(Some(WaitEvent::Exited(status)));
+        }
+        let result = if Feature::WaitidPidfd.is_supported() {
+            self.waitid_pidfd(options, rusage)
+        } else {
+            self.waitid_by_pid(options, rusage)
+        };
+        match result {
+            Ok(Some(WaitEvent::Exited(status))) if !options.contains(WaitOptions::NOWAIT) => {
+                Ok(Some(WaitEvent::Exited(self.remember(status))))
+            }
+            Err(Error::NotChild) if exit_info => self.not_child(),
+            other => other,
+        }
+    }
+
+    /// `ECHILD`: not our child, or our child reaped by someone else. With `PIDFD_INFO_EXIT`
+    /// (6.15) the latter still has a status to report.
+    fn not_child(&self) -> Result<Option<WaitEvent>> {
+        if let Some(status) = self.remembered() {
+            return Ok(Some(WaitEvent::Exited(status)));
+        }
+        if Feature::InfoExit.is_supported()
+            && let Ok(Some(status)) = self.exit_status()
+        {
+            return Ok(Some(WaitEvent::Exited(status)));
+        }
+        Err(Error::NotChild)
+    }
+
+    fn waitid_pidfd(&self, options: WaitOptions, mut rusage: Option<&mut sys::Rusage>) -> Result<Option<WaitEvent>> {
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            match sys::waitid(uapi::P_PIDFD, self.as_raw_fd(), options.bits(), rusage.as_deref_mut()) {
+                Ok(info) if info.pid == 0 => {
+                    if options.contains(WaitOptions::NOHANG) {
+                        return Ok(None);
+                    }
+                    // A blocking waitid always reports something; be safe against a kernel
+                    // that does not, without spinning.
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_millis(50));
+                }
+                Ok(info) => return Ok(parse::wait_event(info.code, info.status)),
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::EAGAIN) => {
+                        if options.contains(WaitOptions::NOHANG) {
+                            return Ok(None);
+                        }
+                        // A non-blocking pidfd: wait for readiness. A readiness that is not a
+                        // reapable exit (a tracer holds the zombie) answers EAGAIN again: back
+                        // off instead of spinning.
+                        let before = std::time::Instant::now();
+                        sys::poll_readable(self.as_raw_fd(), -1).map_err(|e| Error::os("poll", e))?;
+                        if before.elapsed() < Duration::from_micros(100) {
+                            std::thread::sleep(backoff);
+                            backoff = (backoff * 2).min(Duration::from_millis(50));
+                        }
+                    }
+                    Some(libc::ECHILD) => return Err(Error::NotChild),
+                    Some(libc::EBADF) => return Err(Error::NotPidfd),
+                    _ => return Err(Error::os("waitid(P_PIDFD)", e)),
+                },
+            }
+        }
+    }
+
+    /// 5.3: no `P_PIDFD`. The pid read through the pidfd is ours as long as the process is not
+    /// reaped; wait without reaping, re-check that the pidfd still names the pid, then reap.
+    fn waitid_by_pid(&self, options: WaitOptions, rusage: Option<&mut sys::Rusage>) -> Result<Option<WaitEvent>> {
+        let pid = match self.pid() {
+            Ok(pid) => pid,
+            Err(Error::Exited) => return Err(Error::NotChild),
+            Err(e) => return Err(e),
+        };
+        let peek = sys::waitid(libc::P_PID, pid, options.bits() | libc::WNOWAIT, None);
+        let info = match peek {
+            Ok(info) if info.pid == 0 => return Ok(None),
+            Ok(info) => info,
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Err(Error::NotChild),
+            Err(e) => return Err(Error::os("waitid(P_PID)", e)),
+        };
+        match self.pid() {
+            Ok(now) if now == pid => {}
+            _ => return Err(Error::NotChild),
+        }
+        if options.contains(WaitOptions::NOWAIT) {
+            return Ok(parse::wait_event(info.code, info.status));
+        }
+        let done = sys::waitid(libc::P_PID, pid, options.bits() & !libc::WNOHANG, rusage)
+            .map_err(|e| Error::os("waitid(P_PID)", e))?;
+        Ok(parse::wait_event(done.code, done.status))
+    }
+}

@@ -1,0 +1,41 @@
+use pidfd::{Feature, Support};
+
+use crate::support::expected;
+
+/// Under the kernel matrix, the probes must agree exactly with the kernel's expected features.
+#[test]
+fn probes_match_the_kernel_matrix_expectations() {
+    let report = pidfd::features();
+    eprintln!("{report}");
+    let Some(exp) = expected() else {
+        eprintln!("no PIDFD_TEST_EXPECT: nothing to compare against (run under cargo xtask kernel-matrix)");
+        return;
+    };
+    for name in &exp {
+        assert!(Feature::from_name(name).is_some(), "unknown feature {name} in PIDFD_TEST_EXPECT");
+    }
+    let mut wrong = Vec::new();
+    for (f, s) in report.iter() {
+        let want = exp.iter().any(|e| e == f.name());
+        let have = s == Support::Supported;
+        if want != have {
+            wrong.push(format!("{}: expected {}, probe says {s}", f.name(), if want { "yes" } else { "no" }));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "kernel {}: {}",
+        std::env::var("PIDFD_TEST_KERNEL").unwrap_or_default(),
+        wrong.join("; ")
+    );
+}
+
+#[test]
+fn every_feature_has_a_name_and_a_kernel() {
+    for f in Feature::ALL {
+        assert_eq!(Feature::from_name(f.name()), Some(f));
+        assert!(f.since().starts_with(['5', '6', '7']));
+        let msg = pidfd::Error::Unsupported { feature: f }.to_string();
+        assert!(msg.contains(f.since()), "{msg}");
+    }
+}

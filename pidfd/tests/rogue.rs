@@ -1,0 +1,106 @@
+//! Spawning while a rogue thread reaps every child with `waitpid(-1)`. A binary of its own:
+//! the rogue would reap the children of any test running beside it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use pidfd::{Error, Feature};
+
+/// One rogue at a time: two would still only reap this binary's children, but the tests
+/// count what their own rogue reaped.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn require(f: Feature) -> bool {
+    if f.is_supported() {
+        return true;
+    }
+    let expected = std::env::var("PIDFD_TEST_EXPECT").unwrap_or_default();
+    assert!(
+        !expected.split(',').any(|e| e == f.name()),
+        "the kernel must have {}, the probe says {}",
+        f.name(),
+        f.support()
+    );
+    eprintln!("skipped: the running kernel lacks {f} (Linux {}+)", f.since());
+    false
+}
+
+/// A thread that reaps every child of the process as soon as it can, like a careless library.
+struct RogueReaper {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<usize>>,
+}
+
+impl RogueReaper {
+    fn start() -> RogueReaper {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut reaped = 0;
+            while !s.load(Ordering::Relaxed) {
+                let mut status = 0;
+                // SAFETY: `status` is writable.
+                if unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) } > 0 {
+                    reaped += 1;
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            reaped
+        });
+        RogueReaper { stop, thread: Some(thread) }
+    }
+
+    fn stop(mut self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+/// The test the issue asks for: the pidfd names the spawned child while another thread reaps
+/// with waitpid(-1): checked against the child's own getpid() report.
+#[test]
+fn spawn_is_race_free_against_a_rogue_reaper() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let rogue = RogueReaper::start();
+    for _ in 0..100 {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo $$; read x"]).stdin(Stdio::piped()).stdout(Stdio::piped());
+        let (mut child, fd) = pidfd::spawn(&mut cmd).unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let reported: i32 = line.trim().parse().unwrap();
+        assert_eq!(fd.pid().unwrap(), reported);
+        child.stdin.take().unwrap().write_all(b"\n").unwrap();
+        // The rogue reaps it: wait says NotChild, or gives the status through PIDFD_INFO_EXIT.
+        match fd.wait() {
+            Ok(st) => assert!(st.success()),
+            Err(Error::NotChild) => assert!(!Feature::InfoExit.is_supported()),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    rogue.stop();
+}
+
+/// Children that exit at once, while the rogue reaps: each pidfd must carry *its* child's
+/// exit code (6.15+, where the kernel keeps it for a reaped process).
+#[test]
+fn spawn_names_children_that_exit_at_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !require(Feature::InfoExit) {
+        return;
+    }
+    let rogue = RogueReaper::start();
+    for i in 0..200 {
+        let code = i % 250;
+        let (_child, fd) = pidfd::spawn(Command::new("sh").args(["-c", &format!("exit {code}")])).unwrap();
+        let st = match fd.wait() {
+            Ok(st) => st,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(st.code(), Some(code));
+    }
+    assert!(rogue.stop() > 0, "the rogue reaper never reaped: the test proved nothing");
+}

@@ -1,0 +1,212 @@
+//! `cargo xtask ci`: the whole gate, stopping at the first failure.
+//!
+//! fmt, clippy, docs, the architecture invariants (tidy), the tests, the cross-architecture
+//! checks, the nightly feature, and the kernel matrix. Whatever a fresh machine lacks (rustup
+//! targets; QEMU and kernels for the matrix) is installed by the step that needs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// Targets `pidfd-sys` and `pidfd` must build for (`cargo check`).
+const CROSS_TARGETS: &[&str] = &[
+    "x86_64-unknown-linux-gnu",
+    "x86_64-unknown-linux-musl",
+    "i686-unknown-linux-gnu",
+    "aarch64-unknown-linux-gnu",
+    "armv7-unknown-linux-gnueabihf",
+    "riscv64gc-unknown-linux-gnu",
+    "powerpc64le-unknown-linux-gnu",
+    "s390x-unknown-linux-gnu",
+    "powerpc64-unknown-linux-gnu",
+    "powerpc-unknown-linux-gnu",
+];
+
+/// The library crates: the ones the invariants apply to.
+const LIBRARIES: &[&str] = &["pidfd-sys", "pidfd", "pidfd-ns", "pidfd-async"];
+
+pub(crate) fn ci(args: &[String]) -> Result<(), String> {
+    let skip_matrix = args.iter().any(|a| a == "--no-kernel-matrix");
+    let root = workspace_root();
+    std::env::set_current_dir(&root).map_err(|e| format!("cd {}: {e}", root.display()))?;
+    let started = Instant::now();
+
+    step("fmt", || run(cargo().args(["fmt", "--all", "--", "--check"])))?;
+    step("clippy", || run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])))?;
+    step("doc", || run(cargo().args(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings")))?;
+    step("tidy", || tidy(&root))?;
+    step("msrv", msrv)?;
+    step("test", || run(cargo().args(["test", "--workspace", "--all-targets"])))?;
+    step("doctest", || run(cargo().args(["test", "--workspace", "--doc"])))?;
+    step("cross-check", cross_check)?;
+    step("nightly feature", nightly)?;
+    if skip_matrix {
+        println!("xtask ci: kernel matrix skipped (--no-kernel-matrix)");
+    } else {
+        step("kernel matrix", || crate::matrix::kernel_matrix(&[]))?;
+    }
+    println!("xtask ci: all steps passed in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    println!("==> {name}");
+    let t = Instant::now();
+    f().map_err(|e| format!("{name}: {e}"))?;
+    println!("==> {name}: ok ({:.1} s)", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd.status().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {status}")) }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_path_buf()
+}
+
+/// The installed rustup targets of the active toolchain.
+fn installed_targets(toolchain: Option<&str>) -> Vec<String> {
+    let mut cmd = Command::new("rustup");
+    if let Some(t) = toolchain {
+        cmd.arg(format!("+{t}"));
+    }
+    cmd.args(["target", "list", "--installed"]);
+    cmd.output().map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_owned).collect()).unwrap_or_default()
+}
+
+/// Installs the rustup targets that are missing (a fresh machine has only the host's).
+pub(crate) fn ensure_targets(targets: &[&str]) -> Result<(), String> {
+    let have = installed_targets(None);
+    let missing: Vec<&str> = targets.iter().copied().filter(|t| !have.iter().any(|h| h == t)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("xtask: installing rustup targets {}", missing.join(" "));
+    run(Command::new("rustup").args(["target", "add"]).args(&missing))
+}
+
+fn cross_check() -> Result<(), String> {
+    ensure_targets(CROSS_TARGETS)?;
+    for target in CROSS_TARGETS {
+        run(cargo().args(["check", "--quiet", "-p", "pidfd-sys", "-p", "pidfd", "-p", "pidfd-ns", "--target", target]))?;
+        println!("    {target}: ok");
+    }
+    Ok(())
+}
+
+/// The declared `rust-version` is checked with that toolchain where the machine has it.
+fn msrv() -> Result<(), String> {
+    let manifest = std::fs::read_to_string("Cargo.toml").map_err(|e| e.to_string())?;
+    let version = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rust-version = "))
+        .map(|v| v.trim_matches('"').to_owned())
+        .ok_or("no rust-version in [workspace.package]")?;
+    let toolchain = format!("{version}.0");
+    let listed = Command::new("rustup").args(["toolchain", "list"]).output().map_err(|e| e.to_string())?;
+    if !String::from_utf8_lossy(&listed.stdout).lines().any(|l| l.starts_with(&toolchain)) {
+        run(Command::new("rustup").args(["toolchain", "install", "--profile", "minimal", &toolchain]))?;
+    }
+    run(Command::new("cargo").arg(format!("+{toolchain}")).args(["check", "--quiet", "--workspace", "--all-targets"]))
+}
+
+/// The `nightly` feature of `pidfd` (std's unstable `PidFd` conversions).
+fn nightly() -> Result<(), String> {
+    let have = Command::new("rustup").args(["toolchain", "list"]).output().map_err(|e| e.to_string())?;
+    if !String::from_utf8_lossy(&have.stdout).lines().any(|l| l.starts_with("nightly")) {
+        return Err("no nightly toolchain on this machine: the nightly feature cannot be checked".into());
+    }
+    run(Command::new("cargo").args(["+nightly", "check", "--quiet", "-p", "pidfd", "--features", "nightly"]))
+}
+
+/// The invariants of ARCHITECTURE.md that a grep can check.
+fn tidy(root: &Path) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for lib in LIBRARIES {
+        for file in rust_files(&root.join(lib).join("src")) {
+            let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+            let rel = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+            let in_sys = rel.ends_with("/sys.rs") || rel.contains("/sys/");
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                if !in_sys && has_word(code, "unsafe") {
+                    problems.push(format!("{rel}:{}: unsafe outside the crate's sys module", n + 1));
+                }
+                if code.contains("uname") || code.contains("osrelease") {
+                    problems.push(format!("{rel}:{}: library code reads the kernel version; probe instead", n + 1));
+                }
+            }
+            if rel.ends_with("/lib.rs") && !text.contains("#![deny(unsafe_code)]") && !text.contains("#![forbid(unsafe_code)]") {
+                problems.push(format!("{rel}: the crate root must deny(unsafe_code)"));
+            }
+        }
+        let manifest = std::fs::read_to_string(root.join(lib).join("Cargo.toml")).map_err(|e| e.to_string())?;
+        let deps = dependencies(&manifest);
+        let allowed: &[&str] = match *lib {
+            "pidfd-sys" => &["libc"],
+            "pidfd" => &["pidfd-sys", "libc", "bitflags", "thiserror"],
+            "pidfd-ns" => &["pidfd-sys", "pidfd", "libc", "bitflags", "thiserror", "nix"],
+            _ => &["pidfd-sys", "pidfd", "libc", "bitflags", "thiserror", "tokio"],
+        };
+        for d in &deps {
+            if !allowed.contains(&d.as_str()) {
+                problems.push(format!("{lib}/Cargo.toml: dependency {d} breaks the layering (allowed: {allowed:?})"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} problem(s):\n  {}", problems.len(), problems.join("\n  ")))
+    }
+}
+
+fn has_word(code: &str, word: &str) -> bool {
+    code.match_indices(word).any(|(i, _)| {
+        let before = code[..i].chars().next_back();
+        let after = code[i + word.len()..].chars().next();
+        let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        !ident(before) && !ident(after)
+    })
+}
+
+/// Names in the `[dependencies]` table (not dev-dependencies).
+fn dependencies(manifest: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            inside = line == "[dependencies]";
+            continue;
+        }
+        if inside && let Some((name, _)) = line.split_once('=') {
+            let name = name.trim();
+            if !name.is_empty() && !name.starts_with('#') {
+                out.push(name.to_owned());
+            }
+        }
+    }
+    out
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(rust_files(&p));
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}

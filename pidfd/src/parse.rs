@@ -74,6 +74,41 @@ pub(crate) fn cgroup_v2_path(buf: &[u8]) -> Option<&[u8]> {
     lines(buf).find_map(|l| l.strip_prefix(b"0::/"))
 }
 
+/// The mount point of the first cgroup2 mount of `/proc/self/mountinfo` that shows the
+/// hierarchy's root (root field `/`), with `\ooo` escapes decoded into `out`.
+pub(crate) fn cgroup2_mount(mountinfo: &[u8], out: &mut Vec<u8>) -> bool {
+    for line in lines(mountinfo) {
+        let Some(sep) = line.windows(3).position(|w| w == b" - ") else { continue };
+        let (head, tail) = (&line[..sep], &line[sep + 3..]);
+        if tail.split(|&b| b == b' ').next() != Some(b"cgroup2") {
+            continue;
+        }
+        let mut fields = head.split(|&b| b == b' ');
+        let (Some(root), Some(mount)) = (fields.nth(3), fields.next()) else { continue };
+        if root != b"/" {
+            continue;
+        }
+        out.clear();
+        let mut i = 0;
+        while i < mount.len() {
+            let oct = mount.get(i + 1..i + 4).filter(|d| mount[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+            match oct {
+                Some(d) => {
+                    let v = d.iter().fold(0u32, |a, c| a * 8 + u32::from(c - b'0'));
+                    out.push(v as u8);
+                    i += 4;
+                }
+                None => {
+                    out.push(mount[i]);
+                    i += 1;
+                }
+            }
+        }
+        return true;
+    }
+    false
+}
+
 /// What a `waitid` reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -173,6 +208,19 @@ mod tests {
     }
 
     #[test]
+    fn cgroup2_mount_point() {
+        let mi = b"22 1 0:21 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n\
+            30 22 0:26 / /sys/fs/cgroup/unified rw,relatime shared:4 - cgroup2 cgroup2 rw\n";
+        let mut out = Vec::new();
+        assert!(cgroup2_mount(mi, &mut out));
+        assert_eq!(out, b"/sys/fs/cgroup/unified");
+        assert!(cgroup2_mount(b"1 2 0:1 / /a\\040b rw - cgroup2 x rw\n", &mut out));
+        assert_eq!(out, b"/a b");
+        assert!(!cgroup2_mount(b"1 2 0:1 /sub /c rw - cgroup2 x rw\n", &mut out));
+        assert!(!cgroup2_mount(b"garbage\n - \n", &mut out));
+    }
+
+    #[test]
     fn wait_events() {
         let e = wait_event(libc::CLD_EXITED, 3).unwrap();
         assert!(matches!(e, WaitEvent::Exited(s) if s.code() == Some(3)));
@@ -212,6 +260,7 @@ mod tests {
             let _ = fdinfo_pid(&buf);
             let _ = status(&buf);
             let _ = cgroup_v2_path(&buf);
+            let _ = cgroup2_mount(&buf, &mut Vec::new());
             let _ = wait_event((next() % 8) as i32, next() as i32);
         }
     }

@@ -295,7 +295,7 @@ impl PidFd {
     ///
     /// # Kernel support
     /// `PIDFD_GET_INFO` (6.13); before, the `0::` line of `/proc/<pid>/cgroup` resolved under
-    /// `/sys/fs/cgroup`, with the pidfd re-check. On a cgroup-v1-only host the kernel reports
+    /// the cgroup2 mount found in `/proc/self/mountinfo`, with the pidfd re-check. On a cgroup-v1-only host the kernel reports
     /// the v2 root (1), and the fallback fails with `ENODATA`.
     ///
     /// # Errors
@@ -314,11 +314,7 @@ impl PidFd {
             op: "find cgroup v2 in /proc/<pid>/cgroup",
             source: io::Error::from_raw_os_error(libc::ENODATA),
         })?;
-        let mut full = b"/sys/fs/cgroup/".to_vec();
-        full.extend_from_slice(rel);
-        full.push(0);
-        let full = CStr::from_bytes_with_nul(&full).map_err(|_| Error::InvalidInput("cgroup path"))?;
-        let id = sys::stat_ino(full).map_err(|e| Error::os("stat cgroup directory", e))?;
+        let id = cgroup_dir_inode(rel)?;
         self.recheck(pid)?;
         Ok(id)
     }
@@ -529,6 +525,28 @@ impl PidFd {
         parse::fdinfo_pid(&buf[..n]).ok_or(Error::NotPidfd)
     }
 }
+
+/// The inode of the cgroup v2 directory `rel` (relative to the hierarchy root), found through
+/// the cgroup2 mount of `/proc/self/mountinfo` and checked to be on cgroup2.
+fn cgroup_dir_inode(rel: &[u8]) -> Result<u64> {
+    let no_data = |op| Error::Os { op, source: io::Error::from_raw_os_error(libc::ENODATA) };
+    let mountinfo = std::fs::read("/proc/self/mountinfo").map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
+    let mut full = Vec::new();
+    if !parse::cgroup2_mount(&mountinfo, &mut full) {
+        return Err(no_data("find the cgroup2 mount"));
+    }
+    full.push(b'/');
+    full.extend_from_slice(rel);
+    full.push(0);
+    let full = CStr::from_bytes_with_nul(&full).map_err(|_| Error::InvalidInput("cgroup path"))?;
+    let dir = sys::openat(libc::AT_FDCWD, full, libc::O_DIRECTORY).map_err(|e| Error::os("open cgroup directory", e))?;
+    if sys::fstatfs_type(dir.as_raw_fd()).map_err(|e| Error::os("fstatfs", e))? != CGROUP2_SUPER_MAGIC {
+        return Err(no_data("the cgroup2 mount is not cgroup2"));
+    }
+    sys::fstat_ino(dir.as_raw_fd()).map_err(|e| Error::os("fstat cgroup directory", e))
+}
+
+const CGROUP2_SUPER_MAGIC: u64 = 0x6367_7270;
 
 /// Maps a `/proc/<pid>` access error: a missing directory means the process is gone.
 fn proc_error(op: &'static str, e: io::Error) -> Error {

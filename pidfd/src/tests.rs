@@ -39,17 +39,57 @@ fn pid_from_fdinfo() {
     assert!(matches!(fd.pid(), Err(Error::Exited)), "fdinfo says -1 after the reap");
 }
 
+/// A fresh cgroup v2 directory (removed on drop), when the host lets us make one.
+pub(crate) struct TempCgroup(pub(crate) std::path::PathBuf);
+
+impl TempCgroup {
+    pub(crate) fn new(tag: &str) -> Option<TempCgroup> {
+        let mi = std::fs::read("/proc/self/mountinfo").ok()?;
+        let mut root = Vec::new();
+        if !crate::parse::cgroup2_mount(&mi, &mut root) {
+            return None;
+        }
+        let root = std::path::PathBuf::from(String::from_utf8(root).ok()?);
+        let dir = root.join(format!("pidfd-{tag}-{}", std::process::id()));
+        std::fs::create_dir(&dir).ok()?;
+        Some(TempCgroup(dir))
+    }
+
+    pub(crate) fn add(&self, pid: i32) {
+        std::fs::write(self.0.join("cgroup.procs"), pid.to_string()).unwrap();
+    }
+
+    pub(crate) fn inode(&self) -> u64 {
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&self.0).unwrap())
+    }
+}
+
+impl Drop for TempCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
 #[test]
 fn proc_fallbacks_agree_with_the_ioctl() {
-    let (mut child, fd, _) = held("exit 0");
+    let (mut child, fd, pid) = held("exit 0");
+    let cg = TempCgroup::new("fallback");
+    if let Some(cg) = &cg {
+        cg.add(pid);
+    }
     let (ppid, creds, cg) = (fd.ppid(), fd.credentials(), fd.cgroup_id());
     {
         let _g = without(Feature::GetInfo);
         assert_eq!(fd.ppid().unwrap(), ppid.unwrap());
         assert_eq!(fd.credentials().unwrap(), creds.unwrap());
         match (fd.cgroup_id(), cg) {
-            // The ioctl (when the kernel has it) and /proc + stat name the same cgroup.
-            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            // The ioctl (when the kernel has it), /proc + stat, and the directory agree.
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a, b);
+                if let Some(cg) = &cg {
+                    assert_eq!(a, cg.inode());
+                }
+            }
             (Err(e), _) => eprintln!("cgroup fallback unavailable here: {e}"),
             (Ok(_), Err(e)) => panic!("{e}"),
         }
@@ -57,6 +97,7 @@ fn proc_fallbacks_agree_with_the_ioctl() {
     }
     release(&mut child);
     fd.wait().unwrap();
+    drop(cg);
     let _g = without(Feature::GetInfo);
     assert!(matches!(fd.ppid(), Err(Error::Exited)));
     assert!(matches!(fd.credentials(), Err(Error::Exited)));

@@ -19,19 +19,36 @@ fn getters_match_proc() {
     fd.wait().unwrap();
 }
 
+/// The cgroup2 mount point, read from mountinfo by the test itself (an independent witness).
+pub(crate) fn cgroup2_root() -> Option<String> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mi.lines().find_map(|l| {
+        let (head, tail) = l.split_once(" - ")?;
+        let f: Vec<&str> = head.split(' ').collect();
+        (tail.starts_with("cgroup2 ") && f.get(3) == Some(&"/")).then(|| f[4].to_owned())
+    })
+}
+
 #[test]
 fn cgroup_id_is_the_cgroup_directory_inode() {
-    let cg = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let Some(path) = cg.lines().find_map(|l| l.strip_prefix("0::")) else {
-        eprintln!("skipped: no cgroup v2 membership on this host");
+    let Some(root) = cgroup2_root() else {
+        eprintln!("skipped: no cgroup2 mount on this host");
         return;
     };
-    let Ok(meta) = std::fs::metadata(format!("/sys/fs/cgroup{path}")) else {
-        eprintln!("skipped: cgroup2 is not mounted at /sys/fs/cgroup");
+    // A fresh cgroup, so the id is not the root's 1.
+    let dir = format!("{root}/pidfd-it-{}", std::process::id());
+    if let Err(e) = std::fs::create_dir(&dir) {
+        eprintln!("skipped: cannot create a cgroup here: {e}");
         return;
-    };
-    let fd = PidFd::from_self().unwrap();
-    assert_eq!(fd.cgroup_id().unwrap(), meta.ino());
+    }
+    let (mut h, fd) = held("exit 0");
+    std::fs::write(format!("{dir}/cgroup.procs"), h.pid.to_string()).unwrap();
+    let ino = std::fs::metadata(&dir).unwrap().ino();
+    assert_ne!(ino, 1);
+    assert_eq!(fd.cgroup_id().unwrap(), ino);
+    h.release();
+    fd.wait().unwrap();
+    std::fs::remove_dir(&dir).unwrap();
 }
 
 #[test]

@@ -73,9 +73,9 @@ impl Drop for TempCgroup {
 #[test]
 fn proc_fallbacks_agree_with_the_ioctl() {
     let (mut child, fd, pid) = held("exit 0");
-    let cg = TempCgroup::new("fallback");
-    if let Some(cg) = &cg {
-        cg.add(pid);
+    let tmp_cg = TempCgroup::new("fallback");
+    if let Some(t) = &tmp_cg {
+        t.add(pid);
     }
     let (ppid, creds, cg) = (fd.ppid(), fd.credentials(), fd.cgroup_id());
     {
@@ -86,8 +86,8 @@ fn proc_fallbacks_agree_with_the_ioctl() {
             // The ioctl (when the kernel has it), /proc + stat, and the directory agree.
             (Ok(a), Ok(b)) => {
                 assert_eq!(a, b);
-                if let Some(cg) = &cg {
-                    assert_eq!(a, cg.inode());
+                if let Some(t) = &tmp_cg {
+                    assert_eq!(a, t.inode());
                 }
             }
             (Err(e), _) => eprintln!("cgroup fallback unavailable here: {e}"),
@@ -97,7 +97,7 @@ fn proc_fallbacks_agree_with_the_ioctl() {
     }
     release(&mut child);
     fd.wait().unwrap();
-    drop(cg);
+    drop(tmp_cg);
     let _g = without(Feature::GetInfo);
     assert!(matches!(fd.ppid(), Err(Error::Exited)));
     assert!(matches!(fd.credentials(), Err(Error::Exited)));

@@ -19,7 +19,10 @@ fn main() -> Result<(), pidfd::Error> {
     println!("spawned `sleep 60` race-free as pid {} (the pidfd names it for its whole life)", fd.pid()?);
     println!("  parent pid:   {}", fd.ppid()?);
     let c = fd.credentials()?;
-    println!("  credentials:  uid {}/{}/{}/{} gid {}/{}/{}/{}", c.ruid, c.euid, c.suid, c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid);
+    println!(
+        "  credentials:  uid {}/{}/{}/{} gid {}/{}/{}/{}",
+        c.ruid, c.euid, c.suid, c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid
+    );
     match fd.cgroup_id() {
         Ok(id) => println!("  cgroup id:    {id}"),
         Err(e) => println!("  cgroup id:    {e}"),

@@ -62,6 +62,16 @@ pub enum Error {
     /// An argument is out of range; nothing was sent to the kernel.
     #[error("invalid argument: {0}")]
     InvalidInput(&'static str),
+    /// The child could not execute the program (missing, not executable, a bad interpreter,
+    /// or a step before exec failed); the failed child has been reaped.
+    #[error("cannot execute {program}: {source}")]
+    Exec {
+        /// The program as given.
+        program: String,
+        /// The errno the child met.
+        #[source]
+        source: io::Error,
+    },
     /// Any other OS error, with the operation that met it.
     #[error("{op} failed: {source}")]
     Os {
@@ -80,9 +90,10 @@ impl Error {
     /// The `errno` behind this error, if it came from the kernel.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            Error::Denied { source, .. } | Error::PermissionDenied { source } | Error::Os { source, .. } => {
-                source.raw_os_error()
-            }
+            Error::Denied { source, .. }
+            | Error::PermissionDenied { source }
+            | Error::Exec { source, .. }
+            | Error::Os { source, .. } => source.raw_os_error(),
             Error::Exited => Some(libc::ESRCH),
             Error::NoSuchProcess { .. } => Some(libc::ESRCH),
             Error::NotChild => Some(libc::ECHILD),
@@ -99,7 +110,10 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         match e {
             Error::Unsupported { .. } => io::Error::new(io::ErrorKind::Unsupported, e),
-            Error::Denied { source, .. } | Error::PermissionDenied { source } | Error::Os { source, .. } => source,
+            Error::Denied { source, .. }
+            | Error::PermissionDenied { source }
+            | Error::Exec { source, .. }
+            | Error::Os { source, .. } => source,
             Error::Exited | Error::NoSuchProcess { .. } => io::Error::from_raw_os_error(libc::ESRCH),
             Error::NotChild => io::Error::from_raw_os_error(libc::ECHILD),
             Error::OtherPidNamespace

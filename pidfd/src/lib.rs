@@ -55,18 +55,21 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod command;
 mod compat;
 mod error;
 mod info;
 mod parse;
 mod pidfd;
 mod procdir;
+mod reaper;
 mod signal;
 mod socket;
 mod spawn;
 mod sys;
 mod wait;
 
+pub use command::{Child, Command, Stdio};
 #[cfg(target_os = "android")]
 pub use compat::allow_probing_on_android;
 pub use compat::{Feature, FeatureReport, Support, features};

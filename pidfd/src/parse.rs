@@ -91,7 +91,8 @@ pub(crate) fn cgroup2_mount(mountinfo: &[u8], out: &mut Vec<u8>) -> bool {
         out.clear();
         let mut i = 0;
         while i < mount.len() {
-            let oct = mount.get(i + 1..i + 4).filter(|d| mount[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+            let oct =
+                mount.get(i + 1..i + 4).filter(|d| mount[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
             match oct {
                 Some(d) => {
                     let v = d.iter().fold(0u32, |a, c| a * 8 + u32::from(c - b'0'));

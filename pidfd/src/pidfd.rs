@@ -539,7 +539,8 @@ fn cgroup_dir_inode(rel: &[u8]) -> Result<u64> {
     full.extend_from_slice(rel);
     full.push(0);
     let full = CStr::from_bytes_with_nul(&full).map_err(|_| Error::InvalidInput("cgroup path"))?;
-    let dir = sys::openat(libc::AT_FDCWD, full, libc::O_DIRECTORY).map_err(|e| Error::os("open cgroup directory", e))?;
+    let dir =
+        sys::openat(libc::AT_FDCWD, full, libc::O_DIRECTORY).map_err(|e| Error::os("open cgroup directory", e))?;
     if sys::fstatfs_type(dir.as_raw_fd()).map_err(|e| Error::os("fstatfs", e))? != CGROUP2_SUPER_MAGIC {
         return Err(no_data("the cgroup2 mount is not cgroup2"));
     }

@@ -256,15 +256,6 @@ pub(crate) fn fstat_ino(fd: RawFd) -> io::Result<u64> {
     Ok(unsafe { st.assume_init() }.st_ino)
 }
 
-/// `stat(path).st_ino`.
-pub(crate) fn stat_ino(path: &CStr) -> io::Result<u64> {
-    let mut st = MaybeUninit::<libc::stat64>::uninit();
-    // SAFETY: `path` is NUL-terminated, `st` is writable.
-    cvt_int(unsafe { libc::stat64(path.as_ptr(), st.as_mut_ptr()) })?;
-    // SAFETY: stat64 succeeded and filled `st`.
-    Ok(unsafe { st.assume_init() }.st_ino)
-}
-
 /// `fstatfs(fd).f_type`.
 pub(crate) fn fstatfs_type(fd: RawFd) -> io::Result<u64> {
     fault::check(Call::Fstatfs)?;
@@ -657,4 +648,511 @@ impl FromRawFd for crate::PidFd {
 pub(crate) fn zeroed_rusage() -> Rusage {
     // SAFETY: rusage is plain integers and timevals; all-zero is a valid value.
     unsafe { std::mem::zeroed() }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process creation for `pidfd::Command`.
+//
+// The child side (`child_exec`) runs between clone/fork and execve: in the vfork case on a
+// dedicated stack, sharing the parent's memory (the parent is suspended until the exec). It
+// may only make async-signal-safe system calls on data the parent prepared: no allocation, no
+// locks, no panics.
+// ---------------------------------------------------------------------------------------------
+
+/// Everything the child needs, prepared by the parent.
+pub(crate) struct ChildPlan {
+    /// Paths to try with execve, in order (PATH lookup done by the parent).
+    pub(crate) candidates: Vec<std::ffi::CString>,
+    /// NULL-terminated argv / envp pointing into CStrings the caller keeps alive.
+    pub(crate) argv: Vec<*const libc::c_char>,
+    pub(crate) envp: Vec<*const libc::c_char>,
+    pub(crate) cwd: Option<std::ffi::CString>,
+    /// `(source, target)`: the child gets `source` at `target`.
+    pub(crate) fd_map: Vec<(RawFd, RawFd)>,
+    pub(crate) setsid: bool,
+    pub(crate) pgroup: Option<i32>,
+    pub(crate) uid: Option<u32>,
+    pub(crate) gid: Option<u32>,
+    pub(crate) groups: Option<Vec<libc::gid_t>>,
+    /// Signals to block in the child; `None`: the parent thread's mask.
+    pub(crate) sigmask: Option<Vec<i32>>,
+    /// Reset every disposition to the default (else only caught signals, and SIGPIPE).
+    pub(crate) reset_all_signals: bool,
+    /// An open `cgroup.procs` to write "0" to (the fallback of CLONE_INTO_CGROUP).
+    pub(crate) cgroup_procs: Option<RawFd>,
+    /// Where a fork-like child reports (seqpacket socket): its pidfd (fork path) and errno.
+    pub(crate) report: Option<RawFd>,
+    /// The fork path: the child opens its own pidfd and sends it over `report` first.
+    pub(crate) send_own_pidfd: bool,
+    /// The child shares the parent's fd table (CLONE_FILES) and must unshare it first.
+    pub(crate) files_shared: bool,
+    /// The errno of the failed step, written by a vfork child (shared memory).
+    pub(crate) err: std::sync::atomic::AtomicI32,
+    /// The parent's signal mask, filled in at spawn time.
+    parent_mask: libc::sigset_t,
+    /// Every fd below this is copied when the child unshares its fd table; all fds the child
+    /// needs are below it.
+    keep_below: RawFd,
+}
+
+impl ChildPlan {
+    pub(crate) fn new() -> ChildPlan {
+        ChildPlan {
+            candidates: Vec::new(),
+            argv: Vec::new(),
+            envp: Vec::new(),
+            cwd: None,
+            fd_map: Vec::new(),
+            setsid: false,
+            pgroup: None,
+            uid: None,
+            gid: None,
+            groups: None,
+            sigmask: None,
+            reset_all_signals: false,
+            cgroup_procs: None,
+            report: None,
+            send_own_pidfd: false,
+            files_shared: false,
+            err: std::sync::atomic::AtomicI32::new(0),
+            // SAFETY: sigset_t is plain data; all-zero is the empty set.
+            parent_mask: unsafe { std::mem::zeroed() },
+            keep_below: 3,
+        }
+    }
+
+    fn finish(&mut self) {
+        let mut hi = 2;
+        for &(s, t) in &self.fd_map {
+            hi = hi.max(s).max(t);
+        }
+        for fd in [self.cgroup_procs, self.report].into_iter().flatten() {
+            hi = hi.max(fd);
+        }
+        self.keep_below = hi + 1;
+    }
+}
+
+const CLOSE_RANGE_UNSHARE: libc::c_uint = 2;
+const NSIG: i32 = 65;
+
+/// The child side. Returns the errno of the step that failed (execve only returns on failure),
+/// after writing it to the report socket of a fork-like child.
+///
+/// # Safety
+/// Must run in a freshly created child (vfork or fork) of a process whose `plan` is valid;
+/// only async-signal-safe calls are made.
+unsafe fn child_exec(plan: &ChildPlan) -> i32 {
+    let mut report = plan.report.unwrap_or(-1);
+    // SAFETY: same contract as ours.
+    let e = unsafe { child_steps(plan, &mut report) };
+    if report >= 0 {
+        let bytes = e.to_ne_bytes();
+        // SAFETY: writing 4 bytes from a local array to our report socket.
+        unsafe { libc::write(report, bytes.as_ptr().cast(), bytes.len()) };
+    }
+    e
+}
+
+/// The steps of [`child_exec`]; `report` follows the report fd when it is moved.
+///
+/// # Safety
+/// As [`child_exec`].
+unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> i32 {
+    let errno = || io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+    // SAFETY (whole body): raw system calls on fds and memory the parent prepared; every
+    // pointer passed comes from `plan`, which outlives the child's use of it.
+    unsafe {
+        if plan.files_shared {
+            // Get our own fd table holding only the fds below keep_below (5.9), else a full copy.
+            let r = libc::syscall(libc::SYS_close_range, plan.keep_below as libc::c_uint, !0u32, CLOSE_RANGE_UNSHARE);
+            if r < 0 && libc::unshare(libc::CLONE_FILES) < 0 {
+                return errno();
+            }
+        }
+        if plan.send_own_pidfd {
+            let fd = libc::syscall(uapi::SYS_pidfd_open, libc::getpid(), 0);
+            if fd < 0 {
+                return errno();
+            }
+            let sent = send_with_fd(*report, &0i32.to_ne_bytes(), fd as RawFd);
+            libc::close(fd as RawFd);
+            if let Err(e) = sent {
+                return e.raw_os_error().unwrap_or(libc::EIO);
+            }
+        }
+        // Signal dispositions: a handler of the parent must never run in the child.
+        for sig in 1..NSIG {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            if plan.reset_all_signals {
+                // The raw call also reaches the signals libc reserves for itself (32, 33).
+                raw_sig_default(sig);
+                continue;
+            }
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                continue;
+            }
+            let caught = old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
+            if caught || sig == libc::SIGPIPE {
+                raw_sig_default(sig);
+            }
+        }
+        if plan.setsid && libc::setsid() < 0 {
+            return errno();
+        }
+        if let Some(pg) = plan.pgroup
+            && libc::setpgid(0, pg) < 0
+        {
+            return errno();
+        }
+        if let Some(fd) = plan.cgroup_procs
+            && libc::write(fd, b"0".as_ptr().cast(), 1) != 1
+        {
+            return errno();
+        }
+        // fds: first lift every source (and the report fd) above all targets, so no dup2 can
+        // clobber a source; then place them. dup2 clears FD_CLOEXEC on the target.
+        let lift = |fd: RawFd| libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, plan.keep_below);
+        if *report >= 0 {
+            let moved = lift(*report);
+            if moved < 0 {
+                return errno();
+            }
+            *report = moved;
+        }
+        let mut lifted = [(-1, -1); 64];
+        if plan.fd_map.len() > lifted.len() {
+            return libc::EMFILE;
+        }
+        for (i, &(src, dst)) in plan.fd_map.iter().enumerate() {
+            let tmp = lift(src);
+            if tmp < 0 {
+                return errno();
+            }
+            lifted[i] = (tmp, dst);
+        }
+        for &(tmp, dst) in &lifted[..plan.fd_map.len()] {
+            if libc::dup2(tmp, dst) < 0 {
+                return errno();
+            }
+            libc::close(tmp);
+        }
+        // Only 0-2 and the mapped targets survive exec (sources, pipes of other children and
+        // non-close-on-exec fds below keep_below are closed).
+        for fd in 3..plan.keep_below {
+            if !plan.fd_map.iter().any(|&(_, t)| t == fd) {
+                libc::close(fd);
+            }
+        }
+        if let Some(groups) = &plan.groups {
+            if libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) < 0 {
+                return errno();
+            }
+        } else if plan.uid.is_some() {
+            // Like std: dropping to another user drops the supplementary groups where allowed.
+            libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>());
+        }
+        // Raw syscalls: glibc's setuid would broadcast to the parent's threads.
+        if let Some(g) = plan.gid
+            && libc::syscall(libc::SYS_setresgid, g, g, g) < 0
+        {
+            return errno();
+        }
+        if let Some(u) = plan.uid
+            && libc::syscall(libc::SYS_setresuid, u, u, u) < 0
+        {
+            return errno();
+        }
+        if let Some(dir) = &plan.cwd
+            && libc::chdir(dir.as_ptr()) < 0
+        {
+            return errno();
+        }
+        let mut mask: libc::sigset_t = plan.parent_mask;
+        if let Some(sigs) = &plan.sigmask {
+            libc::sigemptyset(&mut mask);
+            for &s in sigs {
+                libc::sigaddset(&mut mask, s);
+            }
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
+        let mut result = libc::ENOENT;
+        let mut saw_eacces = false;
+        for path in &plan.candidates {
+            libc::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+            match errno() {
+                libc::EACCES => saw_eacces = true,
+                e @ (libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::ENAMETOOLONG | libc::ESTALE) => result = e,
+                e => {
+                    result = e;
+                    saw_eacces = false;
+                    break;
+                }
+            }
+        }
+        if saw_eacces { libc::EACCES } else { result }
+    }
+}
+
+/// `rt_sigaction(sig, SIG_DFL)` with an all-zero kernel `struct sigaction` (handler SIG_DFL, no
+/// flags, empty mask: the same bytes in every architecture's layout).
+fn raw_sig_default(sig: i32) {
+    const SIGSET_BYTES: usize = if cfg!(any(
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "mips32r6",
+        target_arch = "mips64r6"
+    )) {
+        16
+    } else {
+        8
+    };
+    let zero = [0u64; 8];
+    // SAFETY: a zeroed buffer larger than any architecture's kernel sigaction; no old action.
+    unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, zero.as_ptr(), std::ptr::null_mut::<u8>(), SIGSET_BYTES) };
+}
+
+extern "C" fn vfork_child_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `ChildPlan` the suspended parent passed to clone; we are the child.
+    unsafe {
+        let plan = &*(arg as *const ChildPlan);
+        let e = child_exec(plan);
+        plan.err.store(e, std::sync::atomic::Ordering::SeqCst);
+        libc::_exit(127)
+    }
+}
+
+/// Blocks every signal on the calling thread, returning the previous mask.
+fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t values are plain data written by the calls.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    }
+}
+
+fn restore_signals(old: &libc::sigset_t) {
+    // SAFETY: `old` is a valid mask returned by block_all_signals.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+}
+
+/// A child stack: mmap'd, with a guard page at the bottom.
+struct Stack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl Stack {
+    const SIZE: usize = 128 * 1024;
+
+    fn new() -> io::Result<Stack> {
+        // SAFETY: anonymous private mapping; checked for MAP_FAILED.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                Stack::SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the first page of our own mapping becomes the guard.
+        unsafe { libc::mprotect(base, 4096, libc::PROT_NONE) };
+        Ok(Stack { base, len: Stack::SIZE })
+    }
+
+    fn top(&self) -> *mut libc::c_void {
+        // SAFETY: one past the end of our mapping; stacks grow down (on every Linux target
+        // Rust supports except hppa, which Rust does not support).
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: unmapping our own mapping, no longer in use (the vfork child has exec'd or exited).
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// How the child was created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Method {
+    /// clone(CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD), 5.2.
+    VforkClone,
+    /// clone3(CLONE_PIDFD | CLONE_INTO_CGROUP), fork semantics, 5.7.
+    Clone3Cgroup { cgroup: RawFd },
+    /// fork; the child sends its own pidfd.
+    Fork,
+}
+
+/// Creates the child. On success: `(pid, pidfd)`. An exec failure comes back as
+/// `Err((errno, Some((pid, pidfd))))` so the caller can reap the child; a failure to create it
+/// as `Err((errno, None))`.
+#[allow(clippy::type_complexity)]
+pub(crate) fn spawn_child(
+    plan: &mut ChildPlan,
+    method: Method,
+) -> Result<(i32, OwnedFd), (i32, Option<(i32, OwnedFd)>)> {
+    let errno_of = |e: io::Error| e.raw_os_error().unwrap_or(libc::EIO);
+    match method {
+        Method::VforkClone => {
+            if let Err(e) = fault::check(Call::Clone) {
+                return Err((errno_of(e), None));
+            }
+            plan.files_shared = true;
+            plan.report = None;
+            plan.finish();
+            let stack = Stack::new().map_err(|e| (errno_of(e), None))?;
+            let mut pidfd: libc::c_int = -1;
+            let old = block_all_signals();
+            plan.parent_mask = old;
+            let flags =
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | uapi::CLONE_PIDFD as i32 | libc::SIGCHLD;
+            // SAFETY: the child runs `vfork_child_entry` on its own stack with `plan`, which
+            // stays alive and unmoved while the parent is suspended (CLONE_VFORK); `pidfd` is
+            // a valid int for the kernel to write (CLONE_PIDFD uses the parent_tid argument).
+            let pid = unsafe {
+                libc::clone(
+                    vfork_child_entry,
+                    stack.top(),
+                    flags,
+                    (plan as *mut ChildPlan).cast(),
+                    &mut pidfd as *mut libc::c_int,
+                )
+            };
+            let clone_err = io::Error::last_os_error();
+            restore_signals(&old);
+            drop(stack);
+            if pid < 0 {
+                return Err((errno_of(clone_err), None));
+            }
+            if pidfd < 0 {
+                // The kernel ignored CLONE_PIDFD (the probe said it would not).
+                reap_raw(pid);
+                return Err((libc::ENOSYS, None));
+            }
+            let fd = owned(pidfd as libc::c_long);
+            match plan.err.load(std::sync::atomic::Ordering::SeqCst) {
+                0 => Ok((pid, fd)),
+                e => Err((e, Some((pid, fd)))),
+            }
+        }
+        Method::Clone3Cgroup { cgroup } => {
+            if let Err(e) = fault::check(Call::Clone3) {
+                return Err((errno_of(e), None));
+            }
+            let (parent_end, child_end) = seqpacket_pair().map_err(|e| (errno_of(e), None))?;
+            plan.files_shared = false;
+            plan.send_own_pidfd = false;
+            plan.report = Some(child_end.as_raw_fd());
+            plan.finish();
+            let mut pidfd: libc::c_int = -1;
+            let mut args = uapi::clone_args {
+                flags: uapi::CLONE_PIDFD | uapi::CLONE_INTO_CGROUP,
+                pidfd: &mut pidfd as *mut libc::c_int as u64,
+                exit_signal: libc::SIGCHLD as u64,
+                cgroup: cgroup as u64,
+                ..Default::default()
+            };
+            let old = block_all_signals();
+            plan.parent_mask = old;
+            // SAFETY: fork semantics (no CLONE_VM, stack 0): the child continues here on a
+            // copy of our memory and only runs `child_exec` (async-signal-safe) then `_exit`.
+            let pid = unsafe {
+                libc::syscall(uapi::SYS_clone3, &mut args as *mut uapi::clone_args, uapi::CLONE_ARGS_SIZE_VER2)
+            };
+            if pid == 0 {
+                // SAFETY: we are the child.
+                unsafe {
+                    child_exec(plan);
+                    libc::_exit(127)
+                }
+            }
+            let clone_err = io::Error::last_os_error();
+            restore_signals(&old);
+            drop(child_end);
+            if pid < 0 {
+                return Err((errno_of(clone_err), None));
+            }
+            let fd = owned(pidfd as libc::c_long);
+            collect_report(&parent_end, pid as i32, fd)
+        }
+        Method::Fork => {
+            let (parent_end, child_end) = seqpacket_pair().map_err(|e| (errno_of(e), None))?;
+            plan.files_shared = false;
+            plan.send_own_pidfd = true;
+            plan.report = Some(child_end.as_raw_fd());
+            plan.finish();
+            let old = block_all_signals();
+            plan.parent_mask = old;
+            // SAFETY: the child only runs `child_exec` (async-signal-safe) then `_exit`.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                // SAFETY: we are the child.
+                unsafe {
+                    child_exec(plan);
+                    libc::_exit(127)
+                }
+            }
+            let fork_err = io::Error::last_os_error();
+            restore_signals(&old);
+            drop(child_end);
+            if pid < 0 {
+                return Err((errno_of(fork_err), None));
+            }
+            let mut got = Vec::new();
+            let mut first = [0u8; 4];
+            let fd = match recv_with_fds(parent_end.as_raw_fd(), &mut first, &mut got) {
+                Ok(n) => match got.pop() {
+                    Some(Received::Rights(fd)) => fd,
+                    _ => {
+                        // The child failed before sending its pidfd: its report says why.
+                        reap_raw(pid);
+                        let e = if n == 4 { i32::from_ne_bytes(first) } else { libc::EIO };
+                        return Err((e, None));
+                    }
+                },
+                Err(e) => {
+                    reap_raw(pid);
+                    return Err((errno_of(e), None));
+                }
+            };
+            collect_report(&parent_end, pid, fd)
+        }
+    }
+}
+
+/// Reads a fork-like child's report: EOF means the exec succeeded, 4 bytes are its errno.
+#[allow(clippy::type_complexity)]
+fn collect_report(sock: &OwnedFd, pid: i32, fd: OwnedFd) -> Result<(i32, OwnedFd), (i32, Option<(i32, OwnedFd)>)> {
+    let mut buf = [0u8; 4];
+    let mut got = Vec::new();
+    match recv_with_fds(sock.as_raw_fd(), &mut buf, &mut got) {
+        Ok(0) => Ok((pid, fd)),
+        Ok(_) => Err((i32::from_ne_bytes(buf), Some((pid, fd)))),
+        Err(e) => Err((e.raw_os_error().unwrap_or(libc::EIO), Some((pid, fd)))),
+    }
+}
+
+/// `poll` on several fds for readability (EINTR retried); marks the ready ones.
+pub(crate) fn poll_many(fds: &mut [(RawFd, bool)], timeout_ms: i32) -> io::Result<()> {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|&(fd, _)| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    // SAFETY: `pfds` is a valid array of pollfds of the length passed.
+    retry(|| cvt_int(unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) }))?;
+    for (slot, p) in fds.iter_mut().zip(&pfds) {
+        slot.1 = p.revents != 0;
+    }
+    Ok(())
 }

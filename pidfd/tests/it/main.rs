@@ -5,6 +5,7 @@
 
 mod support;
 
+mod command;
 mod features;
 mod info;
 mod open;

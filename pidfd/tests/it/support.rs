@@ -70,8 +70,3 @@ pub(crate) fn status_field(pid: i32, key: &str) -> Vec<u32> {
     let line = s.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} in status"));
     line[key.len()..].split_whitespace().map(|v| v.parse().unwrap()).collect()
 }
-
-/// Number of open fds of this process.
-pub(crate) fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}

@@ -1,0 +1,592 @@
+//! [`Command`]: race-free spawning at vfork speed.
+//!
+//! The pidfd comes from the kernel as the process is created (`CLONE_PIDFD`), never from a PID
+//! that could have been recycled. The default path is `clone(CLONE_VM | CLONE_VFORK |
+//! CLONE_FILES | CLONE_PIDFD)`, as cheap as `posix_spawn`: the child shares the parent's memory
+//! until `execve` on a dedicated stack, and takes only the fds it needs from the parent's fd
+//! table (`close_range(CLOSE_RANGE_UNSHARE)`, 5.9), so the cost grows neither with the parent's
+//! memory nor with its open fds.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::io::{PipeReader, PipeWriter, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Output};
+
+use crate::error::{Error, Result};
+use crate::{Feature, PidFd, reaper, sys};
+
+/// What one of the child's standard streams is connected to.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub enum Stdio {
+    /// The parent's stream.
+    #[default]
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// A new pipe; the parent's end is in [`Child::stdin`] / `stdout` / `stderr`.
+    Piped,
+    /// This file descriptor.
+    Fd(OwnedFd),
+}
+
+impl From<OwnedFd> for Stdio {
+    fn from(fd: OwnedFd) -> Stdio {
+        Stdio::Fd(fd)
+    }
+}
+
+/// A process to spawn: a builder with the parts of `std::process::Command` that supervisors
+/// use, plus process-group, session, credentials, signal and cgroup control.
+///
+/// # Kernel support
+/// `clone(CLONE_PIDFD)` (5.2) with `CLONE_VM | CLONE_VFORK`. [`Command::cgroup`] uses
+/// `clone3(CLONE_INTO_CGROUP)` (5.7, fork semantics); where clone3 is missing or denied
+/// (containers answer `ENOSYS` or `EPERM`) the child moves itself into the cgroup before exec.
+/// Where the kernel does not honour `CLONE_PIDFD`, a plain fork whose child opens its own pidfd
+/// and sends it to the parent. The fd-table unsharing needs 5.9 (`CLOSE_RANGE_UNSHARE`), else
+/// the child copies the whole table.
+///
+/// # Example
+/// ```
+/// let mut child = pidfd::Command::new("sh").args(["-c", "exit 4"]).spawn()?;
+/// assert_eq!(child.wait()?.code(), Some(4));
+/// # Ok::<(), pidfd::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Command {
+    program: OsString,
+    args: Vec<OsString>,
+    env_clear: bool,
+    env: BTreeMap<OsString, Option<OsString>>,
+    cwd: Option<PathBuf>,
+    stdio: [Stdio; 3],
+    fds: Vec<(OwnedFd, RawFd)>,
+    pgroup: Option<i32>,
+    setsid: bool,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<Vec<u32>>,
+    sigmask: Option<Vec<i32>>,
+    reset_signals: bool,
+    cgroup: Option<OwnedFd>,
+}
+
+impl Command {
+    /// A command running `program`: a path, or a name looked up in `PATH` (the child's `PATH`
+    /// if set with [`Command::env`], else the parent's) as `execvp` does.
+    pub fn new(program: impl AsRef<OsStr>) -> Command {
+        let program = program.as_ref().to_owned();
+        Command {
+            args: vec![program.clone()],
+            program,
+            env_clear: false,
+            env: BTreeMap::new(),
+            cwd: None,
+            stdio: [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit],
+            fds: Vec::new(),
+            pgroup: None,
+            setsid: false,
+            uid: None,
+            gid: None,
+            groups: None,
+            sigmask: None,
+            reset_signals: false,
+            cgroup: None,
+        }
+    }
+
+    /// Adds an argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&mut self, args: I) -> &mut Command {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets `argv[0]` (default: the program as given).
+    pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Command {
+        self.args[0] = arg0.as_ref().to_owned();
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Command {
+        self.env.insert(key.as_ref().to_owned(), Some(value.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets environment variables.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (k, v) in vars {
+            self.env(k, v);
+        }
+        self
+    }
+
+    /// Removes an environment variable.
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
+        self.env.insert(key.as_ref().to_owned(), None);
+        self
+    }
+
+    /// Starts from an empty environment instead of the parent's.
+    pub fn env_clear(&mut self) -> &mut Command {
+        self.env_clear = true;
+        self.env.clear();
+        self
+    }
+
+    /// The child's working directory.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// The child's standard input.
+    pub fn stdin(&mut self, s: Stdio) -> &mut Command {
+        self.stdio[0] = s;
+        self
+    }
+
+    /// The child's standard output.
+    pub fn stdout(&mut self, s: Stdio) -> &mut Command {
+        self.stdio[1] = s;
+        self
+    }
+
+    /// The child's standard error.
+    pub fn stderr(&mut self, s: Stdio) -> &mut Command {
+        self.stdio[2] = s;
+        self
+    }
+
+    /// Gives the child `fd` as file descriptor number `target` (3 or more). Apart from these and
+    /// 0-2, the child inherits no fd, not even ones without close-on-exec.
+    ///
+    /// # Errors
+    /// [`Command::spawn`] fails with [`Error::InvalidInput`] for a target below 3 (use the
+    /// stdio setters) or one given twice.
+    pub fn fd(&mut self, fd: OwnedFd, target: RawFd) -> &mut Command {
+        self.fds.push((fd, target));
+        self
+    }
+
+    /// Puts the child in process group `pgid`; `0` makes it the leader of a new group, whose
+    /// members [`PidFd::signal_process_group`] then reaches together.
+    pub fn process_group(&mut self, pgid: i32) -> &mut Command {
+        self.pgroup = Some(pgid);
+        self
+    }
+
+    /// Starts a new session (`setsid`): the child leads a new session and process group.
+    pub fn setsid(&mut self, on: bool) -> &mut Command {
+        self.setsid = on;
+        self
+    }
+
+    /// Runs the child as user `uid` (and drops supplementary groups unless [`Command::groups`]).
+    pub fn uid(&mut self, uid: u32) -> &mut Command {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// Runs the child with group `gid`.
+    pub fn gid(&mut self, gid: u32) -> &mut Command {
+        self.gid = Some(gid);
+        self
+    }
+
+    /// Sets the child's supplementary groups.
+    pub fn groups(&mut self, groups: &[u32]) -> &mut Command {
+        self.groups = Some(groups.to_vec());
+        self
+    }
+
+    /// Blocks exactly these signals in the child (default: the spawning thread's mask).
+    pub fn signal_mask(&mut self, signals: &[i32]) -> &mut Command {
+        self.sigmask = Some(signals.to_vec());
+        self
+    }
+
+    /// Resets every signal disposition to the default in the child, ignored ones included.
+    /// Without it, caught signals and `SIGPIPE` are reset (handlers cannot survive exec, and
+    /// Rust's runtime ignores `SIGPIPE`), and other ignored signals stay ignored.
+    pub fn reset_signals(&mut self, on: bool) -> &mut Command {
+        self.reset_signals = on;
+        self
+    }
+
+    /// Starts the child in the cgroup v2 directory `dir` (an open directory fd).
+    ///
+    /// # Kernel support
+    /// `clone3(CLONE_INTO_CGROUP)` (5.7). Without clone3 (or with it denied), the child writes
+    /// itself into `cgroup.procs` before exec.
+    pub fn cgroup(&mut self, dir: OwnedFd) -> &mut Command {
+        self.cgroup = Some(dir);
+        self
+    }
+
+    /// Spawns the child.
+    ///
+    /// # Kernel support
+    /// See [`Command`].
+    ///
+    /// # Errors
+    /// [`Error::Exec`] with the errno when the program cannot be executed (missing, not
+    /// executable, ...): the failed child is reaped, no exit code 127 is invented;
+    /// [`Error::InvalidInput`] for a NUL byte in an argument or a bad fd target; [`Error::Os`]
+    /// when the process cannot be created.
+    pub fn spawn(&mut self) -> Result<Child> {
+        let mut keep: Vec<OwnedFd> = Vec::new();
+        let mut plan = sys::ChildPlan::new();
+        let strings = self.prepare(&mut plan)?;
+        let mut parents: [Option<OwnedFd>; 3] = [None, None, None];
+        for (i, s) in self.stdio.iter().enumerate() {
+            let target = i as RawFd;
+            match s {
+                Stdio::Inherit => {}
+                Stdio::Null => {
+                    let null = std::fs::OpenOptions::new()
+                        .read(i == 0)
+                        .write(i != 0)
+                        .open("/dev/null")
+                        .map_err(|e| Error::os("open /dev/null", e))?;
+                    plan.fd_map.push((null.as_raw_fd(), target));
+                    keep.push(null.into());
+                }
+                Stdio::Piped => {
+                    let (r, w) = std::io::pipe().map_err(|e| Error::os("pipe", e))?;
+                    let (ours, theirs): (OwnedFd, OwnedFd) =
+                        if i == 0 { (w.into(), r.into()) } else { (r.into(), w.into()) };
+                    plan.fd_map.push((theirs.as_raw_fd(), target));
+                    keep.push(theirs);
+                    parents[i] = Some(ours);
+                }
+                Stdio::Fd(fd) => plan.fd_map.push((fd.as_raw_fd(), target)),
+            }
+        }
+        for (fd, target) in &self.fds {
+            if *target < 3 {
+                return Err(Error::InvalidInput("extra fds need a target of 3 or more"));
+            }
+            if self.fds.iter().filter(|(_, t)| t == target).count() > 1 {
+                return Err(Error::InvalidInput("an fd target was given twice"));
+            }
+            plan.fd_map.push((fd.as_raw_fd(), *target));
+        }
+        let method = self.method(&mut plan, &mut keep)?;
+        let result = match sys::spawn_child(&mut plan, method) {
+            // clone3 missing or denied at spawn time: place the child from inside instead.
+            Err((libc::ENOSYS | libc::EPERM, None)) if matches!(method, sys::Method::Clone3Cgroup { .. }) => {
+                self.cgroup_procs_fallback(&mut plan, &mut keep)?;
+                sys::spawn_child(&mut plan, self.base_method())
+            }
+            r => r,
+        };
+        drop(strings);
+        drop(keep);
+        match result {
+            Ok((pid, fd)) => {
+                let [stdin, stdout, stderr] = parents;
+                Ok(Child {
+                    pidfd: Some(PidFd::from_owned_unchecked(fd)),
+                    pid,
+                    stdin: stdin.map(PipeWriter::from),
+                    stdout: stdout.map(PipeReader::from),
+                    stderr: stderr.map(PipeReader::from),
+                })
+            }
+            Err((errno, Some((_pid, fd)))) => {
+                // The exec failed: the child exited (127); reap it and report the errno.
+                let _ = PidFd::from_owned_unchecked(fd).wait();
+                Err(Error::Exec {
+                    program: self.program.to_string_lossy().into_owned(),
+                    source: std::io::Error::from_raw_os_error(errno),
+                })
+            }
+            Err((errno, None)) => Err(Error::os("clone", std::io::Error::from_raw_os_error(errno))),
+        }
+    }
+
+    /// The creation path without cgroup placement.
+    fn base_method(&self) -> sys::Method {
+        if Feature::ClonePidfd.is_supported() { sys::Method::VforkClone } else { sys::Method::Fork }
+    }
+
+    fn method(&self, plan: &mut sys::ChildPlan, keep: &mut Vec<OwnedFd>) -> Result<sys::Method> {
+        let Some(cg) = &self.cgroup else { return Ok(self.base_method()) };
+        if Feature::CloneIntoCgroup.is_supported() {
+            return Ok(sys::Method::Clone3Cgroup { cgroup: cg.as_raw_fd() });
+        }
+        self.cgroup_procs_fallback(plan, keep)?;
+        Ok(self.base_method())
+    }
+
+    /// Opens `cgroup.procs` of the target cgroup for the child to write itself into.
+    fn cgroup_procs_fallback(&self, plan: &mut sys::ChildPlan, keep: &mut Vec<OwnedFd>) -> Result<()> {
+        let Some(cg) = &self.cgroup else { return Ok(()) };
+        let procs = sys::openat(cg.as_raw_fd(), c"cgroup.procs", libc::O_WRONLY)
+            .map_err(|e| Error::os("open cgroup.procs", e))?;
+        plan.cgroup_procs = Some(procs.as_raw_fd());
+        keep.push(procs);
+        Ok(())
+    }
+
+    /// Builds argv, envp, the exec candidates and the other plain settings. The returned
+    /// strings own the memory argv and envp point into.
+    fn prepare(&self, plan: &mut sys::ChildPlan) -> Result<Vec<CString>> {
+        let cstr = |s: &OsStr| CString::new(s.as_bytes()).map_err(|_| Error::InvalidInput("a NUL byte in an argument"));
+        let mut strings = Vec::new();
+        for a in &self.args {
+            strings.push(cstr(a)?);
+        }
+        let nargs = strings.len();
+        let mut vars: BTreeMap<OsString, OsString> =
+            if self.env_clear { BTreeMap::new() } else { std::env::vars_os().collect() };
+        for (k, v) in &self.env {
+            match v {
+                Some(v) => vars.insert(k.clone(), v.clone()),
+                None => vars.remove(k),
+            };
+        }
+        for (k, v) in &vars {
+            let mut kv = k.clone().into_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            strings.push(CString::new(kv).map_err(|_| Error::InvalidInput("a NUL byte in the environment"))?);
+        }
+        plan.argv = strings[..nargs].iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
+        plan.envp = strings[nargs..].iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
+        let path = vars.get(OsStr::new("PATH")).cloned().or_else(|| std::env::var_os("PATH"));
+        plan.candidates = candidates(&self.program, path.as_deref())?;
+        plan.cwd = self.cwd.as_ref().map(|d| cstr(d.as_os_str())).transpose()?;
+        plan.setsid = self.setsid;
+        plan.pgroup = self.pgroup;
+        plan.uid = self.uid;
+        plan.gid = self.gid;
+        plan.groups = self.groups.clone();
+        plan.sigmask = self.sigmask.clone();
+        plan.reset_all_signals = self.reset_signals;
+        if let Some(sigs) = &self.sigmask
+            && sigs.iter().any(|&s| s <= 0 || s > libc::SIGRTMAX())
+        {
+            return Err(Error::InvalidInput("signal number out of range in the mask"));
+        }
+        Ok(strings)
+    }
+
+    /// Spawns with stdout and stderr piped (unless set otherwise), collects them, and waits.
+    ///
+    /// # Kernel support
+    /// See [`Command`].
+    ///
+    /// # Errors
+    /// As [`Command::spawn`] and [`Child::wait`].
+    pub fn output(&mut self) -> Result<Output> {
+        for i in [1, 2] {
+            if matches!(self.stdio[i], Stdio::Inherit) {
+                self.stdio[i] = Stdio::Piped;
+            }
+        }
+        self.spawn()?.wait_with_output()
+    }
+
+    /// Spawns and waits.
+    ///
+    /// # Kernel support
+    /// See [`Command`].
+    ///
+    /// # Errors
+    /// As [`Command::spawn`] and [`Child::wait`].
+    pub fn status(&mut self) -> Result<ExitStatus> {
+        self.spawn()?.wait()
+    }
+}
+
+/// Paths for execve, `execvp`-style: a program with a `/` is used as is, else each `PATH` entry
+/// (an empty entry is the current directory; default `/bin:/usr/bin`).
+fn candidates(program: &OsStr, path: Option<&OsStr>) -> Result<Vec<CString>> {
+    let bytes = program.as_bytes();
+    if bytes.is_empty() {
+        return Err(Error::InvalidInput("empty program name"));
+    }
+    let nul = |v: Vec<u8>| CString::new(v).map_err(|_| Error::InvalidInput("a NUL byte in the program name"));
+    if bytes.contains(&b'/') {
+        return Ok(vec![nul(bytes.to_vec())?]);
+    }
+    let path = path.map(OsStr::as_bytes).unwrap_or(b"/bin:/usr/bin");
+    path.split(|&b| b == b':')
+        .map(|dir| {
+            let mut full = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+            full.push(b'/');
+            full.extend_from_slice(bytes);
+            nul(full)
+        })
+        .collect()
+}
+
+/// Covers the common case through std's stable getters: program, arguments, environment
+/// changes and working directory. std does not expose its stdio settings, `env_clear`, or its
+/// `CommandExt` settings (uid, process group, pre_exec hooks): set those on the result.
+impl From<std::process::Command> for Command {
+    fn from(c: std::process::Command) -> Command {
+        let mut cmd = Command::new(c.get_program());
+        cmd.args(c.get_args());
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        if let Some(d) = c.get_current_dir() {
+            cmd.current_dir(d);
+        }
+        cmd
+    }
+}
+
+/// A spawned child: owns its [`PidFd`] and the parent's ends of its pipes.
+///
+/// Dropping a `Child` that has not been waited for never leaves a zombie: a single background
+/// thread (started on first need) reaps it when it exits. [`Child::detach`] opts out.
+#[derive(Debug)]
+pub struct Child {
+    pidfd: Option<PidFd>,
+    pid: i32,
+    /// The write end of the child's stdin, with [`Stdio::Piped`].
+    pub stdin: Option<PipeWriter>,
+    /// The read end of the child's stdout, with [`Stdio::Piped`].
+    pub stdout: Option<PipeReader>,
+    /// The read end of the child's stderr, with [`Stdio::Piped`].
+    pub stderr: Option<PipeReader>,
+}
+
+impl Child {
+    /// The child's pid (in the caller's PID namespace) at creation.
+    pub fn id(&self) -> i32 {
+        self.pid
+    }
+
+    /// The child's pidfd.
+    pub fn pidfd(&self) -> &PidFd {
+        self.pidfd.as_ref().expect("present until into_pidfd/detach")
+    }
+
+    /// Takes the pidfd: the caller now reaps the child (or it stays a zombie until the pidfd's
+    /// owner waits or the process exits).
+    pub fn into_pidfd(mut self) -> PidFd {
+        self.pidfd.take().expect("present until into_pidfd/detach")
+    }
+
+    /// Lets the child run on its own: nobody reaps it when it exits (it becomes a zombie until
+    /// this process exits, unless `SIGCHLD` is ignored).
+    pub fn detach(self) {
+        drop(self.into_pidfd());
+    }
+
+    /// Waits for the child to exit.
+    ///
+    /// # Kernel support
+    /// As [`PidFd::wait`].
+    ///
+    /// # Errors
+    /// As [`PidFd::wait`].
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        drop(self.stdin.take());
+        self.pidfd().wait()
+    }
+
+    /// The exit status if the child has exited.
+    ///
+    /// # Kernel support
+    /// As [`PidFd::try_wait`].
+    ///
+    /// # Errors
+    /// As [`PidFd::try_wait`].
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        self.pidfd().try_wait()
+    }
+
+    /// Sends `SIGKILL`.
+    ///
+    /// # Kernel support
+    /// As [`PidFd::kill`].
+    ///
+    /// # Errors
+    /// As [`PidFd::kill`].
+    pub fn kill(&mut self) -> Result<()> {
+        self.pidfd().kill()
+    }
+
+    /// Closes stdin, reads stdout and stderr to the end (concurrently), and waits.
+    ///
+    /// # Kernel support
+    /// As [`PidFd::wait`].
+    ///
+    /// # Errors
+    /// As [`PidFd::wait`]; [`Error::Os`] for a read error.
+    pub fn wait_with_output(mut self) -> Result<Output> {
+        drop(self.stdin.take());
+        let (out, err) = (self.stdout.take(), self.stderr.take());
+        let read_all = |r: Option<PipeReader>| -> std::io::Result<Vec<u8>> {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                r.read_to_end(&mut v)?;
+            }
+            Ok(v)
+        };
+        let (stdout, stderr) = std::thread::scope(|s| {
+            let e = s.spawn(|| read_all(err));
+            let o = read_all(out);
+            (o, e.join().unwrap_or_else(|_| Err(std::io::ErrorKind::Other.into())))
+        });
+        let stdout = stdout.map_err(|e| Error::os("read stdout", e))?;
+        let stderr = stderr.map_err(|e| Error::os("read stderr", e))?;
+        Ok(Output { status: self.wait()?, stdout, stderr })
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Some(fd) = self.pidfd.take()
+            && fd.remembered().is_none()
+            && matches!(fd.try_wait(), Ok(None))
+        {
+            reaper::adopt(fd);
+        }
+    }
+}
+
+impl AsFd for Child {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.pidfd().as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_lookup() {
+        let c = candidates(OsStr::new("ls"), Some(OsStr::new("/a::/b"))).unwrap();
+        let c: Vec<_> = c.iter().map(|s| s.to_str().unwrap()).collect();
+        assert_eq!(c, ["/a/ls", "./ls", "/b/ls"]);
+        assert_eq!(candidates(OsStr::new("./x"), None).unwrap()[0].to_str().unwrap(), "./x");
+        assert_eq!(candidates(OsStr::new("x"), None).unwrap().len(), 2);
+        assert!(candidates(OsStr::new(""), None).is_err());
+    }
+}

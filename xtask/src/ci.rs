@@ -94,7 +94,18 @@ pub(crate) fn ensure_targets(targets: &[&str]) -> Result<(), String> {
 fn cross_check() -> Result<(), String> {
     ensure_targets(CROSS_TARGETS)?;
     for target in CROSS_TARGETS {
-        run(cargo().args(["check", "--quiet", "-p", "pidfd-sys", "-p", "pidfd", "-p", "pidfd-ns", "--target", target]))?;
+        run(cargo().args([
+            "check",
+            "--quiet",
+            "-p",
+            "pidfd-sys",
+            "-p",
+            "pidfd",
+            "-p",
+            "pidfd-ns",
+            "--target",
+            target,
+        ]))?;
         println!("    {target}: ok");
     }
     Ok(())
@@ -142,7 +153,10 @@ fn tidy(root: &Path) -> Result<(), String> {
                     problems.push(format!("{rel}:{}: library code reads the kernel version; probe instead", n + 1));
                 }
             }
-            if rel.ends_with("/lib.rs") && !text.contains("#![deny(unsafe_code)]") && !text.contains("#![forbid(unsafe_code)]") {
+            if rel.ends_with("/lib.rs")
+                && !text.contains("#![deny(unsafe_code)]")
+                && !text.contains("#![forbid(unsafe_code)]")
+            {
                 problems.push(format!("{rel}: the crate root must deny(unsafe_code)"));
             }
         }

@@ -1,0 +1,374 @@
+//! `cargo xtask kernel-matrix`: the workspace's test binaries under real Linux
+//! kernels in QEMU, each kernel's expected features checked, plus host runs
+//! under `cargo xtask emulate` profiles; ends with a matrix (also written to
+//! `target/kmatrix/matrix.md`).
+//!
+//! Flow: build static test binaries, `xtask-init` and the `features` example
+//! for musl ([`artifacts`]); fetch busybox and the kernels with a private apt
+//! configuration ([`apt`]); write one newc initramfs ([`cpio`], [`vm`]); make
+//! sure QEMU >= 8.1 is there; boot the kernels one after another (TCG unless
+//! KVM really works), reading the init's console protocol ([`report`]); run
+//! the emulation rows on the host; print the matrix.
+
+mod apt;
+mod artifacts;
+pub(crate) mod config;
+mod cpio;
+mod json;
+mod report;
+mod vm;
+
+use config::{Config, Kernel, Version};
+use report::{Row, Streamer};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "\
+usage: cargo xtask kernel-matrix [options]
+
+Boots the workspace's test binaries under the kernels in xtask/kernels.toml
+(downloaded from Debian with a private apt configuration under target/kmatrix),
+checks each kernel's expected features, runs the emulation rows on the host,
+and prints the matrix (also target/kmatrix/matrix.md).
+
+options:
+  --kernel PATH   boot this kernel image instead of the default set (repeatable);
+                  the expected features follow the version in its header,
+                  or give it as PATH=VERSION
+  --only LABEL    run only the rows whose label is LABEL or starts with LABEL.
+                  (repeatable; e.g. --only 6.12 --only emulated-5.4)
+  --package NAME  build only this package's tests (repeatable; default: all library crates)
+  --no-emulation  skip the host emulation rows
+  --tcg           never try KVM
+  --verbose, -v   echo every console line (they are always in target/kmatrix/logs)
+  --list          print the rows that would run, and their expected features
+
+environment:
+  KMATRIX_FEATURES=PATH  use this static binary as /bin/features instead of
+                         building pidfd's `features` example
+";
+
+/// Options of one run.
+#[derive(Default)]
+struct Options {
+    kernels: Vec<String>,
+    only: Vec<String>,
+    packages: Vec<String>,
+    no_emulation: bool,
+    tcg: bool,
+    verbose: bool,
+    list: bool,
+}
+
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value\n\n{USAGE}"));
+        match a.as_str() {
+            "--kernel" => o.kernels.push(value("--kernel")?),
+            "--only" => o.only.push(value("--only")?),
+            "--package" | "-p" => o.packages.push(value("--package")?),
+            "--no-emulation" => o.no_emulation = true,
+            "--tcg" => o.tcg = true,
+            "--verbose" | "-v" => o.verbose = true,
+            "--list" => o.list = true,
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}\n\n{USAGE}")),
+        }
+    }
+    Ok(o)
+}
+
+/// The workspace root (parent of `xtask/`).
+pub(crate) fn workspace_root() -> PathBuf {
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().unwrap_or(xtask).to_owned()
+}
+
+/// `target/kmatrix`.
+fn kmatrix_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| if t.is_absolute() { t } else { workspace_root().join(t) })
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("kmatrix")
+}
+
+/// The running kernel's version.
+pub(crate) fn host_version() -> Result<Version, String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_err(|e| format!("reading the host kernel version: {e}"))?;
+    Version::parse(release.trim()).ok_or_else(|| format!("cannot parse kernel version {release}"))
+}
+
+fn selected(label: &str, only: &[String]) -> bool {
+    only.is_empty()
+        || only.iter().any(|o| label == o || label.strip_prefix(o.as_str()).is_some_and(|rest| rest.starts_with('.')))
+}
+
+/// One kernel to boot: from kernels.toml, or a user's image.
+struct Planned {
+    label: String,
+    expected: Vec<String>,
+    source: Source,
+}
+
+enum Source {
+    Debian(Kernel),
+    File(PathBuf),
+}
+
+fn user_kernel(spec: &str, cfg: &Config) -> Result<Planned, String> {
+    let (path, version) = match spec.rsplit_once('=') {
+        Some((p, v)) => (PathBuf::from(p), Some(v.to_owned())),
+        None => (PathBuf::from(spec), None),
+    };
+    if !path.is_file() {
+        return Err(format!("--kernel {}: no such file", path.display()));
+    }
+    let release = version
+        .or_else(|| vm::bzimage_release(&path))
+        .ok_or_else(|| format!("--kernel {}: cannot read its version; give it as PATH=VERSION", path.display()))?;
+    let v = Version::parse(&release).ok_or_else(|| format!("--kernel {}: bad version {release}", path.display()))?;
+    Ok(Planned {
+        label: release.split(['-', '+']).next().unwrap_or(&release).to_owned(),
+        expected: cfg.features.for_version(v),
+        source: Source::File(path),
+    })
+}
+
+/// Entry point of `cargo xtask kernel-matrix`.
+#[allow(unreachable_pub, reason = "the interface main.rs calls")]
+pub fn kernel_matrix(args: &[String]) -> Result<(), String> {
+    let started = Instant::now();
+    let opts = parse_args(args)?;
+    let cfg = config::load()?;
+    let kdir = kmatrix_dir();
+    let log_dir = kdir.join("logs");
+
+    let mut plan = Vec::new();
+    if opts.kernels.is_empty() {
+        for k in &cfg.kernels {
+            plan.push(Planned {
+                label: k.label.clone(),
+                expected: k.expected(&cfg.features),
+                source: Source::Debian(k.clone()),
+            });
+        }
+    } else {
+        for spec in &opts.kernels {
+            plan.push(user_kernel(spec, &cfg)?);
+        }
+    }
+    plan.retain(|p| selected(&p.label, &opts.only));
+    let host = host_version()?;
+    let emulations: Vec<_> = if opts.no_emulation {
+        Vec::new()
+    } else {
+        cfg.emulations.iter().filter(|e| selected(&e.label, &opts.only)).cloned().collect()
+    };
+    if plan.is_empty() && emulations.is_empty() {
+        return Err("no rows selected (see --only)".to_owned());
+    }
+    if opts.list {
+        for p in &plan {
+            let what = match &p.source {
+                Source::Debian(k) => format!("{} {} ({})", k.package, k.package_version, k.suite),
+                Source::File(f) => f.display().to_string(),
+            };
+            println!("{:16} {what}\n{:16} expect: {}", p.label, "", p.expected.join(","));
+        }
+        for e in &emulations {
+            let profile = crate::emulate::Profile::parse(e.kernel.as_deref(), e.profile.as_deref())?;
+            let expected = profile.expected(&cfg, host);
+            println!(
+                "{:16} host {host} under `emulate {}`\n{:16} expect: {}",
+                e.label,
+                profile.args(),
+                "",
+                expected.join(",")
+            );
+        }
+        return Ok(());
+    }
+
+    // 1. Binaries.
+    let t = Instant::now();
+    let artifacts = artifacts::build(&opts.packages)?;
+    eprintln!(
+        "kernel-matrix: built {} test binaries{} in {:.1} s",
+        artifacts.tests.len(),
+        if artifacts.features.is_some() { " and features" } else { "" },
+        t.elapsed().as_secs_f64()
+    );
+    let mut rows = Vec::new();
+    let mut qemu_name = String::from("no QEMU");
+
+    if !plan.is_empty() {
+        // 2. Downloads (kernels, busybox), cached under target/kmatrix.
+        let t = Instant::now();
+        let mut suites: Vec<String> = cfg.kernels.iter().map(|k| k.suite.clone()).collect();
+        suites.push(cfg.busybox_suite.clone());
+        let mut fetcher = apt::Fetcher::new(kdir.join("apt"), suites);
+        let busybox = match apt::busybox(&mut fetcher, &cfg.busybox_suite, &kdir) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("kernel-matrix: warning: no busybox in the VM ({e})");
+                None
+            }
+        };
+        let mut images = Vec::new();
+        for p in &plan {
+            images.push(match &p.source {
+                Source::Debian(k) => apt::kernel_image(&mut fetcher, k, &kdir)?,
+                Source::File(f) => f.clone(),
+            });
+        }
+        eprintln!("kernel-matrix: kernels ready in {:.1} s", t.elapsed().as_secs_f64());
+
+        // 3. Initramfs and QEMU.
+        std::fs::create_dir_all(&kdir).map_err(|e| format!("{}: {e}", kdir.display()))?;
+        let initrd = vm::initramfs(&artifacts, busybox.as_deref(), &kdir.join("initramfs.cpio"))?;
+        let qemu = apt::ensure_qemu(cfg.qemu_min, &kdir)?;
+        qemu_name = format!("QEMU {}", apt::qemu_version(&qemu).map_or("?".to_owned(), |v| v.to_string()));
+        let mut kvm = !opts.tcg && vm::kvm_candidate();
+        eprintln!(
+            "kernel-matrix: {qemu_name}, {}; booting {} kernels one after another",
+            if kvm { "trying KVM" } else { "TCG (no usable KVM)" },
+            plan.len()
+        );
+
+        // 4. Boots.
+        for (p, image) in plan.iter().zip(&images) {
+            let b = vm::Boot {
+                label: &p.label,
+                image,
+                initrd: &initrd,
+                expected: &p.expected,
+                qemu: &qemu,
+                threads: cfg.test_threads,
+                binary_timeout: cfg.binary_timeout,
+                timeouts: (Duration::from_secs(cfg.timeout_tcg), Duration::from_secs(cfg.timeout_kvm)),
+                log_dir: &log_dir,
+                verbose: opts.verbose,
+                has_features: artifacts.features.is_some(),
+            };
+            let mut row = vm::boot(&b, &mut kvm)?;
+            check_features(&mut row, &cfg);
+            rows.push(row);
+        }
+    }
+
+    // 5. Host emulation rows.
+    for e in &emulations {
+        let mut row = host_row(e, &cfg, host, &artifacts, &kdir, opts.verbose)?;
+        check_features(&mut row, &cfg);
+        rows.push(row);
+    }
+
+    // 6. The matrix.
+    let total = started.elapsed();
+    let names = cfg.features.names();
+    print!("{}", report::terminal(&rows, &names, total));
+    let md = kdir.join("matrix.md");
+    std::fs::write(&md, report::markdown(&rows, &names, total, &qemu_name))
+        .map_err(|e| format!("{}: {e}", md.display()))?;
+    println!("matrix written to {}", md.display());
+    let failed: Vec<_> = rows.iter().filter(|r| !r.pass).map(|r| r.label.as_str()).collect();
+    if failed.is_empty() { Ok(()) } else { Err(format!("kernel matrix failed for: {}", failed.join(", "))) }
+}
+
+/// Fails a row whose measured features disagree with its expectation.
+fn check_features(row: &mut Row, cfg: &Config) {
+    let bad = report::mismatches(row, &cfg.features.names());
+    if !bad.is_empty() {
+        for b in &bad {
+            println!("[{}] EXPECTATION: {b}", row.label);
+        }
+        row.pass = false;
+        row.notes.extend(bad);
+    }
+}
+
+/// Runs `features` and every test binary on the host under an emulation profile.
+fn host_row(
+    e: &config::Emulation,
+    cfg: &Config,
+    host: Version,
+    a: &artifacts::Artifacts,
+    kdir: &Path,
+    verbose: bool,
+) -> Result<Row, String> {
+    let started = Instant::now();
+    let profile = crate::emulate::Profile::parse(e.kernel.as_deref(), e.profile.as_deref())?;
+    let expected = profile.expected(cfg, host);
+    let mut s = Streamer::new(&e.label, kdir.join("logs").join(format!("{}.host.log", e.label)), verbose)?;
+    let cwd = kdir.join("host-tmp").join(&e.label);
+    let _ = std::fs::remove_dir_all(&cwd);
+    std::fs::create_dir_all(&cwd).map_err(|e| format!("{}: {e}", cwd.display()))?;
+    println!("[{}] host kernel {host} under `cargo xtask emulate {}`", e.label, profile.args());
+    s.line(&format!("KMATRIX-BEGIN kernel={} (host {host})", e.label));
+    let mut programs: Vec<(String, PathBuf, Vec<String>)> = Vec::new();
+    if let Some(f) = &a.features {
+        programs.push(("features".to_owned(), f.clone(), vec!["--kmatrix".to_owned()]));
+    }
+    for t in &a.tests {
+        programs.push((t.name.clone(), t.path.clone(), vec![format!("--test-threads={}", cfg.test_threads)]));
+    }
+    let mut rc = 0;
+    let mut notes = Vec::new();
+    for (name, path, args) in programs {
+        let mut cmd = Command::new(&path);
+        cmd.args(&args)
+            .current_dir(&cwd)
+            .env("PIDFD_TEST_KERNEL", &e.label)
+            .env("PIDFD_TEST_EXPECT", expected.join(","))
+            .env("TMPDIR", &cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = crate::emulate::spawn(&profile, cmd)?;
+        let ended = s.run(child.child_mut(), Instant::now() + Duration::from_secs(cfg.binary_timeout), false);
+        child.finish();
+        let code = match ended.status {
+            _ if ended.timed_out => 124,
+            Some(st) => st.code().unwrap_or_else(|| {
+                use std::os::unix::process::ExitStatusExt as _;
+                128 + st.signal().unwrap_or(127)
+            }),
+            None => 125,
+        };
+        if code != 0 {
+            rc = 1;
+            notes.push(format!("{name} exited with status {code}"));
+        }
+        s.line(&format!("KMATRIX-EXIT {name} status={code}"));
+    }
+    s.line(&format!("KMATRIX-DONE rc={rc}"));
+    let pass = rc == 0;
+    if !pass {
+        s.print_tail();
+    }
+    println!(
+        "[{}] {} in {:.1} s (log {})",
+        e.label,
+        if pass { "passed" } else { "FAILED" },
+        started.elapsed().as_secs_f64(),
+        s.log_path.display()
+    );
+    Ok(Row {
+        label: e.label.clone(),
+        how: "host".to_owned(),
+        expected,
+        has_features: a.features.is_some(),
+        run: s.run.clone(),
+        wall: started.elapsed(),
+        pass,
+        notes,
+    })
+}

@@ -291,11 +291,7 @@ pub(crate) fn mismatches(row: &Row, features: &[String]) -> Vec<String> {
 
 /// The feature columns, or none when no row measured features (no `features` binary).
 fn measured_columns(rows: &[Row], features: &[String]) -> Vec<String> {
-    if rows.iter().any(|r| !r.run.features.is_empty()) {
-        features.to_vec()
-    } else {
-        Vec::new()
-    }
+    if rows.iter().any(|r| !r.run.features.is_empty()) { features.to_vec() } else { Vec::new() }
 }
 
 fn short(v: Option<&str>) -> &'static str {

@@ -760,7 +760,7 @@ unsafe fn child_exec(plan: &ChildPlan) -> i32 {
 /// As [`child_exec`].
 unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> i32 {
     let errno = || io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
-    // SAFETY (whole body): raw system calls on fds and memory the parent prepared; every
+    // SAFETY: (the whole body) raw system calls on fds and memory the parent prepared; every
     // pointer passed comes from `plan`, which outlives the child's use of it.
     unsafe {
         if plan.files_shared {

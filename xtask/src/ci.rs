@@ -201,7 +201,8 @@ fn dependencies(manifest: &str) -> Vec<String> {
             continue;
         }
         if inside && let Some((name, _)) = line.split_once('=') {
-            let name = name.trim();
+            // `libc = ...`, `libc.workspace = true`
+            let name = name.trim().split('.').next().unwrap_or("").trim();
             if !name.is_empty() && !name.starts_with('#') {
                 out.push(name.to_owned());
             }

@@ -9,7 +9,8 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use pidfd_sys as uapi;
 
@@ -297,8 +298,9 @@ const NO: u8 = 2;
 
 static CACHE: [AtomicU8; Feature::ALL.len()] = [const { AtomicU8::new(0) }; Feature::ALL.len()];
 
-/// The kernel's `supported_mask` (6.19+), cached once read; 0 until then or when absent.
-static SUPPORTED_MASK: AtomicU64 = AtomicU64::new(0);
+/// The kernel's `supported_mask` (6.19+), cached once read (a `OnceLock`: 32-bit targets such
+/// as powerpc have no 64-bit atomics).
+static SUPPORTED_MASK: OnceLock<u64> = OnceLock::new();
 
 fn classify(r: io::Result<bool>) -> Support {
     match r {
@@ -546,15 +548,16 @@ fn info_probe() -> io::Result<Option<RawInfo>> {
 
 /// The kernel's `supported_mask` (6.19+), `None` on older kernels.
 fn supported_mask() -> io::Result<Option<u64>> {
-    let cached = SUPPORTED_MASK.load(Ordering::Relaxed);
-    if cached != 0 && !sys::fault::active() {
+    if let Some(&cached) = SUPPORTED_MASK.get()
+        && !sys::fault::active()
+    {
         return Ok(Some(cached));
     }
     let mask = info_probe()?.and_then(|raw| raw.supported_mask());
     if let Some(m) = mask
         && !sys::fault::active()
     {
-        SUPPORTED_MASK.store(m, Ordering::Relaxed);
+        let _ = SUPPORTED_MASK.set(m);
     }
     Ok(mask)
 }

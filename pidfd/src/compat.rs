@@ -363,7 +363,7 @@ fn probe(feature: Feature) -> io::Result<bool> {
         },
         // We are not our own child: ECHILD when P_PIDFD exists, EINVAL when it does not.
         Feature::WaitidPidfd => {
-            if !Feature::PidfdOpen.is_supported() {
+            if !needs(Feature::PidfdOpen)? {
                 return Ok(false);
             }
             let fd = self_pidfd()?;
@@ -378,7 +378,7 @@ fn probe(feature: Feature) -> io::Result<bool> {
         // An fd that is never open (INT_MAX): EBADF when the flag is known, EINVAL when not,
         // E2BIG when the kernel's clone_args is smaller (5.3, 5.4).
         Feature::CloneIntoCgroup => {
-            if !Feature::Clone3.is_supported() {
+            if !needs(Feature::Clone3)? {
                 return Ok(false);
             }
             let mut args = uapi::clone_args {
@@ -393,7 +393,7 @@ fn probe(feature: Feature) -> io::Result<bool> {
         // A reaped process has no namespaces: ESRCH from a kernel that accepts pidfds in
         // setns, EINVAL from one that does not.
         Feature::SetnsPidfd => {
-            if !Feature::PidfdOpen.is_supported() {
+            if !needs(Feature::PidfdOpen)? {
                 return Ok(false);
             }
             let dead = sys::reaped_child_pidfd()?;
@@ -405,7 +405,7 @@ fn probe(feature: Feature) -> io::Result<bool> {
             }
         }
         Feature::PidfdNonblock => {
-            if !Feature::PidfdOpen.is_supported() {
+            if !needs(Feature::PidfdOpen)? {
                 return Ok(false);
             }
             absent_on(sys::pidfd_open(sys::getpid(), uapi::PIDFD_NONBLOCK).map(drop), &[libc::EINVAL])
@@ -419,7 +419,7 @@ fn probe(feature: Feature) -> io::Result<bool> {
             absent_on(sys::peer_pidfd(a.as_raw_fd()).map(drop), &[libc::ENOPROTOOPT])
         }
         Feature::Pidfs => {
-            if !Feature::PidfdOpen.is_supported() {
+            if !needs(Feature::PidfdOpen)? {
                 return Ok(false);
             }
             let fd = self_pidfd()?;
@@ -431,20 +431,20 @@ fn probe(feature: Feature) -> io::Result<bool> {
             }
         }
         Feature::PidfdThread => {
-            if !Feature::PidfdOpen.is_supported() {
+            if !needs(Feature::PidfdOpen)? {
                 return Ok(false);
             }
             absent_on(sys::pidfd_open(sys::gettid(), uapi::PIDFD_THREAD).map(drop), &[libc::EINVAL])
         }
         Feature::SignalScope => {
-            if !Feature::PidfdOpen.is_supported() {
+            if !needs(Feature::PidfdOpen)? {
                 return Ok(false);
             }
             let fd = self_pidfd()?;
             absent_on(sys::pidfd_send_signal(fd.as_raw_fd(), 0, None, uapi::PIDFD_SIGNAL_THREAD_GROUP), &[libc::EINVAL])
         }
         Feature::NamespaceIoctls => {
-            if !Feature::Pidfs.is_supported() {
+            if !needs(Feature::Pidfs)? {
                 return Ok(false);
             }
             let fd = self_pidfd()?;
@@ -465,11 +465,11 @@ fn probe(feature: Feature) -> io::Result<bool> {
             if let Some(mask) = supported_mask()? {
                 return Ok(mask & uapi::PIDFD_INFO_EXIT != 0);
             }
-            if !Feature::GetInfo.is_supported() {
+            if !needs(Feature::GetInfo)? {
                 return Ok(false);
             }
             // 6.16 brought PIDFD_INFO_COREDUMP, after PIDFD_INFO_EXIT (6.15).
-            if Feature::InfoCoredump.is_supported() {
+            if needs(Feature::InfoCoredump)? {
                 return Ok(true);
             }
             // 6.13-6.15: only a reaped process tells.
@@ -482,7 +482,7 @@ fn probe(feature: Feature) -> io::Result<bool> {
             }
         }
         Feature::FileHandles => {
-            if !Feature::Pidfs.is_supported() {
+            if !needs(Feature::Pidfs)? {
                 return Ok(false);
             }
             let fd = self_pidfd()?;
@@ -493,7 +493,7 @@ fn probe(feature: Feature) -> io::Result<bool> {
             }
         }
         Feature::PidfsRoot => {
-            if !Feature::FileHandles.is_supported() {
+            if !needs(Feature::FileHandles)? {
                 return Ok(false);
             }
             let fd = self_pidfd()?;
@@ -509,7 +509,7 @@ fn probe(feature: Feature) -> io::Result<bool> {
         // AUTOREAP needs exit_signal 0; INTO_CGROUP with a never-open fd makes a kernel that
         // knows both flags fail with EBADF before any process exists. Older: EINVAL.
         Feature::CloneAutoreap => {
-            if !Feature::CloneIntoCgroup.is_supported() {
+            if !needs(Feature::CloneIntoCgroup)? {
                 return Ok(false);
             }
             let mut args = uapi::clone_args {
@@ -524,6 +524,16 @@ fn probe(feature: Feature) -> io::Result<bool> {
     }
 }
 
+/// A probe that builds on another feature: `Ok(false)` only when that one is definitely
+/// missing; a refusal (EPERM) or an undetermined answer propagates, so it is not cached.
+fn needs(f: Feature) -> io::Result<bool> {
+    match f.support() {
+        Support::Supported => Ok(true),
+        Support::Unsupported => Ok(false),
+        Support::Denied { errno } | Support::Undetermined { errno } => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
 /// For probes that call with a bad fd on purpose: `EBADF` proves the call exists.
 fn ebadf_is_yes(e: io::Error) -> io::Result<bool> {
     if e.raw_os_error() == Some(libc::EBADF) { Ok(true) } else { Err(e) }
@@ -532,7 +542,7 @@ fn ebadf_is_yes(e: io::Error) -> io::Result<bool> {
 /// `PIDFD_GET_INFO` on ourselves asking for everything: `None` when the ioctl is missing
 /// (`ENOTTY` before 6.11, `EINVAL` on 6.11-6.12 and from a pidfd that is not on pidfs).
 fn info_probe() -> io::Result<Option<RawInfo>> {
-    if !Feature::Pidfs.is_supported() {
+    if !needs(Feature::Pidfs)? {
         return Ok(None);
     }
     let fd = self_pidfd()?;

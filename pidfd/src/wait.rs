@@ -196,10 +196,19 @@ impl PidFd {
         if let Some(status) = self.remembered() {
             return Ok(Some(WaitEvent::Exited(status)));
         }
-        if Feature::InfoExit.is_supported()
-            && let Ok(Some(status)) = self.exit_status()
-        {
-            return Ok(Some(WaitEvent::Exited(status)));
+        if Feature::InfoExit.is_supported() {
+            // A reaper that just took the child has marked it dead (so we got ECHILD) but may
+            // not have released it yet, which is when the kernel records the exit info. An
+            // exited process's pidfd is readable: only then is there something to wait for.
+            for _ in 0..200 {
+                if let Ok(Some(status)) = self.exit_status() {
+                    return Ok(Some(WaitEvent::Exited(status)));
+                }
+                if !sys::poll_readable(self.as_raw_fd(), 0).unwrap_or(false) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
         Err(Error::NotChild)
     }

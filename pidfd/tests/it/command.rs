@@ -36,12 +36,30 @@ fn pidfd_names_the_child_it_reports() {
 
 #[test]
 fn args_arg0_and_path_lookup() {
-    let out = run("echo \"$0|$1\"; tr '\\0' '|' < /proc/$$/cmdline", |c| {
-        c.arg0("renamed").arg("a b").arg("c");
-    });
-    let mut lines = out.lines();
-    assert_eq!(lines.next(), Some("a b|c"));
-    assert!(lines.next().unwrap().starts_with("renamed|-c|"), "argv[0] is the arg0 given");
+    assert_eq!(
+        run("echo \"$0|$1\"", |c| {
+            c.arg("a b").arg("c");
+        }),
+        "a b|c\n"
+    );
+    // argv[0] as the child sees it, read from its /proc/<pid>/cmdline while it sleeps (a
+    // multi-call binary such as busybox picks its applet by argv[0]: use the real name there).
+    let sleep = std::fs::canonicalize("/bin/sleep").unwrap_or_default();
+    let arg0 = if sleep.ends_with("busybox") { "sleep" } else { "renamed" };
+    let mut child = Command::new("sleep").arg0(arg0).arg("5").spawn().unwrap();
+    // The vfork parent resumes as the exec replaces the memory, a moment before the kernel
+    // fills in the new argv: read until it is there.
+    let cmdline = loop {
+        let c = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
+        if !c.is_empty() {
+            break c;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let argv: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    assert_eq!(argv[0], arg0.as_bytes());
     let out = Command::new("echo").arg("found in PATH").output().unwrap();
     assert_eq!(out.stdout, b"found in PATH\n");
 }
@@ -94,31 +112,24 @@ fn stdio_null_piped_and_fd() {
 
 #[test]
 fn extra_fds_at_chosen_numbers_and_nothing_else() {
+    // The child writes through the fd it got as 7.
     let (r, w) = std::io::pipe().unwrap();
-    let mut child = Command::new("sh")
-        .args(["-c", "echo mapped >&7; exec sleep 5"])
-        .fd(w.into(), 7)
-        .stdin(Stdio::Null)
-        .spawn()
-        .unwrap();
-    let mut line = [0u8; 7];
-    (&r).read_exact(&mut line).unwrap();
-    assert_eq!(&line, b"mapped\n");
-    // What the child holds: 0-2 and 7 only (our pipes, pidfds and other fds stay with us).
-    let fds: Vec<i32> = loop {
-        let list: Vec<i32> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
-            .collect();
-        // Wait for sh to exec sleep (its fd list then settles).
-        if std::fs::read_to_string(format!("/proc/{}/comm", child.id())).unwrap().trim() == "sleep" {
-            break list;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
-    let mut fds = fds;
+    Command::new("sh").args(["-c", "echo mapped >&7"]).fd(w.into(), 7).stdin(Stdio::Null).status().unwrap();
+    let mut line = String::new();
+    (&r).read_to_string(&mut line).unwrap();
+    assert_eq!(line, "mapped\n");
+    // What a child holds: 0-2 and 7 only (our pipes, pidfds and other fds stay with us), and 7
+    // is the pipe we gave.
+    let (r, w) = std::io::pipe().unwrap();
+    let pipe = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&r))).unwrap();
+    let mut child = Command::new("sleep").arg("5").fd(w.into(), 7).stdin(Stdio::Null).spawn().unwrap();
+    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect();
     fds.sort();
     assert_eq!(fds, [0, 1, 2, 7]);
+    assert_eq!(std::fs::read_link(format!("/proc/{}/fd/7", child.id())).unwrap(), pipe);
     child.kill().unwrap();
     child.wait().unwrap();
     let e = Command::new("true").fd(std::fs::File::open("/dev/null").unwrap().into(), 1).spawn().unwrap_err();
@@ -127,13 +138,17 @@ fn extra_fds_at_chosen_numbers_and_nothing_else() {
 
 #[test]
 fn every_fd_the_library_creates_is_cloexec() {
-    // Holding a Child with pipes must not leak its fds into another child.
+    // Holding a Child with pipes (and its pidfd) must not leak any fd into another child.
     let mut holder = Command::new("cat").stdin(Stdio::Piped).stdout(Stdio::Piped).spawn().unwrap();
-    let listing = run("ls /proc/$$/fd", |_| {});
-    let mut fds: Vec<&str> = listing.split_whitespace().collect();
+    let mut child = Command::new("sleep").arg("5").stdin(Stdio::Null).spawn().unwrap();
+    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect();
     fds.sort();
-    // sh's own: 0 1 2 (stdout is the output pipe), plus at most the fd ls uses to read the dir.
-    assert!(fds.len() <= 3, "unexpected fds in the child: {fds:?}");
+    assert_eq!(fds, [0, 1, 2]);
+    child.kill().unwrap();
+    child.wait().unwrap();
     drop(holder.stdin.take());
     holder.wait().unwrap();
 }
@@ -183,12 +198,12 @@ fn signal_mask_and_dispositions() {
     let out = String::from_utf8(out.stdout).unwrap();
     let blk = u64::from_str_radix(&status_line(&out, "SigBlk:"), 16).unwrap();
     assert_eq!(blk, (1 << (libc::SIGUSR1 - 1)) | (1 << (libc::SIGTERM - 1)));
-    let out = run("cat /proc/self/status", |c| {
-        c.reset_signals(true);
-    });
+    // `cat` itself, not through a shell: shells set dispositions of their own.
+    let status_of = |c: &mut Command| String::from_utf8(c.output().unwrap().stdout).unwrap();
+    let out = status_of(Command::new("cat").arg("/proc/self/status").reset_signals(true));
     assert_eq!(u64::from_str_radix(&status_line(&out, "SigIgn:"), 16).unwrap(), 0);
     // Rust ignores SIGPIPE; the child gets the default, as with std.
-    let out = run("cat /proc/self/status", |_| {});
+    let out = status_of(Command::new("cat").arg("/proc/self/status"));
     let ign = u64::from_str_radix(&status_line(&out, "SigIgn:"), 16).unwrap();
     assert_eq!(ign & (1 << (libc::SIGPIPE - 1)), 0);
     assert!(Command::new("true").signal_mask(&[0]).spawn().is_err());

@@ -47,11 +47,13 @@ fn args_arg0_and_path_lookup() {
     let sleep = std::fs::canonicalize("/bin/sleep").unwrap_or_default();
     let arg0 = if sleep.ends_with("busybox") { "sleep" } else { "renamed" };
     let mut child = Command::new("sleep").arg0(arg0).arg("5").spawn().unwrap();
-    // The vfork parent resumes as the exec replaces the memory, a moment before the kernel
-    // fills in the new argv: read until it is there.
+    // The vfork parent resumes as the exec starts replacing the memory, a moment before the
+    // kernel installs the new argv: until then cmdline shows ours (or nothing).
+    let ours = std::fs::read("/proc/self/cmdline").unwrap();
+    let start = std::time::Instant::now();
     let cmdline = loop {
         let c = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
-        if !c.is_empty() {
+        if (!c.is_empty() && c != ours) || start.elapsed() > std::time::Duration::from_secs(5) {
             break c;
         }
         std::thread::sleep(std::time::Duration::from_millis(1));

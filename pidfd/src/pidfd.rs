@@ -226,16 +226,10 @@ impl PidFd {
 
     /// The fdinfo fallback of [`PidFd::pid`]: open + read into a stack buffer + close.
     pub(crate) fn fdinfo_pid(&self) -> Result<i32> {
-        let mut path = [0u8; 64];
-        let path = parse::path_with_number(&mut path, b"/proc/self/fdinfo/", self.as_raw_fd().into(), b"");
-        let path = CStr::from_bytes_with_nul(path).map_err(|_| Error::InvalidInput("fd path"))?;
-        let mut buf = [0u8; 512];
-        let n = sys::read_file(path, &mut buf).map_err(|e| Error::os("read /proc/self/fdinfo", e))?;
-        match parse::fdinfo_pid(&buf[..n]) {
-            None => Err(Error::NotPidfd),
-            Some(-1) => Err(Error::Exited),
-            Some(0) => Err(Error::OtherPidNamespace),
-            Some(pid) => Ok(pid),
+        match PidFd::fdinfo_of(self.as_raw_fd())? {
+            -1 => Err(Error::Exited),
+            0 => Err(Error::OtherPidNamespace),
+            pid => Ok(pid),
         }
     }
 

@@ -4,7 +4,8 @@
 //! This crate mirrors the uapi headers of **Linux 7.3**. Every item says which
 //! kernel release introduced it and what older kernels answer, because a pidfd
 //! library has to probe and fall back at run time: distribution kernels
-//! backport features, and seccomp filters hide them, so never decide by `uname`.
+//! backport features, and seccomp filters hide them, so never decide by the
+//! kernel's version string.
 //!
 //! Names and shapes follow the kernel headers (`SYS_pidfd_open`, `_IOWR`,
 //! `struct pidfd_info`). Types are chosen for the call sites:

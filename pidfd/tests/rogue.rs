@@ -8,24 +8,15 @@ use std::sync::{Arc, Mutex};
 
 use pidfd::{Error, Feature};
 
+#[allow(dead_code)]
+#[path = "it/support.rs"]
+mod support;
+
+use support::require;
+
 /// One rogue at a time: two would still only reap this binary's children, but the tests
 /// count what their own rogue reaped.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn require(f: Feature) -> bool {
-    if f.is_supported() {
-        return true;
-    }
-    let expected = std::env::var("PIDFD_TEST_EXPECT").unwrap_or_default();
-    assert!(
-        !expected.split(',').any(|e| e == f.name()),
-        "the kernel must have {}, the probe says {}",
-        f.name(),
-        f.support()
-    );
-    eprintln!("skipped: the running kernel lacks {f} (Linux {}+)", f.since());
-    false
-}
 
 /// A thread that reaps every child of the process as soon as it can, like a careless library.
 struct RogueReaper {

@@ -1,5 +1,117 @@
-//! `pidfd-async`: waiting on processes with tokio.
+//! Waiting on processes with tokio through pidfds, from one process to tens of thousands.
 //!
-//! Work in progress (issue 6): `AsyncPidFd`, async spawning and `ExitSet` are not landed yet.
-//! Nothing is exported.
+//! * [`AsyncPidFd`]: one pidfd registered with the runtime's reactor. [`wait`](AsyncPidFd::wait)
+//!   reaps a child, or reports the exit status of any other process once its parent has reaped
+//!   it (6.15+); [`exited`](AsyncPidFd::exited) resolves on the exit of any process on any
+//!   kernel.
+//! * [`Command`] / [`Child`]: spawning like `tokio::process`, race-free ([`pidfd::spawn`]),
+//!   with async stdio pipes, [`Child::wait_with_output`], kill-on-drop, and no zombie left
+//!   behind by a dropped child.
+//! * [`ExitSet`]: many processes under keys, yielding `(key, status)` as they exit, with one
+//!   reactor registration for the whole set and O(1) work per exit.
+//!
+//! Waiting never blocks a runtime thread: readiness comes from epoll, statuses are collected
+//! with `waitid(WNOHANG)` (spawning itself, fork and exec, is synchronous as in std and
+//! tokio). A readiness that is not an exit (a tracer attached, a thread-group
+//! leader exec) is "not yet", never an error, a panic or a polling loop. The futures are `Send`
+//! and cancellation-safe, so timeouts compose with `tokio::time::timeout` and `select!`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), pidfd_async::Error> {
+//! use std::time::Duration;
+//!
+//! let mut child = pidfd_async::Command::new("sh").args(["-c", "sleep 0.1; exit 7"]).spawn()?;
+//! let early = tokio::time::timeout(Duration::from_millis(10), child.wait()).await;
+//! assert!(early.is_err()); // timed out; nothing is lost
+//! assert_eq!(child.wait().await?.code(), Some(7));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # A supervisor
+//!
+//! Spawn a group of workers, restart the ones that die, and on Ctrl-C stop them all through
+//! their process groups. The full program is `examples/supervisor.rs`
+//! (`cargo run -p pidfd-async --example supervisor`); this short version stops after 0.7 s
+//! instead of waiting for Ctrl-C:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::os::unix::process::{CommandExt, ExitStatusExt};
+//! use std::time::Duration;
+//!
+//! use pidfd_async::ExitSet;
+//!
+//! /// Worker `k` dies after k tenths of a second. Each leads its own process group, so a
+//! /// signal to the group also reaches whatever the worker started (here: `sleep`).
+//! fn start(k: u32) -> pidfd::Result<pidfd::PidFd> {
+//!     let mut cmd = std::process::Command::new("sh");
+//!     cmd.arg("-c").arg(format!("sleep 0.{k}; exit 1")).process_group(0);
+//!     Ok(pidfd::spawn(&mut cmd)?.1)
+//! }
+//!
+//! let mut workers = ExitSet::new()?;
+//! for k in 1..=3 {
+//!     workers.insert(k, start(k)?)?;
+//! }
+//! // A real supervisor waits for `tokio::signal::ctrl_c()` here.
+//! let mut shutdown = std::pin::pin!(tokio::time::sleep(Duration::from_millis(700)));
+//! let mut restarts = 0;
+//! loop {
+//!     tokio::select! {
+//!         // `next` is cancellation-safe: losing the race to `shutdown` loses no exit.
+//!         Some((k, status)) = workers.next() => {
+//!             println!("worker {k} died ({}), restarting", status?);
+//!             workers.insert(k, start(k)?)?;
+//!             restarts += 1;
+//!         }
+//!         _ = &mut shutdown => break,
+//!     }
+//! }
+//! for (_, k, fd) in workers.iter() {
+//!     if let Err(e) = fd.signal_process_group(libc::SIGTERM) {
+//!         eprintln!("worker {k}: {e}"); // it died meanwhile; `next` reports it
+//!     }
+//! }
+//! while let Some((k, status)) = workers.next().await {
+//!     let status = status?;
+//!     assert!(status.signal() == Some(libc::SIGTERM) || status.code() == Some(1), "worker {k}: {status}");
+//! }
+//! assert!(restarts >= 4);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Kernel support
+//!
+//! | operation | mechanism (first kernel) | before that |
+//! |---|---|---|
+//! | readiness on exit | pidfd polls readable (5.3) | no pidfds: [`pidfd::Error::Unsupported`] |
+//! | reap a child | `waitid(P_PIDFD, WNOHANG)` (5.4) | 5.3: `waitid(P_PID)` re-checked through the pidfd |
+//! | non-blocking pidfd | `O_NONBLOCK` honoured by `waitid` (5.10) | not needed: `WNOHANG` |
+//! | notice the reap of a non-child | `POLLHUP` on reap (6.9) | — |
+//! | status of a non-child | `PIDFD_INFO_EXIT` (6.15) | [`wait`](AsyncPidFd::wait) gives `Unsupported` at the exit; [`exited`](AsyncPidFd::exited) works |
+//! | signals | `pidfd_send_signal` (5.1), process groups `PIDFD_SIGNAL_PROCESS_GROUP` (6.9) | `killpg` after a liveness check |
+//!
+//! Support is probed with [`pidfd::Feature`], never read from the kernel version.
+//!
+//! # Errors
+//!
+//! One [`Error`] type: the `pidfd` layer's errors inside [`Error::Pidfd`], plus the async
+//! layer's own (no runtime, reactor and pipe I/O). It converts into [`std::io::Error`] keeping
+//! the OS error.
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod async_pidfd;
+mod command;
+mod error;
+mod exit_set;
+mod sys;
+
+pub use async_pidfd::AsyncPidFd;
+pub use command::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+pub use error::{Error, Result};
+pub use exit_set::{ExitId, ExitSet};

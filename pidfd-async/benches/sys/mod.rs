@@ -1,0 +1,123 @@
+//! The bench's unsafe calls: the raw epoll + waitid floor, clocks, resource usage, limits.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// CLOCK_MONOTONIC in nanoseconds (the same clock in every process of the machine).
+pub(crate) fn now_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is valid for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// User + system CPU time of the whole process (all threads), without its children.
+pub(crate) fn cpu_self() -> Duration {
+    // SAFETY: all-zero is a valid `rusage`.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is valid for the call to fill.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit.
+pub(crate) fn raise_nofile() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is valid for the call to fill.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: `lim` is a valid rlimit.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    lim.rlim_cur
+}
+
+/// `F_SETPIPE_SZ`.
+pub(crate) fn set_pipe_size(fd: BorrowedFd<'_>, size: i32) -> io::Result<()> {
+    // SAFETY: no pointers.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// `_exit(code)`: no atexit handlers, no flushing, as a C child would exit.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: always safe; does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// `pidfd_open(pid, 0)`.
+pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: no pointers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `waitid(P_PIDFD, fd, WEXITED | WNOHANG)`: `Some(raw exit code or signal, si_code)` once
+/// reaped, `None` if nothing yet.
+pub(crate) fn waitid_pidfd_nohang(fd: RawFd) -> io::Result<Option<(i32, i32)>> {
+    // SAFETY: all-zero is a valid `siginfo_t`.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is valid for the call to fill; P_PIDFD = 3.
+    let r = unsafe { libc::waitid(3, fd as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: waitid filled `info` for a CLD_* event (or left it zeroed: pid 0).
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    Ok((pid != 0).then_some((status, info.si_code)))
+}
+
+/// An epoll instance.
+pub(crate) struct Epoll(OwnedFd);
+
+impl Epoll {
+    pub(crate) fn new() -> io::Result<Epoll> {
+        // SAFETY: no pointers.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new fd owned by nobody else.
+        Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Level-triggered `EPOLLIN` with `data`.
+    pub(crate) fn add(&self, fd: RawFd, data: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: data };
+        // SAFETY: `ev` is valid for the call.
+        let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    }
+
+    /// Blocks until events arrive; returns their data.
+    pub(crate) fn wait(&self, buf: &mut [libc::epoll_event]) -> io::Result<usize> {
+        loop {
+            // SAFETY: `buf` is valid for `buf.len()` events.
+            let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), buf.as_mut_ptr(), buf.len() as i32, -1) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// The `si_code` of a normal exit.
+pub(crate) const CLD_EXITED: i32 = libc::CLD_EXITED;
+
+/// One `write(1, buf)`: atomic for a pipe when `buf` is at most `PIPE_BUF` bytes (std's stdout
+/// is line-buffered and would split a record at a newline byte).
+pub(crate) fn write_stdout_once(buf: &[u8]) -> io::Result<()> {
+    // SAFETY: `buf` is valid for reads of its length.
+    let n = unsafe { libc::write(1, buf.as_ptr().cast(), buf.len()) };
+    if n as usize == buf.len() { Ok(()) } else { Err(io::Error::last_os_error()) }
+}

@@ -1,0 +1,335 @@
+//! [`AsyncPidFd`]: one pidfd registered with tokio's reactor.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::pin::pin;
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+
+use pidfd::{Feature, PidFd};
+use tokio::io::unix::AsyncFd;
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// A pidfd registered with the current tokio runtime: wait for the process to exit without
+/// blocking a runtime thread.
+///
+/// Readiness of the pidfd (it polls readable once the process has exited) comes from the
+/// runtime's epoll; the status is then collected with a non-blocking
+/// `waitid(P_PIDFD, WEXITED | WNOHANG)` ([`PidFd::try_wait`]). A readiness that is not a
+/// reapable exit (a tracer holds the zombie, a thread-group leader exec'd) is "not yet": the
+/// readiness is cleared and the future waits for the next wake-up, with no error, no panic and no
+/// polling loop.
+///
+/// The futures are `Send` and cancellation-safe: the status, once collected, is remembered by
+/// the [`PidFd`], so a dropped `wait()` loses nothing and every later `wait()` returns the
+/// same status. Several tasks may wait on the same `AsyncPidFd` at once (share it in an `Arc`).
+///
+/// Dropping an `AsyncPidFd` closes the pidfd and does not reap the process: it is a handle to
+/// any process, child or not. [`Child`](crate::Child) is the type that reaps on drop.
+///
+/// # Kernel support
+/// Any kernel with pidfds (5.3, polling included); per method below.
+///
+/// # Errors
+/// Per method: [`Error`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), pidfd_async::Error> {
+/// use std::os::unix::process::ExitStatusExt;
+///
+/// let (_child, fd) = pidfd::spawn(std::process::Command::new("sleep").arg("10"))?;
+/// let fd = pidfd_async::AsyncPidFd::new(fd)?;
+/// fd.kill()?;
+/// assert_eq!(fd.wait().await?.signal(), Some(libc::SIGKILL));
+/// assert_eq!(fd.wait().await?.signal(), Some(libc::SIGKILL)); // remembered
+/// # Ok(())
+/// # }
+/// ```
+pub struct AsyncPidFd {
+    io: AsyncFd<PidFd>,
+    /// Set while one of our callers is inside `try_wait`, so a concurrent caller on another
+    /// worker thread can tell "someone is collecting the status right now" from "not exited".
+    reaping: AtomicBool,
+}
+
+/// What one non-blocking attempt to collect the status found.
+pub(crate) enum Reap {
+    /// The status, or the error that ends the wait.
+    Done(Result<ExitStatus>),
+    /// Nothing to collect yet: running, a zombie held by a tracer, or (not our child) not yet
+    /// reaped by its parent.
+    NotYet,
+}
+
+/// One non-blocking attempt to collect the exit status of the process behind `fd`, child or not.
+pub(crate) fn reap_now(fd: &PidFd) -> Reap {
+    match fd.try_wait() {
+        Ok(Some(status)) => Reap::Done(Ok(status)),
+        Ok(None) => Reap::NotYet,
+        // Not our child (or our child reaped by someone else). `try_wait` has already asked
+        // PIDFD_INFO_EXIT where the kernel has it: no status means not reaped yet, and the reap
+        // wakes the pidfd again (POLLHUP, 6.9+; PIDFD_INFO_EXIT is 6.15).
+        Err(pidfd::Error::NotChild) => {
+            if Feature::InfoExit.is_supported() {
+                Reap::NotYet
+            } else {
+                Reap::Done(Err(pidfd::Error::Unsupported { feature: Feature::InfoExit }.into()))
+            }
+        }
+        Err(e) => Reap::Done(Err(e.into())),
+    }
+}
+
+/// Clears the `reaping` flag even if `try_wait` unwinds.
+struct Reaping<'a>(&'a AtomicBool);
+
+impl Drop for Reaping<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl AsyncPidFd {
+    /// Registers `fd` with the current tokio runtime, after making it non-blocking where the
+    /// kernel honours that for `waitid`.
+    ///
+    /// Must be called from within a runtime with I/O enabled. On failure the pidfd is closed;
+    /// the process itself is untouched.
+    ///
+    /// # Kernel support
+    /// Any kernel with pidfds (5.3): pidfds poll readable on exit since 5.3. `O_NONBLOCK` is set
+    /// where `PIDFD_NONBLOCK` exists ([`Feature::PidfdNonblock`], 5.10); this crate never
+    /// depends on it (it collects statuses with `WNOHANG`).
+    ///
+    /// # Errors
+    /// [`Error::NoRuntime`] outside a runtime; [`Error::Io`] when the reactor refuses the
+    /// registration (`ENOMEM`, `ENOSPC` past `fs.epoll.max_user_watches`);
+    /// [`Error::Pidfd`] from `fcntl`.
+    ///
+    /// # Panics
+    /// Like every tokio I/O type: when the runtime in context was built without I/O
+    /// (`enable_io` / `enable_all`).
+    pub fn new(fd: PidFd) -> Result<AsyncPidFd> {
+        AsyncPidFd::register(fd).map_err(|(_, e)| e)
+    }
+
+    /// [`AsyncPidFd::new`] that hands the pidfd back on failure.
+    pub(crate) fn register(fd: PidFd) -> std::result::Result<AsyncPidFd, (PidFd, Error)> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err((fd, Error::NoRuntime));
+        }
+        if Feature::PidfdNonblock.is_supported()
+            && let Err(e) = fd.set_nonblocking(true)
+        {
+            return Err((fd, e.into()));
+        }
+        match sys::register(fd) {
+            Ok(io) => Ok(AsyncPidFd { io, reaping: AtomicBool::new(false) }),
+            Err((fd, e)) => Err((fd, Error::io("register the pidfd with the tokio reactor", e))),
+        }
+    }
+
+    /// Waits for the process to terminate and returns its exit status.
+    ///
+    /// For a child of the caller this reaps it. For any other process it resolves once the
+    /// process has exited **and been reaped by its parent**, with the status the kernel kept
+    /// (`PIDFD_INFO_EXIT`). The status is remembered: every later `wait` returns it again.
+    /// Cancellation-safe; compose timeouts with `tokio::time::timeout`.
+    ///
+    /// # Kernel support
+    /// Children: `waitid(P_PIDFD)` (5.4; on 5.3 the pid-based fallback of [`PidFd::try_wait`]).
+    /// Other processes: `PIDFD_INFO_EXIT` ([`Feature::InfoExit`], 6.15), with the reap noticed
+    /// through `POLLHUP` (6.9). Before 6.15 a process that is not our child cannot tell its
+    /// status: the future resolves at its exit with `Unsupported` (use
+    /// [`exited`](AsyncPidFd::exited) to wait for the exit only).
+    ///
+    /// # Errors
+    /// [`Error::Pidfd`] with [`pidfd::Error::Unsupported`] (feature `InfoExit`) for a process
+    /// that is not our child (or our child reaped by someone else) on a kernel without
+    /// `PIDFD_INFO_EXIT`; other `pidfd` errors of `waitid`; [`Error::Io`] when the runtime is
+    /// shutting down.
+    ///
+    /// # Example
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), pidfd_async::Error> {
+    /// let (_child, fd) = pidfd::spawn(std::process::Command::new("sh").args(["-c", "exit 3"]))?;
+    /// let fd = pidfd_async::AsyncPidFd::new(fd)?;
+    /// assert_eq!(fd.wait().await?.code(), Some(3));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait(&self) -> Result<ExitStatus> {
+        loop {
+            let mut guard = self.io.readable().await.map_err(|e| Error::io("wait for pidfd readiness", e))?;
+            match self.reap() {
+                Some(Reap::Done(result)) => return result,
+                // A readiness that is not an exit we can collect: wait for the next wake-up.
+                Some(Reap::NotYet) => guard.clear_ready(),
+                // Another task is collecting the status this very moment (one non-blocking
+                // syscall): let it finish, then read the remembered status.
+                None => {
+                    drop(guard);
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+    }
+
+    /// Waits until the process has exited (it may still be a zombie), without collecting its
+    /// status. Works for any process, child or not, and for thread pidfds (the thread exited).
+    ///
+    /// # Kernel support
+    /// Any kernel with pidfds: readable on exit since 5.3.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when `poll` fails or the runtime is shutting down.
+    ///
+    /// # Example
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), pidfd_async::Error> {
+    /// let (_child, fd) = pidfd::spawn(&mut std::process::Command::new("true"))?;
+    /// let fd = pidfd_async::AsyncPidFd::new(fd)?;
+    /// fd.exited().await?; // exited, not yet reaped
+    /// assert!(fd.wait().await?.success());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn exited(&self) -> Result<()> {
+        let fd = self.io.get_ref().as_fd();
+        loop {
+            let mut readable = pin!(self.io.readable());
+            let mut checked = false;
+            // Join the waiters first, then look: an exit that happens after the look wakes us
+            // even if another task clears the readiness meanwhile.
+            let woken = poll_fn(|cx| match readable.as_mut().poll(cx) {
+                Poll::Ready(r) => Poll::Ready(r.map(Some)),
+                Poll::Pending if !checked => {
+                    checked = true;
+                    match sys::poll_readable_now(fd) {
+                        Ok(true) => Poll::Ready(Ok(None)),
+                        Ok(false) => Poll::Pending,
+                        Err(e) => Poll::Ready(Err(e)),
+                    }
+                }
+                Poll::Pending => Poll::Pending,
+            })
+            .await
+            .map_err(|e| Error::io("wait for pidfd readiness", e))?;
+            let Some(mut guard) = woken else { return Ok(()) };
+            let ready = guard.ready();
+            if ready.is_readable() || ready.is_read_closed() {
+                return Ok(());
+            }
+            // Woken by an event whose readiness another waiter has cleared since: ask the fd.
+            if sys::poll_readable_now(fd).map_err(|e| Error::io("poll", e))? {
+                return Ok(());
+            }
+            guard.clear_ready();
+        }
+    }
+
+    /// The exit status if the process has terminated (collecting it), else `None`. Never
+    /// blocks; does not wait for readiness.
+    ///
+    /// # Kernel support
+    /// As [`wait`](AsyncPidFd::wait).
+    ///
+    /// # Errors
+    /// As [`wait`](AsyncPidFd::wait): for a process that is not our child, `Ok(None)` until its
+    /// parent has reaped it where the kernel has `PIDFD_INFO_EXIT`, else `Unsupported`.
+    pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
+        match self.reap() {
+            Some(Reap::Done(result)) => result.map(Some),
+            Some(Reap::NotYet) | None => Ok(None),
+        }
+    }
+
+    /// One attempt to collect the status; `None` if another of our callers is doing it now.
+    fn reap(&self) -> Option<Reap> {
+        if self.reaping.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        let _reaping = Reaping(&self.reaping);
+        Some(reap_now(self.io.get_ref()))
+    }
+
+    /// Sends signal `sig` (0 checks that the process is alive) through the pidfd.
+    ///
+    /// # Kernel support
+    /// `pidfd_send_signal` (5.1).
+    ///
+    /// # Errors
+    /// As [`PidFd::send_signal`]: `pidfd::Error::Exited` once the process has been reaped,
+    /// `PermissionDenied`, `InvalidInput` for a bad signal number.
+    pub fn send_signal(&self, sig: i32) -> Result<()> {
+        Ok(self.io.get_ref().send_signal(sig)?)
+    }
+
+    /// Sends `SIGKILL`. Does not wait: follow with [`wait`](AsyncPidFd::wait).
+    ///
+    /// # Kernel support
+    /// `pidfd_send_signal` (5.1).
+    ///
+    /// # Errors
+    /// As [`send_signal`](AsyncPidFd::send_signal).
+    pub fn kill(&self) -> Result<()> {
+        Ok(self.io.get_ref().kill()?)
+    }
+
+    /// The underlying [`PidFd`], for everything else it offers (pid, info, process-group
+    /// signals, ...). Do not call its blocking [`PidFd::wait`] on a runtime thread.
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None.
+    pub fn pidfd(&self) -> &PidFd {
+        self.io.get_ref()
+    }
+
+    /// Deregisters from the runtime and returns the [`PidFd`] (still non-blocking where
+    /// [`new`](AsyncPidFd::new) made it so; its blocking `wait` copes with that), with any
+    /// status collected so far.
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None.
+    pub fn into_inner(self) -> PidFd {
+        self.io.into_inner()
+    }
+}
+
+impl From<AsyncPidFd> for PidFd {
+    /// [`AsyncPidFd::into_inner`].
+    fn from(fd: AsyncPidFd) -> PidFd {
+        fd.into_inner()
+    }
+}
+
+impl fmt::Debug for AsyncPidFd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncPidFd").field("pidfd", self.io.get_ref()).finish()
+    }
+}
+
+impl AsFd for AsyncPidFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.get_ref().as_fd()
+    }
+}
+
+impl AsRawFd for AsyncPidFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.get_ref().as_raw_fd()
+    }
+}

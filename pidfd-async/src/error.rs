@@ -1,0 +1,79 @@
+//! The crate's error type.
+
+use std::io;
+
+/// What went wrong: an error of the `pidfd` layer, or one of the async layer's own.
+///
+/// The `pidfd` errors are kept whole in [`Error::Pidfd`] (match on
+/// `Error::Pidfd(pidfd::Error::NotChild)` and so on) rather than copied into this enum, so a
+/// caller that uses both crates handles one set of process errors.
+///
+/// Converts into [`std::io::Error`] keeping the OS error (`raw_os_error()`) wherever there is
+/// one, like `pidfd::Error` does.
+///
+/// # Kernel support
+/// Any kernel; [`pidfd::Error::Unsupported`] names the feature a kernel lacks.
+///
+/// # Errors
+/// This is the error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An error of the synchronous layer: the process, the kernel's support, a spawn failure.
+    #[error(transparent)]
+    Pidfd(#[from] pidfd::Error),
+    /// The call needs a tokio runtime in context (`Handle::try_current` failed): call it from
+    /// within a runtime, or after `Runtime::enter`.
+    #[error("no tokio runtime in context (call from within a runtime with I/O enabled)")]
+    NoRuntime,
+    /// An I/O error of the async machinery: registering with the reactor, the child's stdio
+    /// pipes, the inner epoll instance of an [`ExitSet`](crate::ExitSet).
+    #[error("{op} failed: {source}")]
+    Io {
+        /// The step that failed.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The `errno` behind this error, if it came from the kernel.
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None: this only inspects the error.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Pidfd(e) => e.raw_os_error(),
+            Error::NoRuntime => None,
+            Error::Io { source, .. } => source.raw_os_error(),
+        }
+    }
+
+    pub(crate) fn io(op: &'static str, source: io::Error) -> Error {
+        Error::Io { op, source }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        match e {
+            Error::Pidfd(e) => e.into(),
+            Error::Io { source, .. } => source,
+            Error::NoRuntime => io::Error::other(e),
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! [`ExitSet`]: many processes, one reactor registration, O(1) work per exit.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::os::fd::AsFd;
+use std::process::ExitStatus;
+use std::task::{Context, Poll};
+
+use pidfd::PidFd;
+use tokio::io::unix::AsyncFd;
+
+use crate::async_pidfd::{Reap, reap_now};
+use crate::error::{Error, Result};
+use crate::sys::{self, EMPTY_EVENT, Epoll, Event};
+
+/// How many events one non-blocking `epoll_wait` on the inner set collects.
+const BATCH: usize = 256;
+
+/// A set of processes, each under a key, that yields `(key, exit status)` as they exit.
+///
+/// Every process is added once, edge-triggered, to an epoll instance owned by the set; that
+/// instance is the set's only registration with tokio's reactor. When it turns readable the set
+/// collects the ready entries with one non-blocking `epoll_wait` (up to 256 per call) and
+/// collects each status with `waitid(WNOHANG)`; closing the reported pidfd removes it from the
+/// inner epoll. So an exit costs O(1) work, about two system calls (`waitid`, `close`; the
+/// `epoll_wait`s are shared by all exits that are ready together), and a pending process costs
+/// one slot of the set (tens of bytes) plus the kernel's epoll item. No thread, no task per
+/// process.
+///
+/// A readiness that is not a reapable exit (a tracer holds the zombie) is "not yet": the entry
+/// waits for its next wake-up, at no cost meanwhile. Processes that are not our children are
+/// reported once their parent has reaped them, with the status from `PIDFD_INFO_EXIT` (6.15),
+/// or with `Unsupported` at their exit on older kernels (see [`AsyncPidFd::wait`](crate::AsyncPidFd::wait)).
+///
+/// [`next`](ExitSet::next) is cancellation-safe: an exit collected by a future that is then
+/// dropped is not lost, since collection and return happen in one poll; events fetched but not
+/// yet processed stay in the set.
+///
+/// Dropping the set closes the pidfds of the processes not yet reported, without reaping them
+/// (they may not be our children); kill and drain first if they are (see the crate's
+/// supervisor example).
+///
+/// # Kernel support
+/// Any kernel with pidfds (5.3); per process as [`AsyncPidFd::wait`](crate::AsyncPidFd::wait).
+///
+/// # Errors
+/// Per method; a process's own error comes with its key from [`next`](ExitSet::next).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), pidfd_async::Error> {
+/// let mut set = pidfd_async::ExitSet::new()?;
+/// for code in [3, 1, 2] {
+///     let (_child, fd) = pidfd::spawn(std::process::Command::new("sh").arg("-c").arg(format!("sleep 0.{code}; exit {code}")))?;
+///     set.insert(code, fd)?;
+/// }
+/// let mut order = Vec::new();
+/// while let Some((code, status)) = set.next().await {
+///     assert_eq!(status?.code(), Some(code));
+///     order.push(code);
+/// }
+/// assert_eq!(order, [1, 2, 3]);
+/// # Ok(())
+/// # }
+/// ```
+pub struct ExitSet<K> {
+    epoll: AsyncFd<Epoll>,
+    slots: Vec<Slot<K>>,
+    /// Indices of vacant slots.
+    free: Vec<u32>,
+    len: usize,
+    /// Event data (`generation << 32 | index`) fetched from the inner epoll, not yet looked at.
+    pending: VecDeque<u64>,
+    events: Box<[Event]>,
+    /// After the reactor failed (runtime shutting down): the error, reported once per entry.
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+struct Slot<K> {
+    /// Bumped each time the slot is vacated, so a stale event or [`ExitId`] cannot reach the
+    /// next occupant.
+    generation: u32,
+    entry: Option<(K, PidFd)>,
+}
+
+/// Names one entry of an [`ExitSet`], for [`ExitSet::remove`] and [`ExitSet::get`]. Never
+/// names a later entry that reuses the slot.
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ExitId {
+    index: u32,
+    generation: u32,
+}
+
+fn pack(index: u32, generation: u32) -> u64 {
+    u64::from(generation) << 32 | u64::from(index)
+}
+
+fn unpack(data: u64) -> ExitId {
+    ExitId { index: data as u32, generation: (data >> 32) as u32 }
+}
+
+impl<K> ExitSet<K> {
+    /// An empty set, registered with the current tokio runtime.
+    ///
+    /// # Kernel support
+    /// Any kernel with pidfds (5.3).
+    ///
+    /// # Errors
+    /// [`Error::NoRuntime`] outside a runtime; [`Error::Io`] from `epoll_create1` or the
+    /// registration.
+    ///
+    /// # Panics
+    /// When the runtime in context was built without I/O, as every tokio I/O type.
+    pub fn new() -> Result<ExitSet<K>> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::NoRuntime);
+        }
+        let epoll = Epoll::new().map_err(|e| Error::io("epoll_create1", e))?;
+        let epoll =
+            sys::register(epoll).map_err(|(_, e)| Error::io("register the exit set with the tokio reactor", e))?;
+        Ok(ExitSet {
+            epoll,
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+            pending: VecDeque::new(),
+            events: vec![EMPTY_EVENT; BATCH].into_boxed_slice(),
+            failed: None,
+        })
+    }
+
+    /// Adds a process under `key`. Accepts a [`PidFd`] or anything that converts into one (an
+    /// [`AsyncPidFd`](crate::AsyncPidFd), which is deregistered from the reactor first).
+    ///
+    /// One `epoll_ctl(ADD)`. A process that has already exited is reported by the next
+    /// [`next`](ExitSet::next).
+    ///
+    /// # Kernel support
+    /// Any kernel with pidfds (5.3).
+    ///
+    /// # Errors
+    /// [`Error::Io`] from `epoll_ctl` (`ENOMEM`; `ENOSPC` past `fs.epoll.max_user_watches`);
+    /// the pidfd is then closed, the process untouched.
+    pub fn insert(&mut self, key: K, fd: impl Into<PidFd>) -> Result<ExitId> {
+        let fd = fd.into();
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                let i = u32::try_from(self.slots.len())
+                    .map_err(|_| Error::io("insert", io::ErrorKind::OutOfMemory.into()))?;
+                self.slots.push(Slot { generation: 0, entry: None });
+                i
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        if let Err(e) = self.epoll.get_ref().add(fd.as_fd(), pack(index, slot.generation)) {
+            self.free.push(index);
+            return Err(Error::io("epoll_ctl(EPOLL_CTL_ADD)", e));
+        }
+        slot.entry = Some((key, fd));
+        self.len += 1;
+        Ok(ExitId { index, generation: slot.generation })
+    }
+
+    /// Takes an entry out of the set before it was reported, giving back its key and pidfd.
+    /// `None` if `id` was already reported or removed.
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None: the `epoll_ctl(DEL)` cannot fail for a registered fd.
+    pub fn remove(&mut self, id: ExitId) -> Option<(K, PidFd)> {
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation != id.generation || slot.entry.is_none() {
+            return None;
+        }
+        let (key, fd) = self.vacate(id.index);
+        let _ = self.epoll.get_ref().delete(fd.as_fd());
+        Some((key, fd))
+    }
+
+    /// The key and pidfd of an entry still in the set.
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None.
+    pub fn get(&self, id: ExitId) -> Option<(&K, &PidFd)> {
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.entry.as_ref().map(|(k, fd)| (k, fd))
+    }
+
+    /// Every entry still in the set, in no particular order (for example to signal them all).
+    /// O(capacity): for occasional use, not per exit.
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None.
+    pub fn iter(&self) -> impl Iterator<Item = (ExitId, &K, &PidFd)> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, slot)| {
+            slot.entry.as_ref().map(|(k, fd)| (ExitId { index: i as u32, generation: slot.generation }, k, fd))
+        })
+    }
+
+    /// How many processes have not been reported yet.
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether every process has been reported (or none was inserted).
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Waits for the next process of the set to exit and returns its key and status; `None`
+    /// when the set is empty. Cancellation-safe.
+    ///
+    /// # Kernel support
+    /// As [`AsyncPidFd::wait`](crate::AsyncPidFd::wait), per process.
+    ///
+    /// # Errors
+    /// The status is an error where [`AsyncPidFd::wait`](crate::AsyncPidFd::wait) would give
+    /// one (e.g. `Unsupported` for a process that is not our child before 6.15). If the reactor
+    /// itself fails (the runtime is shutting down), every remaining entry is reported with that
+    /// [`Error::Io`].
+    pub async fn next(&mut self) -> Option<(K, Result<ExitStatus>)> {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// The poll form of [`next`](ExitSet::next), for hand-written futures and streams. Only the
+    /// task that polled last is woken.
+    ///
+    /// # Kernel support
+    /// As [`next`](ExitSet::next).
+    ///
+    /// # Errors
+    /// As [`next`](ExitSet::next).
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(K, Result<ExitStatus>)>> {
+        loop {
+            while let Some(data) = self.pending.pop_front() {
+                let id = unpack(data);
+                let Some(slot) = self.slots.get(id.index as usize) else { continue };
+                let Some((_, fd)) = slot.entry.as_ref().filter(|_| slot.generation == id.generation) else { continue };
+                if let Reap::Done(result) = reap_now(fd) {
+                    let (key, fd) = self.vacate(id.index);
+                    // Closing the pidfd drops its inner epoll item (unless the caller holds a dup;
+                    // then the bumped generation makes its events stale).
+                    drop(fd);
+                    return Poll::Ready(Some((key, result)));
+                }
+                // Not yet: its next wake-up brings a new event (edge-triggered).
+            }
+            if self.len == 0 {
+                return Poll::Ready(None);
+            }
+            if let Some((kind, text)) = &self.failed {
+                let source = io::Error::new(*kind, text.clone());
+                let index = self.slots.iter().position(|s| s.entry.is_some()).expect("len > 0");
+                let (key, _fd) = self.vacate(index as u32);
+                return Poll::Ready(Some((key, Err(Error::io("wait for readiness of the exit set", source)))));
+            }
+            let mut guard = match self.epoll.poll_read_ready(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(guard)) => guard,
+                Poll::Ready(Err(e)) => {
+                    self.failed = Some((e.kind(), e.to_string()));
+                    continue;
+                }
+            };
+            match self.epoll.get_ref().wait_now(&mut self.events) {
+                Ok(n) => {
+                    self.pending.extend(self.events[..n].iter().map(|ev| ev.u64));
+                    // Fewer than asked: drained. New events from here on re-arm the readiness.
+                    if n < self.events.len() {
+                        guard.clear_ready();
+                    }
+                }
+                Err(e) => self.failed = Some((e.kind(), format!("epoll_wait: {e}"))),
+            }
+        }
+    }
+
+    fn vacate(&mut self, index: u32) -> (K, PidFd) {
+        let slot = &mut self.slots[index as usize];
+        let entry = slot.entry.take().expect("an occupied slot");
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(index);
+        self.len -= 1;
+        entry
+    }
+}
+
+impl<K: fmt::Debug> fmt::Debug for ExitSet<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExitSet").field("len", &self.len).field("pending_events", &self.pending.len()).finish()
+    }
+}

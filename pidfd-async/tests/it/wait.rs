@@ -1,0 +1,195 @@
+use std::future::Future;
+use std::os::unix::process::ExitStatusExt;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use pidfd_async::{AsyncPidFd, Error};
+
+use crate::support::{reaped, rt, rt_mt, sh};
+
+#[test]
+fn exit_codes_come_back() {
+    rt().block_on(async {
+        for code in [0, 1, 42, 127, 255] {
+            let (_c, fd) = sh(&format!("exit {code}"));
+            let fd = AsyncPidFd::new(fd).unwrap();
+            let status = fd.wait().await.unwrap();
+            assert_eq!(status.code(), Some(code), "{status:?}");
+            assert!(reaped(fd.pidfd()));
+        }
+    });
+}
+
+#[test]
+fn signals_come_back() {
+    rt().block_on(async {
+        for sig in [libc::SIGKILL, libc::SIGTERM, libc::SIGUSR1, libc::SIGHUP] {
+            let (_c, fd) = sh("exec sleep 30");
+            let fd = AsyncPidFd::new(fd).unwrap();
+            fd.send_signal(sig).unwrap();
+            let status = fd.wait().await.unwrap();
+            assert_eq!(status.signal(), Some(sig), "{status:?}");
+            assert_eq!(status.code(), None);
+        }
+        let (_c, fd) = sh("exec sleep 30");
+        let fd = AsyncPidFd::new(fd).unwrap();
+        fd.kill().unwrap();
+        assert_eq!(fd.wait().await.unwrap().signal(), Some(libc::SIGKILL));
+        // Signalling a reaped process is an error naming that, not a signal to a recycled pid.
+        assert!(matches!(fd.kill(), Err(Error::Pidfd(pidfd::Error::Exited))));
+    });
+}
+
+#[test]
+fn wait_twice_and_try_wait_agree() {
+    rt().block_on(async {
+        let (_c, fd) = sh("sleep 0.1; exit 9");
+        let fd = AsyncPidFd::new(fd).unwrap();
+        assert_eq!(fd.try_wait().unwrap(), None);
+        let first = fd.wait().await.unwrap();
+        let second = fd.wait().await.unwrap();
+        assert_eq!(first, second);
+        assert_eq!(first.code(), Some(9));
+        assert_eq!(fd.try_wait().unwrap(), Some(first));
+        // The status survives the way back to a plain PidFd, too.
+        let plain = fd.into_inner();
+        assert_eq!(plain.wait().unwrap(), first);
+    });
+}
+
+#[test]
+fn new_makes_the_fd_nonblocking_where_supported() {
+    rt().block_on(async {
+        let (_c, fd) = sh("exit 0");
+        let fd = AsyncPidFd::new(fd).unwrap();
+        assert_eq!(fd.pidfd().is_nonblocking().unwrap(), pidfd::Feature::PidfdNonblock.is_supported());
+        assert!(fd.wait().await.unwrap().success());
+    });
+}
+
+#[test]
+fn a_dropped_wait_loses_nothing() {
+    rt().block_on(async {
+        // Dropped before the exit.
+        let (_c, fd) = sh("sleep 0.3; exit 5");
+        let fd = AsyncPidFd::new(fd).unwrap();
+        for _ in 0..3 {
+            assert!(tokio::time::timeout(Duration::from_millis(30), fd.wait()).await.is_err());
+        }
+        assert_eq!(fd.wait().await.unwrap().code(), Some(5));
+
+        // Polled (so waiting on readiness), then the exit wakes it, then it is dropped
+        // before it runs again: the next wait still gets the status.
+        let (_c, fd) = sh("sleep 0.1; exit 6");
+        let fd = AsyncPidFd::new(fd).unwrap();
+        {
+            let mut first = pin!(fd.wait());
+            assert!(poll_once(first.as_mut()).await.is_none());
+            fd.exited().await.unwrap();
+        }
+        assert_eq!(fd.wait().await.unwrap().code(), Some(6));
+    });
+}
+
+/// Polls `f` once; `Some` if it completed.
+async fn poll_once<F: Future>(mut f: Pin<&mut F>) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        Poll::Ready(match f.as_mut().poll(cx) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+#[test]
+fn exited_resolves_before_the_reap() {
+    rt().block_on(async {
+        let (_c, fd) = sh("sleep 0.05; exit 4");
+        let fd = AsyncPidFd::new(fd).unwrap();
+        fd.exited().await.unwrap();
+        assert!(!reaped(fd.pidfd()), "exited() must not reap");
+        fd.exited().await.unwrap();
+        assert_eq!(fd.wait().await.unwrap().code(), Some(4));
+        fd.exited().await.unwrap();
+    });
+}
+
+#[test]
+fn many_tasks_wait_on_one_pidfd_from_a_multi_thread_runtime() {
+    rt_mt().block_on(async {
+        let (_c, fd) = sh("sleep 0.1; exit 11");
+        let fd = Arc::new(AsyncPidFd::new(fd).unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let fd = Arc::clone(&fd);
+            // `tokio::spawn` needs the futures to be `Send`.
+            tasks.push(tokio::spawn(async move {
+                if i % 2 == 0 { fd.wait().await.map(|s| s.code()) } else { fd.exited().await.map(|()| Some(11)) }
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), Some(11));
+        }
+    });
+}
+
+#[test]
+fn the_futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    rt().block_on(async {
+        let (_c, fd) = sh("exit 0");
+        let fd = AsyncPidFd::new(fd).unwrap();
+        send(&fd.wait());
+        send(&fd.exited());
+        let mut set = pidfd_async::ExitSet::<u8>::new().unwrap();
+        send(&set.next());
+        let mut child = pidfd_async::Command::new("true").spawn().unwrap();
+        send(&child.wait());
+        fd.wait().await.unwrap();
+    });
+}
+
+#[test]
+fn wait_does_not_block_the_runtime_thread() {
+    rt().block_on(async {
+        let (_c, fd) = sh("sleep 0.5");
+        let fd = AsyncPidFd::new(fd).unwrap();
+        let start = Instant::now();
+        let ticker = async {
+            let mut ticks = 0;
+            while start.elapsed() < Duration::from_millis(300) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                ticks += 1;
+            }
+            ticks
+        };
+        tokio::select! {
+            ticks = ticker => assert!(ticks >= 10, "the timer ran only {ticks} times"),
+            _ = fd.wait() => panic!("sleep 0.5 exited early"),
+        }
+        assert!(fd.wait().await.unwrap().success());
+    });
+}
+
+#[test]
+fn outside_a_runtime_is_an_error_not_a_panic() {
+    let (_c, fd) = sh("exit 0");
+    let err = AsyncPidFd::new(fd).unwrap_err();
+    assert!(matches!(err, Error::NoRuntime), "{err}");
+    assert!(matches!(pidfd_async::ExitSet::<()>::new(), Err(Error::NoRuntime)));
+    assert!(matches!(pidfd_async::Command::new("true").spawn(), Err(Error::NoRuntime)));
+    let io: std::io::Error = err.into();
+    assert_eq!(io.kind(), std::io::ErrorKind::Other);
+}
+
+#[test]
+fn errors_convert_to_io_errors_with_the_errno() {
+    let e = Error::from(pidfd::Error::NotChild);
+    assert_eq!(e.raw_os_error(), Some(libc::ECHILD));
+    assert_eq!(std::io::Error::from(e).raw_os_error(), Some(libc::ECHILD));
+    let e = Error::from(pidfd::Error::Unsupported { feature: pidfd::Feature::InfoExit });
+    assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::Unsupported);
+}

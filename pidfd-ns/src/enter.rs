@@ -1,0 +1,208 @@
+//! Entering namespaces: the plan (atomic `setns(pidfd)` or one nsfd per kind), its execution
+//! on a thread, the kernel's rules as errors, and [`run_in_namespaces`].
+
+use std::io;
+use std::os::fd::AsRawFd;
+
+use pidfd::{Feature, PidFd};
+
+use crate::error::from_errno;
+use crate::ext::has;
+use crate::path::{self, Who};
+use crate::{Error, Namespace, NamespaceSet, NsFd, PidFdNsExt, Result, sys};
+
+/// How to enter the namespaces of a set, decided (and the namespace fds opened) on the
+/// caller's thread, executed on whichever thread is to enter them.
+pub(crate) struct Plan<'a> {
+    set: NamespaceSet,
+    how: How<'a>,
+}
+
+enum How<'a> {
+    /// `setns(pidfd, flags)` (5.8): all or nothing.
+    Atomic(&'a PidFd),
+    /// One nsfd per kind, in [`NamespaceSet::ENTRY_ORDER`].
+    Each(Vec<NsFd>),
+}
+
+/// Checks `set` and leaves out the user and time namespaces the calling thread is already in
+/// (the kernel refuses to re-enter those; the others are no-ops when equal).
+pub(crate) fn effective_set(pidfd: &PidFd, set: NamespaceSet) -> Result<NamespaceSet> {
+    if set.is_empty() {
+        return Err(Error::InvalidInput("no namespace to enter"));
+    }
+    if set.bits() & !NamespaceSet::all().bits() != 0 {
+        return Err(Error::InvalidInput("the namespace set has bits that are not namespace types"));
+    }
+    let mut set = set;
+    if set.contains(NamespaceSet::USER) && already_in(pidfd, Namespace::User, &[Namespace::User])? {
+        set.remove(NamespaceSet::USER);
+    }
+    if set.contains(NamespaceSet::TIME)
+        && already_in(pidfd, Namespace::Time, &[Namespace::Time, Namespace::TimeForChildren])?
+    {
+        set.remove(NamespaceSet::TIME);
+    }
+    Ok(set)
+}
+
+/// Whether the process's namespace `ns` is the calling thread's namespace of every kind in
+/// `mine`. A process that has exited, or a kind the kernel does not have, is that error; any
+/// other unanswered question (no permission, no `/proc`) is "no": `setns` then decides.
+fn already_in(pidfd: &PidFd, ns: Namespace, mine: &[Namespace]) -> Result<bool> {
+    let target = match pidfd.namespace(ns) {
+        Ok(t) => t,
+        Err(e @ (Error::Exited | Error::NamespaceDisabled { .. })) => return Err(e),
+        Err(_) => return Ok(false),
+    };
+    Ok(mine.iter().all(|&kind| same_as_current(&target, kind) == Some(true)))
+}
+
+impl<'a> Plan<'a> {
+    /// Picks the mechanism; for the fallback opens every namespace fd now (each re-checked
+    /// against the pidfd), so the process can exit afterwards without changing the outcome.
+    pub(crate) fn prepare(pidfd: &'a PidFd, set: NamespaceSet) -> Result<Plan<'a>> {
+        let how = if set.is_empty() || has(Feature::SetnsPidfd) {
+            How::Atomic(pidfd)
+        } else {
+            How::Each(set.namespaces().map(|ns| pidfd.namespace(ns)).collect::<Result<_>>()?)
+        };
+        Ok(Plan { set, how })
+    }
+
+    pub(crate) fn set(&self) -> NamespaceSet {
+        self.set
+    }
+
+    /// Enters the namespaces on the calling thread.
+    pub(crate) fn execute(&self) -> Result<()> {
+        if self.set.is_empty() {
+            return Ok(());
+        }
+        if self.set.contains(NamespaceSet::MOUNT) {
+            sys::unshare(libc::CLONE_FS).map_err(|e| Error::os("unshare(CLONE_FS)", e))?;
+        }
+        match &self.how {
+            How::Atomic(pidfd) => sys::setns(pidfd.as_raw_fd(), self.set.bits() as libc::c_int)
+                .map_err(|e| pidfd_setns_error(self.set, e)),
+            How::Each(fds) => {
+                let mut pending: Vec<&NsFd> = fds.iter().collect();
+                if pending.iter().any(|f| f.namespace() == Namespace::User) {
+                    // First everything but the user namespace, with the caller's own
+                    // capabilities (entering a less privileged user namespace first would lose
+                    // them); whatever fails is retried after the user namespace is entered
+                    // (entering a more privileged one first is what grants the right).
+                    pending.retain(|f| f.namespace() == Namespace::User || f.setns().is_err());
+                }
+                pending.into_iter().try_for_each(NsFd::setns)
+            }
+        }
+    }
+}
+
+/// Runs `f` on a fresh thread that has entered the namespaces in `set` of the process `pidfd`
+/// names, and returns what `f` returned. The calling thread's namespaces are untouched.
+///
+/// The thread gets its own filesystem context first when `set` has
+/// [`MOUNT`](NamespaceSet::MOUNT) (`unshare(CLONE_FS)`). With [`PID`](NamespaceSet::PID), only
+/// the processes `f` spawns are created in the PID namespace (the thread itself stays where
+/// it is, and cannot create threads of its own there). A panic in `f` is resumed on the
+/// caller's thread.
+///
+/// User and time namespaces cannot be entered this way: the kernel lets only a
+/// single-threaded process enter them, and the fresh thread makes the process
+/// multi-threaded. Unless the caller is already in them (then they are left out), the result
+/// is [`Error::MultiThreaded`]; enter them with [`PidFdNsExt::enter_namespaces`] from a
+/// single-threaded process, or in a child process (e.g. `nsenter`).
+///
+/// # Kernel support
+/// As [`PidFdNsExt::enter_namespaces`]: `setns(pidfd, flags)` (5.8), else one nsfd per kind
+/// (opened on the calling thread, entered on the fresh one).
+///
+/// # Errors
+/// As [`PidFdNsExt::enter_namespaces`], returned before `f` runs; [`Error::Os`] if no thread
+/// can be spawned.
+///
+/// # Example
+/// ```no_run
+/// use pidfd::PidFd;
+/// use pidfd_ns::{NamespaceSet, run_in_namespaces};
+///
+/// let container = PidFd::open(4242)?;
+/// let hostname = run_in_namespaces(&container, NamespaceSet::UTS | NamespaceSet::NET, || {
+///     std::fs::read_to_string("/proc/sys/kernel/hostname")
+/// })??;
+/// println!("{hostname}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run_in_namespaces<T, F>(pidfd: &PidFd, set: NamespaceSet, f: F) -> Result<T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    let set = effective_set(pidfd, set)?;
+    for (flag, namespace) in [(NamespaceSet::USER, Namespace::User), (NamespaceSet::TIME, Namespace::Time)] {
+        if set.contains(flag) {
+            return Err(Error::MultiThreaded { namespace });
+        }
+    }
+    let plan = Plan::prepare(pidfd, set)?;
+    debug_assert_eq!(plan.set(), set);
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("pidfd-ns".into())
+            .spawn_scoped(scope, move || -> Result<T> {
+                plan.execute()?;
+                Ok(f())
+            })
+            .map_err(|e| Error::os("spawn a thread", e))?;
+        handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Whether `ns` is the calling thread's namespace of kind `kind` (same nsfs device and inode as
+/// `/proc/thread-self/ns/<name>`); `None` when that cannot be told (no `/proc`).
+pub(crate) fn same_as_current(ns: &NsFd, kind: Namespace) -> Option<bool> {
+    let mut buf = [0; 64];
+    let p = path::ns_path(&mut buf, Who::ThreadSelf, Some(kind)).ok()?;
+    let current = sys::stat_id(p).ok()?;
+    let target = sys::fstat_id(ns.as_raw_fd()).ok()?;
+    Some(current == target)
+}
+
+/// The number of threads of the calling process, from `/proc/self/task`.
+fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task").ok().map(Iterator::count)
+}
+
+/// Maps a `setns(nsfd)` error to the kernel rule behind it.
+#[cold]
+pub(crate) fn enter_error(kind: Namespace, fd: Option<&NsFd>, e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EUSERS) if kind.is_time() => Error::MultiThreaded { namespace: Namespace::Time },
+        Some(libc::EINVAL) if kind == Namespace::User => {
+            if fd.and_then(|f| same_as_current(f, Namespace::User)) == Some(true) {
+                Error::InvalidInput(
+                    "the calling thread is already in this user namespace (the kernel refuses to re-enter it)",
+                )
+            } else if thread_count().is_some_and(|n| n > 1) {
+                Error::MultiThreaded { namespace: Namespace::User }
+            } else {
+                Error::os("setns(CLONE_NEWUSER) (the filesystem context is shared with another process?)", e)
+            }
+        }
+        _ => from_errno("setns", e),
+    }
+}
+
+/// Maps a `setns(pidfd, flags)` error.
+#[cold]
+fn pidfd_setns_error(set: NamespaceSet, e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EUSERS) if set.contains(NamespaceSet::TIME) => Error::MultiThreaded { namespace: Namespace::Time },
+        Some(libc::EINVAL) if set.contains(NamespaceSet::USER) && thread_count().is_some_and(|n| n > 1) => {
+            Error::MultiThreaded { namespace: Namespace::User }
+        }
+        _ => from_errno("setns(pidfd)", e),
+    }
+}

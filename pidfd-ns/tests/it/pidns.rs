@@ -1,0 +1,92 @@
+//! PID namespaces: translation of pids into and out of one, the parent, and children spawned
+//! from a thread that entered one.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use pidfd::{Feature, PidFd};
+use pidfd_ns::{Error, Namespace, NamespaceSet, NsFeature, PidFdNsExt, run_in_namespaces};
+
+use crate::support::{Held, Setup, thread_ino};
+
+/// A shell that unshared its PID namespace and started `sleep` there (pid 1 inside), with
+/// the sleep's pidfd and pid as the test sees it.
+fn pid_namespace_with_init() -> (Held, PidFd, i32) {
+    let held = Held::with_init(libc::CLONE_NEWPID, Setup::default());
+    let (init, outer) = held.init.as_ref().unwrap();
+    let (init, outer) = (init.try_clone().unwrap(), *outer);
+    (held, init, outer)
+}
+
+#[test]
+fn pids_translate_into_and_out_of_a_pid_namespace() {
+    let (held, init, outer) = pid_namespace_with_init();
+    let pidns = init.namespace(Namespace::Pid).unwrap();
+    let for_children = held.fd.namespace(Namespace::PidForChildren).unwrap();
+    assert!(pidns.is_same_namespace(&for_children).unwrap());
+    match pidns.pid_in_namespace(outer) {
+        Err(Error::Unsupported { feature: NsFeature::PidTranslation }) => {
+            eprintln!("skipped: no pid translation (Linux 6.11+)");
+            return;
+        }
+        r => assert_eq!(r.unwrap(), 1, "the sleep is init there"),
+    }
+    assert_eq!(pidns.tgid_in_namespace(outer).unwrap(), 1);
+    assert_eq!(pidns.pid_from_namespace(1).unwrap(), outer);
+    assert_eq!(for_children.tgid_from_namespace(1).unwrap(), outer);
+    // The shell lives outside that namespace: it has no pid there.
+    assert!(matches!(pidns.pid_in_namespace(held.pid), Err(Error::NoSuchProcess { pid }) if pid == held.pid));
+    assert!(matches!(pidns.pid_from_namespace(4_000_000), Err(Error::NoSuchProcess { .. })));
+    // Our own PID namespace maps pids to themselves.
+    let mine = PidFd::from_self().unwrap().namespace(Namespace::Pid).unwrap();
+    let me = std::process::id() as i32;
+    assert_eq!(mine.pid_in_namespace(me).unwrap(), me);
+    assert_eq!(mine.pid_from_namespace(outer).unwrap(), outer);
+}
+
+#[test]
+fn the_parent_of_a_child_pid_namespace_is_ours() {
+    let (_held, init, _) = pid_namespace_with_init();
+    let pidns = init.namespace(Namespace::Pid).unwrap();
+    let parent = pidns.parent().unwrap();
+    assert_eq!(parent.namespace(), Namespace::Pid);
+    assert_eq!(parent.id().unwrap(), thread_ino(Namespace::Pid));
+    // The initial namespace (ours, here) has no parent.
+    if parent.parent().is_ok() {
+        eprintln!("this test runs in a nested PID namespace");
+    } else {
+        assert!(matches!(parent.parent(), Err(Error::PermissionDenied { .. })));
+    }
+}
+
+#[test]
+fn children_of_a_thread_in_a_pid_namespace_are_created_there() {
+    // Without setns(pidfd) the per-namespace fallback runs: nothing to skip, but under the
+    // kernel matrix a missing probe is a failure.
+    let _ = crate::support::require(Feature::SetnsPidfd);
+    let (_held, init, _) = pid_namespace_with_init();
+    let pidns = init.namespace(Namespace::Pid).unwrap();
+    let (outer, inner) = run_in_namespaces(&init, NamespaceSet::PID, || {
+        let mut child = Command::new("sh")
+            .args(["-c", "echo $$; read x"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        (child, line.trim().parse::<i32>().unwrap())
+    })
+    .unwrap();
+    let mut outer = outer;
+    let outer_pid = outer.id() as i32;
+    assert!(inner > 1, "pid 1 is the sleep");
+    assert_ne!(inner, outer_pid);
+    match pidns.pid_in_namespace(outer_pid) {
+        Ok(p) => assert_eq!(p, inner),
+        Err(Error::Unsupported { .. }) => {}
+        Err(e) => panic!("{e}"),
+    }
+    drop(outer.stdin.take());
+    outer.wait().unwrap();
+}

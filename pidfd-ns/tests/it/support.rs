@@ -1,0 +1,206 @@
+use std::ffi::CString;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use pidfd::{Feature, PidFd};
+use pidfd_ns::Namespace;
+
+/// The features the kernel under test must have, if the kernel matrix said so.
+fn expected() -> Option<Vec<String>> {
+    std::env::var("PIDFD_TEST_EXPECT")
+        .ok()
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+}
+
+/// Whether to run a test that needs `f`. Prints why it skips; panics when the kernel matrix
+/// says the kernel has `f` but the probe says it does not.
+pub(crate) fn require(f: Feature) -> bool {
+    if f.is_supported() {
+        return true;
+    }
+    if let Some(exp) = expected() {
+        assert!(
+            !exp.iter().any(|e| e == f.name()),
+            "kernel {} must have {} ({}), but the probe says {}",
+            std::env::var("PIDFD_TEST_KERNEL").unwrap_or_default(),
+            f.name(),
+            f,
+            f.support()
+        );
+    }
+    eprintln!("skipped: the running kernel lacks {f} (Linux {}+): {}", f.since(), f.support());
+    false
+}
+
+/// Whether the running kernel has namespaces of kind `ns` (the caller has the file).
+pub(crate) fn kernel_has(ns: Namespace) -> bool {
+    std::path::Path::new("/proc/self/ns").join(ns.proc_name()).exists()
+}
+
+/// Every `CLONE_NEW*` flag of a namespace type the running kernel has.
+pub(crate) fn all_new() -> libc::c_int {
+    [
+        Namespace::Uts,
+        Namespace::Net,
+        Namespace::Ipc,
+        Namespace::Mount,
+        Namespace::Cgroup,
+        Namespace::Pid,
+        Namespace::Time,
+        Namespace::User,
+    ]
+    .into_iter()
+    .filter(|&ns| kernel_has(ns))
+    .fold(0, |flags, ns| flags | ns.clone_flag())
+}
+
+/// What the child does between `unshare` and `exec`.
+#[derive(Default)]
+pub(crate) struct Setup {
+    /// `sethostname` (in a new UTS namespace).
+    pub(crate) hostname: Option<&'static str>,
+    /// Makes every mount private, then mounts a tmpfs here (in a new mount namespace).
+    pub(crate) tmpfs_at: Option<String>,
+    /// Runs as this uid/gid (set before `unshare`, by std).
+    pub(crate) uid: Option<u32>,
+}
+
+/// A `sh -c '<script>'` child that unshared `flags` before exec. The script's first line of
+/// output is returned by [`Held::new`]; closing stdin (drop) lets a `read x` in it finish.
+pub(crate) struct Held {
+    pub(crate) child: Child,
+    pub(crate) fd: PidFd,
+    pub(crate) pid: i32,
+    pub(crate) first_line: String,
+    /// A process the shell started in its new PID namespace (its init), killed on drop.
+    pub(crate) init: Option<(PidFd, i32)>,
+    stdin: Option<ChildStdin>,
+}
+
+impl Held {
+    pub(crate) fn new(flags: libc::c_int, setup: Setup, script: &str) -> std::io::Result<Held> {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]).stdin(Stdio::piped()).stdout(Stdio::piped());
+        if let Some(uid) = setup.uid {
+            cmd.uid(uid).gid(uid);
+        }
+        let hostname = setup.hostname.map(|h| CString::new(h).unwrap());
+        let tmpfs = setup.tmpfs_at.map(|p| CString::new(p).unwrap());
+        let hook = move || -> std::io::Result<()> {
+            let check = |r: libc::c_int| if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
+            // SAFETY: only async-signal-safe system calls on pointers prepared before the fork.
+            unsafe {
+                check(libc::unshare(flags))?;
+                if let Some(h) = &hostname {
+                    check(libc::sethostname(h.as_ptr(), h.as_bytes().len()))?;
+                }
+                if let Some(dir) = &tmpfs {
+                    check(libc::mount(
+                        c"none".as_ptr(),
+                        c"/".as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ))?;
+                    check(libc::mount(c"pidfd-ns".as_ptr(), dir.as_ptr(), c"tmpfs".as_ptr(), 0, std::ptr::null()))?;
+                }
+            }
+            Ok(())
+        };
+        // SAFETY: the hook makes only async-signal-safe calls and allocates nothing on success.
+        unsafe { cmd.pre_exec(hook) };
+        let mut child = cmd.spawn()?;
+        let mut first_line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line)?;
+        if first_line.is_empty() {
+            let status = child.wait()?;
+            return Err(std::io::Error::other(format!("the child failed before its first line: {status}")));
+        }
+        let fd = PidFd::from_child(&child).map_err(std::io::Error::from)?;
+        let pid = child.id() as i32;
+        let stdin = child.stdin.take();
+        Ok(Held { child, fd, pid, first_line: first_line.trim().to_owned(), init: None, stdin })
+    }
+
+    /// Like [`Held::waiting`], and the shell starts a `sleep` that becomes the init of the PID
+    /// namespace it unshared (`flags` must have `CLONE_NEWPID`); `init` has its pidfd and pid.
+    pub(crate) fn with_init(flags: libc::c_int, setup: Setup) -> Held {
+        let mut held = Held::new(flags, setup, "sleep 1000 >/dev/null 2>&1 & echo $!; read x")
+            .expect("spawn a child in new namespaces");
+        let pid: i32 = held.first_line.parse().unwrap();
+        held.init = Some((PidFd::open(pid).unwrap(), pid));
+        held
+    }
+
+    /// `sh -c 'echo ready; read x'` in new namespaces `flags`.
+    pub(crate) fn waiting(flags: libc::c_int, setup: Setup) -> Held {
+        Held::new(flags, setup, "echo ready; read x").expect("spawn a child in new namespaces")
+    }
+
+    /// Lets the shell's `read` finish.
+    pub(crate) fn release(&mut self) {
+        if let Some(mut s) = self.stdin.take() {
+            let _ = s.write_all(b"\n");
+        }
+    }
+
+    /// Waits until the child is a zombie (exited, not reaped).
+    pub(crate) fn wait_zombie(&mut self) {
+        self.release();
+        for _ in 0..1000 {
+            if state(self.pid) == Some('Z') {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("pid {} did not become a zombie", self.pid);
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some((init, _)) = &self.init {
+            // An init ignores every signal but SIGKILL from outside its namespace.
+            let _ = init.kill();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The state letter of `/proc/<pid>/stat`.
+pub(crate) fn state(pid: i32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit_once(") ")?.1.chars().next()
+}
+
+/// The inode of `/proc/<pid>/ns/<name>` (what readlink shows), if the kernel has the file.
+pub(crate) fn proc_ino(pid: i32, ns: Namespace) -> Option<u64> {
+    std::fs::metadata(format!("/proc/{pid}/ns/{}", ns.proc_name())).ok().map(|m| m.ino())
+}
+
+/// The calling thread's namespace inode of kind `ns`.
+pub(crate) fn thread_ino(ns: Namespace) -> u64 {
+    std::fs::metadata(format!("/proc/thread-self/ns/{}", ns.proc_name())).unwrap().ino()
+}
+
+/// Every namespace inode of the calling thread (`None` for kinds the kernel lacks).
+pub(crate) fn thread_inos() -> Vec<(Namespace, Option<u64>)> {
+    Namespace::ALL
+        .iter()
+        .map(|&ns| (ns, std::fs::metadata(format!("/proc/thread-self/ns/{}", ns.proc_name())).ok().map(|m| m.ino())))
+        .collect()
+}
+
+/// The calling thread's hostname, as its UTS namespace says.
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned()
+}
+
+/// The interface names of the calling thread's network namespace.
+pub(crate) fn interfaces() -> Vec<String> {
+    let dev = std::fs::read_to_string("/proc/thread-self/net/dev").unwrap();
+    dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(|s| s.trim().to_owned()).collect()
+}

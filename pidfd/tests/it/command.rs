@@ -42,24 +42,25 @@ fn args_arg0_and_path_lookup() {
         }),
         "a b|c\n"
     );
-    // argv[0] as the child sees it, read from its /proc/<pid>/cmdline while it sleeps (a
-    // multi-call binary such as busybox picks its applet by argv[0]: use the real name there).
-    let sleep = std::fs::canonicalize("/bin/sleep").unwrap_or_default();
-    let arg0 = if sleep.ends_with("busybox") { "sleep" } else { "renamed" };
-    let mut child = Command::new("sleep").arg0(arg0).arg("5").spawn().unwrap();
-    // The vfork parent resumes as the exec starts replacing the memory, a moment before the
-    // kernel installs the new argv: until then cmdline shows ours (or nothing).
-    let ours = std::fs::read("/proc/self/cmdline").unwrap();
-    let start = std::time::Instant::now();
-    let cmdline = loop {
-        let c = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
-        if (!c.is_empty() && c != ours) || start.elapsed() > std::time::Duration::from_secs(5) {
-            break c;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    };
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // argv[0] as the child sees it, read from its /proc/<pid>/cmdline once the child has
+    // shown it runs the new program (its first line on stdout): before that the exec may
+    // still be installing the new argv. A path keeps a multi-call binary such as busybox
+    // working (it picks the applet by the base name) and differs from what `Command::new`
+    // alone would give (`sh`).
+    let arg0 = "/renamed/sh";
+    let mut child = Command::new("sh")
+        .arg0(arg0)
+        .args(["-c", "echo running; read x"])
+        .stdin(Stdio::Piped)
+        .stdout(Stdio::Piped)
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 8];
+    child.stdout.as_mut().unwrap().read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"running\n");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(child.wait().unwrap().success());
     let argv: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
     assert_eq!(argv[0], arg0.as_bytes());
     let out = Command::new("echo").arg("found in PATH").output().unwrap();

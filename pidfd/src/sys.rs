@@ -487,6 +487,15 @@ pub(crate) fn poll_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
     Ok(n > 0)
 }
 
+/// `poll` for a hang-up only (`events` 0: the kernel reports `POLLHUP` regardless), with a
+/// timeout in milliseconds. On a pidfd that is the reap of the process (6.9). EINTR is retried.
+pub(crate) fn poll_hangup(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+    let mut pfd = libc::pollfd { fd, events: 0, revents: 0 };
+    // SAFETY: `pfd` is one valid pollfd.
+    let n = retry(|| cvt_int(unsafe { libc::poll(&mut pfd, 1, timeout_ms) }))?;
+    Ok(n > 0 && pfd.revents & libc::POLLHUP != 0)
+}
+
 /// `getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD)` (6.5).
 pub(crate) fn peer_pidfd(sock: RawFd) -> io::Result<OwnedFd> {
     fault::check(Call::GetSockOpt)?;

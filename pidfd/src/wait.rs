@@ -65,6 +65,10 @@ impl ResourceUsage {
     }
 }
 
+/// How long a blocking wait that met `ECHILD` on an exited process waits for whoever reaped
+/// it to release it (milliseconds).
+const RELEASE_WAIT: i32 = 200;
+
 impl PidFd {
     /// Waits for the child to terminate and reaps it. The status is remembered: a second
     /// `wait` (or a `try_wait`) returns it again.
@@ -185,29 +189,32 @@ impl PidFd {
             Ok(Some(WaitEvent::Exited(status))) if !options.contains(WaitOptions::NOWAIT) => {
                 Ok(Some(WaitEvent::Exited(self.remember(status))))
             }
-            Err(Error::NotChild) if exit_info => self.not_child(),
+            Err(Error::NotChild) if exit_info => self.not_child(nohang),
             other => other,
         }
     }
 
     /// `ECHILD`: not our child, or our child reaped by someone else. With `PIDFD_INFO_EXIT`
-    /// (6.15) the latter still has a status to report.
-    fn not_child(&self) -> Result<Option<WaitEvent>> {
+    /// (6.15) the latter still has a status to report once the reaper has released the process.
+    ///
+    /// Never sleeps when `nohang`. A blocking wait on an exited process whose status is not
+    /// there yet waits (at most [`RELEASE_WAIT`]) for the reap, which the pidfd reports as a
+    /// hang-up (6.9): a reaper that took our child releases it at once, so that wait is short.
+    fn not_child(&self, nohang: bool) -> Result<Option<WaitEvent>> {
         if let Some(status) = self.remembered() {
             return Ok(Some(WaitEvent::Exited(status)));
         }
         if Feature::InfoExit.is_supported() {
-            // A reaper that just took the child has marked it dead (so we got ECHILD) but may
-            // not have released it yet, which is when the kernel records the exit info. An
-            // exited process's pidfd is readable: only then is there something to wait for.
-            for _ in 0..200 {
+            if let Ok(Some(status)) = self.exit_status() {
+                return Ok(Some(WaitEvent::Exited(status)));
+            }
+            // Readable: it has exited, but nobody has reaped it yet (or the reaper is between
+            // taking it and releasing it, when the kernel records the exit information).
+            let exited = sys::poll_readable(self.as_raw_fd(), 0).unwrap_or(false);
+            if exited && !nohang && sys::poll_hangup(self.as_raw_fd(), RELEASE_WAIT).unwrap_or(false) {
                 if let Ok(Some(status)) = self.exit_status() {
                     return Ok(Some(WaitEvent::Exited(status)));
                 }
-                if !sys::poll_readable(self.as_raw_fd(), 0).unwrap_or(false) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(1));
             }
         }
         Err(Error::NotChild)

@@ -354,6 +354,42 @@ pub struct pidfd_info_v3 {
 
 // Layout proofs. The offsets of the fields the four versions share are
 // identical; `supported_mask` is the one field that moved.
+// Each struct carries its own size and request, so `ioctl(fd, T::GET_INFO, &mut t)`
+// cannot pair a buffer with the request of another size (the kernel would write past
+// the buffer, or `supported_mask` would be read from the wrong offset).
+
+impl pidfd_info_v0 {
+    /// Size of this struct, the size [`GET_INFO`](Self::GET_INFO) tells the kernel.
+    pub const SIZE: usize = PIDFD_INFO_SIZE_VER0;
+    /// The `PIDFD_GET_INFO` request for exactly this struct: use the pair, never
+    /// a request of another size with this buffer.
+    pub const GET_INFO: u32 = PIDFD_GET_INFO_VER0;
+}
+
+impl pidfd_info_v1 {
+    /// Size of this struct, the size [`GET_INFO`](Self::GET_INFO) tells the kernel.
+    pub const SIZE: usize = PIDFD_INFO_SIZE_VER1;
+    /// The `PIDFD_GET_INFO` request for exactly this struct: use the pair, never
+    /// a request of another size with this buffer.
+    pub const GET_INFO: u32 = PIDFD_GET_INFO_VER1;
+}
+
+impl pidfd_info_v2 {
+    /// Size of this struct, the size [`GET_INFO`](Self::GET_INFO) tells the kernel.
+    pub const SIZE: usize = PIDFD_INFO_SIZE_VER2;
+    /// The `PIDFD_GET_INFO` request for exactly this struct: use the pair, never
+    /// a request of another size with this buffer.
+    pub const GET_INFO: u32 = PIDFD_GET_INFO_VER2;
+}
+
+impl pidfd_info_v3 {
+    /// Size of this struct, the size [`GET_INFO`](Self::GET_INFO) tells the kernel.
+    pub const SIZE: usize = PIDFD_INFO_SIZE_VER3;
+    /// The `PIDFD_GET_INFO` request for exactly this struct: use the pair, never
+    /// a request of another size with this buffer.
+    pub const GET_INFO: u32 = PIDFD_GET_INFO_VER3;
+}
+
 const _: () = {
     use core::mem::{offset_of, size_of};
 
@@ -362,6 +398,14 @@ const _: () = {
     assert!(size_of::<pidfd_info_v2>() == PIDFD_INFO_SIZE_VER2);
     assert!(size_of::<pidfd_info_v3>() == PIDFD_INFO_SIZE_VER3);
     assert!(size_of::<pidfd_info>() == PIDFD_INFO_SIZE_VER3);
+    assert!(size_of::<pidfd_info_v0>() == pidfd_info_v0::SIZE);
+    assert!(size_of::<pidfd_info_v1>() == pidfd_info_v1::SIZE);
+    assert!(size_of::<pidfd_info_v2>() == pidfd_info_v2::SIZE);
+    assert!(size_of::<pidfd_info_v3>() == pidfd_info_v3::SIZE);
+    assert!(pidfd_info_v0::GET_INFO == pidfd_get_info_cmd(size_of::<pidfd_info_v0>()));
+    assert!(pidfd_info_v1::GET_INFO == pidfd_get_info_cmd(size_of::<pidfd_info_v1>()));
+    assert!(pidfd_info_v2::GET_INFO == pidfd_get_info_cmd(size_of::<pidfd_info_v2>()));
+    assert!(pidfd_info_v3::GET_INFO == pidfd_get_info_cmd(size_of::<pidfd_info_v3>()));
 
     assert!(offset_of!(pidfd_info_v0, mask) == 0);
     assert!(offset_of!(pidfd_info_v0, cgroupid) == 8);

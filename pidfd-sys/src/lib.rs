@@ -29,14 +29,17 @@
 //! Everything is re-exported at the crate root; the modules group it:
 //!
 //! * [`syscalls`]: `SYS_pidfd_open`, `SYS_pidfd_send_signal`, `SYS_clone3`,
-//!   `SYS_pidfd_getfd`, `SYS_process_madvise`, `SYS_process_mrelease`.
+//!   `SYS_pidfd_getfd`, `SYS_process_madvise`, `SYS_process_mrelease`, `SYS_listns`.
 //! * [`flags`]: `PIDFD_NONBLOCK`, `PIDFD_THREAD`, `PIDFD_SIGNAL_*`, `P_PIDFD`.
 //! * [`fd`]: sentinel descriptors such as `PIDFD_SELF` and `FD_PIDFS_ROOT`.
 //! * [`clone`]: `struct clone_args` and the pidfd-era `CLONE_*` flags.
 //! * [`ioctl`]: the `_IOC` encoders and per-arch field layout.
 //! * [`pidfs`]: `PIDFD_GET_*_NAMESPACE` ioctls and pidfs file handles.
-//! * [`info`]: `PIDFD_GET_INFO` and the four sizes of `struct pidfd_info`.
-//! * [`ns`]: nsfs ioctls (`NS_GET_*`, `NS_MNT_GET_*`) and nsfs file handles.
+//! * [`info`]: `PIDFD_GET_INFO` and the four sizes of `struct pidfd_info`; each
+//!   struct carries its `SIZE` and its `GET_INFO` request, so a buffer is never
+//!   paired with the request of another size.
+//! * [`ns`]: nsfs ioctls (`NS_GET_*`, `NS_MNT_GET_*`), nsfs file handles, the
+//!   initial namespaces' fixed inode numbers and ids, and `struct ns_id_req`.
 //! * [`socket`]: `SO_PASSPIDFD`, `SO_PEERPIDFD`, `SCM_PIDFD`.
 //! * [`magic`]: `fstatfs` magic numbers (`PID_FS_MAGIC`, …).
 //!

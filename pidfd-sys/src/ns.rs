@@ -150,6 +150,99 @@ pub struct nsfs_file_handle {
 /// Linux 6.18.
 pub const NSFS_FILE_HANDLE_SIZE_VER0: usize = 16;
 
+/// Inode number of the initial IPC namespace (`enum init_ns_ino`): the initial
+/// namespaces have fixed inode numbers, so `/proc/1/ns/ipc` always shows this one.
+///
+/// Linux 6.17 (fixed since then; older kernels allocate them at boot).
+pub const IPC_NS_INIT_INO: u32 = 0xEFFF_FFFF;
+/// Inode number of the initial UTS namespace. Linux 6.17.
+pub const UTS_NS_INIT_INO: u32 = 0xEFFF_FFFE;
+/// Inode number of the initial user namespace. Linux 6.17.
+pub const USER_NS_INIT_INO: u32 = 0xEFFF_FFFD;
+/// Inode number of the initial PID namespace. Linux 6.17.
+pub const PID_NS_INIT_INO: u32 = 0xEFFF_FFFC;
+/// Inode number of the initial cgroup namespace. Linux 6.17.
+pub const CGROUP_NS_INIT_INO: u32 = 0xEFFF_FFFB;
+/// Inode number of the initial time namespace. Linux 6.17.
+pub const TIME_NS_INIT_INO: u32 = 0xEFFF_FFFA;
+/// Inode number of the initial network namespace. Linux 6.17.
+pub const NET_NS_INIT_INO: u32 = 0xEFFF_FFF9;
+/// Inode number of the initial mount namespace. Linux 6.17.
+pub const MNT_NS_INIT_INO: u32 = 0xEFFF_FFF8;
+
+/// 64-bit id ([`NS_GET_ID`]) of the initial IPC namespace (`enum init_ns_id`).
+///
+/// Linux 6.19.
+pub const IPC_NS_INIT_ID: u64 = 1;
+/// 64-bit id of the initial UTS namespace. Linux 6.19.
+pub const UTS_NS_INIT_ID: u64 = 2;
+/// 64-bit id of the initial user namespace. Linux 6.19.
+pub const USER_NS_INIT_ID: u64 = 3;
+/// 64-bit id of the initial PID namespace. Linux 6.19.
+pub const PID_NS_INIT_ID: u64 = 4;
+/// 64-bit id of the initial cgroup namespace. Linux 6.19.
+pub const CGROUP_NS_INIT_ID: u64 = 5;
+/// 64-bit id of the initial time namespace. Linux 6.19.
+pub const TIME_NS_INIT_ID: u64 = 6;
+/// 64-bit id of the initial network namespace. Linux 6.19.
+pub const NET_NS_INIT_ID: u64 = 7;
+/// 64-bit id of the initial mount namespace. Linux 6.19.
+pub const MNT_NS_INIT_ID: u64 = 8;
+
+/// `enum ns_type` value of time namespaces: the `CLONE_NEWTIME` bit. Used in
+/// [`ns_id_req::ns_type`] to filter [`SYS_listns`](crate::SYS_listns).
+///
+/// Linux 6.19.
+pub const TIME_NS: u32 = 1 << 7;
+/// `enum ns_type` value of mount namespaces (`CLONE_NEWNS`). Linux 6.19.
+pub const MNT_NS: u32 = 1 << 17;
+/// `enum ns_type` value of cgroup namespaces (`CLONE_NEWCGROUP`). Linux 6.19.
+pub const CGROUP_NS: u32 = 1 << 25;
+/// `enum ns_type` value of UTS namespaces (`CLONE_NEWUTS`). Linux 6.19.
+pub const UTS_NS: u32 = 1 << 26;
+/// `enum ns_type` value of IPC namespaces (`CLONE_NEWIPC`). Linux 6.19.
+pub const IPC_NS: u32 = 1 << 27;
+/// `enum ns_type` value of user namespaces (`CLONE_NEWUSER`). Linux 6.19.
+pub const USER_NS: u32 = 1 << 28;
+/// `enum ns_type` value of PID namespaces (`CLONE_NEWPID`). Linux 6.19.
+pub const PID_NS: u32 = 1 << 29;
+/// `enum ns_type` value of network namespaces (`CLONE_NEWNET`). Linux 6.19.
+pub const NET_NS: u32 = 1 << 30;
+
+/// The request of [`SYS_listns`](crate::SYS_listns) (`struct ns_id_req`): list the
+/// ids of the namespaces after `ns_id`, of the types in `ns_type` (0: all),
+/// owned by the user namespace `user_ns_id` (0: any; [`LISTNS_CURRENT_USER`]:
+/// the caller's).
+///
+/// Linux 6.19. Set `size` to [`NS_ID_REQ_SIZE_VER0`] and the spare fields to 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ns_id_req {
+    /// Size of this struct as the caller knows it.
+    pub size: u32,
+    /// Reserved, must be 0.
+    pub spare: u32,
+    /// The last id listed so far (0 to start): the listing continues after it.
+    pub ns_id: u64,
+    /// Bitwise OR of `*_NS` type values to list; 0 lists every type.
+    pub ns_type: u32,
+    /// Reserved, must be 0.
+    pub spare2: u32,
+    /// Owning user namespace id to filter on; 0 for any.
+    pub user_ns_id: u64,
+}
+
+/// Size of the first published [`ns_id_req`].
+///
+/// Linux 6.19.
+pub const NS_ID_REQ_SIZE_VER0: u32 = 32;
+
+/// [`ns_id_req::user_ns_id`] value that lists the namespaces owned by the
+/// caller's own user namespace.
+///
+/// Linux 6.19.
+pub const LISTNS_CURRENT_USER: u64 = u64::MAX;
+
 const _: () = {
     use core::mem::{offset_of, size_of};
     assert!(size_of::<mnt_ns_info>() == MNT_NS_INFO_SIZE_VER0);
@@ -161,6 +254,16 @@ const _: () = {
     assert!(offset_of!(nsfs_file_handle, ns_id) == 0);
     assert!(offset_of!(nsfs_file_handle, ns_type) == 8);
     assert!(offset_of!(nsfs_file_handle, ns_inum) == 12);
+
+    assert!(size_of::<ns_id_req>() == NS_ID_REQ_SIZE_VER0 as usize);
+    assert!(offset_of!(ns_id_req, size) == 0);
+    assert!(offset_of!(ns_id_req, spare) == 4);
+    assert!(offset_of!(ns_id_req, ns_id) == 8);
+    assert!(offset_of!(ns_id_req, ns_type) == 16);
+    assert!(offset_of!(ns_id_req, spare2) == 20);
+    assert!(offset_of!(ns_id_req, user_ns_id) == 24);
+
+    assert!(TIME_NS == crate::CLONE_NEWTIME as u32);
 };
 
 #[cfg(not(any(

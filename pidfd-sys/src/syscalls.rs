@@ -64,6 +64,12 @@ pub const SYS_process_madvise: c_long = NR_BASE + 440;
 /// Linux 5.15 (generic number 448). Older kernels: `ENOSYS`.
 pub const SYS_process_mrelease: c_long = NR_BASE + 448;
 
+/// `listns(req, ns_ids, nr_ns_ids, flags)`: list namespace ids (see
+/// [`ns_id_req`](crate::ns_id_req)).
+///
+/// Linux 6.19 (generic number 470). Older kernels: `ENOSYS`.
+pub const SYS_listns: c_long = NR_BASE + 470;
+
 // Agreement with `libc` on the targets where libc 0.2.191 defines all six
 // numbers (checked by reading its per-arch modules).
 #[cfg(all(

@@ -174,6 +174,10 @@ fn tidy(root: &Path) -> Result<(), String> {
             }
         }
     }
+    let features = crate::matrix::config::load()?.features;
+    if let Err(e) = crate::matrix::readme::check(&features) {
+        problems.push(e);
+    }
     if problems.is_empty() {
         Ok(())
     } else {

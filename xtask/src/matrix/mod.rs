@@ -15,6 +15,7 @@ mod artifacts;
 pub(crate) mod config;
 mod cpio;
 mod json;
+pub(crate) mod readme;
 mod report;
 mod vm;
 
@@ -280,7 +281,11 @@ pub fn kernel_matrix(args: &[String]) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", md.display()))?;
     println!("matrix written to {}", md.display());
     let failed: Vec<_> = rows.iter().filter(|r| !r.pass).map(|r| r.label.as_str()).collect();
-    if failed.is_empty() { Ok(()) } else { Err(format!("kernel matrix failed for: {}", failed.join(", "))) }
+    if !failed.is_empty() {
+        return Err(format!("kernel matrix failed for: {}", failed.join(", ")));
+    }
+    // Every row matched kernels.toml; the README's table must say the same.
+    readme::check(&cfg.features).map_err(|e| format!("the matrix passed, but README.md disagrees:\n  {e}"))
 }
 
 /// Fails a row whose measured features disagree with its expectation.

@@ -32,6 +32,10 @@
 //!   those numbers is hit too; none is known to matter.)
 //! * `SO_PEERPIDFD` (getsockopt) and `SO_PASSPIDFD` (setsockopt) answer
 //!   `ENOPROTOOPT` before 6.5.
+//! * nsfs ioctls (type 0xB7) newer than X.Y answer `ENOTTY`: `NS_GET_MNTNS_ID`
+//!   and the pid translations `NS_GET_{PID,TGID}_{FROM,IN}_PIDNS` (numbers 5 to
+//!   9, 6.11), `NS_MNT_GET_{INFO,NEXT,PREV}` (10 to 12, 6.12), `NS_GET_ID` (13,
+//!   6.18); `FD_NSFS_ROOT` (-10003) in `open_by_handle_at` answers `EBADF` (6.18).
 //!
 //! What needs the caller's memory or fd table goes to a supervisor thread in
 //! the xtask through `SECCOMP_RET_USER_NOTIF`; it answers like the old kernel
@@ -48,7 +52,8 @@
 //!   on any other fd is untouched;
 //! * `setns` on a pidfd answers `EINVAL` before 5.8;
 //! * `name_to_handle_at(pidfd, "", ..., AT_EMPTY_PATH)` answers `EOPNOTSUPP`
-//!   before 6.14 (other file handles are untouched).
+//!   before 6.14, and on a namespace fd before 6.18 (other file handles are
+//!   untouched).
 //!
 //! What stays visible (seccomp cannot change results it does not produce):
 //! `fstat`/`statx` of a pidfd (pidfs' unique inode numbers, 6.9), `statfs` on
@@ -213,10 +218,20 @@ impl Profile {
         if before(5, 4) {
             r.push(Rule::new(NR_WAITID, vec![Atom::LoEq(0, P_PIDFD)], einval));
         }
+        let enotty = errno(libc::ENOTTY);
         if before(6, 11) {
-            r.push(Rule::new(NR_IOCTL, vec![Atom::PidfdIoctl(1, 11)], errno(libc::ENOTTY)));
+            r.push(Rule::new(NR_IOCTL, vec![Atom::Ioctl(PIDFS_IOCTL_TYPE, 1, 11)], enotty));
         } else if before(6, 13) {
-            r.push(Rule::new(NR_IOCTL, vec![Atom::PidfdIoctl(11, 11)], einval));
+            r.push(Rule::new(NR_IOCTL, vec![Atom::Ioctl(PIDFS_IOCTL_TYPE, 11, 11)], einval));
+        }
+        // nsfs: 1-4 are 4.9/4.11; 5-9 6.11; 10-12 6.12; 13 (NS_GET_ID) 6.18.
+        for (first, last, since) in [(5, 9, Version(6, 11)), (10, 12, Version(6, 12)), (13, 13, Version(6, 18))] {
+            if v < since {
+                r.push(Rule::new(NR_IOCTL, vec![Atom::Ioctl(NSFS_IOCTL_TYPE, first, last)], enotty));
+            }
+        }
+        if before(6, 18) {
+            r.push(Rule::new(NR_OPEN_BY_HANDLE_AT, vec![Atom::LoEq(0, -10003i32 as u32)], ebadf));
         }
         if before(6, 5) {
             r.push(Rule::new(
@@ -238,7 +253,7 @@ impl Profile {
         if before(5, 8) {
             r.push(Rule::new(NR_SETNS, vec![], NOTIFY));
         }
-        if before(6, 14) {
+        if before(6, 18) {
             r.push(Rule::new(NR_NAME_TO_HANDLE_AT, vec![Atom::LoAny(4, AT_EMPTY_PATH)], NOTIFY));
         }
         r
@@ -271,6 +286,8 @@ const SO_PASSPIDFD: u32 = 76;
 const SO_PEERPIDFD: u32 = 77;
 const AT_EMPTY_PATH: u32 = 0x1000;
 const PIDFS_MAGIC: i64 = 0x5049_4446;
+const PIDFS_IOCTL_TYPE: u32 = 0xff;
+const NSFS_IOCTL_TYPE: u32 = 0xb7;
 const ANON_INODE_FS_MAGIC: i64 = 0x0904_1934;
 
 const RET_ALLOW: u32 = 0x7fff_0000;
@@ -289,8 +306,8 @@ enum Atom {
     HiNonzero(usize),
     /// `lo(arg) == value`.
     LoEq(usize, u32),
-    /// `ioctl` cmd (arg 1) of type 0xFF with number in `lo..=hi`.
-    PidfdIoctl(u32, u32),
+    /// `ioctl` cmd (arg 1) of type `.0` with number in `.1..=.2`.
+    Ioctl(u32, u32, u32),
 }
 
 /// `nr` with all `atoms` true gets `action`.
@@ -342,10 +359,10 @@ fn compile_rule(r: &Rule) -> Vec<libc::sock_filter> {
                 v.push(insn(LD_ABS, lo(arg), 0, 0));
                 v.push(insn(JEQ, value, 0, NEXT));
             }
-            Atom::PidfdIoctl(first, last) => {
+            Atom::Ioctl(ty, first, last) => {
                 v.push(insn(LD_ABS, lo(1), 0, 0));
                 v.push(insn(AND, 0xff00, 0, 0));
-                v.push(insn(JEQ, 0xff00, 0, NEXT));
+                v.push(insn(JEQ, ty << 8, 0, NEXT));
                 v.push(insn(LD_ABS, lo(1), 0, 0));
                 v.push(insn(AND, 0xff, 0, 0));
                 v.push(insn(JGE, first, 0, NEXT));
@@ -602,6 +619,18 @@ fn is_pidfd(pid: u32, fd: u64) -> bool {
     fd >= 0 && std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).is_ok_and(|l| l.as_os_str() == "anon_inode:[pidfd]")
 }
 
+/// A namespace fd: `/proc/<pid>/fd/N` reads `<type>:[<inode>]` (`net:[4026531840]`).
+fn is_nsfd(pid: u32, fd: u64) -> bool {
+    const KINDS: [&str; 10] =
+        ["cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "time_for_children", "user", "uts"];
+    let fd = fd as i32;
+    fd >= 0
+        && std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).is_ok_and(|l| {
+            let l = l.to_string_lossy();
+            l.split_once(":[").is_some_and(|(kind, rest)| KINDS.contains(&kind) && rest.ends_with(']'))
+        })
+}
+
 fn read_mem(pid: u32, addr: u64, len: usize) -> Option<Vec<u8>> {
     let mem = File::open(format!("/proc/{pid}/mem")).ok()?;
     let mut buf = vec![0; len];
@@ -649,7 +678,8 @@ fn decide(req: &libc::seccomp_notif, v: Version, listener: RawFd) -> Reply {
             Reply::Continue
         }
         NR_SETNS if is_pidfd(pid, a[0]) => Reply::Errno(libc::EINVAL),
-        NR_NAME_TO_HANDLE_AT if is_pidfd(pid, a[0]) => Reply::Errno(libc::EOPNOTSUPP),
+        NR_NAME_TO_HANDLE_AT if v < Version(6, 14) && is_pidfd(pid, a[0]) => Reply::Errno(libc::EOPNOTSUPP),
+        NR_NAME_TO_HANDLE_AT if is_nsfd(pid, a[0]) => Reply::Errno(libc::EOPNOTSUPP),
         NR_FSTATFS if is_pidfd(pid, a[0]) => {
             let path = format!("/proc/{pid}/fd/{}\0", a[0] as i32);
             // SAFETY: statfs is plain data.

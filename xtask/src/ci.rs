@@ -40,6 +40,7 @@ pub(crate) fn ci(args: &[String]) -> Result<(), String> {
     step("doctest", || run(cargo().args(["test", "--workspace", "--doc"])))?;
     step("cross-check", cross_check)?;
     step("nightly feature", nightly)?;
+    step("miri", miri)?;
     if skip_matrix {
         println!("xtask ci: kernel matrix skipped (--no-kernel-matrix)");
     } else {
@@ -127,13 +128,48 @@ fn msrv() -> Result<(), String> {
     run(Command::new("cargo").arg(format!("+{toolchain}")).args(["check", "--quiet", "--workspace", "--all-targets"]))
 }
 
-/// The `nightly` feature of `pidfd` (std's unstable `PidFd` conversions).
-fn nightly() -> Result<(), String> {
+/// Installs the nightly toolchain (and `components`) where missing.
+fn ensure_nightly(components: &[&str]) -> Result<(), String> {
     let have = Command::new("rustup").args(["toolchain", "list"]).output().map_err(|e| e.to_string())?;
     if !String::from_utf8_lossy(&have.stdout).lines().any(|l| l.starts_with("nightly")) {
-        return Err("no nightly toolchain on this machine: the nightly feature cannot be checked".into());
+        println!("xtask: installing the nightly toolchain");
+        run(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
     }
+    if components.is_empty() {
+        return Ok(());
+    }
+    let listed = Command::new("rustup")
+        .args(["+nightly", "component", "list", "--installed"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let missing: Vec<&str> = components.iter().copied().filter(|c| !listed.lines().any(|l| l.starts_with(c))).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("xtask: installing nightly components {}", missing.join(" "));
+    run(Command::new("rustup").args(["+nightly", "component", "add"]).args(&missing))
+}
+
+/// The `nightly` feature of `pidfd` (std's unstable `PidFd` conversions).
+fn nightly() -> Result<(), String> {
+    ensure_nightly(&[])?;
     run(Command::new("cargo").args(["+nightly", "check", "--quiet", "-p", "pidfd", "--features", "nightly"]))
+}
+
+/// Miri runs the pure code: the `/proc` parsers and the wait-status decoder of `pidfd`, the
+/// checked `pidfd_info` view, and the uapi layouts of `pidfd-sys`. (Everything that makes a
+/// system call is out of Miri's reach and is tested on real kernels instead.)
+fn miri() -> Result<(), String> {
+    ensure_nightly(&["miri", "rust-src"])?;
+    let miri = |args: &[&str]| {
+        run(Command::new("cargo")
+            .args(["+nightly", "miri", "test", "--quiet"])
+            .args(args)
+            .env("MIRIFLAGS", "-Zmiri-strict-provenance"))
+    };
+    miri(&["-p", "pidfd-sys", "--lib"])?;
+    miri(&["-p", "pidfd", "--lib", "--", "parse::", "info::"])
 }
 
 /// The invariants of ARCHITECTURE.md that a grep can check.

@@ -21,7 +21,7 @@ pub(crate) struct Plan<'a> {
 enum How<'a> {
     /// `setns(pidfd, flags)` (5.8): all or nothing.
     Atomic(&'a PidFd),
-    /// One nsfd per kind, in [`NamespaceSet::ENTRY_ORDER`].
+    /// One nsfd per kind, in [`NamespaceSet::ENTRY_ORDER`] (the user namespace last).
     Each(Vec<NsFd>),
 }
 
@@ -59,8 +59,9 @@ fn already_in(pidfd: &PidFd, ns: Namespace, mine: &[Namespace]) -> Result<bool> 
 }
 
 impl<'a> Plan<'a> {
-    /// Picks the mechanism; for the fallback opens every namespace fd now (each re-checked
-    /// against the pidfd), so the process can exit afterwards without changing the outcome.
+    /// Picks the mechanism; for the fallback opens every namespace fd now (each one the
+    /// process's own, see [`PidFdNsExt::namespace`]), so the process can exit afterwards
+    /// without changing the outcome.
     pub(crate) fn prepare(pidfd: &'a PidFd, set: NamespaceSet) -> Result<Plan<'a>> {
         let how = if set.is_empty() || has(Feature::SetnsPidfd) {
             How::Atomic(pidfd)
@@ -85,19 +86,43 @@ impl<'a> Plan<'a> {
         match &self.how {
             How::Atomic(pidfd) => sys::setns(pidfd.as_raw_fd(), self.set.bits() as libc::c_int)
                 .map_err(|e| pidfd_setns_error(self.set, e)),
-            How::Each(fds) => {
-                let mut pending: Vec<&NsFd> = fds.iter().collect();
-                if pending.iter().any(|f| f.namespace() == Namespace::User) {
-                    // First everything but the user namespace, with the caller's own
-                    // capabilities (entering a less privileged user namespace first would lose
-                    // them); whatever fails is retried after the user namespace is entered
-                    // (entering a more privileged one first is what grants the right).
-                    pending.retain(|f| f.namespace() == Namespace::User || f.setns().is_err());
-                }
-                pending.into_iter().try_for_each(NsFd::setns)
-            }
+            How::Each(fds) => enter_each(fds),
         }
     }
+}
+
+/// The per-namespace fallback, in two passes as `nsenter` does:
+/// 1. every kind but the user namespace, in [`NamespaceSet::ENTRY_ORDER`], with the caller's
+///    own credentials. Entering the user namespace first would give them up: inside it the
+///    thread has capabilities only over the namespaces that user namespace owns, and none over
+///    those owned by an ancestor (such as the ones a container shares with the host), which
+///    the caller (root, say) could enter before;
+/// 2. the user namespace, then again the kinds that pass 1 was refused for lack of privilege
+///    (`EPERM`): an unprivileged owner of the user namespace gets the capability over the
+///    namespaces it owns only inside it.
+///
+/// Errors: any error of pass 1 other than a permission error is returned at once (entering the
+/// user namespace cannot lift it, and would only move the thread further). A failure to enter
+/// the user namespace is returned as such (it is why the kinds refused in pass 1 stay
+/// refused). A kind refused again after the user namespace was entered returns the error of
+/// that second attempt, the kernel's answer with the user namespace's privileges (pass 1's was
+/// a permission error that the user namespace was meant to lift). Without a user namespace in
+/// the set, pass 1 is all and its first error is returned.
+fn enter_each(fds: &[NsFd]) -> Result<()> {
+    let user = fds.iter().find(|f| f.namespace() == Namespace::User);
+    let mut refused = Vec::new();
+    for fd in fds.iter().filter(|f| f.namespace() != Namespace::User) {
+        match fd.setns() {
+            Ok(()) => {}
+            Err(Error::PermissionDenied { .. }) if user.is_some() => refused.push(fd),
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(user) = user {
+        user.setns()?;
+        refused.into_iter().try_for_each(NsFd::setns)?;
+    }
+    Ok(())
 }
 
 /// Runs `f` on a fresh thread that has entered the namespaces in `set` of the process `pidfd`
@@ -195,14 +220,38 @@ pub(crate) fn enter_error(kind: Namespace, fd: Option<&NsFd>, e: io::Error) -> E
     }
 }
 
-/// Maps a `setns(pidfd, flags)` error.
+/// Maps a `setns(pidfd, flags)` error. The kernel answers `EINVAL` both for a kind it was
+/// built without and for a user namespace in a multi-threaded process: a requested kind
+/// without a `/proc/thread-self/ns` file is the first answer (as the per-namespace path says
+/// for that kind), else a user namespace with other threads around is the second.
 #[cold]
 fn pidfd_setns_error(set: NamespaceSet, e: io::Error) -> Error {
     match e.raw_os_error() {
         Some(libc::EUSERS) if set.contains(NamespaceSet::TIME) => Error::MultiThreaded { namespace: Namespace::Time },
-        Some(libc::EINVAL) if set.contains(NamespaceSet::USER) && thread_count().is_some_and(|n| n > 1) => {
-            Error::MultiThreaded { namespace: Namespace::User }
+        Some(libc::EINVAL) => {
+            if let Some(namespace) = set.namespaces().find(|&ns| kernel_lacks(ns) == Some(true)) {
+                Error::NamespaceDisabled { namespace }
+            } else if set.contains(NamespaceSet::USER) && thread_count().is_some_and(|n| n > 1) {
+                Error::MultiThreaded { namespace: Namespace::User }
+            } else {
+                from_errno("setns(pidfd)", e)
+            }
         }
         _ => from_errno("setns(pidfd)", e),
+    }
+}
+
+/// Whether the kernel has no namespaces of kind `ns`: the calling thread has no
+/// `/proc/thread-self/ns/<name>` while it has `/proc/thread-self/ns`. `None` when that cannot
+/// be told (no `/proc`).
+fn kernel_lacks(ns: Namespace) -> Option<bool> {
+    let mut buf = [0; 64];
+    match sys::stat_id(path::ns_path(&mut buf, Who::ThreadSelf, Some(ns)).ok()?) {
+        Ok(_) => Some(false),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            let mut buf = [0; 64];
+            sys::stat_id(path::ns_path(&mut buf, Who::ThreadSelf, None).ok()?).ok().map(|_| true)
+        }
+        Err(_) => None,
     }
 }

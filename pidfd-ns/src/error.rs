@@ -104,10 +104,13 @@ pub enum Error {
     },
     /// The caller lacks the privilege: `PTRACE_MODE_READ` access to the process for its
     /// namespaces (`EACCES`), `CAP_SYS_ADMIN` over a namespace to enter it, or a namespace
-    /// outside the caller's user or PID namespace (`EPERM`).
+    /// outside the caller's user or PID namespace (`EPERM`). In the `/proc` fallback of
+    /// [`PidFdNsExt::namespace`](crate::PidFdNsExt::namespace), also a live process that a
+    /// `/proc` mounted with `hidepid=2` hides from the caller (for the same lack of
+    /// `PTRACE_MODE_READ` access): the source is then the `ENOENT` of the open.
     #[error("permission denied: {source}")]
     PermissionDenied {
-        /// The OS error (`EPERM` or `EACCES`).
+        /// The OS error (`EPERM` or `EACCES`; `ENOENT` from a `/proc` that hides the process).
         #[source]
         source: io::Error,
     },

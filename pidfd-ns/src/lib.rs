@@ -3,8 +3,9 @@
 //! `/proc/<pid>/ns/*` names a process by PID, and a PID can be reused by another process as
 //! soon as the first one is reaped. Through a [`pidfd::PidFd`] the namespace fds this crate
 //! returns are the process's own: with the pidfs ioctls where the kernel has them, and
-//! otherwise from `/proc` with a re-check through the pidfd that the process still holds the
-//! pid it was opened by.
+//! otherwise from `/proc`, at the pid that `/proc` shows for the pidfd, accepted only if the
+//! pidfd shows that the process had still not exited after the open (so it still held that
+//! pid).
 //!
 //! - [`Namespace`]: the ten kinds (`/proc/<pid>/ns` name, `CLONE_NEW*` flag).
 //! - [`NsFd`]: an owned namespace fd: [`id`](NsFd::id), [`enter`](NsFd::enter), and the nsfs
@@ -46,8 +47,8 @@
 //!
 //! | operation | best (first kernel) | fallback |
 //! |---|---|---|
-//! | a process's namespace fd ([`PidFdNsExt::namespace`]) | `PIDFD_GET_*_NAMESPACE` ioctl, third argument 0 (6.11) | `/proc/<pid>/ns/<name>`, then re-check that the pidfd still names that pid |
-//! | enter several namespaces ([`PidFdNsExt::enter_namespaces`], [`run_in_namespaces`]) | `setns(pidfd, flags)`, atomic (5.8) | one `setns` per namespace fd, user namespace first (not atomic) |
+//! | a process's namespace fd ([`PidFdNsExt::namespace`]) | `PIDFD_GET_*_NAMESPACE` ioctl, third argument 0 (6.11) | `/proc/<pid>/ns/<name>` with the pid `/proc` itself shows for the pidfd (fdinfo), accepted only if the process still has not exited after the open |
+//! | enter several namespaces ([`PidFdNsExt::enter_namespaces`], [`run_in_namespaces`]) | `setns(pidfd, flags)`, atomic (5.8) | one `setns` per namespace fd in two passes as `nsenter`: the others first, then the user namespace, then those refused for privilege again (not atomic) |
 //! | enter one ([`NsFd::enter`]) | `setns(nsfd, type)` (3.0; 3.8 mount, PID, user) | none needed |
 //! | [`NsFd::id`] (nsfs inode) | `fstat` (any kernel) | none needed |
 //! | [`NsFd::unique_id`] (never reused) | `NS_GET_ID` (6.18) | mount namespaces: `NS_GET_MNTNS_ID` (6.11); else unsupported |

@@ -209,11 +209,13 @@ bitflags! {
 }
 
 impl NamespaceSet {
-    /// The order in which the per-namespace fallback enters them: the user namespace first
-    /// (it grants the capabilities the others need), then as `nsenter` does, mount and time
-    /// last.
+    /// The order in which the per-namespace fallback enters them: the other kinds in the order
+    /// `nsenter` uses, then the user namespace. The fallback makes two passes: every other kind first, with
+    /// the caller's own privileges (entering a user namespace first would give up those over
+    /// namespaces owned by an ancestor user namespace), then the user namespace, then again the
+    /// kinds refused with `EPERM` in the first pass (an unprivileged owner of the user
+    /// namespace has the capabilities over what it owns only inside it).
     pub(crate) const ENTRY_ORDER: [(NamespaceSet, Namespace); 8] = [
-        (NamespaceSet::USER, Namespace::User),
         (NamespaceSet::CGROUP, Namespace::Cgroup),
         (NamespaceSet::IPC, Namespace::Ipc),
         (NamespaceSet::UTS, Namespace::Uts),
@@ -221,11 +223,14 @@ impl NamespaceSet {
         (NamespaceSet::PID, Namespace::Pid),
         (NamespaceSet::MOUNT, Namespace::Mount),
         (NamespaceSet::TIME, Namespace::Time),
+        (NamespaceSet::USER, Namespace::User),
     ];
 
-    /// The namespaces of a process that `setns(pidfd, self)` enters, in entry order: the
-    /// process's own PID and time namespaces for [`PID`](NamespaceSet::PID) and
-    /// [`TIME`](NamespaceSet::TIME).
+    /// The namespaces of a process that `setns(pidfd, self)` enters: the process's own PID and
+    /// time namespaces for [`PID`](NamespaceSet::PID) and [`TIME`](NamespaceSet::TIME). The
+    /// other kinds in the order `nsenter` uses, then the user namespace (the order in which the
+    /// per-namespace fallback of
+    /// [`PidFdNsExt::enter_namespaces`](crate::PidFdNsExt::enter_namespaces) first tries them).
     ///
     /// # Kernel support
     /// Any kernel: no system call.

@@ -234,7 +234,11 @@ impl NsFd {
     /// thread's PID namespace (`NS_GET_PID_FROM_PIDNS`).
     ///
     /// # Kernel support
-    /// 6.11; older kernels: [`Error::Unsupported`] (there is no race-free fallback).
+    /// 6.11; older kernels: [`Error::Unsupported`] (there is no race-free fallback). Some
+    /// kernels with the ioctls (seen on 6.16 to 6.19 before a fix) answer `ENOTTY`, as an
+    /// older kernel would, when no task has the pid: after an `ENOTTY` a second translation,
+    /// of the calling thread's own tid, tells the two apart, so such a kernel gives
+    /// [`Error::NoSuchProcess`] too.
     ///
     /// # Errors
     /// [`Error::NoSuchProcess`] when no task has `pid` there or it is not visible to the caller;
@@ -247,7 +251,7 @@ impl NsFd {
     /// the task, in the caller's PID namespace (`NS_GET_TGID_FROM_PIDNS`).
     ///
     /// # Kernel support
-    /// 6.11; older kernels: [`Error::Unsupported`].
+    /// As [`NsFd::pid_from_namespace`]: 6.11; older kernels: [`Error::Unsupported`].
     ///
     /// # Errors
     /// As [`NsFd::pid_from_namespace`].
@@ -259,7 +263,7 @@ impl NsFd {
     /// namespace (`NS_GET_PID_IN_PIDNS`).
     ///
     /// # Kernel support
-    /// 6.11; older kernels: [`Error::Unsupported`].
+    /// As [`NsFd::pid_from_namespace`]: 6.11; older kernels: [`Error::Unsupported`].
     ///
     /// # Errors
     /// [`Error::NoSuchProcess`] when no task has `pid`, or it has no pid in this namespace
@@ -272,7 +276,7 @@ impl NsFd {
     /// namespace (`NS_GET_TGID_IN_PIDNS`).
     ///
     /// # Kernel support
-    /// 6.11; older kernels: [`Error::Unsupported`].
+    /// As [`NsFd::pid_from_namespace`]: 6.11; older kernels: [`Error::Unsupported`].
     ///
     /// # Errors
     /// As [`NsFd::pid_in_namespace`].
@@ -289,13 +293,35 @@ impl NsFd {
         }
         match sys::ns_ioctl_int(self.as_raw_fd(), cmd, pid as libc::c_ulong) {
             Ok(n) if n > 0 => Ok(n),
-            // The kernel turns "no pid there" into ESRCH; a 0 would be the same answer.
+            // The kernel turns "no pid there" (0) into ESRCH itself; never a 0 as a pid.
             Ok(_) => Err(Error::NoSuchProcess { pid }),
             Err(e) => Err(match e.raw_os_error() {
                 Some(libc::ESRCH) => Error::NoSuchProcess { pid },
+                Some(libc::ENOTTY) if self.translation_exists()? => Error::NoSuchProcess { pid },
                 Some(libc::ENOTTY) => Error::Unsupported { feature: NsFeature::PidTranslation },
                 _ => from_errno("ioctl(NS_GET_*_PIDNS)", e),
             }),
+        }
+    }
+
+    /// After an `ENOTTY` from a pid translation: whether the kernel has the translation
+    /// ioctls after all. Some kernels with them (6.16 to 6.19 and 6.18.y before the fix, seen
+    /// on 6.16.12, 6.17.13, 6.18.15 and 6.19.14) answer `ENOTTY` when no task has the pid:
+    /// their `ns_ioctl` leaves the first `switch` with `break` on that path and falls into the
+    /// one for the extensible ioctls, whose default is `-ENOTTY`. Their only other answers for
+    /// these commands are a pid, `ESRCH` or `EINVAL`. So ask for a task that exists for sure,
+    /// the calling thread (`NS_GET_PID_IN_PIDNS` with its own tid): a kernel with the ioctls
+    /// finds it and answers its pid there or `ESRCH` (no pid there); only a kernel without
+    /// them answers `ENOTTY`.
+    #[cold]
+    fn translation_exists(&self) -> Result<bool> {
+        match sys::ns_ioctl_int(self.as_raw_fd(), uapi::NS_GET_PID_IN_PIDNS, sys::gettid() as libc::c_ulong) {
+            Ok(_) => Ok(true),
+            Err(e) => match e.raw_os_error() {
+                Some(libc::ESRCH) => Ok(true),
+                Some(libc::ENOTTY) => Ok(false),
+                _ => Err(from_errno("ioctl(NS_GET_PID_IN_PIDNS) (probe)", e)),
+            },
         }
     }
 

@@ -18,44 +18,106 @@ pub(crate) enum Who {
 /// Room for the longest path: `/proc/` + 10 digits + `/ns/` + `time_for_children` + NUL.
 pub(crate) type Buf = [u8; 64];
 
-/// Writes the path of `ns` of `who` into `buf`; `name` `None` stops at `/proc/<who>/ns`.
-pub(crate) fn ns_path(buf: &mut Buf, who: Who, ns: Option<Namespace>) -> Result<&CStr> {
-    let mut n = 0;
-    let mut put = |bytes: &[u8]| -> Result<()> {
-        let end = n + bytes.len();
-        buf.get_mut(n..end).ok_or(Error::InvalidInput("namespace path too long"))?.copy_from_slice(bytes);
-        n = end;
+/// Writes byte strings one after another into a [`Buf`], then a NUL.
+struct Writer<'a> {
+    buf: &'a mut Buf,
+    n: usize,
+}
+
+impl<'a> Writer<'a> {
+    fn new(buf: &'a mut Buf) -> Writer<'a> {
+        Writer { buf, n: 0 }
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        let end = self.n + bytes.len();
+        self.buf.get_mut(self.n..end).ok_or(Error::InvalidInput("namespace path too long"))?.copy_from_slice(bytes);
+        self.n = end;
         Ok(())
-    };
-    put(b"/proc/")?;
-    match who {
-        Who::Pid(pid) => {
-            if pid <= 0 {
-                return Err(Error::InvalidInput("pid must be positive"));
-            }
-            let mut digits = [0u8; 10];
-            let mut i = digits.len();
-            let mut v = pid as u32;
-            loop {
-                i -= 1;
-                digits[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-                if v == 0 {
-                    break;
-                }
-            }
-            put(&digits[i..])?;
+    }
+
+    /// A positive number in decimal.
+    fn number(&mut self, v: i32, what: &'static str) -> Result<()> {
+        if v <= 0 {
+            return Err(Error::InvalidInput(what));
         }
-        Who::ThreadSelf => put(b"thread-self")?,
-        Who::ProcSelf => put(b"self")?,
+        self.decimal(v as u32)
     }
-    put(b"/ns")?;
+
+    fn decimal(&mut self, mut v: u32) -> Result<()> {
+        let mut digits = [0u8; 10];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.put(&digits[i..])
+    }
+
+    fn who(&mut self, who: Who) -> Result<()> {
+        match who {
+            Who::Pid(pid) => self.number(pid, "pid must be positive"),
+            Who::ThreadSelf => self.put(b"thread-self"),
+            Who::ProcSelf => self.put(b"self"),
+        }
+    }
+
+    fn finish(mut self) -> Result<&'a CStr> {
+        self.put(b"\0")?;
+        let n = self.n;
+        CStr::from_bytes_with_nul(&self.buf[..n]).map_err(|_| Error::InvalidInput("namespace path"))
+    }
+}
+
+/// Writes the path of `ns` of `who` into `buf`; `ns` `None` stops at `/proc/<who>/ns`.
+pub(crate) fn ns_path(buf: &mut Buf, who: Who, ns: Option<Namespace>) -> Result<&CStr> {
+    let mut w = Writer::new(buf);
+    w.put(b"/proc/")?;
+    w.who(who)?;
+    w.put(b"/ns")?;
     if let Some(ns) = ns {
-        put(b"/")?;
-        put(ns.proc_name().as_bytes())?;
+        w.put(b"/")?;
+        w.put(ns.proc_name().as_bytes())?;
     }
-    put(b"\0")?;
-    CStr::from_bytes_with_nul(&buf[..n]).map_err(|_| Error::InvalidInput("namespace path"))
+    w.finish()
+}
+
+/// `<who>/ns/<name>`, relative to an open `/proc`.
+pub(crate) fn rel_ns_path(buf: &mut Buf, who: Who, ns: Namespace) -> Result<&CStr> {
+    let mut w = Writer::new(buf);
+    w.who(who)?;
+    w.put(b"/ns/")?;
+    w.put(ns.proc_name().as_bytes())?;
+    w.finish()
+}
+
+/// `<pid>`, relative to an open `/proc`: the process's directory.
+pub(crate) fn rel_pid_dir(buf: &mut Buf, pid: i32) -> Result<&CStr> {
+    let mut w = Writer::new(buf);
+    w.who(Who::Pid(pid))?;
+    w.finish()
+}
+
+/// `self/fdinfo/<fd>`, relative to an open `/proc`.
+pub(crate) fn rel_fdinfo(buf: &mut Buf, fd: i32) -> Result<&CStr> {
+    let mut w = Writer::new(buf);
+    let fd = u32::try_from(fd).map_err(|_| Error::InvalidInput("fd must not be negative"))?;
+    w.put(b"self/fdinfo/")?;
+    w.decimal(fd)?;
+    w.finish()
+}
+
+/// The `Pid:` line of a pidfd's fdinfo (5.2): the pid in the PID namespace of the procfs the
+/// file was read through; `-1` once the process has been reaped, `0` when it has no pid in that
+/// namespace. `None` when the line is missing or malformed.
+pub(crate) fn fdinfo_pid(text: &[u8]) -> Option<i32> {
+    let line = text.split(|&b| b == b'\n').find_map(|l| l.strip_prefix(b"Pid:"))?;
+    let s = std::str::from_utf8(line).ok()?.trim();
+    s.parse().ok()
 }
 
 #[cfg(test)]
@@ -78,5 +140,30 @@ mod tests {
         let mut b = [0; 64];
         assert!(matches!(ns_path(&mut b, Who::Pid(0), None), Err(Error::InvalidInput(_))));
         assert!(matches!(ns_path(&mut b, Who::Pid(-5), None), Err(Error::InvalidInput(_))));
+        let mut b = [0; 64];
+        assert_eq!(rel_ns_path(&mut b, Who::Pid(42), Namespace::PidForChildren).unwrap(), c"42/ns/pid_for_children");
+        let mut b = [0; 64];
+        assert_eq!(rel_ns_path(&mut b, Who::ThreadSelf, Namespace::Cgroup).unwrap(), c"thread-self/ns/cgroup");
+        let mut b = [0; 64];
+        assert_eq!(rel_pid_dir(&mut b, 7).unwrap(), c"7");
+        let mut b = [0; 64];
+        assert_eq!(rel_fdinfo(&mut b, 0).unwrap(), c"self/fdinfo/0");
+        let mut b = [0; 64];
+        assert_eq!(rel_fdinfo(&mut b, 1234).unwrap(), c"self/fdinfo/1234");
+        assert!(matches!(rel_fdinfo(&mut b, -1), Err(Error::InvalidInput(_))));
+    }
+
+    #[test]
+    fn fdinfo() {
+        let text = b"pos:\t0\nflags:\t02000002\nmnt_id:\t15\nino:\t1057\nPid:\t1234\nNSpid:\t1234\t1\n";
+        assert_eq!(fdinfo_pid(text), Some(1234));
+        assert_eq!(fdinfo_pid(b"Pid:\t-1\nNSpid:\t-1\n"), Some(-1));
+        assert_eq!(fdinfo_pid(b"Pid:\t0\n"), Some(0));
+        assert_eq!(fdinfo_pid(b"Pid:\t77"), Some(77));
+        assert_eq!(fdinfo_pid(b"NSpid:\t5\n"), None);
+        assert_eq!(fdinfo_pid(b"pos:\t0\n"), None);
+        assert_eq!(fdinfo_pid(b"Pid:\t12x\n"), None);
+        assert_eq!(fdinfo_pid(b"Pid:\t99999999999\n"), None);
+        assert_eq!(fdinfo_pid(b""), None);
     }
 }

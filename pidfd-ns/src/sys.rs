@@ -9,7 +9,7 @@
 use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Every wrapped call, as named by the fault-injection seam.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,11 +19,21 @@ pub(crate) enum Call {
     PidfdNsIoctl,
     /// The nsfs `NS_GET_*` ioctls.
     NsfsIoctl,
+    /// Every `setns`.
     Setns,
+    /// `setns` with this `nstype` argument (0 or one `CLONE_NEW*` flag for an nsfd, the set of
+    /// flags for a pidfd).
+    SetnsType(libc::c_int),
     Unshare,
-    /// `open` of a `/proc/<pid>/ns/<name>` path.
+    /// `open` of a `/proc/<pid>/ns/<name>` path (absolute, or relative to an open `/proc`).
     Open,
+    /// `stat` of a path (absolute, or relative to an open `/proc`).
     Stat,
+    /// Any call that takes this path (exactly as passed: absolute, or relative to an open
+    /// `/proc`), e.g. to make one `/proc` file look missing.
+    Path(&'static str),
+    /// Reading `/proc/self/fdinfo/<fd>`.
+    Fdinfo,
     Fstatfs,
     Poll,
     /// Makes a pidfd feature look absent to this crate, to exercise the fallback on any kernel.
@@ -32,36 +42,157 @@ pub(crate) enum Call {
 
 /// Per-thread fault injection: `inject(Call::Setns, EPERM)` makes every `setns` of the current
 /// thread fail with `EPERM` until the guard drops. Compiled only in test builds.
+///
+/// Beyond errors: [`inject_times`](fault::inject_times) fails only the next `n` calls;
+/// [`pretend`](fault::pretend) makes a `setns` succeed without making it; [`before`](fault::before)
+/// runs a closure just before a call (to make the world change at that exact point); and the
+/// `nstype` of every `setns` is journaled ([`setns_journal`](fault::setns_journal)).
 #[cfg(test)]
 pub(crate) mod fault {
     use super::Call;
     use std::cell::RefCell;
 
-    thread_local! {
-        static FAULTS: RefCell<Vec<(Call, i32)>> = const { RefCell::new(Vec::new()) };
+    /// `errno` 0 is "pretend the call succeeded"; `left` counts the calls still to fail.
+    struct Fault {
+        call: Call,
+        errno: i32,
+        left: Option<u32>,
     }
 
-    /// Removes the injected fault when dropped.
+    type Hook = Box<dyn FnMut()>;
+
+    thread_local! {
+        static FAULTS: RefCell<Vec<Fault>> = const { RefCell::new(Vec::new()) };
+        static HOOKS: RefCell<Vec<(Call, Option<Hook>)>> = const { RefCell::new(Vec::new()) };
+        static SETNS_JOURNAL: RefCell<Vec<libc::c_int>> = const { RefCell::new(Vec::new()) };
+        static REDIRECTS: RefCell<Vec<(&'static str, &'static str)>> = const { RefCell::new(Vec::new()) };
+        static REDIRECTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Removes the injected fault (or hook) when dropped.
     pub(crate) struct Guard(Call);
 
     impl Drop for Guard {
         fn drop(&mut self) {
-            FAULTS.with(|f| f.borrow_mut().retain(|(c, _)| *c != self.0));
+            FAULTS.with(|f| f.borrow_mut().retain(|x| x.call != self.0));
+            HOOKS.with(|h| h.borrow_mut().retain(|(c, _)| *c != self.0));
+            if let Call::Path(from) = self.0 {
+                REDIRECTS.with(|r| r.borrow_mut().retain(|(f, _)| *f != from));
+            }
         }
     }
 
     /// Makes `call` fail with `errno` on this thread.
     #[must_use]
     pub(crate) fn inject(call: Call, errno: i32) -> Guard {
-        FAULTS.with(|f| f.borrow_mut().push((call, errno)));
+        FAULTS.with(|f| f.borrow_mut().push(Fault { call, errno, left: None }));
         Guard(call)
     }
 
-    pub(crate) fn check(call: Call) -> std::io::Result<()> {
-        FAULTS.with(|f| match f.borrow().iter().find(|(c, _)| *c == call) {
-            Some(&(_, errno)) => Err(std::io::Error::from_raw_os_error(errno)),
-            None => Ok(()),
+    /// Makes the next `n` calls of `call` on this thread fail with `errno`; later ones run.
+    #[must_use]
+    pub(crate) fn inject_times(call: Call, errno: i32, n: u32) -> Guard {
+        FAULTS.with(|f| f.borrow_mut().push(Fault { call, errno, left: Some(n) }));
+        Guard(call)
+    }
+
+    /// Makes `call` (a `setns`) report success without making the system call.
+    #[must_use]
+    pub(crate) fn pretend(call: Call) -> Guard {
+        inject(call, 0)
+    }
+
+    /// Runs `f` on this thread just before each `call` (before its fault, if any).
+    #[must_use]
+    pub(crate) fn before(call: Call, f: impl FnMut() + 'static) -> Guard {
+        HOOKS.with(|h| h.borrow_mut().push((call, Some(Box::new(f)))));
+        Guard(call)
+    }
+
+    /// Makes an `open` of the `/proc` path `from` open the path `to` instead, as if `from`
+    /// had come to name what `to` names.
+    #[must_use]
+    pub(crate) fn redirect(from: &'static str, to: &'static str) -> Guard {
+        REDIRECTS.with(|r| r.borrow_mut().push((from, to)));
+        Guard(Call::Path(from))
+    }
+
+    /// Where a redirected `open` of `path` goes (counted for [`redirected`]).
+    pub(crate) fn redirection(path: &std::ffi::CStr) -> Option<std::ffi::CString> {
+        let p = path.to_str().ok()?;
+        let to = REDIRECTS.with(|r| r.borrow().iter().find(|(f, _)| *f == p).map(|(_, t)| *t))?;
+        REDIRECTED.with(|n| n.set(n.get() + 1));
+        std::ffi::CString::new(to).ok()
+    }
+
+    /// How many opens were redirected on this thread since the last call.
+    pub(crate) fn redirected() -> usize {
+        REDIRECTED.with(|n| n.replace(0))
+    }
+
+    /// The `nstype` arguments of the `setns` calls this thread made (or had refused or
+    /// pretended) since the last call of this function.
+    pub(crate) fn setns_journal() -> Vec<libc::c_int> {
+        SETNS_JOURNAL.with(|j| std::mem::take(&mut *j.borrow_mut()))
+    }
+
+    pub(crate) fn record_setns(nstype: libc::c_int) {
+        SETNS_JOURNAL.with(|j| j.borrow_mut().push(nstype));
+    }
+
+    fn run_hooks(matches: impl Fn(&Call) -> bool) {
+        // Taken out while it runs: the hook may call into the seam itself.
+        let taken = HOOKS
+            .with(|h| h.borrow_mut().iter_mut().find(|(c, f)| matches(c) && f.is_some()).and_then(|(_, f)| f.take()));
+        if let Some(mut f) = taken {
+            f();
+            HOOKS.with(|h| {
+                if let Some(slot) = h.borrow_mut().iter_mut().find(|(c, f)| matches(c) && f.is_none()) {
+                    slot.1 = Some(f);
+                }
+            });
+        }
+    }
+
+    /// `None`: no fault, make the call. `Some(Ok)`: pretend it succeeded. `Some(Err)`: fail.
+    pub(crate) fn outcome(call: Call) -> Option<std::io::Result<()>> {
+        run_hooks(|c| *c == call);
+        FAULTS.with(|f| {
+            let mut f = f.borrow_mut();
+            let x = f.iter_mut().find(|x| x.call == call && x.left != Some(0))?;
+            if let Some(n) = &mut x.left {
+                *n -= 1;
+            }
+            Some(if x.errno == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(x.errno)) })
         })
+    }
+
+    pub(crate) fn check(call: Call) -> std::io::Result<()> {
+        outcome(call).unwrap_or(Ok(()))
+    }
+
+    /// The faults of a call on a path: the call's own, then the path's (hooks on the path
+    /// run first).
+    pub(crate) fn check_path(call: Call, path: &std::ffi::CStr) -> std::io::Result<()> {
+        check(call)?;
+        if let Ok(p) = path.to_str() {
+            run_hooks(|c| matches!(c, Call::Path(q) if *q == p));
+        }
+        match path.to_str() {
+            Ok(p) => FAULTS.with(|f| {
+                let mut f = f.borrow_mut();
+                match f.iter_mut().find(|x| matches!(x.call, Call::Path(q) if q == p) && x.left != Some(0)) {
+                    Some(x) => {
+                        if let Some(n) = &mut x.left {
+                            *n -= 1;
+                        }
+                        Err(std::io::Error::from_raw_os_error(x.errno))
+                    }
+                    None => Ok(()),
+                }
+            }),
+            Err(_) => Ok(()),
+        }
     }
 }
 
@@ -71,6 +202,11 @@ pub(crate) mod fault {
 
     #[inline(always)]
     pub(crate) fn check(_call: Call) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub(crate) fn check_path(_call: Call, _path: &std::ffi::CStr) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -142,7 +278,14 @@ pub(crate) fn ns_ioctl_u64(fd: RawFd, cmd: u32) -> io::Result<u64> {
 
 /// `setns(fd, nstype)`: an nsfd with its type (or 0), or a pidfd with `CLONE_NEW*` flags (5.8).
 pub(crate) fn setns(fd: RawFd, nstype: libc::c_int) -> io::Result<()> {
-    fault::check(Call::Setns)?;
+    #[cfg(test)]
+    {
+        fault::record_setns(nstype);
+        fault::check(Call::Setns)?;
+        if let Some(pretended_or_failed) = fault::outcome(Call::SetnsType(nstype)) {
+            return pretended_or_failed;
+        }
+    }
     // SAFETY: plain integer arguments.
     retry(|| cvt(unsafe { libc::setns(fd, nstype) })).map(drop)
 }
@@ -157,14 +300,72 @@ pub(crate) fn unshare(flags: libc::c_int) -> io::Result<()> {
 /// `open(path, O_RDONLY | O_CLOEXEC)`.
 #[inline]
 pub(crate) fn open_ns_file(path: &CStr) -> io::Result<OwnedFd> {
-    fault::check(Call::Open)?;
+    fault::check_path(Call::Open, path)?;
     // SAFETY: `path` is NUL-terminated.
     retry(|| cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })).map(owned)
 }
 
+/// `open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)`: the procfs the `/proc` fallback reads
+/// everything through (one superblock, so one PID namespace, for all of its paths).
+pub(crate) fn open_proc() -> io::Result<OwnedFd> {
+    let path = c"/proc";
+    fault::check_path(Call::Open, path)?;
+    // SAFETY: `path` is NUL-terminated.
+    retry(|| cvt(unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) })).map(owned)
+}
+
+/// `openat(dir, path, O_RDONLY | O_CLOEXEC)`.
+pub(crate) fn openat_ns_file(dir: RawFd, path: &CStr) -> io::Result<OwnedFd> {
+    fault::check_path(Call::Open, path)?;
+    #[cfg(test)]
+    if let Some(to) = fault::redirection(path) {
+        // SAFETY: `to` is NUL-terminated.
+        return retry(|| cvt(unsafe { libc::open(to.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })).map(owned);
+    }
+    // SAFETY: `path` is NUL-terminated.
+    retry(|| cvt(unsafe { libc::openat(dir, path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })).map(owned)
+}
+
+/// Reads the file `path` (relative to `dir`) into `buf` from its start, up to `buf.len()`
+/// bytes; returns how many.
+pub(crate) fn read_at(dir: RawFd, path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    fault::check_path(Call::Fdinfo, path)?;
+    // SAFETY: `path` is NUL-terminated.
+    let fd = retry(|| cvt(unsafe { libc::openat(dir, path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })).map(owned)?;
+    let mut n = 0;
+    while n < buf.len() {
+        let rest = &mut buf[n..];
+        // SAFETY: `rest` is writable for `rest.len()` bytes; `fd` is open.
+        let r = unsafe { libc::read(fd.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len()) };
+        match r {
+            0 => break,
+            r if r > 0 => n += r as usize,
+            _ => match io::Error::last_os_error() {
+                e if e.raw_os_error() == Some(libc::EINTR) => continue,
+                e => return Err(e),
+            },
+        }
+    }
+    Ok(n)
+}
+
+/// Whether `path` (relative to `dir`) exists: `fstatat` succeeding (symlinks not followed).
+pub(crate) fn exists_at(dir: RawFd, path: &CStr) -> io::Result<()> {
+    fault::check_path(Call::Stat, path)?;
+    let mut st = MaybeUninit::<libc::stat64>::uninit();
+    // SAFETY: `path` is NUL-terminated, `st` is writable.
+    retry(|| cvt(unsafe { libc::fstatat64(dir, path.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) })).map(drop)
+}
+
+/// The calling thread's id (`gettid`, which cannot fail).
+pub(crate) fn gettid() -> libc::pid_t {
+    // SAFETY: no arguments, no memory; gettid always succeeds.
+    unsafe { libc::gettid() }
+}
+
 /// `(st_dev, st_ino)` of what `path` names (symlinks followed).
 pub(crate) fn stat_id(path: &CStr) -> io::Result<(u64, u64)> {
-    fault::check(Call::Stat)?;
+    fault::check_path(Call::Stat, path)?;
     let mut st = MaybeUninit::<libc::stat64>::uninit();
     // SAFETY: `path` is NUL-terminated, `st` is writable.
     retry(|| cvt(unsafe { libc::stat64(path.as_ptr(), st.as_mut_ptr()) }))?;
@@ -214,12 +415,18 @@ pub(crate) mod fixture {
     use std::process::Command;
 
     /// Makes the child `unshare(flags)` before exec, then set its hostname to `hostname`
-    /// when given (for a new UTS namespace).
+    /// when given (for a new UTS namespace). With `CLONE_NEWTIME` the child also enters the
+    /// new time namespace itself (`setns` to its `time_for_children`): before 6.2 `exec` does
+    /// not move a process into its `time_for_children` (6.2's "fs/exec: switch timens when a
+    /// task gets a new mm" does), and the child must live in the namespace on every kernel.
     pub(crate) fn unshare_before_exec(cmd: &mut Command, flags: libc::c_int, hostname: Option<&'static [u8]>) {
         let hook = move || -> std::io::Result<()> {
             // SAFETY: plain integer argument; async-signal-safe.
             if unsafe { libc::unshare(flags) } != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            if flags & pidfd_sys::CLONE_NEWTIME != 0 {
+                enter_own_time_for_children()?;
             }
             if let Some(name) = hostname {
                 // SAFETY: `name` is valid for `name.len()` bytes; async-signal-safe.
@@ -229,10 +436,116 @@ pub(crate) mod fixture {
             }
             Ok(())
         };
-        // SAFETY: the hook makes only async-signal-safe system calls (unshare, sethostname) and
-        // allocates nothing, unless a call fails (then std builds an io::Error from the errno,
-        // which does not allocate either).
+        // SAFETY: the hook makes only async-signal-safe system calls (unshare, open, setns,
+        // close, sethostname) and allocates nothing, unless a call fails (then std builds an
+        // io::Error from the errno, which does not allocate either).
         unsafe { cmd.pre_exec(hook) };
+    }
+
+    /// In a fresh child (single-threaded, after `unshare(CLONE_NEWTIME)`): enters the process's
+    /// own `time_for_children`, so the process itself lives in its new time namespace.
+    /// Async-signal-safe.
+    fn enter_own_time_for_children() -> std::io::Result<()> {
+        let path = c"/proc/self/ns/time_for_children";
+        // SAFETY: `path` is NUL-terminated; async-signal-safe.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is the nsfd just opened; plain integer arguments.
+        let r = unsafe { libc::setns(fd, pidfd_sys::CLONE_NEWTIME) };
+        let e = std::io::Error::last_os_error();
+        // SAFETY: `fd` is ours and closed once.
+        unsafe { libc::close(fd) };
+        if r != 0 { Err(e) } else { Ok(()) }
+    }
+
+    /// Makes the command run as the first process of a new PID namespace whose `/proc` is
+    /// still the parent's: the forked child unshares `CLONE_NEWPID` and forks once more; the
+    /// grandchild (pid 1 in the new namespace) goes on to exec, the child waits for it and
+    /// exits with its status.
+    pub(crate) fn exec_in_new_pid_namespace(cmd: &mut Command) {
+        let hook = || -> std::io::Result<()> {
+            // SAFETY: plain integer argument; async-signal-safe.
+            if unsafe { libc::unshare(libc::CLONE_NEWPID) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // SAFETY: fork in a single-threaded child; both sides only make async-signal-safe
+            // calls until exec or _exit.
+            match unsafe { libc::fork() } {
+                -1 => Err(std::io::Error::last_os_error()),
+                0 => Ok(()),
+                pid => {
+                    let mut status = 0;
+                    // SAFETY: `status` is writable; `pid` is our child.
+                    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {}
+                    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 };
+                    // SAFETY: leaves the child at once, as a forked child must.
+                    unsafe { libc::_exit(code) }
+                }
+            }
+        };
+        // SAFETY: the hook makes only async-signal-safe calls (unshare, fork, waitpid, _exit)
+        // and allocates nothing unless a call fails.
+        unsafe { cmd.pre_exec(hook) };
+    }
+
+    /// On the calling thread only: its own mount namespace with a fresh procfs mounted on
+    /// `/proc` with `hidepid=2`, then the thread's groups set to just `gid` (so it is not in the
+    /// procfs's exempt group, root's by default) and `CAP_SYS_PTRACE` dropped: it keeps uid 0
+    /// (so it still owns the files of its own process in `/proc`), and loses `PTRACE_MODE_READ`
+    /// access to processes of other users, which `hidepid=2` then hides. Raw system calls: the
+    /// libc wrappers would change every thread of the process. The thread cannot come back:
+    /// run it on a thread that ends afterwards.
+    pub(crate) fn thread_with_hidepid_proc(gid: u32) -> std::io::Result<()> {
+        let check = |r: libc::c_long| if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
+        // SAFETY: plain integer arguments (unshare of this thread's fs context and mount
+        // namespace; a thread may do both).
+        check(unsafe { libc::unshare(libc::CLONE_FS | libc::CLONE_NEWNS) }.into())?;
+        // SAFETY: NUL-terminated strings or NULL, as mount(2) takes them.
+        let private = unsafe {
+            libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            )
+        };
+        check(private.into())?;
+        let data = c"hidepid=2";
+        // SAFETY: as above; the data is a NUL-terminated option string.
+        let proc =
+            unsafe { libc::mount(c"proc".as_ptr(), c"/proc".as_ptr(), c"proc".as_ptr(), 0, data.as_ptr().cast()) };
+        check(proc.into())?;
+        let gid_list = [gid as libc::gid_t];
+        // SAFETY: the raw system call reads one gid_t from the pointer; this thread only.
+        check(unsafe { libc::syscall(libc::SYS_setgroups, 1 as libc::c_long, gid_list.as_ptr()) })?;
+        let id = libc::c_long::from(gid);
+        // SAFETY: three integer ids; this thread only.
+        check(unsafe { libc::syscall(libc::SYS_setresgid, id, id, id) })?;
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: libc::c_int,
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        let mut header = Header { version: 0x2008_0522, pid: 0 };
+        let mut data = [Data { effective: 0, permitted: 0, inheritable: 0 }; 2];
+        // SAFETY: a version-3 header and two data structs, as capget writes them.
+        check(unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut Header, data.as_mut_ptr()) })?;
+        let ptrace = 1u32 << 19; // CAP_SYS_PTRACE
+        data[0].effective &= !ptrace;
+        data[0].permitted &= !ptrace;
+        data[0].inheritable &= !ptrace;
+        // SAFETY: as above, read by capset; pid 0 is the calling thread.
+        check(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) })
     }
 
     /// The calling thread's hostname (`gethostname`).

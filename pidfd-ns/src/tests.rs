@@ -16,33 +16,78 @@ fn without(f: Feature) -> fault::Guard {
     fault::inject(Call::Feature(f), libc::ENOSYS)
 }
 
+/// Whether to run a test that needs `f`. Prints why it skips; under the kernel matrix
+/// (`PIDFD_TEST_EXPECT`), panics when the kernel should have `f` but the probe says it has not.
+fn require(f: Feature) -> bool {
+    if f.is_supported() {
+        return true;
+    }
+    if let Ok(expected) = std::env::var("PIDFD_TEST_EXPECT") {
+        assert!(
+            !expected.split(',').any(|e| e.trim() == f.name()),
+            "kernel {} must have {} ({}), but the probe says {}",
+            std::env::var("PIDFD_TEST_KERNEL").unwrap_or_default(),
+            f.name(),
+            f,
+            f.support()
+        );
+    }
+    eprintln!("skipped: the running kernel lacks {f} (Linux {}+): {}", f.since(), f.support());
+    false
+}
+
+/// A `/proc` path for the `Call::Path` seam (it keys faults by `&'static str`).
+fn leak(path: String) -> &'static str {
+    Box::leak(path.into_boxed_str())
+}
+
 /// A `sh` child that has unshared `flags` (and set its hostname) before exec, and waits for
-/// EOF on stdin.
+/// EOF on stdin. With `CLONE_NEWTIME` it lives in its new time namespace on every kernel.
 struct Held {
     child: Child,
     fd: PidFd,
     pid: i32,
 }
 
+/// The parts of a [`Held`], for a test that reaps the child itself.
+fn spawn_held(flags: libc::c_int, hostname: Option<&'static [u8]>) -> (Child, PidFd, i32) {
+    spawn_held_as(flags, hostname, None)
+}
+
+/// [`spawn_held`], the child running as `uid` (and that gid) when given.
+fn spawn_held_as(flags: libc::c_int, hostname: Option<&'static [u8]>, uid: Option<u32>) -> (Child, PidFd, i32) {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo ready; read x"]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    if let Some(uid) = uid {
+        std::os::unix::process::CommandExt::uid(&mut cmd, uid);
+        std::os::unix::process::CommandExt::gid(&mut cmd, uid);
+    }
+    fixture::unshare_before_exec(&mut cmd, flags, hostname);
+    let mut child = cmd.spawn().expect("spawn sh in new namespaces");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let fd = PidFd::from_child(&child).unwrap();
+    let pid = child.id() as i32;
+    (child, fd, pid)
+}
+
 impl Held {
     fn new(flags: libc::c_int, hostname: Option<&'static [u8]>) -> Held {
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", "echo ready; read x"]).stdin(Stdio::piped()).stdout(Stdio::piped());
-        fixture::unshare_before_exec(&mut cmd, flags, hostname);
-        let mut child = cmd.spawn().expect("spawn sh in new namespaces");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ready");
-        let fd = PidFd::from_child(&child).unwrap();
-        let pid = child.id() as i32;
+        let (child, fd, pid) = spawn_held(flags, hostname);
         Held { child, fd, pid }
+    }
+
+    /// Kills and reaps the child.
+    fn reap(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.reap();
     }
 }
 
@@ -75,10 +120,12 @@ fn proc_fallback_agrees_with_the_ioctl_and_proc_for_every_kind() {
     let held = Held::new(all_new(), None);
     for ns in Namespace::ALL {
         let Some(expected) = proc_ino(held.pid, ns) else {
-            eprintln!("no /proc/<pid>/ns/{ns} on this kernel");
+            assert!(!kernel_has(ns) || ns == Namespace::PidForChildren, "{ns}: the kernel has the kind");
+            eprintln!("no /proc/<pid>/ns/{ns} here");
             continue;
         };
-        // unshare(CLONE_NEWPID) moves only the children; exec moves into time_for_children.
+        // unshare(CLONE_NEWPID) moves only the children; the fixture moved the child into
+        // its new time namespace itself.
         if ns == Namespace::Pid {
             assert_eq!(expected, thread_ino(ns), "{ns}");
         } else {
@@ -96,19 +143,35 @@ fn proc_fallback_agrees_with_the_ioctl_and_proc_for_every_kind() {
 }
 
 /// After `unshare(CLONE_NEWPID)` and before any process exists in the new namespace, /proc
-/// hides `pid_for_children`: the fallback says so instead of inventing an answer.
+/// hides `pid_for_children` before 7.1 and shows it from 7.1 on. Either way the fallback
+/// answers exactly what /proc shows: the namespace with that inode, or the documented error
+/// (and never a namespace /proc does not show).
 #[test]
 fn unpopulated_pid_for_children() {
     let held = Held::new(libc::CLONE_NEWPID, None);
-    assert_eq!(proc_ino(held.pid, Namespace::PidForChildren), None);
-    eprintln!("ioctl: {:?}", held.fd.namespace(Namespace::PidForChildren).map(|f| f.id()));
+    let shown = proc_ino(held.pid, Namespace::PidForChildren);
+    let via_ioctl = held.fd.namespace(Namespace::PidForChildren);
+    if Feature::NamespaceIoctls.is_supported() {
+        // The ioctl never hides it: it is the namespace the child unshared, not ours.
+        let fd = via_ioctl.unwrap();
+        assert_ne!(fd.id().unwrap(), thread_ino(Namespace::Pid));
+        if let Some(ino) = shown {
+            assert_eq!(fd.id().unwrap(), ino);
+        }
+    }
     let _g = without(Feature::NamespaceIoctls);
-    match held.fd.namespace(Namespace::PidForChildren) {
-        Err(Error::Os { op, source }) => {
+    match (shown, held.fd.namespace(Namespace::PidForChildren)) {
+        (Some(ino), Ok(fd)) => {
+            eprintln!("/proc shows pid_for_children of an unpopulated PID namespace (7.1+)");
+            assert_eq!(fd.id().unwrap(), ino);
+            assert_ne!(ino, thread_ino(Namespace::Pid));
+        }
+        (None, Err(Error::Os { op, source })) => {
+            eprintln!("/proc hides pid_for_children of an unpopulated PID namespace (before 7.1)");
             assert!(op.contains("no process exists"), "{op}");
             assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
         }
-        other => panic!("{other:?}"),
+        (shown, other) => panic!("/proc shows {shown:?}, the fallback says {other:?}"),
     }
 }
 
@@ -135,18 +198,147 @@ fn proc_fallback_for_a_zombie_and_a_reaped_process_is_exited() {
     assert!(matches!(held.fd.namespace(Namespace::Net), Err(Error::Exited)), "reaped, /proc");
 }
 
+/// The race the fallback must survive: between reading the pid and opening
+/// `/proc/<pid>/ns/<name>`, the process is reaped and the path comes to name another process
+/// (simulated: the seam reaps the child for real just before the open, then opens another
+/// live process's file in its place, as a reused pid would). The answer is `Exited`, never the
+/// other process's namespace.
+#[test]
+fn proc_fallback_never_answers_for_a_process_that_took_the_pid() {
+    let (child, fd, pid) = spawn_held(libc::CLONE_NEWNET, None);
+    let other = Held::new(libc::CLONE_NEWNET, None);
+    let others_net = proc_ino(other.pid, Namespace::Net).unwrap();
+    let path = leak(format!("{pid}/ns/net"));
+    let mut child = Some(child);
+    let _n = without(Feature::NamespaceIoctls);
+    let _reap = fault::before(Call::Path(path), move || {
+        if let Some(mut c) = child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    });
+    let _redirect = fault::redirect(path, leak(format!("/proc/{}/ns/net", other.pid)));
+    match fd.namespace(Namespace::Net) {
+        Err(Error::Exited) => {}
+        Ok(ns) => {
+            panic!("answered after the reap, with net:[{}] (the other's is net:[{others_net}])", ns.id().unwrap())
+        }
+        Err(e) => panic!("{e:?}"),
+    }
+    assert_eq!(fault::redirected(), 1, "the open went to the other process's file");
+    assert!(matches!(fd.pid(), Err(pidfd::Error::Exited)), "the seam reaped the child before the open");
+}
+
+/// With `/proc` of an ancestor PID namespace (a process in a new PID namespace that still
+/// sees its parent's `/proc`): the pid the fallback uses is the one that `/proc` shows, not
+/// the caller's. Runs [`in_a_child_pid_namespace_with_the_parents_proc`] as pid 1 of a new
+/// PID namespace.
+#[test]
+fn proc_fallback_with_the_proc_of_an_ancestor_pid_namespace() {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "tests::in_a_child_pid_namespace_with_the_parents_proc", "--ignored", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env("PIDFD_NS_CHILD_PIDNS", "1");
+    fixture::exec_in_new_pid_namespace(&mut cmd);
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stdout.contains("1 passed"), "{}\n{stdout}\n{stderr}", out.status);
+}
+
+#[test]
+#[ignore = "run by proc_fallback_with_the_proc_of_an_ancestor_pid_namespace, as pid 1 of a new PID namespace"]
+fn in_a_child_pid_namespace_with_the_parents_proc() {
+    assert!(
+        std::env::var_os("PIDFD_NS_CHILD_PIDNS").is_some(),
+        "run by proc_fallback_with_the_proc_of_an_ancestor_pid_namespace"
+    );
+    assert_eq!(std::process::id(), 1, "pid 1 of a new PID namespace");
+    let outer = std::fs::read_link("/proc/self").unwrap();
+    assert_ne!(outer.to_str(), Some("1"), "/proc is the parent's: it shows another pid for us");
+    // The child reports its own network namespace through /proc/self (right in any /proc).
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "readlink /proc/self/ns/net; read x"]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    fixture::unshare_before_exec(&mut cmd, libc::CLONE_NEWNET, None);
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let ino: u64 = line.trim().trim_start_matches("net:[").trim_end_matches(']').parse().unwrap();
+    let fd = PidFd::from_child(&child).unwrap();
+    eprintln!("the child: pid {} here, {:?} as the pidfd says, net:[{ino}]", child.id(), fd.pid());
+    let _g = without(Feature::NamespaceIoctls);
+    let net = fd.namespace(Namespace::Net).unwrap();
+    assert_eq!(net.id().unwrap(), ino, "the child's own network namespace");
+    drop(child.stdin.take());
+    child.wait().unwrap();
+}
+
+/// `/proc` mounted with `hidepid=2` hides a live process from a caller without
+/// `PTRACE_MODE_READ` access: the fallback says permission denied, as the ioctl does, and
+/// never that the process has exited.
+#[test]
+fn a_process_hidden_by_hidepid_is_permission_denied_not_exited() {
+    let (child, fd, pid) = spawn_held_as(0, None, Some(65534));
+    let mut held = Held { child, fd, pid };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            fixture::thread_with_hidepid_proc(65534).unwrap();
+            // The kernel's witness: this thread's /proc hides the child (it shows ourselves).
+            assert!(std::fs::metadata("/proc/self/ns/net").is_ok());
+            let hidden = std::fs::metadata(format!("/proc/{}", held.pid)).unwrap_err();
+            assert_eq!(hidden.raw_os_error(), Some(libc::ENOENT), "hidepid hides the child");
+            if Feature::NamespaceIoctls.is_supported() {
+                let e = held.fd.namespace(Namespace::Net).unwrap_err();
+                assert!(matches!(e, Error::PermissionDenied { .. }), "ioctl: {e:?}");
+            }
+            let _g = without(Feature::NamespaceIoctls);
+            let e = held.fd.namespace(Namespace::Net).unwrap_err();
+            assert!(matches!(e, Error::PermissionDenied { .. }), "/proc: {e:?}");
+            assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "the source is what the open said");
+        });
+    });
+    // Alive before and after, so alive in between.
+    assert!(held.child.try_wait().unwrap().is_none(), "the child is alive");
+    assert_eq!(held.fd.namespace(Namespace::Net).unwrap().id().unwrap(), proc_ino(held.pid, Namespace::Net).unwrap());
+}
+
 #[test]
 fn proc_fallback_errno_mapping() {
     let me = PidFd::from_self().unwrap();
+    let pid = std::process::id();
     let _g = without(Feature::NamespaceIoctls);
+    let net = leak(format!("{pid}/ns/net"));
     {
-        let _g = fault::inject(Call::Open, libc::EACCES);
+        let _g = fault::inject(Call::Path(net), libc::EACCES);
         assert!(matches!(me.namespace(Namespace::Net), Err(Error::PermissionDenied { .. })));
     }
     {
-        // No /proc/<pid>/ns/<name>, and no /proc/self/ns either: /proc is not mounted.
-        let _o = fault::inject(Call::Open, libc::ENOENT);
-        let _s = fault::inject(Call::Stat, libc::ENOENT);
+        // No /proc at all.
+        let _g = fault::inject(Call::Path("/proc"), libc::ENOENT);
+        let e = me.namespace(Namespace::Net).unwrap_err();
+        assert!(matches!(e, Error::Os { .. }), "{e:?}");
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+    }
+    {
+        // A /proc in which the caller has no /proc/self (of another PID namespace).
+        let _g = fault::inject(Call::Fdinfo, libc::ENOENT);
+        match me.namespace(Namespace::Net) {
+            Err(Error::Os { op, source }) => {
+                assert!(op.contains("PID namespace"), "{op}");
+                assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    {
+        // No such file, and none of the kind for the caller either, while /proc/self/ns
+        // exists: the kernel has no such namespaces.
+        let _o = fault::inject(Call::Path(net), libc::ENOENT);
+        let _s = fault::inject(Call::Path("thread-self/ns/net"), libc::ENOENT);
+        let e = me.namespace(Namespace::Net).unwrap_err();
+        assert!(matches!(e, Error::NamespaceDisabled { namespace: Namespace::Net }), "{e:?}");
+        // ... and no /proc/self/ns either: a /proc without it.
+        let _d = fault::inject(Call::Path("/proc/self/ns"), libc::ENOENT);
         let e = me.namespace(Namespace::Net).unwrap_err();
         assert!(matches!(e, Error::Os { .. }), "{e:?}");
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
@@ -168,10 +360,13 @@ fn proc_fallback_errno_mapping() {
 
 #[test]
 fn ioctl_errno_mapping() {
-    let me = PidFd::from_self().unwrap();
-    if !Feature::NamespaceIoctls.is_supported() {
+    if !require(Feature::NamespaceIoctls) {
+        eprintln!(
+            "skipped: the PIDFD_GET_*_NAMESPACE error mapping needs the ioctls to run (the seam cannot add them)"
+        );
         return;
     }
+    let me = PidFd::from_self().unwrap();
     type Check = fn(&Error) -> bool;
     let cases: [(i32, Check); 5] = [
         (libc::EOPNOTSUPP, |e| matches!(e, Error::NamespaceDisabled { namespace: Namespace::Cgroup })),
@@ -187,6 +382,134 @@ fn ioctl_errno_mapping() {
         assert_eq!(e.raw_os_error(), Some(errno), "{e:?}");
         assert_eq!(std::io::Error::from(e).raw_os_error(), Some(errno));
     }
+}
+
+/// A kind the kernel was built without: `setns(pidfd)` answers `EINVAL`, and the answer is
+/// `NamespaceDisabled` for that kind, as on the per-namespace path.
+#[test]
+fn a_kind_the_kernel_lacks_is_namespace_disabled_on_both_paths() {
+    let me = PidFd::from_self().unwrap();
+    let pid = std::process::id();
+    let set = NamespaceSet::CGROUP | NamespaceSet::UTS;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // The per-namespace path: no /proc/<pid>/ns/cgroup, none for the caller either.
+            let _g = without(Feature::SetnsPidfd);
+            let _n = without(Feature::NamespaceIoctls);
+            let _o = fault::inject(Call::Path(leak(format!("{pid}/ns/cgroup"))), libc::ENOENT);
+            let _s = fault::inject(Call::Path("thread-self/ns/cgroup"), libc::ENOENT);
+            let e = me.enter_namespaces(set).unwrap_err();
+            assert!(matches!(e, Error::NamespaceDisabled { namespace: Namespace::Cgroup }), "{e:?}");
+        });
+    });
+    if !require(Feature::SetnsPidfd) {
+        return;
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _g = fault::inject(Call::Setns, libc::EINVAL);
+            // EINVAL while the kernel has every kind: not a disabled kind.
+            let e = me.enter_namespaces(set).unwrap_err();
+            assert!(matches!(e, Error::Os { .. }), "{e:?}");
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+            // EINVAL and no /proc/thread-self/ns/cgroup: the kernel lacks cgroup namespaces.
+            let _s = fault::inject(Call::Path("/proc/thread-self/ns/cgroup"), libc::ENOENT);
+            let e = me.enter_namespaces(set).unwrap_err();
+            assert!(matches!(e, Error::NamespaceDisabled { namespace: Namespace::Cgroup }), "{e:?}");
+            assert!(e.to_string().contains("4.6"), "{e}");
+            assert_eq!(fault::setns_journal().last(), Some(&(set.bits() as libc::c_int)), "one setns(pidfd)");
+        });
+    });
+}
+
+/// The per-namespace fallback with a user namespace: the other kinds first; the user
+/// namespace; then the kinds refused for privilege in the first pass, again. (Entering a user
+/// namespace is pretended: a multi-threaded test process cannot; the other kinds are entered
+/// for real.)
+#[test]
+fn the_fallback_retries_inside_the_user_namespace_what_it_was_refused() {
+    let held = Held::new(libc::CLONE_NEWUSER | libc::CLONE_NEWUTS | libc::CLONE_NEWNET, Some(b"ns-two-pass"));
+    let set = NamespaceSet::USER | NamespaceSet::UTS | NamespaceSet::NET;
+    let (user, uts, net) = (libc::CLONE_NEWUSER, libc::CLONE_NEWUTS, libc::CLONE_NEWNET);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let my_user = thread_ino(Namespace::User);
+            let _g = without(Feature::SetnsPidfd);
+            let _u = fault::pretend(Call::SetnsType(user));
+            let _e = fault::inject_times(Call::SetnsType(uts), libc::EPERM, 1);
+            let _ = fault::setns_journal();
+            held.fd.enter_namespaces(set).unwrap();
+            assert_eq!(
+                fault::setns_journal(),
+                [uts, net, user, uts],
+                "UTS refused, then retried after the user namespace"
+            );
+            assert_eq!(fixture::hostname(), "ns-two-pass", "the retry entered the UTS namespace for real");
+            assert_eq!(Some(thread_ino(Namespace::Net)), proc_ino(held.pid, Namespace::Net));
+            assert_eq!(thread_ino(Namespace::User), my_user, "pretended");
+        });
+        s.spawn(|| {
+            // Refused again inside the user namespace: that second answer is the error.
+            let _g = without(Feature::SetnsPidfd);
+            let _u = fault::pretend(Call::SetnsType(user));
+            let _e = fault::inject_times(Call::SetnsType(uts), libc::EPERM, 1);
+            let _e2 = fault::inject(Call::SetnsType(uts), libc::EINVAL);
+            let _ = fault::setns_journal();
+            let e = held.fd.enter_namespaces(set).unwrap_err();
+            assert!(matches!(&e, Error::Os { .. }) && e.raw_os_error() == Some(libc::EINVAL), "{e:?}");
+            assert_eq!(fault::setns_journal(), [uts, net, user, uts]);
+        });
+        s.spawn(|| {
+            // Any other refusal in the first pass is returned at once: the user namespace
+            // could not lift it, and nothing more is entered.
+            let _g = without(Feature::SetnsPidfd);
+            let _u = fault::pretend(Call::SetnsType(user));
+            let _e = fault::inject(Call::SetnsType(uts), libc::EINVAL);
+            let _ = fault::setns_journal();
+            let before = thread_ino(Namespace::Net);
+            let e = held.fd.enter_namespaces(set).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e:?}");
+            assert_eq!(fault::setns_journal(), [uts]);
+            assert_eq!(thread_ino(Namespace::Net), before);
+        });
+        s.spawn(|| {
+            // A refusal without a user namespace in the set is the answer.
+            let _g = without(Feature::SetnsPidfd);
+            let _e = fault::inject_times(Call::SetnsType(uts), libc::EPERM, 1);
+            let e = held.fd.enter_namespaces(NamespaceSet::UTS | NamespaceSet::NET).unwrap_err();
+            assert!(matches!(e, Error::PermissionDenied { .. }), "{e:?}");
+        });
+    });
+}
+
+/// After an `ENOTTY` from a pid translation, a second translation tells a kernel without the
+/// ioctls (`Unsupported`) from one that answers `ENOTTY` for a pid without a task (6.16 to
+/// 6.19 before a fix: `NoSuchProcess`).
+#[test]
+fn enotty_from_a_pid_translation_is_told_apart() {
+    let mine = PidFd::from_self().unwrap().namespace(Namespace::Pid).unwrap();
+    let me = std::process::id() as i32;
+    let has_translation = match mine.pid_in_namespace(me) {
+        Ok(p) => {
+            assert_eq!(p, me, "our own PID namespace maps our pid to itself");
+            true
+        }
+        Err(Error::Unsupported { feature: NsFeature::PidTranslation }) => {
+            assert!(!require(Feature::NamespaceIoctls), "translation came with the 6.11 namespace ioctls");
+            false
+        }
+        Err(e) => panic!("{e:?}"),
+    };
+    {
+        let _g = fault::inject_times(Call::NsfsIoctl, libc::ENOTTY, 1);
+        match mine.pid_from_namespace(me) {
+            Err(Error::NoSuchProcess { pid }) if has_translation => assert_eq!(pid, me),
+            Err(Error::Unsupported { feature: NsFeature::PidTranslation }) if !has_translation => {}
+            other => panic!("translation {has_translation}: {other:?}"),
+        }
+    }
+    let _g = fault::inject(Call::NsfsIoctl, libc::ENOTTY);
+    assert!(matches!(mine.pid_from_namespace(me), Err(Error::Unsupported { feature: NsFeature::PidTranslation })));
 }
 
 #[test]

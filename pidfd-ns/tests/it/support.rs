@@ -69,6 +69,10 @@ pub(crate) struct Setup {
 
 /// A `sh -c '<script>'` child that unshared `flags` before exec. The script's first line of
 /// output is returned by [`Held::new`]; closing stdin (drop) lets a `read x` in it finish.
+///
+/// With `CLONE_NEWTIME` the child enters its new time namespace itself before exec (`setns`
+/// to its own `time_for_children`): `exec` moves a process there only from 6.2 on ("fs/exec:
+/// switch timens when a task gets a new mm"), and the child must live in it on every kernel.
 pub(crate) struct Held {
     pub(crate) child: Child,
     pub(crate) fd: PidFd,
@@ -90,9 +94,22 @@ impl Held {
         let tmpfs = setup.tmpfs_at.map(|p| CString::new(p).unwrap());
         let hook = move || -> std::io::Result<()> {
             let check = |r: libc::c_int| if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) };
-            // SAFETY: only async-signal-safe system calls on pointers prepared before the fork.
+            // SAFETY: only async-signal-safe system calls (unshare, open, setns, close,
+            // sethostname, mount) on pointers prepared before the fork or static.
             unsafe {
                 check(libc::unshare(flags))?;
+                if flags & pidfd_sys::CLONE_NEWTIME != 0 {
+                    let fd = libc::open(c"/proc/self/ns/time_for_children".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+                    if fd < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    let r = libc::setns(fd, pidfd_sys::CLONE_NEWTIME);
+                    let e = std::io::Error::last_os_error();
+                    libc::close(fd);
+                    if r != 0 {
+                        return Err(e);
+                    }
+                }
                 if let Some(h) = &hostname {
                     check(libc::sethostname(h.as_ptr(), h.as_bytes().len()))?;
                 }
@@ -192,6 +209,29 @@ pub(crate) fn thread_inos() -> Vec<(Namespace, Option<u64>)> {
         .iter()
         .map(|&ns| (ns, std::fs::metadata(format!("/proc/thread-self/ns/{}", ns.proc_name())).ok().map(|m| m.ino())))
         .collect()
+}
+
+/// The `NSpid:` line of `/proc/<pid>/status`: the pid in each PID namespace it is visible in,
+/// from the procfs's own namespace down to the process's own.
+pub(crate) fn nspid(pid: i32) -> Vec<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find_map(|l| l.strip_prefix("NSpid:")).expect("NSpid: (4.1+)");
+    line.split_whitespace().map(|n| n.parse().unwrap()).collect()
+}
+
+/// The kernel's own answer to an nsfs ioctl that writes a `__u64` (`NS_GET_ID`,
+/// `NS_GET_MNTNS_ID`), asked directly rather than through `pidfd-ns`: `None` when the kernel
+/// answers `ENOTTY` (it does not have that ioctl).
+pub(crate) fn raw_ns_u64(fd: &impl std::os::fd::AsRawFd, cmd: u32) -> Option<u64> {
+    let mut v: u64 = 0;
+    // SAFETY: the command writes one __u64 through the pointer, which points at `v`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), cmd as _, &mut v as *mut u64) };
+    if r == 0 {
+        return Some(v);
+    }
+    let e = std::io::Error::last_os_error();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOTTY), "raw ioctl {cmd:#x}: {e}");
+    None
 }
 
 /// The calling thread's hostname, as its UTS namespace says.

@@ -16,9 +16,13 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Output};
 
 use crate::error::{Error, Result};
+use crate::sys::SpawnError;
 use crate::{Feature, PidFd, reaper, sys};
 
 /// What one of the child's standard streams is connected to.
+///
+/// # Kernel support
+/// Any kernel (see [`Command::stdin`]).
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub enum Stdio {
@@ -33,6 +37,13 @@ pub enum Stdio {
     Fd(OwnedFd),
 }
 
+/// [`Stdio::Fd`]: the child gets this fd as the stream.
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
 impl From<OwnedFd> for Stdio {
     fn from(fd: OwnedFd) -> Stdio {
         Stdio::Fd(fd)
@@ -46,9 +57,14 @@ impl From<OwnedFd> for Stdio {
 /// `clone(CLONE_PIDFD)` (5.2) with `CLONE_VM | CLONE_VFORK`. [`Command::cgroup`] uses
 /// `clone3(CLONE_INTO_CGROUP)` (5.7, fork semantics); where clone3 is missing or denied
 /// (containers answer `ENOSYS` or `EPERM`) the child moves itself into the cgroup before exec.
-/// Where the kernel does not honour `CLONE_PIDFD`, a plain fork whose child opens its own pidfd
-/// and sends it to the parent. The fd-table unsharing needs 5.9 (`CLOSE_RANGE_UNSHARE`), else
-/// the child copies the whole table.
+/// Where the kernel does not honour `CLONE_PIDFD`, or the vfork clone is refused (`ENOSYS`,
+/// `EPERM`), a plain fork whose child opens its own pidfd (5.3) and sends it to the parent.
+/// The fd-table unsharing needs 5.9 (`CLOSE_RANGE_UNSHARE`), else the child copies the whole
+/// table. [`features()`](crate::features) says which path this kernel takes.
+///
+/// # Errors
+/// The builder methods record settings and never fail; [`Command::spawn`] reports what went
+/// wrong.
 ///
 /// # Example
 /// ```
@@ -78,6 +94,12 @@ pub struct Command {
 impl Command {
     /// A command running `program`: a path, or a name looked up in `PATH` (the child's `PATH`
     /// if set with [`Command::env`], else the parent's) as `execvp` does.
+    ///
+    /// # Kernel support
+    /// Any kernel (records the setting; see [`Command`] for what spawning needs).
+    ///
+    /// # Errors
+    /// None here; an empty name or a NUL byte fails [`Command::spawn`] with [`Error::InvalidInput`], a program that cannot be found or executed with [`Error::Exec`].
     pub fn new(program: impl AsRef<OsStr>) -> Command {
         let program = program.as_ref().to_owned();
         Command {
@@ -100,30 +122,60 @@ impl Command {
     }
 
     /// Adds an argument.
+    ///
+    /// # Kernel support
+    /// Any kernel (records the setting).
+    ///
+    /// # Errors
+    /// None here; a NUL byte fails [`Command::spawn`] with [`Error::InvalidInput`].
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
         self.args.push(arg.as_ref().to_owned());
         self
     }
 
     /// Adds arguments.
+    ///
+    /// # Kernel support
+    /// Any kernel (records the setting).
+    ///
+    /// # Errors
+    /// None here; a NUL byte fails [`Command::spawn`] with [`Error::InvalidInput`].
     pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&mut self, args: I) -> &mut Command {
         self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
 
     /// Sets `argv[0]` (default: the program as given).
+    ///
+    /// # Kernel support
+    /// Any kernel (records the setting).
+    ///
+    /// # Errors
+    /// None here; a NUL byte fails [`Command::spawn`] with [`Error::InvalidInput`].
     pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Command {
         self.args[0] = arg0.as_ref().to_owned();
         self
     }
 
     /// Sets an environment variable.
+    ///
+    /// # Kernel support
+    /// Any kernel (records the setting).
+    ///
+    /// # Errors
+    /// None here; a NUL byte fails [`Command::spawn`] with [`Error::InvalidInput`].
     pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Command {
         self.env.insert(key.as_ref().to_owned(), Some(value.as_ref().to_owned()));
         self
     }
 
     /// Sets environment variables.
+    ///
+    /// # Kernel support
+    /// Any kernel (records the setting).
+    ///
+    /// # Errors
+    /// None here; a NUL byte fails [`Command::spawn`] with [`Error::InvalidInput`].
     pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
     where
         I: IntoIterator<Item = (K, V)>,
@@ -137,12 +189,24 @@ impl Command {
     }
 
     /// Removes an environment variable.
+    ///
+    /// # Kernel support
+    /// Any kernel (records the setting).
+    ///
+    /// # Errors
+    /// None.
     pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
         self.env.insert(key.as_ref().to_owned(), None);
         self
     }
 
     /// Starts from an empty environment instead of the parent's.
+    ///
+    /// # Kernel support
+    /// Any kernel (records the setting).
+    ///
+    /// # Errors
+    /// None.
     pub fn env_clear(&mut self) -> &mut Command {
         self.env_clear = true;
         self.env.clear();
@@ -150,35 +214,65 @@ impl Command {
     }
 
     /// The child's working directory.
+    ///
+    /// # Kernel support
+    /// Any kernel (the child calls `chdir` before exec).
+    ///
+    /// # Errors
+    /// None here; a directory the child cannot enter fails [`Command::spawn`] with [`Error::Exec`] and the `chdir` errno.
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
         self.cwd = Some(dir.as_ref().to_owned());
         self
     }
 
     /// The child's standard input.
+    ///
+    /// # Kernel support
+    /// Any kernel (the child `dup2`s the fd before exec).
+    ///
+    /// # Errors
+    /// None here; [`Command::spawn`] reports a failure to open `/dev/null` or create the pipe as [`Error::Os`].
     pub fn stdin(&mut self, s: Stdio) -> &mut Command {
         self.stdio[0] = s;
         self
     }
 
     /// The child's standard output.
+    ///
+    /// # Kernel support
+    /// Any kernel (the child `dup2`s the fd before exec).
+    ///
+    /// # Errors
+    /// None here; [`Command::spawn`] reports a failure to open `/dev/null` or create the pipe as [`Error::Os`].
     pub fn stdout(&mut self, s: Stdio) -> &mut Command {
         self.stdio[1] = s;
         self
     }
 
     /// The child's standard error.
+    ///
+    /// # Kernel support
+    /// Any kernel (the child `dup2`s the fd before exec).
+    ///
+    /// # Errors
+    /// None here; [`Command::spawn`] reports a failure to open `/dev/null` or create the pipe as [`Error::Os`].
     pub fn stderr(&mut self, s: Stdio) -> &mut Command {
         self.stdio[2] = s;
         self
     }
 
     /// Gives the child `fd` as file descriptor number `target` (3 or more). Apart from these and
-    /// 0-2, the child inherits no fd, not even ones without close-on-exec.
+    /// 0-2, the child inherits no fd, not even ones without close-on-exec: on every creation
+    /// path the child closes every other fd before exec.
+    ///
+    /// # Kernel support
+    /// Any kernel. The child closes the other fds with one `close_range` per gap between the
+    /// fds it keeps (5.9); before, it closes the numbers `/proc/self/fd` lists (read without
+    /// allocating), or, without `/proc`, every number below the `RLIMIT_NOFILE` soft limit.
     ///
     /// # Errors
-    /// [`Command::spawn`] fails with [`Error::InvalidInput`] for a target below 3 (use the
-    /// stdio setters) or one given twice.
+    /// None here; [`Command::spawn`] fails with [`Error::InvalidInput`] for a target below 3
+    /// (use the stdio setters) or one given twice.
     pub fn fd(&mut self, fd: OwnedFd, target: RawFd) -> &mut Command {
         self.fds.push((fd, target));
         self
@@ -186,36 +280,72 @@ impl Command {
 
     /// Puts the child in process group `pgid`; `0` makes it the leader of a new group, whose
     /// members [`PidFd::signal_process_group`] then reaches together.
+    ///
+    /// # Kernel support
+    /// Any kernel (the child calls `setpgid` before exec).
+    ///
+    /// # Errors
+    /// None here; a refused `setpgid` fails [`Command::spawn`] with [`Error::Exec`] and its errno (`EPERM`: a group of another session).
     pub fn process_group(&mut self, pgid: i32) -> &mut Command {
         self.pgroup = Some(pgid);
         self
     }
 
     /// Starts a new session (`setsid`): the child leads a new session and process group.
+    ///
+    /// # Kernel support
+    /// Any kernel (the child calls `setsid` before exec).
+    ///
+    /// # Errors
+    /// None here; a refused `setsid` fails [`Command::spawn`] with [`Error::Exec`] and its errno.
     pub fn setsid(&mut self, on: bool) -> &mut Command {
         self.setsid = on;
         self
     }
 
     /// Runs the child as user `uid` (and drops supplementary groups unless [`Command::groups`]).
+    ///
+    /// # Kernel support
+    /// Any kernel (the child calls `setresuid` before exec; the 32-bit-id calls on x86, arm and sparc).
+    ///
+    /// # Errors
+    /// None here; without the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`.
     pub fn uid(&mut self, uid: u32) -> &mut Command {
         self.uid = Some(uid);
         self
     }
 
     /// Runs the child with group `gid`.
+    ///
+    /// # Kernel support
+    /// Any kernel (the child calls `setresgid` before exec; the 32-bit-id calls on x86, arm and sparc).
+    ///
+    /// # Errors
+    /// None here; without the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`.
     pub fn gid(&mut self, gid: u32) -> &mut Command {
         self.gid = Some(gid);
         self
     }
 
     /// Sets the child's supplementary groups.
+    ///
+    /// # Kernel support
+    /// Any kernel (the child calls `setgroups` before exec; the 32-bit-id calls on x86, arm and sparc).
+    ///
+    /// # Errors
+    /// None here; without the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`.
     pub fn groups(&mut self, groups: &[u32]) -> &mut Command {
         self.groups = Some(groups.to_vec());
         self
     }
 
     /// Blocks exactly these signals in the child (default: the spawning thread's mask).
+    ///
+    /// # Kernel support
+    /// Any kernel (the child sets its mask before exec).
+    ///
+    /// # Errors
+    /// None here; a signal number outside `1..=SIGRTMAX` fails [`Command::spawn`] with [`Error::InvalidInput`].
     pub fn signal_mask(&mut self, signals: &[i32]) -> &mut Command {
         self.sigmask = Some(signals.to_vec());
         self
@@ -224,6 +354,12 @@ impl Command {
     /// Resets every signal disposition to the default in the child, ignored ones included.
     /// Without it, caught signals and `SIGPIPE` are reset (handlers cannot survive exec, and
     /// Rust's runtime ignores `SIGPIPE`), and other ignored signals stay ignored.
+    ///
+    /// # Kernel support
+    /// Any kernel (the child resets the dispositions before exec).
+    ///
+    /// # Errors
+    /// None.
     pub fn reset_signals(&mut self, on: bool) -> &mut Command {
         self.reset_signals = on;
         self
@@ -234,6 +370,10 @@ impl Command {
     /// # Kernel support
     /// `clone3(CLONE_INTO_CGROUP)` (5.7). Without clone3 (or with it denied), the child writes
     /// itself into `cgroup.procs` before exec.
+    ///
+    /// # Errors
+    /// None here; [`Command::spawn`] fails with [`Error::Os`] when `cgroup.procs` cannot be
+    /// opened for the fallback, and with [`Error::Exec`] when the kernel refuses the move.
     pub fn cgroup(&mut self, dir: OwnedFd) -> &mut Command {
         self.cgroup = Some(dir);
         self
@@ -246,9 +386,11 @@ impl Command {
     ///
     /// # Errors
     /// [`Error::Exec`] with the errno when the program cannot be executed (missing, not
-    /// executable, ...): the failed child is reaped, no exit code 127 is invented;
-    /// [`Error::InvalidInput`] for a NUL byte in an argument or a bad fd target; [`Error::Os`]
-    /// when the process cannot be created.
+    /// executable, ...) or a step before exec fails (`chdir`, credentials, process group,
+    /// cgroup, the fork path's own `pidfd_open`): the failed child is reaped, no exit code 127
+    /// is invented; [`Error::InvalidInput`] for a NUL byte in an argument or a bad fd target;
+    /// [`Error::Os`] when the process cannot be created (`EAGAIN`, `ENOMEM`: the failing call
+    /// is named) or a pipe or `/dev/null` cannot be opened.
     pub fn spawn(&mut self) -> Result<Child> {
         let mut keep: Vec<OwnedFd> = Vec::new();
         let mut plan = sys::ChildPlan::new();
@@ -287,17 +429,30 @@ impl Command {
             }
             plan.fd_map.push((fd.as_raw_fd(), *target));
         }
-        let method = self.method(&mut plan, &mut keep)?;
-        let result = match sys::spawn_child(&mut plan, method) {
-            // clone3 missing or denied at spawn time: place the child from inside instead.
-            Err((libc::ENOSYS | libc::EPERM, None)) if matches!(method, sys::Method::Clone3Cgroup { .. }) => {
-                self.cgroup_procs_fallback(&mut plan, &mut keep)?;
-                sys::spawn_child(&mut plan, self.base_method())
+        let mut method = self.method(&mut plan, &mut keep)?;
+        let result = loop {
+            match sys::spawn_child(&mut plan, method) {
+                // clone3 missing or denied at spawn time: place the child from inside instead.
+                Err(SpawnError::Create(libc::ENOSYS | libc::EPERM))
+                    if matches!(method, sys::Method::Clone3Cgroup { .. }) =>
+                {
+                    self.cgroup_procs_fallback(&mut plan, &mut keep)?;
+                    method = self.base_method();
+                }
+                // The vfork clone refused (a policy that filters clone flags) or CLONE_PIDFD
+                // ignored: a plain fork whose child sends its own pidfd.
+                Err(SpawnError::Create(libc::ENOSYS | libc::EPERM)) if method == sys::Method::VforkClone => {
+                    method = sys::Method::Fork;
+                }
+                r => break r,
             }
-            r => r,
         };
         drop(strings);
         drop(keep);
+        let exec_error = |errno| Error::Exec {
+            program: self.program.to_string_lossy().into_owned(),
+            source: std::io::Error::from_raw_os_error(errno),
+        };
         match result {
             Ok((pid, fd)) => {
                 let [stdin, stdout, stderr] = parents;
@@ -309,15 +464,22 @@ impl Command {
                     stderr: stderr.map(PipeReader::from),
                 })
             }
-            Err((errno, Some((_pid, fd)))) => {
-                // The exec failed: the child exited (127); reap it and report the errno.
-                let _ = PidFd::from_owned_unchecked(fd).wait();
-                Err(Error::Exec {
-                    program: self.program.to_string_lossy().into_owned(),
-                    source: std::io::Error::from_raw_os_error(errno),
-                })
+            Err(SpawnError::Child { errno, child }) => {
+                // A step before or at exec failed: the child exited (127); reap it (unless
+                // that was done already) and report the errno.
+                if let Some((_pid, fd)) = child {
+                    let _ = PidFd::from_owned_unchecked(fd).wait();
+                }
+                Err(exec_error(errno))
             }
-            Err((errno, None)) => Err(Error::os("clone", std::io::Error::from_raw_os_error(errno))),
+            Err(SpawnError::Create(errno)) => {
+                let op = match method {
+                    sys::Method::VforkClone => "clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)",
+                    sys::Method::Clone3Cgroup { .. } => "clone3(CLONE_PIDFD|CLONE_INTO_CGROUP)",
+                    sys::Method::Fork => "fork",
+                };
+                Err(Error::os(op, std::io::Error::from_raw_os_error(errno)))
+            }
         }
     }
 
@@ -441,6 +603,12 @@ fn candidates(program: &OsStr, path: Option<&OsStr>) -> Result<Vec<CString>> {
 /// Covers the common case through std's stable getters: program, arguments, environment
 /// changes and working directory. std does not expose its stdio settings, `env_clear`, or its
 /// `CommandExt` settings (uid, process group, pre_exec hooks): set those on the result.
+///
+/// # Kernel support
+/// Any kernel (copies settings; spawning as [`Command`]).
+///
+/// # Errors
+/// None.
 impl From<std::process::Command> for Command {
     fn from(c: std::process::Command) -> Command {
         let mut cmd = Command::new(c.get_program());
@@ -462,6 +630,9 @@ impl From<std::process::Command> for Command {
 ///
 /// Dropping a `Child` that has not been waited for never leaves a zombie: a single background
 /// thread (started on first need) reaps it when it exits. [`Child::detach`] opts out.
+///
+/// # Kernel support
+/// Waiting and signalling as [`PidFd`] (5.3 and later).
 #[derive(Debug)]
 pub struct Child {
     pidfd: Option<PidFd>,
@@ -475,24 +646,49 @@ pub struct Child {
 }
 
 impl Child {
-    /// The child's pid (in the caller's PID namespace) at creation.
+    /// The child's pid (in the caller's PID namespace), as the kernel returned it at creation;
+    /// it names the child only until the child is reaped (use [`Child::pidfd`] after that).
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None.
     pub fn id(&self) -> i32 {
         self.pid
     }
 
     /// The child's pidfd.
+    ///
+    /// # Kernel support
+    /// Any kernel `pidfd::Command` runs on.
+    ///
+    /// # Errors
+    /// None.
     pub fn pidfd(&self) -> &PidFd {
         self.pidfd.as_ref().expect("present until into_pidfd/detach")
     }
 
     /// Takes the pidfd: the caller now reaps the child (or it stays a zombie until the pidfd's
     /// owner waits or the process exits).
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None.
     pub fn into_pidfd(mut self) -> PidFd {
         self.pidfd.take().expect("present until into_pidfd/detach")
     }
 
     /// Lets the child run on its own: nobody reaps it when it exits (it becomes a zombie until
     /// this process exits, unless `SIGCHLD` is ignored).
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None.
     pub fn detach(self) {
         drop(self.into_pidfd());
     }
@@ -559,6 +755,15 @@ impl Child {
     }
 }
 
+/// Reaps the child in the background once it exits (unless waited for, detached or taken
+/// with [`Child::into_pidfd`]), so no zombie is left.
+///
+/// # Kernel support
+/// As [`PidFd::try_wait`]; the background thread polls the pidfds (5.3).
+///
+/// # Errors
+/// None: a child that cannot be handed to the reaper (no thread) stays a zombie until this
+/// process exits.
 impl Drop for Child {
     fn drop(&mut self) {
         if let Some(fd) = self.pidfd.take()
@@ -570,6 +775,13 @@ impl Drop for Child {
     }
 }
 
+/// The child's pidfd.
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
 impl AsFd for Child {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.pidfd().as_fd()

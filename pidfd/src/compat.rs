@@ -21,6 +21,12 @@ use crate::sys;
 ///
 /// Each variant knows the first mainline kernel that has it ([`Feature::since`]); that version
 /// is for messages only: support is always probed.
+///
+/// # Kernel support
+/// Each variant's documentation says which kernel brings it and what an older kernel answers.
+/// Probing works on any kernel: [`Feature::support`] runs the probe once and caches a definite
+/// answer; an operation whose feature is missing and has no fallback fails with
+/// [`Error::Unsupported`](crate::Error::Unsupported).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Feature {
@@ -82,6 +88,9 @@ pub enum Feature {
 
 impl Feature {
     /// Every feature, in kernel order.
+    ///
+    /// # Kernel support
+    /// Any kernel (a constant).
     pub const ALL: [Feature; 26] = [
         Feature::PidfdSendSignal,
         Feature::ClonePidfd,
@@ -112,6 +121,12 @@ impl Feature {
     ];
 
     /// A stable machine-readable name (`snake_case`), as used by the kernel matrix.
+    ///
+    /// # Kernel support
+    /// Any kernel (a constant; nothing is probed).
+    ///
+    /// # Errors
+    /// None.
     pub const fn name(self) -> &'static str {
         match self {
             Feature::PidfdSendSignal => "pidfd_send_signal",
@@ -145,6 +160,12 @@ impl Feature {
 
     /// The first mainline Linux release that has the feature (for messages; distributions
     /// backport, so never compare it with the running kernel's version).
+    ///
+    /// # Kernel support
+    /// Any kernel (a constant; nothing is probed).
+    ///
+    /// # Errors
+    /// None.
     pub const fn since(self) -> &'static str {
         match self {
             Feature::PidfdSendSignal => "5.1",
@@ -169,15 +190,25 @@ impl Feature {
         }
     }
 
-    /// Looks a feature up by its [`name`](Feature::name).
+    /// Looks a feature up by its [`name`](Feature::name); `None` for an unknown name.
+    ///
+    /// # Kernel support
+    /// Any kernel (nothing is probed).
+    ///
+    /// # Errors
+    /// None.
     pub fn from_name(name: &str) -> Option<Feature> {
         Feature::ALL.into_iter().find(|f| f.name() == name)
     }
 
-    /// Whether the running kernel has the feature (and no policy refuses it).
+    /// Whether the running kernel has the feature (and no policy refuses it). `false` also
+    /// when the probe was refused or could not decide: [`Feature::support`] tells those apart.
     ///
     /// # Kernel support
     /// Any kernel: this is the probe. The first call runs it; definite answers are cached.
+    ///
+    /// # Errors
+    /// None: a refused or inconclusive probe reads as `false` (and is probed again next time).
     pub fn is_supported(self) -> bool {
         self.support() == Support::Supported
     }
@@ -185,7 +216,13 @@ impl Feature {
     /// The probe's full answer. See [`Support`].
     ///
     /// # Kernel support
-    /// Any kernel: this is the probe.
+    /// Any kernel: this is the probe. Only [`Support::Supported`] and [`Support::Unsupported`]
+    /// are cached; a refusal or an inconclusive errno is probed again on the next call. On
+    /// Android nothing is probed until `pidfd::allow_probing_on_android()` is called (a
+    /// function of Android builds only).
+    ///
+    /// # Errors
+    /// None: a failed probe is an answer ([`Support::Denied`], [`Support::Undetermined`]).
     pub fn support(self) -> Support {
         if sys::fault::check(sys::Call::Feature(self)).is_err() {
             return Support::Unsupported;
@@ -211,13 +248,23 @@ impl Feature {
         match self.support() {
             Support::Supported => Ok(()),
             Support::Unsupported => Err(crate::Error::Unsupported { feature: self }),
-            Support::Denied { errno } | Support::Undetermined { errno } => {
+            Support::Denied { errno } => {
                 Err(crate::Error::Denied { feature: self, source: io::Error::from_raw_os_error(errno) })
+            }
+            Support::Undetermined { errno } => {
+                Err(crate::Error::Undetermined { feature: self, source: io::Error::from_raw_os_error(errno) })
             }
         }
     }
 }
 
+/// The kernel interface's name, e.g. `PIDFD_GET_INFO ioctl`.
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
 impl fmt::Display for Feature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self {
@@ -253,6 +300,9 @@ impl fmt::Display for Feature {
 }
 
 /// A probe's answer.
+///
+/// # Kernel support
+/// Any kernel (what [`Feature::support`] returns).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Support {
@@ -272,6 +322,13 @@ pub enum Support {
     },
 }
 
+/// `yes`, `no`, `denied (<errno>)` or `unknown (<errno>)`.
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
 impl fmt::Display for Support {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -336,7 +393,14 @@ static ANDROID_PROBES_ALLOWED: std::sync::atomic::AtomicBool = std::sync::atomic
 /// On Android before 12, seccomp kills a process that makes a pidfd system call with `SIGSYS`
 /// instead of failing it. This crate therefore never probes implicitly on Android: call this
 /// once you know the device allows the calls (API level 31+), or every feature reports
-/// [`Support::Undetermined`].
+/// [`Support::Undetermined`] (and operations needing one fail with
+/// [`Error::Undetermined`](crate::Error::Undetermined)).
+///
+/// # Kernel support
+/// Android only; Android 12 (API level 31) and later allow the pidfd system calls.
+///
+/// # Errors
+/// None.
 #[cfg(target_os = "android")]
 pub fn allow_probing_on_android() {
     ANDROID_PROBES_ALLOWED.store(true, Ordering::Relaxed);
@@ -576,15 +640,22 @@ fn supported_mask() -> io::Result<Option<u64>> {
 ///
 /// `Display` prints a table; [`FeatureReport::kmatrix_lines`] prints the kernel matrix's
 /// machine-readable form.
+///
+/// # Kernel support
+/// Any kernel: a snapshot of the probes' answers taken by [`features()`].
 #[derive(Clone, Debug)]
 pub struct FeatureReport {
     features: Vec<(Feature, Support)>,
 }
 
-/// Probes every [`Feature`] (each at most once per process) and reports them.
+/// Probes every [`Feature`] (each at most once per process) and reports them, with the
+/// mechanism each operation uses, `pidfd::Command`'s creation path among them.
 ///
 /// # Kernel support
 /// Any kernel.
+///
+/// # Errors
+/// None: a refused or inconclusive probe shows as such in the report.
 ///
 /// # Example
 /// ```
@@ -598,16 +669,36 @@ pub fn features() -> FeatureReport {
 
 impl FeatureReport {
     /// Every feature with the probe's answer.
+    ///
+    /// # Kernel support
+    /// Any kernel (reads the snapshot).
+    ///
+    /// # Errors
+    /// None.
     pub fn iter(&self) -> impl Iterator<Item = (Feature, Support)> + '_ {
         self.features.iter().copied()
     }
 
-    /// The answer for one feature.
+    /// The answer for one feature (`None` only for a feature the report does not list).
+    ///
+    /// # Kernel support
+    /// Any kernel (reads the snapshot).
+    ///
+    /// # Errors
+    /// None.
     pub fn support(&self, feature: Feature) -> Option<Support> {
         self.features.iter().find(|(f, _)| *f == feature).map(|&(_, s)| s)
     }
 
-    /// Each operation and the mechanism it uses on this kernel (the best one, or the fallback).
+    /// Each operation and the mechanism it uses on this kernel (the best one, or the fallback),
+    /// including which creation path [`Command`](crate::Command) takes: the vfork clone, clone3
+    /// into a cgroup, or a fork whose child sends its own pidfd.
+    ///
+    /// # Kernel support
+    /// Any kernel (reads the snapshot).
+    ///
+    /// # Errors
+    /// None.
     pub fn operations(&self) -> Vec<(&'static str, &'static str)> {
         let has = |f| self.support(f) == Some(Support::Supported);
         vec![
@@ -647,11 +738,41 @@ impl FeatureReport {
                 if has(Feature::SignalScope) { "PIDFD_SIGNAL_*" } else { "tgkill/killpg after liveness check" },
             ),
             ("non-blocking pidfd", if has(Feature::PidfdNonblock) { "PIDFD_NONBLOCK" } else { "WNOHANG" }),
+            (
+                "stop/continue wait, non-blocking fd",
+                if has(Feature::FileHandles) {
+                    "waitid on a blocking reopen (pidfs file handle)"
+                } else {
+                    "waitid(WNOHANG) with backoff (<= 10 ms)"
+                },
+            ),
             ("spawn (pidfd::spawn)", "fork; the child sends its own pidfd"),
+            (
+                "spawn (pidfd::Command)",
+                if has(Feature::ClonePidfd) {
+                    "clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)"
+                } else {
+                    "fork; the child sends its own pidfd"
+                },
+            ),
+            (
+                "spawn into a cgroup",
+                match (has(Feature::CloneIntoCgroup), has(Feature::ClonePidfd)) {
+                    (true, _) => "clone3(CLONE_PIDFD|CLONE_INTO_CGROUP)",
+                    (false, true) => "vfork clone; the child writes cgroup.procs",
+                    (false, false) => "fork; the child writes cgroup.procs and sends its pidfd",
+                },
+            ),
         ]
     }
 
     /// Lines `KMATRIX-FEATURE <name> <yes|no|denied|unknown>`, one per feature.
+    ///
+    /// # Kernel support
+    /// Any kernel (reads the snapshot).
+    ///
+    /// # Errors
+    /// None.
     pub fn kmatrix_lines(&self) -> String {
         let mut out = String::new();
         for (f, s) in self.iter() {
@@ -667,6 +788,13 @@ impl FeatureReport {
     }
 }
 
+/// The features and the operations, as two tables.
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
 impl fmt::Display for FeatureReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{:<20} {:<32} {:>6}  supported", "feature", "", "since")?;
@@ -674,9 +802,9 @@ impl fmt::Display for FeatureReport {
             writeln!(f, "{:<20} {:<32} {:>6}  {}", feat.name(), feat.to_string(), feat.since(), s)?;
         }
         writeln!(f)?;
-        writeln!(f, "{:<28} mechanism on this kernel", "operation")?;
+        writeln!(f, "{:<36} mechanism on this kernel", "operation")?;
         for (op, how) in self.operations() {
-            writeln!(f, "{op:<28} {how}")?;
+            writeln!(f, "{op:<36} {how}")?;
         }
         Ok(())
     }

@@ -8,6 +8,10 @@ use crate::Feature;
 ///
 /// Converts into [`std::io::Error`]: variants that come from an OS error keep its
 /// `raw_os_error()`; [`Error::Unsupported`] becomes [`io::ErrorKind::Unsupported`].
+///
+/// # Kernel support
+/// Any kernel. Which variants an operation returns on which kernel is documented with the
+/// operation; [`Error::Unsupported`] names the missing [`Feature`] and the kernel that brings it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -24,6 +28,20 @@ pub enum Error {
         /// The capability that was refused.
         feature: Feature,
         /// The refusal (`EPERM` or `EACCES`, usually).
+        #[source]
+        source: io::Error,
+    },
+    /// The probe of a feature the operation needs could not decide whether the running kernel
+    /// has it: it met an error that says nothing about the kernel (`EMFILE`, `ENOMEM`, a
+    /// probe child that could not be created or was reaped by someone else, or, on Android,
+    /// probing not yet allowed). Not cached: a later call probes again.
+    #[error(
+        "could not determine whether the running kernel has {feature}: its probe failed ({source}); a later call probes again"
+    )]
+    Undetermined {
+        /// The capability whose probe failed.
+        feature: Feature,
+        /// What the probe met.
         #[source]
         source: io::Error,
     },
@@ -84,13 +102,24 @@ pub enum Error {
 }
 
 /// `Result` with this crate's [`Error`].
+///
+/// # Kernel support
+/// Any kernel (a type alias).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The `errno` behind this error, if it came from the kernel.
+    /// The `errno` behind this error, if it came from the kernel (`ESRCH` for
+    /// [`Error::Exited`] and [`Error::NoSuchProcess`], `ECHILD` for [`Error::NotChild`]).
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None: `None` for the variants that carry no errno (such as [`Error::Unsupported`]).
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::Denied { source, .. }
+            | Error::Undetermined { source, .. }
             | Error::PermissionDenied { source }
             | Error::Exec { source, .. }
             | Error::Os { source, .. } => source.raw_os_error(),
@@ -106,11 +135,21 @@ impl Error {
     }
 }
 
+/// Keeps the OS error where there is one (`ESRCH` for an exited process, `ECHILD` for a
+/// non-child); [`Error::Unsupported`] becomes [`io::ErrorKind::Unsupported`], the argument
+/// errors [`io::ErrorKind::InvalidInput`].
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         match e {
             Error::Unsupported { .. } => io::Error::new(io::ErrorKind::Unsupported, e),
             Error::Denied { source, .. }
+            | Error::Undetermined { source, .. }
             | Error::PermissionDenied { source }
             | Error::Exec { source, .. }
             | Error::Os { source, .. } => source,

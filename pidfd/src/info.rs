@@ -143,6 +143,10 @@ impl RawInfo {
 }
 
 /// The user and group ids of a process, mapped into the caller's user namespace.
+///
+/// # Kernel support
+/// From `PIDFD_GET_INFO` (6.13), else `/proc/<pid>/status` re-checked through the pidfd
+/// ([`PidFd::credentials`](crate::PidFd::credentials)); [`ProcessInfo::credentials`] (6.13).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Credentials {
@@ -165,6 +169,10 @@ pub struct Credentials {
 }
 
 /// Core-dump information (`PIDFD_INFO_COREDUMP`, 6.16).
+///
+/// # Kernel support
+/// `PIDFD_INFO_COREDUMP` (6.16); `signal` 6.19, `code` 7.1. On older kernels
+/// [`ProcessInfo::coredump`] is `None`; the wait status's core-dump bit is there on every kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Coredump {
@@ -180,13 +188,25 @@ pub struct Coredump {
 }
 
 impl Coredump {
-    /// The kernel wrote a core dump.
+    /// The kernel wrote a core dump (as recorded by the kernel: see [`Coredump::flags`]).
+    ///
+    /// # Kernel support
+    /// 6.16 (a `Coredump` exists only there).
+    ///
+    /// # Errors
+    /// None.
     pub fn dumped(&self) -> bool {
         self.flags & uapi::PIDFD_COREDUMPED != 0
     }
 
     /// The process is dumpable by its user (`PIDFD_COREDUMP_USER`) or only as root
     /// (`PIDFD_COREDUMP_ROOT`); `None` if neither was reported.
+    ///
+    /// # Kernel support
+    /// 6.16 (a `Coredump` exists only there).
+    ///
+    /// # Errors
+    /// None.
     pub fn dumpable_by_user(&self) -> Option<bool> {
         if self.flags & uapi::PIDFD_COREDUMP_USER != 0 {
             Some(true)
@@ -200,6 +220,10 @@ impl Coredump {
 
 /// What `PIDFD_GET_INFO` returned (6.13): each getter is `Some` exactly when the kernel's
 /// returned mask has the field's bit and the field lay inside the bytes passed.
+///
+/// # Kernel support
+/// `PIDFD_GET_INFO` (6.13) through [`PidFd::info`](crate::PidFd::info); each getter names the
+/// kernel that first fills its field. On older kernels there is no `ProcessInfo` at all.
 #[derive(Clone, Copy, Debug)]
 pub struct ProcessInfo {
     raw: RawInfo,
@@ -211,51 +235,111 @@ impl ProcessInfo {
     }
 
     /// The returned mask (`PIDFD_INFO_*` bits of `pidfd-sys`).
+    ///
+    /// # Kernel support
+    /// 6.13.
+    ///
+    /// # Errors
+    /// None.
     pub fn mask(&self) -> u64 {
         self.raw.info.mask
     }
 
     /// How many bytes of `struct pidfd_info` were passed to the kernel.
+    ///
+    /// # Kernel support
+    /// Any kernel with `PIDFD_GET_INFO` (6.13).
+    ///
+    /// # Errors
+    /// None.
     pub fn size(&self) -> usize {
         self.raw.size()
     }
 
     /// The process's pid (the thread's id for a thread pidfd) in the caller's PID namespace.
+    ///
+    /// # Kernel support
+    /// 6.13; `None` once the process is reaped.
+    ///
+    /// # Errors
+    /// None.
     pub fn pid(&self) -> Option<i32> {
         self.raw.pid()
     }
 
     /// The thread-group id: equal to [`pid`](Self::pid) for a process pidfd.
+    ///
+    /// # Kernel support
+    /// 6.13; `None` once the process is reaped.
+    ///
+    /// # Errors
+    /// None.
     pub fn tgid(&self) -> Option<i32> {
         self.raw.tgid()
     }
 
     /// The parent's pid; 0 when the parent is outside the caller's PID namespace.
+    ///
+    /// # Kernel support
+    /// 6.13; `None` once the process is reaped.
+    ///
+    /// # Errors
+    /// None.
     pub fn ppid(&self) -> Option<i32> {
         self.raw.ppid()
     }
 
     /// The credentials.
+    ///
+    /// # Kernel support
+    /// 6.13.
+    ///
+    /// # Errors
+    /// None.
     pub fn credentials(&self) -> Option<Credentials> {
         self.raw.credentials()
     }
 
     /// The cgroup v2 id (the process's cgroup at exit, for a reaped process).
+    ///
+    /// # Kernel support
+    /// 6.13.
+    ///
+    /// # Errors
+    /// None.
     pub fn cgroup_id(&self) -> Option<u64> {
         self.raw.cgroup_id()
     }
 
     /// The exit status, once the process has been reaped (6.15).
+    ///
+    /// # Kernel support
+    /// 6.15 (`PIDFD_INFO_EXIT`); always `None` before.
+    ///
+    /// # Errors
+    /// None.
     pub fn exit_status(&self) -> Option<ExitStatus> {
         self.raw.exit_status()
     }
 
     /// Core-dump information (6.16).
+    ///
+    /// # Kernel support
+    /// 6.16 (`PIDFD_INFO_COREDUMP`); always `None` before.
+    ///
+    /// # Errors
+    /// None.
     pub fn coredump(&self) -> Option<Coredump> {
         self.raw.coredump()
     }
 
     /// The mask bits the kernel supports (6.19).
+    ///
+    /// # Kernel support
+    /// 6.19 (`PIDFD_INFO_SUPPORTED_MASK`); always `None` before.
+    ///
+    /// # Errors
+    /// None.
     pub fn supported_mask(&self) -> Option<u64> {
         self.raw.supported_mask()
     }

@@ -31,15 +31,17 @@
 //! | operation | best (first kernel) | fallback |
 //! |---|---|---|
 //! | open | `pidfd_open` (5.3) | none: [`Error::Unsupported`] |
-//! | spawn race-free | child opens its own pidfd and sends it (5.3) | none |
-//! | pid | `PIDFD_GET_INFO` (6.13) | `/proc/self/fdinfo/<fd>` `Pid:` (5.2; -1 exited, 0 other PID namespace) |
-//! | ppid, credentials | `PIDFD_GET_INFO` (6.13) | `/proc/<pid>/status`, then re-check the pidfd still names that pid |
-//! | cgroup id | `PIDFD_GET_INFO` (6.13) | `/proc/<pid>/cgroup` v2 path resolved to its inode, re-checked |
+//! | spawn race-free ([`spawn`]) | child opens its own pidfd and sends it (5.3) | none |
+//! | spawn at vfork speed ([`Command`]) | `clone(CLONE_VM\|CLONE_VFORK\|CLONE_PIDFD)` (5.2); into a cgroup `clone3(CLONE_INTO_CGROUP)` (5.7) | fork, the child sends its own pidfd (5.3); the child writes `cgroup.procs` |
+//! | pid | `PIDFD_GET_INFO` (6.13) | `/proc/self/fdinfo/<fd>` `Pid:` (5.2; -1 exited, 0 other PID namespace; before 5.5 checked with `pidfd_send_signal(0)`) |
+//! | ppid, credentials | `PIDFD_GET_INFO` (6.13) | `/proc/<pid>/status`, then re-check the pidfd still names that pid and is not reaped |
+//! | cgroup id | `PIDFD_GET_INFO` (6.13) | `/proc/<pid>/cgroup` v2 path resolved to its id (file handle; inode on 64-bit), re-checked |
 //! | unique id | `fstat` inode on pidfs (6.9, 64-bit) | pidfs file handle (6.14; the only way on 32-bit), else unsupported |
 //! | reopen by id | `open_by_handle_at(FD_PIDFS_ROOT)` (6.17) | own pidfd as mount fd (6.14), else unsupported |
 //! | signal | `pidfd_send_signal` (5.1) | none needed |
 //! | scoped signals (thread, group, process group) | `PIDFD_SIGNAL_*` (6.9) | `tgkill` / `killpg` after a liveness check (residual race) |
 //! | wait | `waitid(P_PIDFD)` (5.4) | own child by pid: `WNOWAIT`, re-check through the pidfd, reap |
+//! | stop/continue wait on a non-blocking pidfd | blocking reopen by pidfs file handle (6.14) | `waitid(WNOHANG)` with a backoff of at most 10 ms |
 //! | exit status of any process | `PIDFD_INFO_EXIT` (6.15) | unsupported |
 //! | non-blocking | `PIDFD_NONBLOCK` (5.10) | `WNOHANG` |
 //! | duplicate a remote fd | `pidfd_getfd` (5.6) | unsupported |
@@ -78,10 +80,15 @@ pub use info::{Coredump, Credentials, ProcessInfo};
 pub use parse::WaitEvent;
 pub use pidfd::{Advice, MemoryRange, OpenFlags, PidFd};
 pub use procdir::ProcDir;
-pub use signal::{SigInfo, SignalScope};
+pub use signal::{SigInfo, SigValue, SignalScope};
 pub use socket::{recv_pidfd, send_pidfd, set_pass_pidfd};
 pub use spawn::spawn;
 pub use wait::{ResourceUsage, WaitOptions};
+
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+#[path = "bench_internals.rs"]
+pub mod __bench;
 
 #[cfg(test)]
 mod tests;

@@ -48,6 +48,12 @@ pub(crate) fn fdinfo_pid(buf: &[u8]) -> Option<i32> {
     field(buf, b"Pid:").and_then(int).and_then(|v| i32::try_from(v).ok())
 }
 
+/// Whether fdinfo has an `NSpid:` line (5.5+, which also shows `Pid: -1` after the reap; before,
+/// a reaped process keeps showing its old pid).
+pub(crate) fn fdinfo_has_nspid(buf: &[u8]) -> bool {
+    lines(buf).any(|l| l.starts_with(b"NSpid:"))
+}
+
 /// The fields of `/proc/<pid>/status` the fallbacks need.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Status {
@@ -111,6 +117,10 @@ pub(crate) fn cgroup2_mount(mountinfo: &[u8], out: &mut Vec<u8>) -> bool {
 }
 
 /// What a `waitid` reported.
+///
+/// # Kernel support
+/// Any kernel (returned by [`PidFd::wait_event`](crate::PidFd::wait_event), which documents the
+/// kernels it needs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WaitEvent {
@@ -188,6 +198,8 @@ mod tests {
         assert_eq!(fdinfo_pid(b"Pid:\t"), None);
         assert_eq!(fdinfo_pid(b"Pid:\t77"), Some(77));
         assert_eq!(fdinfo_pid(b"NSpid:\t5\n"), None);
+        assert!(fdinfo_has_nspid(FDINFO));
+        assert!(!fdinfo_has_nspid(b"pos:\t0\nPid:\t1234\n"));
     }
 
     #[test]
@@ -259,6 +271,7 @@ mod tests {
             let len = (next() % 96) as usize;
             let buf: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
             let _ = fdinfo_pid(&buf);
+            let _ = fdinfo_has_nspid(&buf);
             let _ = status(&buf);
             let _ = cgroup_v2_path(&buf);
             let _ = cgroup2_mount(&buf, &mut Vec::new());

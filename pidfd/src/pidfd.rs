@@ -17,6 +17,10 @@ use crate::{Feature, parse, sys};
 
 bitflags! {
     /// Flags for [`PidFd::open_with`].
+    ///
+    /// # Kernel support
+    /// `NONBLOCK` 5.10, `THREAD` 6.9; a flag the kernel lacks makes [`PidFd::open_with`] fail
+    /// with [`Error::Unsupported`] naming it.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct OpenFlags: u32 {
         /// `PIDFD_NONBLOCK` (5.10): [`PidFd::wait`] keeps blocking, but a `waitid` on the fd
@@ -33,6 +37,11 @@ bitflags! {
 ///
 /// Once a wait has returned the exit status, the `PidFd` remembers it: later waits, and
 /// [`exit_status`](PidFd::exit_status), return the same status.
+///
+/// # Kernel support
+/// pidfds exist from 5.1 (`pidfd_send_signal` on `/proc/<pid>` fds) and 5.3 (`pidfd_open`); each
+/// method documents the kernel it needs, its fallback, and what happens without either (the
+/// crate-level table sums them up).
 pub struct PidFd {
     fd: OwnedFd,
     exit: OnceLock<ExitStatus>,
@@ -63,8 +72,11 @@ impl PidFd {
     /// `pidfd_open` (5.3); without it, [`Error::Unsupported`]. No fallback.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for `pid <= 0`; [`Error::NoSuchProcess`]; [`Error::NotThreadGroupLeader`]
-    /// for a thread id; [`Error::Denied`] under a seccomp policy that refuses `pidfd_open`.
+    /// [`Error::InvalidInput`] for `pid <= 0`; [`Error::NoSuchProcess`];
+    /// [`Error::NotThreadGroupLeader`] for the id of a thread that does not lead its group
+    /// (`ENOENT` from 6.16; before, `EINVAL`, mapped so only when `/proc/<pid>/status` shows the
+    /// task belongs to another thread group, else kept as [`Error::Os`]); [`Error::Unsupported`]
+    /// without `pidfd_open`; [`Error::Denied`] under a seccomp policy that refuses `pidfd_open`.
     ///
     /// # Example
     /// ```
@@ -130,7 +142,11 @@ impl PidFd {
     /// calling process. Older kernels: [`Error::Unsupported`].
     ///
     /// # Errors
-    /// [`Error::Exited`] when no such process exists any more (`ESTALE`).
+    /// [`Error::Unsupported`] (before 6.14); [`Error::Denied`] / [`Error::Undetermined`] when
+    /// the probe was refused or could not decide; [`Error::Exited`] when no such process exists
+    /// any more (`ESTALE`); [`Error::PermissionDenied`] when the kernel refuses the handle (a
+    /// process outside the caller's PID namespace); [`Error::Os`] for other
+    /// `open_by_handle_at` errors.
     pub fn open_by_id(id: u64, flags: OpenFlags) -> Result<PidFd> {
         Feature::FileHandles.require()?;
         let oflags = libc::O_RDONLY | libc::O_CLOEXEC | flags.bits() as i32;
@@ -206,7 +222,10 @@ impl PidFd {
     ///
     /// # Kernel support
     /// `PIDFD_GET_INFO` (6.13); before, the `Pid:` line of `/proc/self/fdinfo/<fd>` (5.2),
-    /// read into a stack buffer, which needs `/proc`.
+    /// read into a stack buffer, which needs `/proc`. Before 5.5 that line keeps a reaped
+    /// process's pid (no `NSpid:` line): there the pid is returned only after
+    /// `pidfd_send_signal(0)` shows the process is not reaped. Where 6.13/6.14 refuse a live
+    /// process with `ESRCH` (its parent is outside the caller's PID namespace), fdinfo answers.
     ///
     /// # Errors
     /// [`Error::Exited`] once the process has been reaped (a zombie still has its pid);
@@ -216,30 +235,70 @@ impl PidFd {
     pub fn pid(&self) -> Result<i32> {
         if Feature::GetInfo.is_supported() {
             let mut raw = RawInfo::request(uapi::PIDFD_INFO_PID);
-            return match sys::pidfd_get_info(self.as_raw_fd(), raw.as_mut(), RawInfo::SIZE) {
-                Ok(()) => raw.pid().ok_or(Error::Exited),
-                Err(e) => Err(self.info_error(e)),
-            };
+            match sys::pidfd_get_info(self.as_raw_fd(), raw.as_mut(), RawInfo::SIZE) {
+                Ok(()) => return raw.pid().ok_or(Error::Exited),
+                // Reaped, another PID namespace, or (6.13, 6.14) a live process whose parent
+                // is outside the caller's PID namespace: fdinfo tells which, and the pid.
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => return Err(self.info_error(e)),
+            }
         }
         self.fdinfo_pid()
     }
 
-    /// The fdinfo fallback of [`PidFd::pid`]: open + read into a stack buffer + close.
+    /// The fdinfo fallback of [`PidFd::pid`]: open + read into a stack buffer + close. Before
+    /// 5.5 (no `NSpid:` line) a reaped process keeps showing its old pid: there the answer is
+    /// checked through the pidfd (`pidfd_send_signal` with signal 0 fails with `ESRCH` after
+    /// the reap), so a pid that may already be recycled is never returned.
     pub(crate) fn fdinfo_pid(&self) -> Result<i32> {
         match PidFd::fdinfo_of(self.as_raw_fd())? {
-            -1 => Err(Error::Exited),
-            0 => Err(Error::OtherPidNamespace),
-            pid => Ok(pid),
+            (-1, _) => Err(Error::Exited),
+            (0, _) => Err(Error::OtherPidNamespace),
+            (pid, true) => Ok(pid),
+            (pid, false) => self.unreaped().map(|()| pid),
         }
     }
 
-    /// Maps a `PIDFD_GET_INFO` error. `ESRCH` is also what 6.13-6.18.13 answer for a process
-    /// in another PID namespace; fdinfo tells the two apart.
+    /// Whether the process is not reaped yet (a zombie is not reaped), through the pidfd:
+    /// `pidfd_send_signal(fd, 0)`. `EPERM` means it exists but we may not signal it.
+    pub(crate) fn unreaped(&self) -> Result<()> {
+        match sys::pidfd_send_signal(self.as_raw_fd(), 0, None, 0) {
+            Ok(()) => Ok(()),
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EPERM) => Ok(()),
+                Some(libc::ESRCH) => Err(Error::Exited),
+                Some(libc::EINVAL) => Err(Error::OtherPidNamespace),
+                Some(libc::EBADF) => Err(Error::NotPidfd),
+                _ => Err(Error::os("pidfd_send_signal(0)", e)),
+            },
+        }
+    }
+
+    /// `PIDFD_GET_INFO` for `mask`, or `None` when the caller must take the `/proc` fallback:
+    /// the kernel lacks the ioctl, or (6.13, 6.14) refuses with `ESRCH` a live process whose
+    /// parent is outside the caller's PID namespace.
+    fn kernel_info(&self, mask: u64) -> Result<Option<ProcessInfo>> {
+        if !Feature::GetInfo.is_supported() {
+            return Ok(None);
+        }
+        let mut raw = RawInfo::request(mask);
+        match sys::pidfd_get_info(self.as_raw_fd(), raw.as_mut(), RawInfo::SIZE) {
+            Ok(()) => Ok(Some(ProcessInfo::new(raw))),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => self.fdinfo_pid().map(|_| None),
+            Err(e) => Err(self.info_error(e)),
+        }
+    }
+
+    /// Maps a `PIDFD_GET_INFO` error. `ESRCH` is what a reaped process gives (6.13, 6.14), what
+    /// 6.13-6.18.13 answer for a process in another PID namespace, and what 6.13 and 6.14
+    /// answer for a live process whose parent is outside the caller's PID namespace; fdinfo
+    /// tells them apart.
     fn info_error(&self, e: io::Error) -> Error {
         match e.raw_os_error() {
             Some(libc::ESRCH) => match self.fdinfo_pid() {
+                Ok(_) => Error::Os { op: "ioctl(PIDFD_GET_INFO) on a live process", source: e },
                 Err(Error::OtherPidNamespace) => Error::OtherPidNamespace,
-                _ => Error::Exited,
+                Err(_) => Error::Exited,
             },
             Some(libc::ENOTTY | libc::EINVAL | libc::EBADF) => Error::NotPidfd,
             _ => from_errno("ioctl(PIDFD_GET_INFO)", e),
@@ -250,14 +309,16 @@ impl PidFd {
     /// namespace's init).
     ///
     /// # Kernel support
-    /// `PIDFD_GET_INFO` (6.13); before, `/proc/<pid>/status`, then a re-check that the pidfd
-    /// still names that pid (so the answer is never another process's).
+    /// `PIDFD_GET_INFO` (6.13); before (and where 6.13/6.14 refuse a live process with
+    /// `ESRCH`), `/proc/<pid>/status`, then a re-check through the pidfd that it still names
+    /// that pid and is not reaped (so the answer is never another process's).
     ///
     /// # Errors
-    /// As [`PidFd::pid`].
+    /// As [`PidFd::pid`]; [`Error::Os`] when `/proc/<pid>/status` cannot be read or lacks the
+    /// field.
     pub fn ppid(&self) -> Result<i32> {
-        if Feature::GetInfo.is_supported() {
-            return self.get_info(uapi::PIDFD_INFO_PID)?.ppid().ok_or(Error::Exited);
+        if let Some(info) = self.kernel_info(uapi::PIDFD_INFO_PID)? {
+            return info.ppid().ok_or(Error::Exited);
         }
         self.status_fallback()?
             .ppid
@@ -268,13 +329,14 @@ impl PidFd {
     /// namespace.
     ///
     /// # Kernel support
-    /// `PIDFD_GET_INFO` (6.13); before, `/proc/<pid>/status` with the pidfd re-check.
+    /// `PIDFD_GET_INFO` (6.13); before (and where 6.13/6.14 refuse a live process with
+    /// `ESRCH`), `/proc/<pid>/status` with the pidfd re-check of [`PidFd::ppid`].
     ///
     /// # Errors
-    /// As [`PidFd::pid`].
+    /// As [`PidFd::ppid`].
     pub fn credentials(&self) -> Result<Credentials> {
-        if Feature::GetInfo.is_supported() {
-            return self.get_info(uapi::PIDFD_INFO_CREDS)?.credentials().ok_or(Error::Exited);
+        if let Some(info) = self.kernel_info(uapi::PIDFD_INFO_CREDS)? {
+            return info.credentials().ok_or(Error::Exited);
         }
         let st = self.status_fallback()?;
         match (st.uid, st.gid) {
@@ -285,18 +347,24 @@ impl PidFd {
         }
     }
 
-    /// The id of the process's cgroup v2 (the inode number of its cgroup directory).
+    /// The id of the process's cgroup v2 (the kernfs id of its cgroup directory; on 64-bit
+    /// kernels also the directory's inode number).
     ///
     /// # Kernel support
-    /// `PIDFD_GET_INFO` (6.13); before, the `0::` line of `/proc/<pid>/cgroup` resolved under
-    /// the cgroup2 mount found in `/proc/self/mountinfo`, with the pidfd re-check. On a cgroup-v1-only host the kernel reports
-    /// the v2 root (1), and the fallback fails with `ENODATA`.
+    /// `PIDFD_GET_INFO` (6.13); before (and where 6.13/6.14 refuse a live process with
+    /// `ESRCH`), the `0::` line of `/proc/<pid>/cgroup` resolved under the cgroup2 mount found
+    /// in `/proc/self/mountinfo`, the id read from the directory's file handle
+    /// (`name_to_handle_at`, the whole 64-bit id) or, on 64-bit targets where that fails, its
+    /// inode number; then the pidfd re-check of [`PidFd::ppid`]. A 32-bit target never returns
+    /// an inode number (a 32-bit kernel's is only the id's low half). On a cgroup-v1-only host
+    /// the kernel reports the v2 root (1), and the fallback fails with `ENODATA`.
     ///
     /// # Errors
-    /// As [`PidFd::pid`].
+    /// As [`PidFd::ppid`]; [`Error::Os`] when the cgroup2 mount or directory cannot be found
+    /// or identified.
     pub fn cgroup_id(&self) -> Result<u64> {
-        if Feature::GetInfo.is_supported() {
-            return self.get_info(uapi::PIDFD_INFO_CGROUPID)?.cgroup_id().ok_or(Error::Exited);
+        if let Some(info) = self.kernel_info(uapi::PIDFD_INFO_CGROUPID)? {
+            return info.cgroup_id().ok_or(Error::Exited);
         }
         let pid = self.pid()?;
         let mut path = [0u8; 64];
@@ -308,7 +376,7 @@ impl PidFd {
             op: "find cgroup v2 in /proc/<pid>/cgroup",
             source: io::Error::from_raw_os_error(libc::ENODATA),
         })?;
-        let id = cgroup_dir_inode(rel)?;
+        let id = cgroup_dir_id(rel)?;
         self.recheck(pid)?;
         Ok(id)
     }
@@ -317,14 +385,22 @@ impl PidFd {
     /// inode number). Equal for every pidfd of the same process.
     ///
     /// # Kernel support
-    /// pidfs (6.9) on 64-bit targets: `fstat` `st_ino`. 32-bit targets, or where `fstat` is not
-    /// usable: the pidfs file handle (6.14). Older kernels: [`Error::Unsupported`].
+    /// pidfs (6.9) on 64-bit targets: `fstat` `st_ino`. 32-bit targets, or where `fstat` fails:
+    /// the pidfs file handle (6.14). Older kernels: [`Error::Unsupported`].
     ///
     /// # Errors
-    /// [`Error::Unsupported`].
+    /// [`Error::Unsupported`] naming pidfs (64-bit) or pidfs file handles (32-bit);
+    /// [`Error::Os`] when `fstat` fails and there are no file handles; [`Error::NotPidfd`] for a
+    /// handle that is not a pidfs one; errors of `name_to_handle_at` as in [`PidFd::pid`].
     pub fn id(&self) -> Result<u64> {
         if cfg!(target_pointer_width = "64") && Feature::Pidfs.is_supported() {
-            return sys::fstat_ino(self.as_raw_fd()).map_err(|e| Error::os("fstat", e));
+            match sys::fstat_ino(self.as_raw_fd()) {
+                Ok(ino) => return Ok(ino),
+                // A sandbox without fstat, or an inode number that does not fit: the file
+                // handle carries the same id.
+                Err(e) if !Feature::FileHandles.is_supported() => return Err(Error::os("fstat", e)),
+                Err(_) => {}
+            }
         }
         if Feature::FileHandles.is_supported() {
             return match sys::name_to_handle(self.as_raw_fd()) {
@@ -347,7 +423,12 @@ impl PidFd {
     /// kernels: [`Error::Unsupported`] (the single getters such as [`PidFd::pid`] fall back).
     ///
     /// # Errors
-    /// [`Error::Exited`] for a reaped process on kernels without exit information.
+    /// [`Error::Unsupported`] before 6.13 ([`Error::Denied`] / [`Error::Undetermined`] when the
+    /// probe was refused or could not decide); [`Error::Exited`] for a reaped process on
+    /// kernels without exit information (6.13, 6.14); [`Error::OtherPidNamespace`];
+    /// [`Error::Os`] (`ESRCH`) when 6.13/6.14 refuse a live process whose parent is outside the
+    /// caller's PID namespace (the single getters fall back to `/proc` there);
+    /// [`Error::NotPidfd`].
     pub fn info(&self) -> Result<ProcessInfo> {
         Feature::GetInfo.require()?;
         self.get_info(
@@ -376,7 +457,9 @@ impl PidFd {
     /// [`wait`](PidFd::wait)).
     ///
     /// # Errors
-    /// [`Error::Unsupported`].
+    /// [`Error::Unsupported`] before 6.15 ([`Error::Denied`] / [`Error::Undetermined`] when the
+    /// probe was refused or could not decide); [`Error::OtherPidNamespace`];
+    /// [`Error::NotPidfd`]; other `PIDFD_GET_INFO` errors as [`Error::Os`].
     pub fn exit_status(&self) -> Result<Option<ExitStatus>> {
         if let Some(&status) = self.exit.get() {
             return Ok(Some(status));
@@ -400,10 +483,13 @@ impl PidFd {
     /// even if its PID was recycled meanwhile.
     ///
     /// # Kernel support
-    /// Any kernel with pidfds; needs `/proc` mounted for the caller's PID namespace.
+    /// Any kernel with pidfds; needs `/proc` mounted for the caller's PID namespace. The
+    /// re-check after `f` is [`PidFd::pid`] (same pid) plus `pidfd_send_signal(0)` (not reaped),
+    /// which also covers kernels before 5.5 whose fdinfo keeps a reaped process's pid.
     ///
     /// # Errors
-    /// [`Error::Exited`] if the process was reaped before or while `f` ran.
+    /// [`Error::Exited`] if the process was reaped before or while `f` ran; as [`PidFd::pid`];
+    /// [`Error::Os`] when `/proc/<pid>` cannot be opened.
     ///
     /// # Example
     /// ```
@@ -420,10 +506,13 @@ impl PidFd {
         Ok(result)
     }
 
-    /// After reading `/proc/<pid>`: the pidfd still names `pid`, so what was read was ours.
+    /// After reading `/proc/<pid>`: the pidfd still names `pid` and the process is not reaped
+    /// (checked through the pidfd itself, since before 5.5 fdinfo keeps showing the pid of a
+    /// reaped process). A pid is not recycled before its process is reaped, so what was read
+    /// was this process's.
     fn recheck(&self, pid: i32) -> Result<()> {
         match self.pid() {
-            Ok(now) if now == pid => Ok(()),
+            Ok(now) if now == pid => self.unreaped(),
             Ok(_) | Err(Error::Exited) => Err(Error::Exited),
             Err(e) => Err(e),
         }
@@ -510,19 +599,25 @@ impl PidFd {
         }
     }
 
-    fn fdinfo_of(fd: RawFd) -> Result<i32> {
+    /// The fdinfo `Pid:` value and whether an `NSpid:` line came with it (5.5+, whose `Pid:`
+    /// turns -1 at the reap).
+    fn fdinfo_of(fd: RawFd) -> Result<(i32, bool)> {
         let mut path = [0u8; 64];
         let path = CStr::from_bytes_with_nul(parse::path_with_number(&mut path, b"/proc/self/fdinfo/", fd.into(), b""))
             .map_err(|_| Error::InvalidInput("fd path"))?;
         let mut buf = [0u8; 512];
         let n = sys::read_file(path, &mut buf).map_err(|e| Error::os("read /proc/self/fdinfo", e))?;
-        parse::fdinfo_pid(&buf[..n]).ok_or(Error::NotPidfd)
+        let pid = parse::fdinfo_pid(&buf[..n]).ok_or(Error::NotPidfd)?;
+        Ok((pid, parse::fdinfo_has_nspid(&buf[..n])))
     }
 }
 
-/// The inode of the cgroup v2 directory `rel` (relative to the hierarchy root), found through
-/// the cgroup2 mount of `/proc/self/mountinfo` and checked to be on cgroup2.
-fn cgroup_dir_inode(rel: &[u8]) -> Result<u64> {
+/// The id of the cgroup v2 directory `rel` (relative to the hierarchy root), found through the
+/// cgroup2 mount of `/proc/self/mountinfo` and checked to be on cgroup2. The id is the kernfs
+/// node id, which the directory's file handle carries whole (as systemd reads it); the inode
+/// number equals it only where `ino_t` is 64-bit in the kernel, so it is the fallback on 64-bit
+/// targets alone (a 32-bit kernel's inode number is the id's low half).
+fn cgroup_dir_id(rel: &[u8]) -> Result<u64> {
     let no_data = |op| Error::Os { op, source: io::Error::from_raw_os_error(libc::ENODATA) };
     let mountinfo = std::fs::read("/proc/self/mountinfo").map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
     let mut full = Vec::new();
@@ -538,7 +633,15 @@ fn cgroup_dir_inode(rel: &[u8]) -> Result<u64> {
     if sys::fstatfs_type(dir.as_raw_fd()).map_err(|e| Error::os("fstatfs", e))? != CGROUP2_SUPER_MAGIC {
         return Err(no_data("the cgroup2 mount is not cgroup2"));
     }
-    sys::fstat_ino(dir.as_raw_fd()).map_err(|e| Error::os("fstat cgroup directory", e))
+    let handle = sys::name_to_handle(dir.as_raw_fd());
+    match handle {
+        Ok((uapi::FILEID_KERNFS, id)) => Ok(id),
+        _ if cfg!(target_pointer_width = "64") => {
+            sys::fstat_ino(dir.as_raw_fd()).map_err(|e| Error::os("fstat cgroup directory", e))
+        }
+        Ok(_) => Err(no_data("the cgroup directory's file handle is not a kernfs handle")),
+        Err(e) => Err(Error::os("name_to_handle_at cgroup directory", e)),
+    }
 }
 
 const CGROUP2_SUPER_MAGIC: u64 = 0x6367_7270;
@@ -559,12 +662,13 @@ fn open_error(pid: i32, flags: OpenFlags, e: io::Error) -> Error {
         Some(libc::ENOSYS) => Error::Unsupported { feature: Feature::PidfdOpen },
         Some(libc::EPERM | libc::EACCES) => Error::Denied { feature: Feature::PidfdOpen, source: e },
         Some(libc::EINVAL) => {
-            // A flag the kernel does not know, or (before 6.16) a thread id without THREAD.
+            // A flag the kernel does not know, or (before 6.16) a thread id without THREAD:
+            // that only when /proc shows `pid` is a thread of another thread group.
             if flags.contains(OpenFlags::THREAD) && !Feature::PidfdThread.is_supported() {
                 Error::Unsupported { feature: Feature::PidfdThread }
             } else if flags.contains(OpenFlags::NONBLOCK) && !Feature::PidfdNonblock.is_supported() {
                 Error::Unsupported { feature: Feature::PidfdNonblock }
-            } else if !flags.contains(OpenFlags::THREAD) {
+            } else if !flags.contains(OpenFlags::THREAD) && thread_group_of(pid).is_some_and(|tgid| tgid != pid) {
                 Error::NotThreadGroupLeader { pid }
             } else {
                 Error::os("pidfd_open", e)
@@ -574,7 +678,20 @@ fn open_error(pid: i32, flags: OpenFlags, e: io::Error) -> Error {
     }
 }
 
+/// The thread group of the task `pid` (`Tgid:` of `/proc/<pid>/status`; a thread's directory
+/// is there though not listed), or `None` when `/proc` cannot tell.
+fn thread_group_of(pid: i32) -> Option<i32> {
+    let mut path = [0u8; 64];
+    let path = CStr::from_bytes_with_nul(parse::path_with_number(&mut path, b"/proc/", pid.into(), b"/status")).ok()?;
+    let mut buf = [0u8; 4096];
+    let n = sys::read_file(path, &mut buf).ok()?;
+    parse::status(&buf[..n]).tgid
+}
+
 /// One range of the target process's address space, for [`PidFd::process_madvise`].
+///
+/// # Kernel support
+/// Any kernel (plain data); `process_madvise` needs 5.10.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryRange {
     /// Start address in the target process.
@@ -584,6 +701,10 @@ pub struct MemoryRange {
 }
 
 /// The advice [`PidFd::process_madvise`] may give another process.
+///
+/// # Kernel support
+/// `process_madvise` (5.10) takes `Cold`, `PageOut`, `WillNeed`; `Collapse` needs 6.1, and any
+/// advice on the caller itself 6.13. The kernel answers `EINVAL` for one it refuses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Advice {
@@ -608,24 +729,52 @@ impl Advice {
     }
 }
 
+/// The pidfd, for `poll` and the other fd-taking calls.
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
 impl AsFd for PidFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 }
 
+/// The pidfd's number.
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
 impl AsRawFd for PidFd {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
 }
 
+/// Gives up ownership of the fd (and the remembered exit status).
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
 impl IntoRawFd for PidFd {
     fn into_raw_fd(self) -> RawFd {
         self.fd.into_raw_fd()
     }
 }
 
+/// Gives up the `PidFd` wrapper (and its remembered exit status), keeping the fd.
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
 impl From<PidFd> for OwnedFd {
     fn from(p: PidFd) -> OwnedFd {
         p.fd
@@ -634,6 +783,14 @@ impl From<PidFd> for OwnedFd {
 
 /// Checks that the fd really is a pidfd (pidfs magic on 6.9+, the fdinfo `Pid:` line before);
 /// on failure the fd is closed and [`Error::NotPidfd`] returned.
+///
+/// # Kernel support
+/// pidfs (6.9): `fstatfs` magic; before, the anonymous inode's fdinfo `Pid:` line (5.2), which
+/// needs `/proc`.
+///
+/// # Errors
+/// [`Error::NotPidfd`] for any other fd; [`Error::Os`] when `fstatfs` or the fdinfo read
+/// fails for another reason.
 impl TryFrom<OwnedFd> for PidFd {
     type Error = Error;
 
@@ -643,6 +800,13 @@ impl TryFrom<OwnedFd> for PidFd {
     }
 }
 
+/// Takes over std's (unstable) pidfd.
+///
+/// # Kernel support
+/// Any kernel std hands out pidfds on (5.3+).
+///
+/// # Errors
+/// None.
 #[cfg(feature = "nightly")]
 impl From<std::os::linux::process::PidFd> for PidFd {
     fn from(p: std::os::linux::process::PidFd) -> PidFd {
@@ -650,6 +814,13 @@ impl From<std::os::linux::process::PidFd> for PidFd {
     }
 }
 
+/// Hands the fd to std's (unstable) pidfd type.
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
 #[cfg(feature = "nightly")]
 impl From<PidFd> for std::os::linux::process::PidFd {
     fn from(p: PidFd) -> std::os::linux::process::PidFd {

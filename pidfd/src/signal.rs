@@ -9,6 +9,10 @@ use crate::error::{Error, Result, from_errno};
 use crate::{Feature, PidFd, sys};
 
 /// Who receives a signal sent through a pidfd.
+///
+/// # Kernel support
+/// `Default` needs `pidfd_send_signal` (5.1); the others `PIDFD_SIGNAL_*` (6.9), with
+/// pid-based fallbacks before (see [`PidFd::send_signal_to`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SignalScope {
@@ -25,26 +29,69 @@ pub enum SignalScope {
     ProcessGroup,
 }
 
+/// The `si_value` of a queued signal: C's `union sigval`, whose member the receiver reads.
+///
+/// The two members overlap, so a value reads back correctly only through the member it was
+/// stored as: an `Int` is stored as C stores `sival_int` (the union's first four bytes, the
+/// rest zero), a `Ptr` as C stores `sival_ptr`. On little-endian targets a non-negative `Int`
+/// also reads back through `sival_ptr`; on big-endian 64-bit targets it does not, as in C.
+///
+/// # Kernel support
+/// Any kernel (plain data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SigValue {
+    /// `sival_int`.
+    Int(i32),
+    /// `sival_ptr`: an address-sized value (the receiver's address space, or just a number).
+    Ptr(usize),
+}
+
+impl SigValue {
+    /// The union's bytes as one pointer-sized word, in memory order.
+    fn word(self) -> usize {
+        match self {
+            SigValue::Ptr(p) => p,
+            SigValue::Int(v) => {
+                let mut bytes = [0u8; std::mem::size_of::<usize>()];
+                bytes[..4].copy_from_slice(&v.to_ne_bytes());
+                usize::from_ne_bytes(bytes)
+            }
+        }
+    }
+}
+
 /// A signal payload with `rt_sigqueueinfo(2)` semantics: the receiver sees `si_code`,
 /// `si_pid`/`si_uid` of the sender and `si_value`.
+///
+/// # Kernel support
+/// Sent with `pidfd_send_signal` (5.1); see [`PidFd::send_signal_with`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SigInfo {
     code: i32,
-    value: usize,
+    value: SigValue,
 }
 
 impl SigInfo {
     /// `SI_QUEUE` with `value` as `si_value` (what `sigqueue(3)` sends).
-    pub fn queue(value: usize) -> SigInfo {
+    ///
+    /// # Kernel support
+    /// Any kernel (plain data); sending it: [`PidFd::send_signal_with`].
+    ///
+    /// # Errors
+    /// None.
+    pub fn queue(value: SigValue) -> SigInfo {
         SigInfo { code: libc::SI_QUEUE, value }
     }
 
     /// A custom negative `si_code` (the kernel reserves the non-negative codes, and
     /// `SI_TKILL`, for itself).
     ///
+    /// # Kernel support
+    /// Any kernel (plain data); sending it: [`PidFd::send_signal_with`].
+    ///
     /// # Errors
     /// [`Error::InvalidInput`] for `code >= 0` or `code == SI_TKILL`.
-    pub fn with_code(code: i32, value: usize) -> Result<SigInfo> {
+    pub fn with_code(code: i32, value: SigValue) -> Result<SigInfo> {
         if code >= 0 || code == libc::SI_TKILL {
             return Err(Error::InvalidInput("si_code must be negative and not SI_TKILL"));
         }
@@ -106,11 +153,13 @@ impl PidFd {
     /// # Kernel support
     /// `PIDFD_SIGNAL_PROCESS_GROUP` (6.9). Before: a liveness check through the pidfd, then
     /// `killpg(pid)`; the group could in theory disappear and its id be reused between the two
-    /// calls (documented in SECURITY.md).
+    /// calls (documented in SECURITY.md). The group of pid 1 has no such fallback (`kill(-1)`
+    /// would signal every process): [`Error::Unsupported`] before 6.9.
     ///
     /// # Errors
     /// As [`PidFd::send_signal`]; [`Error::Exited`] also when no process group has this id (the
-    /// process does not lead one; spawn it with `process_group(0)`).
+    /// process does not lead one; spawn it with `process_group(0)`); [`Error::Unsupported`]
+    /// for pid 1 before 6.9.
     pub fn signal_process_group(&self, sig: i32) -> Result<()> {
         self.send(sig, SignalScope::ProcessGroup, None)
     }
@@ -123,7 +172,7 @@ impl PidFd {
     /// the pidfd (a residual race remains; see SECURITY.md).
     ///
     /// # Errors
-    /// As [`PidFd::send_signal`].
+    /// As [`PidFd::send_signal`]; for `ProcessGroup` as [`PidFd::signal_process_group`].
     pub fn send_signal_to(&self, sig: i32, scope: SignalScope) -> Result<()> {
         self.send(sig, scope, None)
     }
@@ -147,7 +196,7 @@ impl PidFd {
 
     fn send(&self, sig: i32, scope: SignalScope, info: Option<SigInfo>) -> Result<()> {
         check_signal(sig)?;
-        let raw = info.map(|i| sys::RtSigInfo::new(sig, i.code, i.value));
+        let raw = info.map(|i| sys::RtSigInfo::new(sig, i.code, i.value.word()));
         let flags = match scope {
             SignalScope::Default => 0,
             SignalScope::Thread => uapi::PIDFD_SIGNAL_THREAD,
@@ -181,12 +230,22 @@ impl PidFd {
                 if info.is_some() {
                     return Err(Error::Unsupported { feature: Feature::SignalScope });
                 }
-                let pid = self.pid()?;
+                let pgid = process_group_target(self.pid()?)?;
                 alive()?;
-                sys::kill(-pid, sig).map_err(signal_error)
+                sys::kill(-pgid, sig).map_err(signal_error)
             }
         }
     }
+}
+
+/// The process group `killpg` may target for the process `pid`: never 1 or less, since
+/// `kill(-1)` signals every process the caller may signal and `kill(0)` the caller's own
+/// group. The group of pid 1 can only be reached through `PIDFD_SIGNAL_PROCESS_GROUP` (6.9).
+fn process_group_target(pid: i32) -> Result<i32> {
+    if pid <= 1 {
+        return Err(Error::Unsupported { feature: Feature::SignalScope });
+    }
+    Ok(pid)
 }
 
 fn signal_error(e: std::io::Error) -> Error {
@@ -210,8 +269,26 @@ mod tests {
         assert!(check_signal(libc::SIGRTMAX()).is_ok());
         assert!(matches!(check_signal(-1), Err(Error::InvalidInput(_))));
         assert!(matches!(check_signal(libc::SIGRTMAX() + 1), Err(Error::InvalidInput(_))));
-        assert!(SigInfo::with_code(0, 1).is_err());
-        assert!(SigInfo::with_code(libc::SI_TKILL, 1).is_err());
-        assert!(SigInfo::with_code(-42, 1).is_ok());
+        assert!(SigInfo::with_code(0, SigValue::Int(1)).is_err());
+        assert!(SigInfo::with_code(libc::SI_TKILL, SigValue::Int(1)).is_err());
+        assert!(SigInfo::with_code(-42, SigValue::Ptr(1)).is_ok());
+    }
+
+    #[test]
+    fn process_group_one_is_never_a_kill_target() {
+        for pid in [1, 0, -1, i32::MIN] {
+            assert!(matches!(process_group_target(pid), Err(Error::Unsupported { feature: Feature::SignalScope })));
+        }
+        assert_eq!(process_group_target(2).unwrap(), 2);
+    }
+
+    /// `sival_int` lies in the union's first four bytes on every architecture, so an `Int` must
+    /// be stored there (on big-endian 64-bit targets, the high half of the pointer-sized word).
+    #[test]
+    fn sigval_int_is_stored_where_c_reads_sival_int() {
+        let w = SigValue::Int(-5).word();
+        assert_eq!(w.to_ne_bytes()[..4], (-5i32).to_ne_bytes());
+        assert!(w.to_ne_bytes()[4..].iter().all(|&b| b == 0));
+        assert_eq!(SigValue::Ptr(0x1234).word(), 0x1234);
     }
 }

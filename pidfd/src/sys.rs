@@ -28,8 +28,12 @@ pub(crate) enum Call {
     PidfdGetfd,
     ProcessMadvise,
     ProcessMrelease,
+    /// `clone3` of `pidfd::Command` (not the probes: force a feature off for those).
     Clone3,
+    /// `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` of `pidfd::Command` (not the probes).
     Clone,
+    /// `close_range` in a `pidfd::Command` child (decided by the parent before the spawn).
+    CloseRange,
     Setns,
     NsIoctl,
     ReadFile,
@@ -40,29 +44,58 @@ pub(crate) enum Call {
 }
 
 /// Per-thread fault injection: `inject(Call::GetInfo, ENOTTY)` makes every `GetInfo` call of
-/// the current thread fail with `ENOTTY` until the guard drops. Compiled only in test builds.
+/// the current thread fail with `ENOTTY` until the guard drops; `inject_on_fd` limits the fault
+/// to calls on one fd (so a probe on its own pidfd is not hit); `fake_file` makes `read_file`
+/// of one path return given bytes (what an older kernel would have written there). Compiled
+/// only in test builds.
 #[cfg(test)]
 pub(crate) mod fault {
     use super::Call;
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
+    use std::ffi::{CStr, CString};
+    use std::os::fd::RawFd;
+
+    enum Fault {
+        Call { call: Call, errno: i32, fd: Option<RawFd> },
+        File { path: CString, content: Vec<u8> },
+    }
 
     thread_local! {
-        static FAULTS: RefCell<Vec<(Call, i32)>> = const { RefCell::new(Vec::new()) };
+        static FAULTS: RefCell<Vec<(u64, Fault)>> = const { RefCell::new(Vec::new()) };
+        static NEXT: Cell<u64> = const { Cell::new(0) };
     }
 
     /// Removes the injected fault when dropped.
-    pub(crate) struct Guard(Call);
+    pub(crate) struct Guard(u64);
 
     impl Drop for Guard {
         fn drop(&mut self) {
-            FAULTS.with(|f| f.borrow_mut().retain(|(c, _)| *c != self.0));
+            FAULTS.with(|f| f.borrow_mut().retain(|(id, _)| *id != self.0));
         }
+    }
+
+    fn add(fault: Fault) -> Guard {
+        let id = NEXT.with(|n| {
+            n.set(n.get() + 1);
+            n.get()
+        });
+        FAULTS.with(|f| f.borrow_mut().push((id, fault)));
+        Guard(id)
     }
 
     /// Makes `call` fail with `errno` on this thread.
     pub(crate) fn inject(call: Call, errno: i32) -> Guard {
-        FAULTS.with(|f| f.borrow_mut().push((call, errno)));
-        Guard(call)
+        add(Fault::Call { call, errno, fd: None })
+    }
+
+    /// Makes `call` fail with `errno` on this thread, only when it is made on `fd`.
+    pub(crate) fn inject_on_fd(call: Call, fd: RawFd, errno: i32) -> Guard {
+        add(Fault::Call { call, errno, fd: Some(fd) })
+    }
+
+    /// Makes `read_file(path)` on this thread return `content`.
+    pub(crate) fn fake_file(path: &str, content: impl Into<Vec<u8>>) -> Guard {
+        add(Fault::File { path: CString::new(path).unwrap(), content: content.into() })
     }
 
     /// Whether any fault is active on this thread (probe results must then not be cached).
@@ -70,10 +103,38 @@ pub(crate) mod fault {
         FAULTS.with(|f| !f.borrow().is_empty())
     }
 
+    fn find(call: Call, on: Option<RawFd>) -> std::io::Result<()> {
+        FAULTS.with(|f| {
+            let hit = f.borrow().iter().find_map(|(_, fault)| match fault {
+                Fault::Call { call: c, errno, fd } if *c == call && (fd.is_none() || *fd == on) => Some(*errno),
+                _ => None,
+            });
+            match hit {
+                Some(errno) => Err(std::io::Error::from_raw_os_error(errno)),
+                None => Ok(()),
+            }
+        })
+    }
+
     pub(crate) fn check(call: Call) -> std::io::Result<()> {
-        FAULTS.with(|f| match f.borrow().iter().find(|(c, _)| *c == call) {
-            Some(&(_, errno)) => Err(std::io::Error::from_raw_os_error(errno)),
-            None => Ok(()),
+        find(call, None)
+    }
+
+    pub(crate) fn check_fd(call: Call, fd: RawFd) -> std::io::Result<()> {
+        find(call, Some(fd))
+    }
+
+    /// The fake content of `path`, copied into `buf`, if a test set one.
+    pub(crate) fn file(path: &CStr, buf: &mut [u8]) -> Option<usize> {
+        FAULTS.with(|f| {
+            f.borrow().iter().find_map(|(_, fault)| match fault {
+                Fault::File { path: p, content } if p.as_c_str() == path => {
+                    let n = content.len().min(buf.len());
+                    buf[..n].copy_from_slice(&content[..n]);
+                    Some(n)
+                }
+                _ => None,
+            })
         })
     }
 }
@@ -90,6 +151,16 @@ pub(crate) mod fault {
     #[inline(always)]
     pub(crate) fn check(_call: Call) -> std::io::Result<()> {
         Ok(())
+    }
+
+    #[inline(always)]
+    pub(crate) fn check_fd(_call: Call, _fd: std::os::fd::RawFd) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub(crate) fn file(_path: &std::ffi::CStr, _buf: &mut [u8]) -> Option<usize> {
+        None
     }
 }
 
@@ -230,7 +301,7 @@ pub(crate) fn waitid(idtype: u32, id: i32, options: i32, rusage: Option<&mut Rus
 
 /// `ioctl(fd, PIDFD_GET_INFO(size), info)`: the kernel fills at most `size` bytes of `info`.
 pub(crate) fn pidfd_get_info(fd: RawFd, info: &mut uapi::pidfd_info_v3, size: usize) -> io::Result<()> {
-    fault::check(Call::GetInfo)?;
+    fault::check_fd(Call::GetInfo, fd)?;
     assert!(size <= size_of::<uapi::pidfd_info_v3>());
     let cmd = uapi::pidfd_get_info_cmd(size);
     // SAFETY: `info` is writable for `size` bytes (checked above), the size encoded in `cmd`.
@@ -358,8 +429,8 @@ pub(crate) fn setns(fd: RawFd, nstype: i32) -> io::Result<()> {
 /// `clone3(args, size)` used only by probes whose arguments make the kernel refuse before a
 /// process exists. Should the kernel create one anyway, the child exits at once and the parent
 /// reaps it, so the probe never leaves a process behind.
+#[allow(clippy::unnecessary_cast)] // `c_long` is `i32` on 32-bit targets.
 pub(crate) fn clone3_probe(args: Option<&mut uapi::clone_args>, size: usize) -> io::Result<()> {
-    fault::check(Call::Clone3)?;
     let ptr = args.map_or(std::ptr::null_mut(), |a| a as *mut uapi::clone_args);
     // SAFETY: `ptr` is null or a valid clone_args of at least `size` bytes. If a child is
     // created it shares nothing (no CLONE_VM) and only calls `_exit`, which is async-signal-safe.
@@ -370,35 +441,42 @@ pub(crate) fn clone3_probe(args: Option<&mut uapi::clone_args>, size: usize) -> 
             unsafe { libc::_exit(0) }
         }
         pid if pid > 0 => {
-            reap_raw(pid as i32);
+            let _ = reap_raw(pid as i32);
             Ok(())
         }
         _ => Err(io::Error::last_os_error()),
     }
 }
 
-/// Reaps a probe child by pid (`__WALL`, EINTR retried).
-fn reap_raw(pid: i32) {
+/// Reaps a child by pid (`__WALL`, EINTR retried). `Err(ECHILD)` when someone else reaped it.
+fn reap_raw(pid: i32) -> io::Result<()> {
     loop {
         let mut status = 0;
         // SAFETY: `status` is writable.
         let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
-        if r >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return;
+        if r >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
         }
     }
 }
 
-/// The `clone(CLONE_PIDFD | SIGCHLD)` probe: does the kernel hand out a pidfd through
-/// `parent_tid`? Before 5.2 the flag is silently ignored and the fd stays -1. Returns the pidfd
-/// (of an already reaped child) if one was given.
-pub(crate) fn clone_pidfd_probe() -> io::Result<Option<OwnedFd>> {
-    fault::check(Call::Clone)?;
+/// A fork-like `clone` (with `CLONE_PIDFD` if `with_pidfd`) whose child `_exit`s at once, with
+/// exit signal 0: the child is not auto-reaped when `SIGCHLD` is ignored (or `SA_NOCLDWAIT`
+/// set), and a careless `waitpid(-1)` elsewhere cannot reap it (only `__WALL`/`__WCLONE` waits
+/// see it). Returns the child's pid and the pidfd the kernel wrote (-1 without `with_pidfd`, or
+/// when the kernel ignored `CLONE_PIDFD`, before 5.2). The caller must reap the child.
+#[allow(clippy::unnecessary_cast)] // `c_long` is `i32` on 32-bit targets.
+fn clone_exits_at_once(with_pidfd: bool) -> io::Result<(i32, libc::c_int)> {
     let mut pidfd: libc::c_int = -1;
-    let flags = (uapi::CLONE_PIDFD as libc::c_long) | libc::SIGCHLD as libc::c_long;
+    let flags = if with_pidfd { uapi::CLONE_PIDFD as libc::c_long } else { 0 };
     let pidfd_ptr = &mut pidfd as *mut libc::c_int;
     // SAFETY: fork-like clone (no CLONE_VM, stack 0: the child runs on a copy of our stack);
-    // the child only calls `_exit`. `pidfd_ptr` is valid for the kernel to write an int.
+    // the child only calls `_exit`. `pidfd_ptr` is valid for the kernel to write an int. The
+    // parent_tid pointer is the third argument on every architecture but s390 (stack first).
     #[cfg(not(target_arch = "s390x"))]
     let ret = unsafe {
         libc::syscall(libc::SYS_clone, flags, 0 as libc::c_long, pidfd_ptr, 0 as libc::c_long, 0 as libc::c_long)
@@ -413,30 +491,38 @@ pub(crate) fn clone_pidfd_probe() -> io::Result<Option<OwnedFd>> {
             // SAFETY: we are the child; leave at once.
             unsafe { libc::_exit(0) }
         }
-        pid if pid > 0 => {
-            reap_raw(pid as i32);
-            Ok((pidfd >= 0).then(|| owned(pidfd as libc::c_long)))
-        }
+        pid if pid > 0 => Ok((pid as i32, pidfd)),
         _ => Err(io::Error::last_os_error()),
     }
 }
 
-/// Forks a child that exits at once, reaps it, and returns a pidfd to the reaped process:
-/// the fixture of the probes that need a dead process (exit info, setns on a pidfd).
+/// The `clone(CLONE_PIDFD)` probe: does the kernel hand out a pidfd through `parent_tid`?
+/// Before 5.2 the flag is silently ignored and the fd stays -1. Returns the pidfd (of an
+/// already reaped child) if one was given.
+pub(crate) fn clone_pidfd_probe() -> io::Result<Option<OwnedFd>> {
+    let (pid, pidfd) = clone_exits_at_once(true)?;
+    let fd = (pidfd >= 0).then(|| owned(pidfd as libc::c_long));
+    let _ = reap_raw(pid);
+    Ok(fd)
+}
+
+/// A pidfd of a child that has exited and been reaped by us: the fixture of the probes that
+/// need a dead process (exit info, setns on a pidfd). The child has exit signal 0, so an
+/// ignored `SIGCHLD` cannot auto-reap it behind our back, nor a careless `waitpid(-1)`: its
+/// pid stays ours until our `__WALL` reap. The pidfd comes from `CLONE_PIDFD`; where that flag
+/// is refused (`EINVAL`, a sandbox) or ignored, from `pidfd_open` on the still unreaped child.
+/// `EAGAIN` when someone else reaped it first (the reap may not be complete yet: the fixture
+/// cannot be trusted).
 pub(crate) fn reaped_child_pidfd() -> io::Result<OwnedFd> {
-    // SAFETY: the child only calls `_exit`.
-    let pid = unsafe { libc::fork() };
-    match pid {
-        0 => {
-            // SAFETY: we are the child; leave at once.
-            unsafe { libc::_exit(0) }
-        }
-        p if p > 0 => {
-            let fd = pidfd_open(p, 0);
-            reap_raw(p);
-            fd
-        }
-        _ => Err(io::Error::last_os_error()),
+    let (pid, pidfd) = match clone_exits_at_once(true) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => clone_exits_at_once(false)?,
+        other => other?,
+    };
+    let fd = if pidfd >= 0 { Ok(owned(pidfd as libc::c_long)) } else { pidfd_open(pid, 0) };
+    match reap_raw(pid) {
+        Ok(()) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Err(io::Error::from_raw_os_error(libc::EAGAIN)),
+        Err(e) => Err(e),
     }
 }
 
@@ -444,6 +530,9 @@ pub(crate) fn reaped_child_pidfd() -> io::Result<OwnedFd> {
 /// No allocation: this is the hot path of the `/proc` fallbacks.
 pub(crate) fn read_file(path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
     fault::check(Call::ReadFile)?;
+    if let Some(n) = fault::file(path, buf) {
+        return Ok(n);
+    }
     // SAFETY: `path` is NUL-terminated.
     let fd = retry(|| cvt_int(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }))?;
     let fd = owned(fd as libc::c_long);
@@ -645,8 +734,16 @@ pub(crate) fn pre_exec_send_self_pidfd(
 /// Checks at compile time that `RawFd` is what the kernel's fd type is.
 const _: () = assert!(size_of::<RawFd>() == size_of::<libc::c_int>());
 
-/// `FromRawFd` needs `unsafe`, so it lives here. The caller promises `fd` is an open pidfd it
-/// owns (I/O safety); nothing is checked: use `PidFd::try_from(OwnedFd)` to check.
+/// Wraps a raw fd as a `PidFd`. The caller promises `fd` is an open pidfd it owns (I/O
+/// safety); nothing is checked: use `PidFd::try_from(OwnedFd)` to check. (`FromRawFd` needs
+/// `unsafe`, so it lives here.)
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None; an fd that is not a pidfd makes later operations fail (mostly with
+/// [`Error::NotPidfd`](crate::Error::NotPidfd)).
 impl FromRawFd for crate::PidFd {
     unsafe fn from_raw_fd(fd: RawFd) -> Self {
         // SAFETY: the caller guarantees `fd` is open and owned by nobody else.
@@ -702,6 +799,12 @@ pub(crate) struct ChildPlan {
     /// Every fd below this is copied when the child unshares its fd table; all fds the child
     /// needs are below it.
     keep_below: RawFd,
+    /// Do not use `close_range` in the child (set by the fault seam in tests, to exercise the
+    /// fallback of kernels before 5.9).
+    no_close_range: bool,
+    /// The errno a fork child's own `pidfd_open` meets instead of calling it (the fault seam,
+    /// for tests: `Call::PidfdOpen` injected in the parent); 0 normally.
+    own_pidfd_errno: i32,
 }
 
 impl ChildPlan {
@@ -727,6 +830,8 @@ impl ChildPlan {
             // SAFETY: sigset_t is plain data; all-zero is the empty set.
             parent_mask: unsafe { std::mem::zeroed() },
             keep_below: 3,
+            no_close_range: false,
+            own_pidfd_errno: 0,
         }
     }
 
@@ -739,11 +844,36 @@ impl ChildPlan {
             hi = hi.max(fd);
         }
         self.keep_below = hi + 1;
+        self.no_close_range = fault::check(Call::CloseRange).is_err();
+        self.own_pidfd_errno = fault::check(Call::PidfdOpen).err().and_then(|e| e.raw_os_error()).unwrap_or(0);
+        self.err.store(0, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
 const CLOSE_RANGE_UNSHARE: libc::c_uint = 2;
-const NSIG: i32 = 65;
+
+/// One more than the highest signal number (`_NSIG + 1`): 64 signals, 128 on MIPS.
+const NSIG: i32 =
+    if cfg!(any(target_arch = "mips", target_arch = "mips64", target_arch = "mips32r6", target_arch = "mips64r6")) {
+        129
+    } else {
+        65
+    };
+
+/// The 32-bit-id variants of the credential calls. On x86, arm and sparc the plain numbers are
+/// the legacy 16-bit calls (m68k's libc already maps the plain names to the 32-bit ones).
+#[cfg(any(target_arch = "x86", target_arch = "arm", target_arch = "sparc"))]
+mod id_calls {
+    pub(super) const SETGROUPS: libc::c_long = libc::SYS_setgroups32;
+    pub(super) const SETRESGID: libc::c_long = libc::SYS_setresgid32;
+    pub(super) const SETRESUID: libc::c_long = libc::SYS_setresuid32;
+}
+#[cfg(not(any(target_arch = "x86", target_arch = "arm", target_arch = "sparc")))]
+mod id_calls {
+    pub(super) const SETGROUPS: libc::c_long = libc::SYS_setgroups;
+    pub(super) const SETRESGID: libc::c_long = libc::SYS_setresgid;
+    pub(super) const SETRESUID: libc::c_long = libc::SYS_setresuid;
+}
 
 /// The child side. Returns the errno of the step that failed (execve only returns on failure),
 /// after writing it to the report socket of a fork-like child.
@@ -774,12 +904,19 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> i32 {
     unsafe {
         if plan.files_shared {
             // Get our own fd table holding only the fds below keep_below (5.9), else a full copy.
-            let r = libc::syscall(libc::SYS_close_range, plan.keep_below as libc::c_uint, !0u32, CLOSE_RANGE_UNSHARE);
+            let r = if plan.no_close_range {
+                -1
+            } else {
+                libc::syscall(libc::SYS_close_range, plan.keep_below as libc::c_uint, !0u32, CLOSE_RANGE_UNSHARE)
+            };
             if r < 0 && libc::unshare(libc::CLONE_FILES) < 0 {
                 return errno();
             }
         }
         if plan.send_own_pidfd {
+            if plan.own_pidfd_errno != 0 {
+                return plan.own_pidfd_errno;
+            }
             let fd = libc::syscall(uapi::SYS_pidfd_open, libc::getpid(), 0);
             if fd < 0 {
                 return errno();
@@ -849,29 +986,39 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> i32 {
             }
             libc::close(tmp);
         }
-        // Only 0-2 and the mapped targets survive exec (sources, pipes of other children and
-        // non-close-on-exec fds below keep_below are closed).
-        for fd in 3..plan.keep_below {
-            if !plan.fd_map.iter().any(|&(_, t)| t == fd) {
-                libc::close(fd);
+        // Only 0-2, the mapped targets and the (close-on-exec) report fd stay: sources, pipes
+        // of other children and every fd without close-on-exec are closed, on every path.
+        let mut keep = [0 as RawFd; 65];
+        let mut n = 0;
+        for &(_, dst) in &plan.fd_map {
+            if dst >= 3 {
+                keep[n] = dst;
+                n += 1;
             }
         }
+        if *report >= 0 {
+            keep[n] = *report;
+            n += 1;
+        }
+        if let Err(e) = close_all_but(&mut keep[..n], plan.no_close_range) {
+            return e;
+        }
         if let Some(groups) = &plan.groups {
-            if libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) < 0 {
+            if libc::syscall(id_calls::SETGROUPS, groups.len(), groups.as_ptr()) < 0 {
                 return errno();
             }
         } else if plan.uid.is_some() {
             // Like std: dropping to another user drops the supplementary groups where allowed.
-            libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>());
+            libc::syscall(id_calls::SETGROUPS, 0usize, std::ptr::null::<libc::gid_t>());
         }
         // Raw syscalls: glibc's setuid would broadcast to the parent's threads.
         if let Some(g) = plan.gid
-            && libc::syscall(libc::SYS_setresgid, g, g, g) < 0
+            && libc::syscall(id_calls::SETRESGID, g, g, g) < 0
         {
             return errno();
         }
         if let Some(u) = plan.uid
-            && libc::syscall(libc::SYS_setresuid, u, u, u) < 0
+            && libc::syscall(id_calls::SETRESUID, u, u, u) < 0
         {
             return errno();
         }
@@ -904,6 +1051,91 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> i32 {
         }
         if saw_eacces { libc::EACCES } else { result }
     }
+}
+
+/// Closes every fd from 3 up except those in `keep` (sorted here), in the child: one
+/// `close_range` per gap between kept fds (5.9), so the cost does not grow with the number of
+/// fds the parent holds. Without `close_range`: the numbers listed in `/proc/self/fd`, read
+/// with `getdents64` into a stack buffer (no allocation); without `/proc`: every number below
+/// the `RLIMIT_NOFILE` soft limit. Returns the errno of a failure that leaves fds open.
+///
+/// # Safety
+/// Only in a freshly created child with its own fd table; async-signal-safe.
+unsafe fn close_all_but(keep: &mut [RawFd], no_close_range: bool) -> Result<(), i32> {
+    keep.sort_unstable();
+    if !no_close_range {
+        let mut lo: libc::c_uint = 3;
+        let mut ok = true;
+        for &k in keep.iter() {
+            let k = k as libc::c_uint;
+            if k > lo {
+                // SAFETY: closing fds of our own (unshared) table.
+                if unsafe { libc::syscall(libc::SYS_close_range, lo, k - 1, 0 as libc::c_uint) } < 0 {
+                    ok = false;
+                    break;
+                }
+            }
+            lo = lo.max(k + 1);
+        }
+        // SAFETY: as above.
+        if ok && unsafe { libc::syscall(libc::SYS_close_range, lo, !0 as libc::c_uint, 0 as libc::c_uint) } == 0 {
+            return Ok(());
+        }
+    }
+    let kept = |fd: RawFd| fd < 3 || keep.binary_search(&fd).is_ok();
+    // SAFETY: NUL-terminated path; the fd is ours.
+    let dir = unsafe { libc::open(c"/proc/self/fd".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if dir >= 0 {
+        let mut buf = [0u8; 2048];
+        loop {
+            // SAFETY: `buf` is writable for its length.
+            let n = unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            let mut at = 0usize;
+            while at + 19 < n as usize {
+                // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name.
+                let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
+                if reclen == 0 {
+                    break;
+                }
+                let name = &buf[at + 19..(at + reclen).min(n as usize)];
+                let mut fd: i64 = 0;
+                let mut digits = 0;
+                for &c in name.iter().take_while(|&&c| c != 0) {
+                    if !c.is_ascii_digit() || fd > i64::from(i32::MAX) {
+                        digits = 0;
+                        break;
+                    }
+                    fd = fd * 10 + i64::from(c - b'0');
+                    digits += 1;
+                }
+                if digits > 0 && fd <= i64::from(i32::MAX) && fd as RawFd != dir && !kept(fd as RawFd) {
+                    // SAFETY: closing an fd of our own table.
+                    unsafe { libc::close(fd as RawFd) };
+                }
+                at += reclen;
+            }
+        }
+        // SAFETY: our own directory fd.
+        unsafe { libc::close(dir) };
+        return Ok(());
+    }
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is writable.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } < 0 {
+        return Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+    }
+    let top = lim.rlim_cur.min(1 << 20) as RawFd;
+    let highest_kept = keep.last().copied().unwrap_or(0);
+    for fd in 3..top.max(highest_kept + 1) {
+        if !kept(fd) {
+            // SAFETY: closing an fd of our own table (EBADF for numbers not open).
+            unsafe { libc::close(fd) };
+        }
+    }
+    Ok(())
 }
 
 /// `rt_sigaction(sig, SIG_DFL)` with an all-zero kernel `struct sigaction` (handler SIG_DFL, no
@@ -1005,24 +1237,29 @@ pub(crate) enum Method {
     Fork,
 }
 
-/// Creates the child. On success: `(pid, pidfd)`. An exec failure comes back as
-/// `Err((errno, Some((pid, pidfd))))` so the caller can reap the child; a failure to create it
-/// as `Err((errno, None))`.
-#[allow(clippy::type_complexity)]
-pub(crate) fn spawn_child(
-    plan: &mut ChildPlan,
-    method: Method,
-) -> Result<(i32, OwnedFd), (i32, Option<(i32, OwnedFd)>)> {
+/// Why [`spawn_child`] failed.
+#[derive(Debug)]
+pub(crate) enum SpawnError {
+    /// No process was created (clone/fork failed, or the kernel ignored `CLONE_PIDFD`): the errno.
+    Create(i32),
+    /// The child was created but a step before or at `execve` failed with this errno. `child`
+    /// holds its pid and pidfd for the caller to reap; `None` when it has been reaped already.
+    Child { errno: i32, child: Option<(i32, OwnedFd)> },
+}
+
+/// Creates the child. On success: `(pid, pidfd)`, after the `execve` succeeded.
+pub(crate) fn spawn_child(plan: &mut ChildPlan, method: Method) -> Result<(i32, OwnedFd), SpawnError> {
     let errno_of = |e: io::Error| e.raw_os_error().unwrap_or(libc::EIO);
     match method {
         Method::VforkClone => {
             if let Err(e) = fault::check(Call::Clone) {
-                return Err((errno_of(e), None));
+                return Err(SpawnError::Create(errno_of(e)));
             }
             plan.files_shared = true;
             plan.report = None;
+            plan.send_own_pidfd = false;
             plan.finish();
-            let stack = Stack::new().map_err(|e| (errno_of(e), None))?;
+            let stack = Stack::new().map_err(|e| SpawnError::Create(errno_of(e)))?;
             let mut pidfd: libc::c_int = -1;
             let old = block_all_signals();
             plan.parent_mask = old;
@@ -1044,24 +1281,26 @@ pub(crate) fn spawn_child(
             restore_signals(&old);
             drop(stack);
             if pid < 0 {
-                return Err((errno_of(clone_err), None));
+                return Err(SpawnError::Create(errno_of(clone_err)));
             }
             if pidfd < 0 {
-                // The kernel ignored CLONE_PIDFD (the probe said it would not).
-                reap_raw(pid);
-                return Err((libc::ENOSYS, None));
+                // The kernel ignored CLONE_PIDFD (the probe said it would not): no pidfd names
+                // this child for certain. It has exec'd or exited; reap it by pid, which is
+                // ours alone until that reap.
+                let _ = reap_raw(pid);
+                return Err(SpawnError::Create(libc::ENOSYS));
             }
             let fd = owned(pidfd as libc::c_long);
             match plan.err.load(std::sync::atomic::Ordering::SeqCst) {
                 0 => Ok((pid, fd)),
-                e => Err((e, Some((pid, fd)))),
+                e => Err(SpawnError::Child { errno: e, child: Some((pid, fd)) }),
             }
         }
         Method::Clone3Cgroup { cgroup } => {
             if let Err(e) = fault::check(Call::Clone3) {
-                return Err((errno_of(e), None));
+                return Err(SpawnError::Create(errno_of(e)));
             }
-            let (parent_end, child_end) = seqpacket_pair().map_err(|e| (errno_of(e), None))?;
+            let (parent_end, child_end) = seqpacket_pair().map_err(|e| SpawnError::Create(errno_of(e)))?;
             plan.files_shared = false;
             plan.send_own_pidfd = false;
             plan.report = Some(child_end.as_raw_fd());
@@ -1092,13 +1331,13 @@ pub(crate) fn spawn_child(
             restore_signals(&old);
             drop(child_end);
             if pid < 0 {
-                return Err((errno_of(clone_err), None));
+                return Err(SpawnError::Create(errno_of(clone_err)));
             }
             let fd = owned(pidfd as libc::c_long);
             collect_report(&parent_end, pid as i32, fd)
         }
         Method::Fork => {
-            let (parent_end, child_end) = seqpacket_pair().map_err(|e| (errno_of(e), None))?;
+            let (parent_end, child_end) = seqpacket_pair().map_err(|e| SpawnError::Create(errno_of(e)))?;
             plan.files_shared = false;
             plan.send_own_pidfd = true;
             plan.report = Some(child_end.as_raw_fd());
@@ -1118,23 +1357,23 @@ pub(crate) fn spawn_child(
             restore_signals(&old);
             drop(child_end);
             if pid < 0 {
-                return Err((errno_of(fork_err), None));
+                return Err(SpawnError::Create(errno_of(fork_err)));
             }
             let mut got = Vec::new();
             let mut first = [0u8; 4];
-            let fd = match recv_with_fds(parent_end.as_raw_fd(), &mut first, &mut got) {
-                Ok(n) => match got.pop() {
-                    Some(Received::Rights(fd)) => fd,
-                    _ => {
-                        // The child failed before sending its pidfd: its report says why.
-                        reap_raw(pid);
-                        let e = if n == 4 { i32::from_ne_bytes(first) } else { libc::EIO };
-                        return Err((e, None));
-                    }
-                },
-                Err(e) => {
-                    reap_raw(pid);
-                    return Err((errno_of(e), None));
+            let received = recv_with_fds(parent_end.as_raw_fd(), &mut first, &mut got);
+            let fd = match (received, got.pop()) {
+                (Ok(_), Some(Received::Rights(fd))) => fd,
+                (received, _) => {
+                    // The child failed before sending its pidfd (its 4-byte report says why), or
+                    // died without a word. The pid is ours alone until this reap.
+                    let _ = reap_raw(pid);
+                    let errno = match received {
+                        Ok(4) => i32::from_ne_bytes(first),
+                        Ok(_) => libc::EIO,
+                        Err(e) => errno_of(e),
+                    };
+                    return Err(SpawnError::Child { errno, child: None });
                 }
             };
             collect_report(&parent_end, pid, fd)
@@ -1143,14 +1382,13 @@ pub(crate) fn spawn_child(
 }
 
 /// Reads a fork-like child's report: EOF means the exec succeeded, 4 bytes are its errno.
-#[allow(clippy::type_complexity)]
-fn collect_report(sock: &OwnedFd, pid: i32, fd: OwnedFd) -> Result<(i32, OwnedFd), (i32, Option<(i32, OwnedFd)>)> {
+fn collect_report(sock: &OwnedFd, pid: i32, fd: OwnedFd) -> Result<(i32, OwnedFd), SpawnError> {
     let mut buf = [0u8; 4];
     let mut got = Vec::new();
     match recv_with_fds(sock.as_raw_fd(), &mut buf, &mut got) {
         Ok(0) => Ok((pid, fd)),
-        Ok(_) => Err((i32::from_ne_bytes(buf), Some((pid, fd)))),
-        Err(e) => Err((e.raw_os_error().unwrap_or(libc::EIO), Some((pid, fd)))),
+        Ok(_) => Err(SpawnError::Child { errno: i32::from_ne_bytes(buf), child: Some((pid, fd)) }),
+        Err(e) => Err(SpawnError::Child { errno: e.raw_os_error().unwrap_or(libc::EIO), child: Some((pid, fd)) }),
     }
 }
 
@@ -1164,4 +1402,61 @@ pub(crate) fn poll_many(fds: &mut [(RawFd, bool)], timeout_ms: i32) -> io::Resul
         slot.1 = p.revents != 0;
     }
     Ok(())
+}
+
+/// Helpers the unit tests need that take `unsafe` (kept here, with the rest of it).
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// A `/dev/null` fd without close-on-exec, numbered `min` or more: what a careless part of
+    /// a program leaves open, and a spawned child must not inherit.
+    pub(crate) fn inheritable_fd(min: RawFd) -> OwnedFd {
+        let null = std::fs::File::open("/dev/null").unwrap();
+        // SAFETY: F_DUPFD takes an int and returns a new fd (without FD_CLOEXEC) that we own.
+        let fd = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD, min) };
+        assert!(fd >= min, "F_DUPFD: {}", io::Error::last_os_error());
+        owned(fd as libc::c_long)
+    }
+
+    /// Sets `SIGCHLD` to `SIG_IGN` for the whole process (children are then auto-reaped).
+    pub(crate) fn ignore_sigchld() {
+        // SAFETY: installing SIG_IGN runs no code of ours.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    }
+
+    /// Blocks `sig` on the calling thread only.
+    pub(crate) fn block_on_this_thread(sig: i32) {
+        // SAFETY: sigset_t is plain data written by the calls.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+    }
+
+    /// Takes a pending `sig` of the calling thread (where it is blocked) and returns the
+    /// received `siginfo_t` as bytes, exactly as the kernel wrote it.
+    pub(crate) fn take_signal(sig: i32) -> [u8; 128] {
+        // SAFETY: sigset_t and siginfo_t are plain data; sigwaitinfo writes `info`.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+            let got = loop {
+                let r = libc::sigwaitinfo(&set, info.as_mut_ptr());
+                if r >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    break r;
+                }
+            };
+            assert_eq!(got, sig, "sigwaitinfo: {}", io::Error::last_os_error());
+            std::mem::transmute::<libc::siginfo_t, [u8; 128]>(info.assume_init())
+        }
+    }
+
+    /// Where `si_value` lies in a `siginfo_t` (the `_rt` member of the union).
+    pub(crate) const SI_VALUE_OFFSET: usize =
+        std::mem::offset_of!(RtSigInfo, rt) + std::mem::offset_of!(RtPayload, value);
 }

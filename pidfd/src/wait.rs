@@ -10,10 +10,13 @@ use pidfd_sys as uapi;
 
 use crate::error::{Error, Result};
 use crate::parse::{self, WaitEvent};
-use crate::{Feature, PidFd, sys};
+use crate::{Feature, OpenFlags, PidFd, sys};
 
 bitflags! {
     /// Which state changes [`PidFd::wait_event`] reports (the `waitid` options).
+    ///
+    /// # Kernel support
+    /// Any kernel (plain `waitid` flags); see [`PidFd::wait_event`].
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct WaitOptions: i32 {
         /// Termination (`WEXITED`).
@@ -30,6 +33,9 @@ bitflags! {
 }
 
 /// Resource usage of a reaped child and its waited-for descendants (`struct rusage`).
+///
+/// # Kernel support
+/// Any kernel: returned by [`PidFd::wait_with_rusage`] (the raw `waitid` system call).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ResourceUsage {
@@ -78,11 +84,16 @@ impl PidFd {
     ///
     /// # Kernel support
     /// `waitid(P_PIDFD)` (5.4). On 5.3: `waitid(P_PID)` on the pid read through the pidfd,
-    /// first without reaping (`WNOWAIT`), then re-checked through the pidfd before reaping.
+    /// first without reaping (`WNOWAIT`), then re-checked through the pidfd (same pid, not
+    /// reaped) before reaping; a window remains only against another thread of this process
+    /// that reaps by pid at the same moment (see SECURITY.md).
     ///
     /// # Errors
     /// [`Error::NotChild`] when the process is not the caller's child, unless someone else
-    /// reaped it and the kernel has `PIDFD_INFO_EXIT` (6.15): then its status is returned.
+    /// reaped it and the kernel has `PIDFD_INFO_EXIT` (6.15): then its status is returned;
+    /// [`Error::NotPidfd`] for an fd the kernel does not take as a pidfd;
+    /// [`Error::OtherPidNamespace`] (5.3 fallback) for a process outside the caller's
+    /// namespace; [`Error::Os`] for another `waitid` or `poll` failure.
     ///
     /// # Example
     /// ```
@@ -140,8 +151,15 @@ impl PidFd {
     /// `None` with [`WaitOptions::NOHANG`] when there is none yet. An exit reaped here is
     /// remembered like one from [`PidFd::wait`].
     ///
+    /// A stop or continue wait without `NOHANG` on a non-blocking pidfd (which polls readable
+    /// only at the exit) does not depend on the fd's `O_NONBLOCK`, which is shared with every
+    /// duplicate and is left alone: it waits on a blocking reopen of the same process, or where
+    /// that is unavailable polls `waitid(WNOHANG)` with a backoff of at most 10 ms.
+    ///
     /// # Kernel support
-    /// As [`PidFd::wait`].
+    /// As [`PidFd::wait`]. The blocking reopen for stop/continue waits on a non-blocking pidfd
+    /// needs pidfs file handles (6.14); before, the backoff (an event is seen at most 10 ms
+    /// late).
     ///
     /// # Errors
     /// As [`PidFd::wait`]; [`Error::InvalidInput`] when `options` has none of EXITED, STOPPED,
@@ -211,10 +229,12 @@ impl PidFd {
             // Readable: it has exited, but nobody has reaped it yet (or the reaper is between
             // taking it and releasing it, when the kernel records the exit information).
             let exited = sys::poll_readable(self.as_raw_fd(), 0).unwrap_or(false);
-            if exited && !nohang && sys::poll_hangup(self.as_raw_fd(), RELEASE_WAIT).unwrap_or(false) {
-                if let Ok(Some(status)) = self.exit_status() {
-                    return Ok(Some(WaitEvent::Exited(status)));
-                }
+            if exited
+                && !nohang
+                && sys::poll_hangup(self.as_raw_fd(), RELEASE_WAIT).unwrap_or(false)
+                && let Ok(Some(status)) = self.exit_status()
+            {
+                return Ok(Some(WaitEvent::Exited(status)));
             }
         }
         Err(Error::NotChild)
@@ -239,6 +259,11 @@ impl PidFd {
                         if options.contains(WaitOptions::NOHANG) {
                             return Ok(None);
                         }
+                        // A non-blocking pidfd becomes readable only at the exit: a stop or a
+                        // continue would never wake a poll.
+                        if options.intersects(WaitOptions::STOPPED | WaitOptions::CONTINUED) {
+                            return self.wait_state_change_nonblocking(options, rusage);
+                        }
                         // A non-blocking pidfd: wait for readiness. A readiness that is not a
                         // reapable exit (a tracer holds the zombie) answers EAGAIN again: back
                         // off instead of spinning.
@@ -257,30 +282,92 @@ impl PidFd {
         }
     }
 
+    /// A blocking stop/continue wait on a non-blocking pidfd, without touching the shared
+    /// `O_NONBLOCK` (other handles of the open file description, an async reactor, rely on it).
+    /// With pidfs file handles (6.14): reopen the same process as a new, blocking pidfd and
+    /// wait there. Otherwise: `waitid` with `WNOHANG`, sleeping between attempts with a backoff
+    /// from 1 ms up to 10 ms, so the event is seen at most 10 ms late and nothing spins.
+    fn wait_state_change_nonblocking(
+        &self,
+        options: WaitOptions,
+        mut rusage: Option<&mut sys::Rusage>,
+    ) -> Result<Option<WaitEvent>> {
+        if Feature::FileHandles.is_supported() {
+            let flags = if self.is_thread()? { OpenFlags::THREAD } else { OpenFlags::empty() };
+            if let Ok(blocking) = self.id().and_then(|id| PidFd::open_by_id(id, flags))
+                && !blocking.is_nonblocking()?
+            {
+                return blocking.waitid_pidfd(options, rusage);
+            }
+        }
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            match sys::waitid(uapi::P_PIDFD, self.as_raw_fd(), options.bits() | libc::WNOHANG, rusage.as_deref_mut()) {
+                Ok(info) if info.pid == 0 => {
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_millis(10));
+                }
+                Ok(info) => return Ok(parse::wait_event(info.code, info.status)),
+                Err(e) => {
+                    return Err(match e.raw_os_error() {
+                        Some(libc::ECHILD) => Error::NotChild,
+                        Some(libc::EBADF) => Error::NotPidfd,
+                        _ => Error::os("waitid(P_PIDFD, WNOHANG)", e),
+                    });
+                }
+            }
+        }
+    }
+
     /// 5.3: no `P_PIDFD`. The pid read through the pidfd is ours as long as the process is not
-    /// reaped; wait without reaping, re-check that the pidfd still names the pid, then reap.
-    fn waitid_by_pid(&self, options: WaitOptions, rusage: Option<&mut sys::Rusage>) -> Result<Option<WaitEvent>> {
+    /// reaped. Wait without reaping (`WNOWAIT`), then re-check through the pidfd that it
+    /// still names that pid *and* is not reaped (before 5.5 fdinfo keeps showing the pid of a
+    /// reaped process, which may meanwhile name another child of ours), then collect the
+    /// event with `WNOHANG`; if it is gone by then (a stop undone by a continue), start over.
+    ///
+    /// Residual window: another thread of this process that reaps our child by pid or with
+    /// `waitpid(-1)` between the re-check and the collection, after which the kernel gives the
+    /// pid to a new child of ours that has already changed state. Kernels with `waitid(P_PIDFD)`
+    /// (5.4) have no such window.
+    fn waitid_by_pid(&self, options: WaitOptions, mut rusage: Option<&mut sys::Rusage>) -> Result<Option<WaitEvent>> {
         let pid = match self.pid() {
             Ok(pid) => pid,
             Err(Error::Exited) => return Err(Error::NotChild),
             Err(e) => return Err(e),
         };
-        let peek = sys::waitid(libc::P_PID, pid, options.bits() | libc::WNOWAIT, None);
-        let info = match peek {
-            Ok(info) if info.pid == 0 => return Ok(None),
-            Ok(info) => info,
-            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Err(Error::NotChild),
-            Err(e) => return Err(Error::os("waitid(P_PID)", e)),
-        };
-        match self.pid() {
-            Ok(now) if now == pid => {}
-            _ => return Err(Error::NotChild),
+        loop {
+            let peek = sys::waitid(libc::P_PID, pid, options.bits() | libc::WNOWAIT, None);
+            let info = match peek {
+                Ok(info) if info.pid == 0 => return Ok(None),
+                Ok(info) => info,
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Err(Error::NotChild),
+                Err(e) => return Err(Error::os("waitid(P_PID)", e)),
+            };
+            match self.pid() {
+                Ok(now) if now == pid => {}
+                _ => return Err(Error::NotChild),
+            }
+            match self.unreaped() {
+                Ok(()) => {}
+                Err(Error::Exited) => return Err(Error::NotChild),
+                Err(e) => return Err(e),
+            }
+            if options.contains(WaitOptions::NOWAIT) {
+                return Ok(parse::wait_event(info.code, info.status));
+            }
+            let done =
+                sys::waitid(libc::P_PID, pid, options.bits() | libc::WNOHANG, rusage.as_deref_mut()).map_err(|e| {
+                    match e.raw_os_error() {
+                        Some(libc::ECHILD) => Error::NotChild,
+                        _ => Error::os("waitid(P_PID)", e),
+                    }
+                })?;
+            if done.pid != 0 {
+                return Ok(parse::wait_event(done.code, done.status));
+            }
+            if options.contains(WaitOptions::NOHANG) {
+                return Ok(None);
+            }
         }
-        if options.contains(WaitOptions::NOWAIT) {
-            return Ok(parse::wait_event(info.code, info.status));
-        }
-        let done = sys::waitid(libc::P_PID, pid, options.bits() & !libc::WNOHANG, rusage)
-            .map_err(|e| Error::os("waitid(P_PID)", e))?;
-        Ok(parse::wait_event(done.code, done.status))
     }
 }

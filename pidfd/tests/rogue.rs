@@ -95,3 +95,44 @@ fn spawn_names_children_that_exit_at_once() {
     }
     assert!(rogue.stop() > 0, "the rogue reaper never reaped: the test proved nothing");
 }
+
+/// `pidfd::Command` with children that report their pid and exit at once, while the rogue
+/// reaps: a spawn that opened the pidfd by pid after the fact could name a recycled pid. Each
+/// pidfd must name its own child: the pid it reports while alive, and (6.15+, where the kernel
+/// keeps the exit status of a reaped process) the exit code that child chose.
+#[test]
+fn command_names_children_that_exit_at_once() {
+    use std::io::Read;
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let rogue = RogueReaper::start();
+    let mut by_exit_info = 0;
+    for i in 0..300 {
+        let code = i % 250;
+        let mut child = pidfd::Command::new("sh")
+            .args(["-c", &format!("echo $$; exit {code}")])
+            .stdout(pidfd::Stdio::Piped)
+            .spawn()
+            .unwrap();
+        let mut out = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let reported: i32 = out.trim().parse().unwrap();
+        assert_eq!(child.id(), reported);
+        match child.pidfd().pid() {
+            Ok(pid) => assert_eq!(pid, reported),
+            Err(Error::Exited) => {}
+            Err(e) => panic!("{e}"),
+        }
+        match child.pidfd().wait() {
+            Ok(st) => {
+                assert_eq!(st.code(), Some(code), "the pidfd of child {reported} carries another exit code");
+                by_exit_info += 1;
+            }
+            Err(Error::NotChild) => assert!(!Feature::InfoExit.is_supported()),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(rogue.stop() > 0, "the rogue reaper never reaped: the test proved nothing");
+    if Feature::InfoExit.is_supported() {
+        assert_eq!(by_exit_info, 300);
+    }
+}

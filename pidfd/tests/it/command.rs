@@ -21,6 +21,13 @@ fn status_line(out: &str, key: &str) -> String {
     out.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} in {out}"))[key.len()..].trim().to_owned()
 }
 
+/// Waits for the child's `ready` line: it runs the program, whose loader is done with its fds.
+fn wait_ready(child: &mut pidfd::Child) {
+    let mut buf = [0u8; 6];
+    child.stdout.as_mut().unwrap().read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+}
+
 #[test]
 fn pidfd_names_the_child_it_reports() {
     let mut child =
@@ -125,7 +132,15 @@ fn extra_fds_at_chosen_numbers_and_nothing_else() {
     // is the pipe we gave.
     let (r, w) = std::io::pipe().unwrap();
     let pipe = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&r))).unwrap();
-    let mut child = Command::new("sleep").arg("5").fd(w.into(), 7).stdin(Stdio::Null).spawn().unwrap();
+    // Read once the shell says it runs: by then the dynamic loader has closed what it opened.
+    let mut child = Command::new("sh")
+        .args(["-c", "echo ready; read x"])
+        .fd(w.into(), 7)
+        .stdin(Stdio::Piped)
+        .stdout(Stdio::Piped)
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
     let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
@@ -133,8 +148,8 @@ fn extra_fds_at_chosen_numbers_and_nothing_else() {
     fds.sort();
     assert_eq!(fds, [0, 1, 2, 7]);
     assert_eq!(std::fs::read_link(format!("/proc/{}/fd/7", child.id())).unwrap(), pipe);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(child.wait().unwrap().success());
     let e = Command::new("true").fd(std::fs::File::open("/dev/null").unwrap().into(), 1).spawn().unwrap_err();
     assert!(matches!(e, Error::InvalidInput(_)));
 }
@@ -143,15 +158,17 @@ fn extra_fds_at_chosen_numbers_and_nothing_else() {
 fn every_fd_the_library_creates_is_cloexec() {
     // Holding a Child with pipes (and its pidfd) must not leak any fd into another child.
     let mut holder = Command::new("cat").stdin(Stdio::Piped).stdout(Stdio::Piped).spawn().unwrap();
-    let mut child = Command::new("sleep").arg("5").stdin(Stdio::Null).spawn().unwrap();
+    let mut child =
+        Command::new("sh").args(["-c", "echo ready; read x"]).stdin(Stdio::Piped).stdout(Stdio::Piped).spawn().unwrap();
+    wait_ready(&mut child);
     let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
         .collect();
     fds.sort();
     assert_eq!(fds, [0, 1, 2]);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(child.wait().unwrap().success());
     drop(holder.stdin.take());
     holder.wait().unwrap();
 }

@@ -1,7 +1,7 @@
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 
-use pidfd::{Error, PidFd, SigInfo, SignalScope};
+use pidfd::{Error, PidFd, SigInfo, SigValue, SignalScope};
 
 use crate::support::held;
 
@@ -20,13 +20,16 @@ fn bad_signals_are_rejected() {
     assert!(matches!(fd.send_signal(-1), Err(Error::InvalidInput(_))));
     assert!(matches!(fd.send_signal(libc::SIGRTMAX() + 1), Err(Error::InvalidInput(_))));
     assert!(matches!(fd.send_signal(i32::MAX), Err(Error::InvalidInput(_))));
-    assert!(matches!(fd.send_signal_with(0, SignalScope::Default, SigInfo::queue(1)), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        fd.send_signal_with(0, SignalScope::Default, SigInfo::queue(SigValue::Int(1))),
+        Err(Error::InvalidInput(_))
+    ));
 }
 
 #[test]
 fn kill_and_payload() {
     let (_h, fd) = held("exit 0");
-    fd.send_signal_with(libc::SIGUSR1, SignalScope::Default, SigInfo::queue(42)).unwrap();
+    fd.send_signal_with(libc::SIGUSR1, SignalScope::Default, SigInfo::queue(SigValue::Ptr(42))).unwrap();
     assert_eq!(fd.wait().unwrap().signal(), Some(libc::SIGUSR1));
     let (_h, fd) = held("exit 0");
     fd.kill().unwrap();

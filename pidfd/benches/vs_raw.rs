@@ -71,10 +71,10 @@ fn main() {
         return;
     }
     let cfg = Config::from_args(&args);
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let pinned = if support::pin_wanted() { raw::pin_to_last_cpu() } else { None };
     let os = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "pidfd bench{}: Linux {} on {cpus} CPUs ({}), load {}; {} call rounds, {} spawn rounds x {} A/B pairs",
         if cfg.quick { " (quick)" } else { "" },
@@ -231,6 +231,11 @@ struct SpawnRow {
 /// runs `k` pairs of single spawns, A B or B A (alternating), in the rows' workers back to back:
 /// the round's ratio is the median of its A times over the median of its B times.
 fn spawns(cfg: &Config, rows: &mut Vec<Row>) {
+    if !(Feature::ClonePidfd.is_supported() && Feature::WaitidPidfd.is_supported()) {
+        let why = format!("the raw floor needs {} and {}", Feature::ClonePidfd, Feature::WaitidPidfd);
+        rows.push(Row::skipped("spawn rows", Target::AtMost(1.05), why));
+        return;
+    }
     const P: usize = 0;
     const M: usize = 1;
     const F: usize = 2;
@@ -327,6 +332,12 @@ fn spawns(cfg: &Config, rows: &mut Vec<Row>) {
             Target::Info,
         ),
     ];
+    let (plan, unsupported): (Vec<SpawnRow>, Vec<SpawnRow>) = plan
+        .into_iter()
+        .partition(|r| raw::has_close_range() || !(r.a.1.needs_close_range() || r.b.1.needs_close_range()));
+    for r in unsupported {
+        rows.push(Row::skipped(&r.name, r.target, "the raw prototype needs close_range (5.9)"));
+    }
     let k = cfg.k;
     let mut samples: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = (0..plan.len()).map(|_| Default::default()).collect();
     // Round 0 warms up (probes, page cache, each worker's first spawns) and is not kept.
@@ -404,9 +415,15 @@ fn smoke() {
         assert_eq!(got, pid);
         assert_eq!(pidfd::__bench::fdinfo_pid_one_read(&me), Some(pid));
     }
+    if !(Feature::ClonePidfd.is_supported() && Feature::WaitidPidfd.is_supported()) {
+        println!("vs_raw smoke: calls checked; spawn paths skipped (the raw floor needs 5.4)");
+        return;
+    }
     let spawner = Spawner::new();
     for v in Variant::ALL {
-        spawner.once(v);
+        if raw::has_close_range() || !v.needs_close_range() {
+            spawner.once(v);
+        }
     }
     let mut w = Worker::start("fds", 10);
     assert!(w.run(Variant::Ours, 1) > 0.0);

@@ -91,6 +91,22 @@ impl Variant {
         }
     }
 
+    /// Whether this is a raw variant that needs `close_range` (5.9); the others need
+    /// `CLONE_PIDFD` (5.2) and `waitid(P_PIDFD)` (5.4).
+    pub(crate) fn needs_close_range(self) -> bool {
+        !matches!(
+            self,
+            Variant::Floor
+                | Variant::FloorSigQuery
+                | Variant::FloorFreshStack
+                | Variant::FloorEnvRebuild
+                | Variant::Ours
+                | Variant::OursNull
+                | Variant::Std
+                | Variant::Fork
+        )
+    }
+
     fn parse(s: &str) -> Variant {
         *Variant::ALL.iter().find(|v| v.name() == s).unwrap_or_else(|| panic!("unknown variant {s}"))
     }

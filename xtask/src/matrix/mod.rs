@@ -186,13 +186,15 @@ pub fn kernel_matrix(args: &[String]) -> Result<(), String> {
         }
         for e in &emulations {
             let profile = crate::emulate::Profile::parse(e.kernel.as_deref(), e.profile.as_deref())?;
-            let expected = profile.expected(&cfg, host);
+            let expected = profile.expectation(&cfg, host);
             println!(
-                "{:16} host {host} under `emulate {}`\n{:16} expect: {}",
+                "{:16} host {host} under `emulate {}`\n{:16} expect: {}\n{:16} denied: {}",
                 e.label,
                 profile.args(),
                 "",
-                expected.join(",")
+                expected.present.join(","),
+                "",
+                expected.denied.join(",")
             );
         }
         return Ok(());
@@ -311,7 +313,7 @@ fn host_row(
 ) -> Result<Row, String> {
     let started = Instant::now();
     let profile = crate::emulate::Profile::parse(e.kernel.as_deref(), e.profile.as_deref())?;
-    let expected = profile.expected(cfg, host);
+    let expected = profile.expectation(cfg, host);
     let mut s = Streamer::new(&e.label, kdir.join("logs").join(format!("{}.host.log", e.label)), verbose)?;
     let cwd = kdir.join("host-tmp").join(&e.label);
     let _ = std::fs::remove_dir_all(&cwd);
@@ -332,7 +334,8 @@ fn host_row(
         cmd.args(&args)
             .current_dir(&cwd)
             .env("PIDFD_TEST_KERNEL", &e.label)
-            .env("PIDFD_TEST_EXPECT", expected.join(","))
+            .env("PIDFD_TEST_EXPECT", expected.present.join(","))
+            .env("PIDFD_TEST_DENIED", expected.denied.join(","))
             .env("TMPDIR", &cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -369,7 +372,8 @@ fn host_row(
     Ok(Row {
         label: e.label.clone(),
         how: "host".to_owned(),
-        expected,
+        expected: expected.present,
+        denied: expected.denied,
         has_features: a.features.is_some(),
         run: s.run.clone(),
         wall: started.elapsed(),

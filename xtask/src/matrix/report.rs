@@ -238,8 +238,11 @@ pub(crate) struct Row {
     pub(crate) label: String,
     /// What ran it: `tcg`, `kvm`, `host`.
     pub(crate) how: String,
-    /// Expected features.
+    /// Expected features (present).
     pub(crate) expected: Vec<String>,
+    /// Features expected to probe `denied` (a seccomp profile refuses their probe); empty for
+    /// real kernels. Every feature in neither list must probe `no`.
+    pub(crate) denied: Vec<String>,
     /// Whether feature lines are expected at all (a `features` binary ran).
     pub(crate) has_features: bool,
     /// The parsed output.
@@ -252,13 +255,27 @@ pub(crate) struct Row {
     pub(crate) notes: Vec<String>,
 }
 
-/// A feature cell: measured value and whether it disagrees with the expectation.
+/// What a row expects of a feature: `yes`, `denied` or `no`.
+pub(crate) fn want(row: &Row, feature: &str) -> &'static str {
+    if row.expected.iter().any(|f| f == feature) {
+        "yes"
+    } else if row.denied.iter().any(|f| f == feature) {
+        "denied"
+    } else {
+        "no"
+    }
+}
+
+/// A feature cell: measured value and whether it disagrees with the expectation. `yes` and
+/// `denied` must be measured exactly where expected; anything else (`no`, `unknown`) only
+/// where neither is.
 pub(crate) fn cell(row: &Row, feature: &str) -> (Option<String>, bool) {
     let measured = row.run.features.iter().find(|(n, _)| n == feature).map(|(_, v)| v.clone());
-    let expected = row.expected.iter().any(|f| f == feature);
+    let want = want(row, feature);
     let mismatch = match measured.as_deref() {
-        Some("yes") => !expected,
-        Some(_) => expected,
+        Some("yes") => want != "yes",
+        Some("denied") => want != "denied",
+        Some(_) => want != "no",
         None => false,
     };
     (measured, mismatch)
@@ -274,10 +291,7 @@ pub(crate) fn mismatches(row: &Row, features: &[String]) -> Vec<String> {
         let (m, bad) = cell(row, f);
         match m {
             None => out.push(format!("feature {f}: not reported by `features`")),
-            Some(v) if bad => {
-                let want = if row.expected.contains(f) { "yes" } else { "no" };
-                out.push(format!("feature {f}: measured {v}, expected {want}"));
-            }
+            Some(v) if bad => out.push(format!("feature {f}: measured {v}, expected {}", want(row, f))),
             _ => {}
         }
     }
@@ -424,6 +438,7 @@ mod tests {
             label: "x".into(),
             how: "tcg".into(),
             expected: vec!["a".into(), "b".into()],
+            denied: vec![],
             has_features: true,
             run: RunLog::default(),
             wall: Duration::ZERO,
@@ -443,5 +458,40 @@ mod tests {
         assert!(t.contains("x      tcg  +  d! +! -"), "{t}");
         let md = markdown(&[row], &all, Duration::ZERO, "QEMU 10.0");
         assert!(md.contains("| x | tcg | yes | denied ! | yes ! | no |"), "{md}");
+    }
+
+    #[test]
+    fn denied_is_a_third_state() {
+        let mut row = Row {
+            label: "c".into(),
+            how: "host".into(),
+            expected: vec!["a".into()],
+            denied: vec!["b".into(), "c".into(), "d".into()],
+            has_features: true,
+            run: RunLog::default(),
+            wall: Duration::ZERO,
+            pass: true,
+            notes: vec![],
+        };
+        let measured = [("a", "yes"), ("b", "denied"), ("c", "no"), ("d", "yes"), ("e", "denied"), ("f", "no")];
+        for (n, v) in measured {
+            row.run.features.push((n.into(), v.into()));
+        }
+        let bad: Vec<bool> = measured.iter().map(|(n, _)| cell(&row, n).1).collect();
+        assert_eq!(bad, [false, false, true, true, true, false]);
+        let all: Vec<String> = measured.iter().map(|(n, _)| n.to_string()).collect();
+        let m = mismatches(&row, &all);
+        assert_eq!(
+            m,
+            [
+                "feature c: measured no, expected denied",
+                "feature d: measured yes, expected denied",
+                "feature e: measured denied, expected no",
+            ]
+        );
+        // A real kernel expects nothing denied: `denied` measured there is a failure.
+        row.denied.clear();
+        assert!(cell(&row, "b").1);
+        assert!(!cell(&row, "c").1);
     }
 }

@@ -261,6 +261,7 @@ pub(crate) fn boot(b: &Boot<'_>, kvm: &mut bool) -> Result<Row, String> {
         label: b.label.to_owned(),
         how: accel.name().to_owned(),
         expected: b.expected.to_vec(),
+        denied: Vec::new(),
         has_features: b.has_features,
         run: a.streamer.run.clone(),
         wall: started.elapsed(),

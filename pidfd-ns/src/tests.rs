@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Child, Command, Stdio};
 
-use pidfd::{Feature, PidFd};
+use pidfd::{Feature, PidFd, Support};
 
 use crate::sys::{Call, fault, fixture};
 use crate::{Error, Namespace, NamespaceSet, NsFd, NsFeature, PidFdNsExt, run_in_namespaces};
@@ -16,24 +16,55 @@ fn without(f: Feature) -> fault::Guard {
     fault::inject(Call::Feature(f), libc::ENOSYS)
 }
 
-/// Whether to run a test that needs `f`. Prints why it skips; under the kernel matrix
-/// (`PIDFD_TEST_EXPECT`), panics when the kernel should have `f` but the probe says it has not.
+fn env_list(var: &str) -> Option<Vec<String>> {
+    std::env::var(var).ok().map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+}
+
+/// Whether to run a test that needs `f` (call it outside fault guards). Prints why it skips. A
+/// feature a policy refuses (`Support::Denied`) skips the test; under the kernel matrix
+/// (`PIDFD_TEST_EXPECT` set) only where `PIDFD_TEST_DENIED` lists it, and a feature the row
+/// expects present must be there (else the test panics).
 fn require(f: Feature) -> bool {
-    if f.is_supported() {
+    let support = f.support();
+    if support == Support::Supported {
         return true;
     }
-    if let Ok(expected) = std::env::var("PIDFD_TEST_EXPECT") {
+    let kernel = std::env::var("PIDFD_TEST_KERNEL").unwrap_or_default();
+    let expected = env_list("PIDFD_TEST_EXPECT");
+    let listed = env_list("PIDFD_TEST_DENIED").unwrap_or_default().iter().any(|d| d == f.name());
+    if let Support::Denied { .. } = support {
+        if listed {
+            eprintln!("skipped: {f} is denied by policy on {kernel} (PIDFD_TEST_DENIED lists {}): {support}", f.name());
+            return false;
+        }
         assert!(
-            !expected.split(',').any(|e| e.trim() == f.name()),
-            "kernel {} must have {} ({}), but the probe says {}",
-            std::env::var("PIDFD_TEST_KERNEL").unwrap_or_default(),
-            f.name(),
-            f,
-            f.support()
+            expected.is_none(),
+            "kernel {kernel}: the probe says {} ({f}) is {support}, but PIDFD_TEST_DENIED does not list it",
+            f.name()
         );
+        eprintln!("skipped: {f} is denied by a security policy here (seccomp, LSM or container): {support}");
+        return false;
     }
-    eprintln!("skipped: the running kernel lacks {f} (Linux {}+): {}", f.since(), f.support());
+    if let Some(exp) = expected {
+        assert!(
+            !exp.iter().any(|e| e == f.name()),
+            "kernel {kernel} must have {} ({f}), but the probe says {support}",
+            f.name()
+        );
+        assert!(!listed, "kernel {kernel}: {} ({f}) must be denied by policy, but the probe says {support}", f.name());
+    }
+    eprintln!("skipped: the running kernel lacks {f} (Linux {}+): {support}", f.since());
     false
+}
+
+/// Whether the test may take pidfds (`pidfd_open`): every [`Held`] and `PidFd::from_self`.
+fn can_open_pidfds() -> bool {
+    require(Feature::PidfdOpen)
+}
+
+/// A pidfd of this process, or `None` (the test skips) where `pidfd_open` is refused.
+fn self_pidfd() -> Option<PidFd> {
+    can_open_pidfds().then(|| PidFd::from_self().unwrap())
 }
 
 /// A `/proc` path for the `Call::Path` seam (it keys faults by `&'static str`).
@@ -117,6 +148,9 @@ fn all_new() -> libc::c_int {
 
 #[test]
 fn proc_fallback_agrees_with_the_ioctl_and_proc_for_every_kind() {
+    if !can_open_pidfds() {
+        return;
+    }
     let held = Held::new(all_new(), None);
     for ns in Namespace::ALL {
         let Some(expected) = proc_ino(held.pid, ns) else {
@@ -148,6 +182,9 @@ fn proc_fallback_agrees_with_the_ioctl_and_proc_for_every_kind() {
 /// (and never a namespace /proc does not show).
 #[test]
 fn unpopulated_pid_for_children() {
+    if !can_open_pidfds() {
+        return;
+    }
     let held = Held::new(libc::CLONE_NEWPID, None);
     let shown = proc_ino(held.pid, Namespace::PidForChildren);
     let via_ioctl = held.fd.namespace(Namespace::PidForChildren);
@@ -177,6 +214,9 @@ fn unpopulated_pid_for_children() {
 
 #[test]
 fn proc_fallback_for_a_zombie_and_a_reaped_process_is_exited() {
+    if !can_open_pidfds() {
+        return;
+    }
     let mut held = Held::new(0, None);
     drop(held.child.stdin.take());
     for _ in 0..500 {
@@ -205,6 +245,9 @@ fn proc_fallback_for_a_zombie_and_a_reaped_process_is_exited() {
 /// other process's namespace.
 #[test]
 fn proc_fallback_never_answers_for_a_process_that_took_the_pid() {
+    if !can_open_pidfds() {
+        return;
+    }
     let (child, fd, pid) = spawn_held(libc::CLONE_NEWNET, None);
     let other = Held::new(libc::CLONE_NEWNET, None);
     let others_net = proc_ino(other.pid, Namespace::Net).unwrap();
@@ -235,6 +278,9 @@ fn proc_fallback_never_answers_for_a_process_that_took_the_pid() {
 /// PID namespace.
 #[test]
 fn proc_fallback_with_the_proc_of_an_ancestor_pid_namespace() {
+    if !can_open_pidfds() {
+        return;
+    }
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["--exact", "tests::in_a_child_pid_namespace_with_the_parents_proc", "--ignored", "--nocapture"])
         .args(["--test-threads", "1"])
@@ -249,6 +295,9 @@ fn proc_fallback_with_the_proc_of_an_ancestor_pid_namespace() {
 #[test]
 #[ignore = "run by proc_fallback_with_the_proc_of_an_ancestor_pid_namespace, as pid 1 of a new PID namespace"]
 fn in_a_child_pid_namespace_with_the_parents_proc() {
+    if !can_open_pidfds() {
+        return;
+    }
     assert!(
         std::env::var_os("PIDFD_NS_CHILD_PIDNS").is_some(),
         "run by proc_fallback_with_the_proc_of_an_ancestor_pid_namespace"
@@ -278,6 +327,9 @@ fn in_a_child_pid_namespace_with_the_parents_proc() {
 /// never that the process has exited.
 #[test]
 fn a_process_hidden_by_hidepid_is_permission_denied_not_exited() {
+    if !can_open_pidfds() {
+        return;
+    }
     let (child, fd, pid) = spawn_held_as(0, None, Some(65534));
     let mut held = Held { child, fd, pid };
     std::thread::scope(|s| {
@@ -304,7 +356,7 @@ fn a_process_hidden_by_hidepid_is_permission_denied_not_exited() {
 
 #[test]
 fn proc_fallback_errno_mapping() {
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = self_pidfd() else { return };
     let pid = std::process::id();
     let _g = without(Feature::NamespaceIoctls);
     let net = leak(format!("{pid}/ns/net"));
@@ -360,6 +412,9 @@ fn proc_fallback_errno_mapping() {
 
 #[test]
 fn ioctl_errno_mapping() {
+    if !can_open_pidfds() {
+        return;
+    }
     if !require(Feature::NamespaceIoctls) {
         eprintln!(
             "skipped: the PIDFD_GET_*_NAMESPACE error mapping needs the ioctls to run (the seam cannot add them)"
@@ -388,7 +443,7 @@ fn ioctl_errno_mapping() {
 /// `NamespaceDisabled` for that kind, as on the per-namespace path.
 #[test]
 fn a_kind_the_kernel_lacks_is_namespace_disabled_on_both_paths() {
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = self_pidfd() else { return };
     let pid = std::process::id();
     let set = NamespaceSet::CGROUP | NamespaceSet::UTS;
     std::thread::scope(|s| {
@@ -428,6 +483,9 @@ fn a_kind_the_kernel_lacks_is_namespace_disabled_on_both_paths() {
 /// for real.)
 #[test]
 fn the_fallback_retries_inside_the_user_namespace_what_it_was_refused() {
+    if !can_open_pidfds() {
+        return;
+    }
     let held = Held::new(libc::CLONE_NEWUSER | libc::CLONE_NEWUTS | libc::CLONE_NEWNET, Some(b"ns-two-pass"));
     let set = NamespaceSet::USER | NamespaceSet::UTS | NamespaceSet::NET;
     let (user, uts, net) = (libc::CLONE_NEWUSER, libc::CLONE_NEWUTS, libc::CLONE_NEWNET);
@@ -487,6 +545,9 @@ fn the_fallback_retries_inside_the_user_namespace_what_it_was_refused() {
 /// 6.19 before a fix: `NoSuchProcess`).
 #[test]
 fn enotty_from_a_pid_translation_is_told_apart() {
+    if !can_open_pidfds() {
+        return;
+    }
     let mine = PidFd::from_self().unwrap().namespace(Namespace::Pid).unwrap();
     let me = std::process::id() as i32;
     let has_translation = match mine.pid_in_namespace(me) {
@@ -514,7 +575,7 @@ fn enotty_from_a_pid_translation_is_told_apart() {
 
 #[test]
 fn nsfs_ioctls_missing_are_unsupported() {
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = self_pidfd() else { return };
     let user = me.namespace(Namespace::User).unwrap();
     let pid = me.namespace(Namespace::Pid).unwrap();
     let net = me.namespace(Namespace::Net).unwrap();
@@ -538,7 +599,7 @@ fn nsfs_ioctls_missing_are_unsupported() {
 
 #[test]
 fn wrong_kind_is_invalid_input_without_a_syscall() {
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = self_pidfd() else { return };
     let net = me.namespace(Namespace::Net).unwrap();
     // Any syscall would fail with EIO: the check comes first.
     let _g = fault::inject(Call::NsfsIoctl, libc::EIO);
@@ -557,7 +618,7 @@ fn wrong_kind_is_invalid_input_without_a_syscall() {
 
 #[test]
 fn setns_errno_mapping() {
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = self_pidfd() else { return };
     let uts = NsFd::of_current_thread(Namespace::Uts).unwrap();
     if let Ok(time) = NsFd::of_current_thread(Namespace::Time) {
         let _g = fault::inject(Call::Setns, libc::EUSERS);
@@ -587,6 +648,9 @@ fn setns_errno_mapping() {
 /// on a dedicated thread (its namespaces change).
 #[test]
 fn enter_namespaces_one_by_one_without_setns_pidfd() {
+    if !can_open_pidfds() {
+        return;
+    }
     let held = Held::new(libc::CLONE_NEWUTS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC, Some(b"ns-fallback"));
     let before = thread_ino(Namespace::Uts);
     std::thread::scope(|s| {
@@ -606,6 +670,9 @@ fn enter_namespaces_one_by_one_without_setns_pidfd() {
 /// `run_in_namespaces` decides on the caller's thread: the fault seam reaches it.
 #[test]
 fn run_in_namespaces_without_setns_pidfd() {
+    if !can_open_pidfds() {
+        return;
+    }
     let held = Held::new(libc::CLONE_NEWUTS | libc::CLONE_NEWNET, Some(b"ns-run-fallback"));
     let _g = without(Feature::SetnsPidfd);
     let _n = without(Feature::NamespaceIoctls);
@@ -623,6 +690,9 @@ fn run_in_namespaces_without_setns_pidfd() {
 /// what it entered before: the fallback is not atomic).
 #[test]
 fn fallback_enters_others_before_the_user_namespace() {
+    if !can_open_pidfds() {
+        return;
+    }
     let held = Held::new(libc::CLONE_NEWUSER | libc::CLONE_NEWUTS, Some(b"ns-userfirst"));
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -649,7 +719,7 @@ fn fallback_enters_others_before_the_user_namespace() {
 
 #[test]
 fn own_user_and_time_namespaces_are_left_out() {
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = self_pidfd() else { return };
     let time = if kernel_has(Namespace::Time) { NamespaceSet::TIME } else { NamespaceSet::empty() };
     // Entering one's own user namespace is refused by the kernel; as part of a set it is
     // skipped, like nsenter does, so a multi-threaded process can run this.

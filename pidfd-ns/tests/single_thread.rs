@@ -10,7 +10,7 @@ mod support;
 use pidfd::Feature;
 use pidfd_ns::{Error, Namespace, NamespaceSet, NsFd, PidFdNsExt, run_in_namespaces};
 
-use support::{Held, Setup, hostname, kernel_has, proc_ino, require, thread_ino};
+use support::{Held, Setup, can_open_pidfds, hostname, kernel_has, proc_ino, require, thread_ino};
 
 const CASES: [(&str, fn()); 5] = [
     ("user_and_uts_atomically", user_and_uts_atomically),
@@ -120,6 +120,9 @@ fn threads() -> usize {
 
 /// `setns(pidfd, CLONE_NEWUSER | CLONE_NEWUTS)` (the fallback on kernels without it).
 fn user_and_uts_atomically() {
+    if !can_open_pidfds() {
+        return;
+    }
     let _ = require(Feature::SetnsPidfd);
     let held = Held::waiting(
         libc::CLONE_NEWUSER | libc::CLONE_NEWUTS,
@@ -133,6 +136,9 @@ fn user_and_uts_atomically() {
 /// `NsFd::enter` for the user namespace, then (with the capabilities it grants) the UTS
 /// namespace it owns.
 fn user_then_uts_one_by_one() {
+    if !can_open_pidfds() {
+        return;
+    }
     let held = Held::waiting(
         libc::CLONE_NEWUSER | libc::CLONE_NEWUTS,
         Setup { hostname: Some("ns-st-each"), ..Setup::default() },
@@ -153,6 +159,9 @@ fn time() {
         eprintln!("skipped: no time namespaces (Linux 5.6+)");
         return;
     }
+    if !can_open_pidfds() {
+        return;
+    }
     let held = Held::waiting(pidfd_sys::CLONE_NEWTIME, Setup::default());
     let theirs = proc_ino(held.pid, Namespace::Time).expect("time namespaces (5.6+)");
     assert_ne!(thread_ino(Namespace::Time), theirs, "the child lives in its new time namespace");
@@ -167,6 +176,9 @@ fn time() {
 
 /// Even a single-threaded caller becomes multi-threaded with the fresh thread.
 fn run_in_namespaces_refuses_a_user_namespace() {
+    if !can_open_pidfds() {
+        return;
+    }
     let held = Held::waiting(libc::CLONE_NEWUSER, Setup::default());
     let e = run_in_namespaces(&held.fd, NamespaceSet::USER, || ()).unwrap_err();
     assert!(matches!(e, Error::MultiThreaded { namespace: Namespace::User }), "{e:?}");
@@ -180,6 +192,9 @@ fn run_in_namespaces_refuses_a_user_namespace() {
 /// fallback is refused the UTS namespace with the caller's own credentials, enters the user
 /// namespace, then the UTS namespace inside it.
 fn an_unprivileged_owner_enters_its_user_namespace_and_what_it_owns() {
+    if !can_open_pidfds() {
+        return;
+    }
     let setup = Setup { uid: Some(65534), hostname: Some("ns-st-owner"), ..Setup::default() };
     let held = match Held::new(libc::CLONE_NEWUSER | libc::CLONE_NEWUTS, setup, "echo ready; read x") {
         Ok(h) => h,

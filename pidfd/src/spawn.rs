@@ -15,11 +15,15 @@ use crate::{PidFd, sys};
 /// spawn), which makes std fork instead of using `posix_spawn`.
 ///
 /// # Kernel support
-/// `pidfd_open` (5.3).
+/// `pidfd_open` (5.3). Where the probe says the child could not open its pidfd (the kernel
+/// lacks `pidfd_open`, or a policy refuses it, as old container seccomp profiles do), nothing
+/// is spawned: use [`Command`](crate::Command), which does not need `pidfd_open`.
 ///
 /// # Errors
-/// [`Error::Os`] with the `spawn` error (e.g. `ENOENT` for a missing program) or, if the child
-/// could not open its pidfd, that error (e.g. `ENOSYS`, `EPERM` under seccomp).
+/// [`Error::Unsupported`], [`Error::Denied`] or [`Error::Undetermined`] (naming
+/// [`Feature::PidfdOpen`](crate::Feature::PidfdOpen)) when the probe of `pidfd_open` does not
+/// say it works; [`Error::Os`] with the `spawn` error (e.g. `ENOENT` for a missing program) or,
+/// if the child could not open its pidfd all the same, that error.
 ///
 /// # Example
 /// ```
@@ -30,6 +34,9 @@ use crate::{PidFd, sys};
 /// # Ok::<(), pidfd::Error>(())
 /// ```
 pub fn spawn(cmd: &mut Command) -> Result<(Child, PidFd)> {
+    // A child whose pre-exec hook fails is waited for by std itself, which panics if another
+    // thread (a `waitpid(-1)` loop) reaped it first: do not fork a child that cannot succeed.
+    crate::Feature::PidfdOpen.require()?;
     let (parent, child_end) = sys::seqpacket_pair().map_err(|e| Error::os("socketpair", e))?;
     let slot = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(child_end.as_raw_fd()));
     sys::pre_exec_send_self_pidfd(cmd, std::sync::Arc::clone(&slot));

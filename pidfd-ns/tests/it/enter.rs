@@ -6,10 +6,15 @@ use std::os::unix::fs::MetadataExt;
 use pidfd::Feature;
 use pidfd_ns::{Error, Namespace, NamespaceSet, PidFdNsExt, run_in_namespaces};
 
-use crate::support::{Held, Setup, hostname, interfaces, kernel_has, proc_ino, require, thread_ino, thread_inos};
+use crate::support::{
+    Held, Setup, can_open_pidfds, hostname, interfaces, kernel_has, proc_ino, require, thread_ino, thread_inos,
+};
 
 #[test]
 fn a_thread_in_the_childs_uts_namespace_sees_its_hostname() {
+    if !can_open_pidfds() {
+        return;
+    }
     let held = Held::waiting(libc::CLONE_NEWUTS, Setup { hostname: Some("ns-uts-child"), ..Setup::default() });
     let mine = hostname();
     let uts = held.fd.namespace(Namespace::Uts).unwrap();
@@ -26,6 +31,9 @@ fn a_thread_in_the_childs_uts_namespace_sees_its_hostname() {
 
 #[test]
 fn a_thread_in_the_childs_net_namespace_sees_only_loopback() {
+    if !can_open_pidfds() {
+        return;
+    }
     let held = Held::waiting(libc::CLONE_NEWNET, Setup::default());
     let (ifaces, ino) =
         run_in_namespaces(&held.fd, NamespaceSet::NET, || (interfaces(), thread_ino(Namespace::Net))).unwrap();
@@ -36,6 +44,9 @@ fn a_thread_in_the_childs_net_namespace_sees_only_loopback() {
 
 #[test]
 fn enter_namespaces_moves_only_the_calling_thread() {
+    if !can_open_pidfds() {
+        return;
+    }
     let _ = require(Feature::SetnsPidfd);
     let held = Held::waiting(
         libc::CLONE_NEWUTS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWCGROUP,
@@ -57,6 +68,9 @@ fn enter_namespaces_moves_only_the_calling_thread() {
 
 #[test]
 fn run_in_namespaces_leaves_the_caller_unchanged() {
+    if !can_open_pidfds() {
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("pidfd-ns-mnt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let marker = dir.join("marker");
@@ -113,6 +127,9 @@ fn run_in_namespaces_leaves_the_caller_unchanged() {
 
 #[test]
 fn the_closures_result_and_panic_come_back() {
+    if !can_open_pidfds() {
+        return;
+    }
     let held = Held::waiting(libc::CLONE_NEWUTS, Setup { hostname: Some("ns-result"), ..Setup::default() });
     let borrowed = String::from("borrowed from the caller");
     let got = run_in_namespaces(&held.fd, NamespaceSet::UTS, || format!("{} {}", hostname(), borrowed.len())).unwrap();
@@ -125,6 +142,9 @@ fn the_closures_result_and_panic_come_back() {
 
 #[test]
 fn user_and_time_namespaces_need_a_single_threaded_process() {
+    if !can_open_pidfds() {
+        return;
+    }
     if !kernel_has(Namespace::Time) {
         eprintln!("skipped: no time namespaces (Linux 5.6+)");
         return;
@@ -156,6 +176,9 @@ fn user_and_time_namespaces_need_a_single_threaded_process() {
 
 #[test]
 fn entering_an_exited_process_is_exited() {
+    if !can_open_pidfds() {
+        return;
+    }
     let mut held = Held::waiting(libc::CLONE_NEWUTS, Setup::default());
     held.wait_zombie();
     let e = run_in_namespaces(&held.fd, NamespaceSet::UTS, || ()).unwrap_err();
@@ -170,6 +193,9 @@ fn entering_an_exited_process_is_exited() {
 
 #[test]
 fn entering_a_mount_namespace_keeps_other_threads_where_they_are() {
+    if !can_open_pidfds() {
+        return;
+    }
     let held = Held::waiting(libc::CLONE_NEWNS, Setup::default());
     let mnt = held.fd.namespace(Namespace::Mount).unwrap();
     let cwd = std::env::current_dir().unwrap();

@@ -1,8 +1,10 @@
 use pidfd::{Feature, Support};
 
-use crate::support::expected;
+use crate::support::{denied, expected};
 
-/// Under the kernel matrix, the probes must agree exactly with the kernel's expected features.
+/// Under the kernel matrix, the probes must agree exactly with the kernel's expected features:
+/// `yes` for those in `PIDFD_TEST_EXPECT`, `denied` for those in `PIDFD_TEST_DENIED` (a seccomp
+/// profile refuses their probe), `no` for the rest.
 #[test]
 fn probes_match_the_kernel_matrix_expectations() {
     let report = pidfd::features();
@@ -11,15 +13,30 @@ fn probes_match_the_kernel_matrix_expectations() {
         eprintln!("no PIDFD_TEST_EXPECT: nothing to compare against (run under cargo xtask kernel-matrix)");
         return;
     };
+    let refused = denied();
     for name in &exp {
         assert!(Feature::from_name(name).is_some(), "unknown feature {name} in PIDFD_TEST_EXPECT");
     }
+    for name in &refused {
+        assert!(Feature::from_name(name).is_some(), "unknown feature {name} in PIDFD_TEST_DENIED");
+        assert!(!exp.contains(name), "{name} is in both PIDFD_TEST_EXPECT and PIDFD_TEST_DENIED");
+    }
     let mut wrong = Vec::new();
     for (f, s) in report.iter() {
-        let want = exp.iter().any(|e| e == f.name());
-        let have = s == Support::Supported;
+        let want = if exp.iter().any(|e| e == f.name()) {
+            "yes"
+        } else if refused.iter().any(|d| d == f.name()) {
+            "denied"
+        } else {
+            "no"
+        };
+        let have = match s {
+            Support::Supported => "yes",
+            Support::Denied { .. } => "denied",
+            _ => "no",
+        };
         if want != have {
-            wrong.push(format!("{}: expected {}, probe says {s}", f.name(), if want { "yes" } else { "no" }));
+            wrong.push(format!("{}: expected {want}, probe says {s}", f.name()));
         }
     }
     assert!(

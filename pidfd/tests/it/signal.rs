@@ -1,13 +1,22 @@
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 
-use pidfd::{Error, PidFd, SigInfo, SigValue, SignalScope};
+use pidfd::{Error, Feature, PidFd, SigInfo, SigValue, SignalScope};
 
-use crate::support::held;
+use crate::support::{held, require_all, self_pidfd};
+
+/// Every test here signals through a pidfd: `pidfd_send_signal` (and a pidfd from `pidfd_open`,
+/// which `pidfd::spawn`'s child and `PidFd::open` use).
+fn can_signal() -> bool {
+    require_all(&[Feature::PidfdOpen, Feature::PidfdSendSignal])
+}
 
 #[test]
 fn signals_reach_the_process() {
-    let (_h, fd) = held("exit 0");
+    if !can_signal() {
+        return;
+    }
+    let Some((_h, fd)) = held("exit 0") else { return };
     fd.send_signal(0).unwrap();
     fd.send_signal(libc::SIGTERM).unwrap();
     assert_eq!(fd.wait().unwrap().signal(), Some(libc::SIGTERM));
@@ -16,7 +25,7 @@ fn signals_reach_the_process() {
 
 #[test]
 fn bad_signals_are_rejected() {
-    let fd = PidFd::from_self().unwrap();
+    let Some(fd) = self_pidfd() else { return };
     assert!(matches!(fd.send_signal(-1), Err(Error::InvalidInput(_))));
     assert!(matches!(fd.send_signal(libc::SIGRTMAX() + 1), Err(Error::InvalidInput(_))));
     assert!(matches!(fd.send_signal(i32::MAX), Err(Error::InvalidInput(_))));
@@ -28,10 +37,13 @@ fn bad_signals_are_rejected() {
 
 #[test]
 fn kill_and_payload() {
-    let (_h, fd) = held("exit 0");
+    if !can_signal() {
+        return;
+    }
+    let Some((_h, fd)) = held("exit 0") else { return };
     fd.send_signal_with(libc::SIGUSR1, SignalScope::Default, SigInfo::queue(SigValue::Ptr(42))).unwrap();
     assert_eq!(fd.wait().unwrap().signal(), Some(libc::SIGUSR1));
-    let (_h, fd) = held("exit 0");
+    let Some((_h, fd)) = held("exit 0") else { return };
     fd.kill().unwrap();
     assert_eq!(fd.wait().unwrap().signal(), Some(libc::SIGKILL));
 }
@@ -62,6 +74,9 @@ fn assert_group_dead(fd: &PidFd, members: &[PidFd]) {
 
 #[test]
 fn process_group_is_first_class() {
+    if !can_signal() {
+        return;
+    }
     let (mut child, fd, members) = group();
     // PIDFD_SIGNAL_PROCESS_GROUP on 6.9+, killpg after a liveness check before.
     fd.signal_process_group(libc::SIGKILL).unwrap();
@@ -71,7 +86,10 @@ fn process_group_is_first_class() {
 
 #[test]
 fn process_group_of_a_non_leader() {
-    let (_h, fd) = held("exit 0");
+    if !can_signal() {
+        return;
+    }
+    let Some((_h, fd)) = held("exit 0") else { return };
     // `held` children share our process group: they lead none.
     assert!(matches!(fd.signal_process_group(0), Err(Error::Exited)));
     fd.kill().unwrap();
@@ -80,10 +98,13 @@ fn process_group_of_a_non_leader() {
 
 #[test]
 fn thread_scope() {
-    let (_h, fd) = held("exit 0");
+    if !can_signal() {
+        return;
+    }
+    let Some((_h, fd)) = held("exit 0") else { return };
     fd.send_signal_to(libc::SIGTERM, SignalScope::Thread).unwrap();
     assert_eq!(fd.wait().unwrap().signal(), Some(libc::SIGTERM));
-    let (_h, fd) = held("exit 0");
+    let Some((_h, fd)) = held("exit 0") else { return };
     fd.send_signal_to(libc::SIGTERM, SignalScope::ThreadGroup).unwrap();
     assert_eq!(fd.wait().unwrap().signal(), Some(libc::SIGTERM));
 }

@@ -4,7 +4,7 @@ use std::os::unix::net::UnixStream;
 
 use pidfd::{Error, Feature, PidFd};
 
-use crate::support::{held, require};
+use crate::support::{held, require, require_all};
 
 #[test]
 fn peer_pidfd() {
@@ -20,7 +20,8 @@ fn peer_pidfd() {
 
 #[test]
 fn scm_pidfd_names_the_sender() {
-    if !require(Feature::SoPeerPidfd) {
+    // The child comes from pidfd::spawn, whose child opens its own pidfd.
+    if !require_all(&[Feature::SoPeerPidfd, Feature::PidfdOpen]) {
         return;
     }
     let (ours, theirs) = UnixStream::pair().unwrap();
@@ -51,7 +52,7 @@ fn scm_pidfd_names_the_sender() {
 #[test]
 fn scm_rights_passes_pidfds_and_rejects_other_fds() {
     let (a, b) = UnixStream::pair().unwrap();
-    let (mut h, fd) = held("exit 0");
+    let Some((mut h, fd)) = held("exit 0") else { return };
     pidfd::send_pidfd(&a, &fd, b"p").unwrap();
     let mut buf = [0u8; 4];
     let (n, got) = pidfd::recv_pidfd(&b, &mut buf).unwrap();

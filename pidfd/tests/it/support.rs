@@ -1,33 +1,68 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use pidfd::{Feature, PidFd};
+use pidfd::{Feature, PidFd, Support};
+
+/// A comma-separated list from the environment, `None` when the variable is unset.
+fn env_list(var: &str) -> Option<Vec<String>> {
+    std::env::var(var).ok().map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+}
 
 /// The features the kernel under test must have, if the kernel matrix said so.
 pub(crate) fn expected() -> Option<Vec<String>> {
-    std::env::var("PIDFD_TEST_EXPECT")
-        .ok()
-        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+    env_list("PIDFD_TEST_EXPECT")
 }
 
-/// Whether to run a test that needs `f`. Prints why it skips; panics when the kernel matrix
-/// says the kernel has `f` but the probe says it does not.
+/// The features whose probe a seccomp profile of the kernel matrix refuses
+/// (`PIDFD_TEST_DENIED`; empty for a real kernel or outside the matrix).
+pub(crate) fn denied() -> Vec<String> {
+    env_list("PIDFD_TEST_DENIED").unwrap_or_default()
+}
+
+/// Whether to run a test that needs `f`. Prints why it skips. Under the kernel matrix
+/// (`PIDFD_TEST_EXPECT` set) it panics instead when the probe disagrees with the row: the
+/// kernel should have `f` but the probe says it has not, or the probe says `f` is denied by a
+/// policy and `PIDFD_TEST_DENIED` does not list it (or lists it, and the probe says otherwise).
 pub(crate) fn require(f: Feature) -> bool {
-    if f.is_supported() {
+    let support = f.support();
+    if support == Support::Supported {
         return true;
+    }
+    let kernel = std::env::var("PIDFD_TEST_KERNEL").unwrap_or_default();
+    let listed = denied().iter().any(|d| d == f.name());
+    if let Support::Denied { .. } = support {
+        if listed {
+            eprintln!("skipped: {f} is denied by policy on {kernel} (PIDFD_TEST_DENIED lists {}): {support}", f.name());
+            return false;
+        }
+        assert!(
+            expected().is_none(),
+            "kernel {kernel}: the probe says {} ({f}) is {support}, but PIDFD_TEST_DENIED does not list it",
+            f.name()
+        );
+        eprintln!("skipped: {f} is denied by a security policy here (seccomp, LSM or container): {support}");
+        return false;
     }
     if let Some(exp) = expected() {
         assert!(
             !exp.iter().any(|e| e == f.name()),
-            "kernel {} must have {} ({}), but the probe says {}",
-            std::env::var("PIDFD_TEST_KERNEL").unwrap_or_default(),
-            f.name(),
-            f,
-            f.support()
+            "kernel {kernel} must have {} ({f}), but the probe says {support}",
+            f.name()
         );
+        assert!(!listed, "kernel {kernel}: {} ({f}) must be denied by policy, but the probe says {support}", f.name());
     }
-    eprintln!("skipped: the running kernel lacks {f} (Linux {}+): {}", f.since(), f.support());
+    eprintln!("skipped: the running kernel lacks {f} (Linux {}+): {support}", f.since());
     false
+}
+
+/// [`require`] for every feature of `fs` (each is checked; all must be there).
+pub(crate) fn require_all(fs: &[Feature]) -> bool {
+    fs.iter().filter(|&&f| !require(f)).count() == 0
+}
+
+/// A pidfd of this process (`pidfd_open`), or `None` (the test skips, see [`require`]).
+pub(crate) fn self_pidfd() -> Option<PidFd> {
+    require(Feature::PidfdOpen).then(|| PidFd::from_self().unwrap())
 }
 
 /// A shell child that prints its pid, then waits for a line on stdin before running `then`.
@@ -52,8 +87,12 @@ impl Drop for Held {
     }
 }
 
-/// Spawns `sh -c 'echo $$; read x; <then>'` race-free and returns it with its pidfd.
-pub(crate) fn held(then: &str) -> (Held, PidFd) {
+/// Spawns `sh -c 'echo $$; read x; <then>'` race-free and returns it with its pidfd, or `None`
+/// (the test skips) when `pidfd_open` is refused: `pidfd::spawn`'s child opens its own pidfd.
+pub(crate) fn held(then: &str) -> Option<(Held, PidFd)> {
+    if !require(Feature::PidfdOpen) {
+        return None;
+    }
     let mut cmd = Command::new("sh");
     cmd.args(["-c", &format!("echo $$; read x; {then}")]).stdin(Stdio::piped()).stdout(Stdio::piped());
     let (mut child, fd) = pidfd::spawn(&mut cmd).expect("spawn");
@@ -61,7 +100,7 @@ pub(crate) fn held(then: &str) -> (Held, PidFd) {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let pid = line.trim().parse().unwrap();
     let stdin = child.stdin.take();
-    (Held { child, pid, stdin }, fd)
+    Some((Held { child, pid, stdin }, fd))
 }
 
 /// A field of `/proc/<pid>/status`.

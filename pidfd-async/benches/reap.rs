@@ -1,6 +1,8 @@
 //! Reaping N children that exit at staggered times, for N = 100, 1000, 5000, 10000, with
-//! every method measured in the same round against the floor:
+//! every method measured in the same round against the floor, and checked against the targets
+//! of the crate's issue.
 //!
+//! Methods:
 //! * `floor`: a hand-written level-triggered epoll loop, `waitid(P_PIDFD, WNOHANG)`, `close`;
 //! * `tokio`: `tokio::process::Child::wait` in one task per child (current-thread runtime);
 //! * `threads`: one blocking thread per child (`std::process::Child::wait`);
@@ -10,33 +12,44 @@
 //! Each (method, N) row runs in a fresh process (this binary with `--one`), so memory, fds and
 //! allocator state do not leak between rows. The children are this binary too (`--child`):
 //! all are spawned first, blocked reading one pipe; closing its write end releases them; child
-//! `i` sleeps its delay (uniform in `[0, W)`, W = max(0.2 s, N × 0.5 ms)), stamps
+//! `i` sleeps its delay (uniform in `[0, W)`, W = max(0.2 s, N x 1 ms): at most one exit per
+//! millisecond on average, the density the latency target is defined for), stamps
 //! `CLOCK_MONOTONIC` into a shared pipe and `_exit`s with `i % 256` (checked by every method).
 //!
-//! Reported per row: parent CPU time of the reap phase (`getrusage(RUSAGE_SELF)` delta, all
-//! threads, children excluded), wall time, per-exit wake latency p50/p99 (the child's stamp to
-//! the moment the method saw the status), RSS per pending child (VmRSS with every child
-//! registered and waited for, minus VmRSS before spawning, over N), threads; and the ratios
-//! to the floor (and to tokio) of the same round.
+//! Per row: parent CPU time of the reap phase (`getrusage(RUSAGE_SELF)` delta, all threads,
+//! children excluded), wall time, per-exit wake latency p50/p99 (the child's stamp to the moment
+//! the method saw the status), peak memory per pending child (`VmHWM` at the end minus `VmRSS`
+//! before spawning, the peak having been reset there through `/proc/self/clear_refs`, over N;
+//! and the exact heap peak from a counting allocator), and the thread count while every child
+//! is pending. Ratios (x floor, x tokio) are medians of per-round ratios: each round runs every
+//! method back to back (the order reversed every other round), so a ratio compares runs a few
+//! seconds apart on this shared machine.
 //!
-//! `--syscalls` counts the parent's system calls per child instead: each row runs with
-//! `strace -f -p <row process>` attached after the spawn phase, and the calls between phase
-//! markers (a `statx` of `/pidfd-bench-marker/<phase>`) are counted for the parent's threads.
+//! Syscalls per reaped child come from separate rows (counting must not perturb the timed
+//! ones): each runs under `perf stat --no-inherit -D -1 --control fifo:...` and enables the
+//! counters at the release and disables them once all are reaped, so exactly the parent's
+//! reap-phase calls are counted (minus the 3 calls of the control handshake). Without `perf`
+//! (or its syscall tracepoints) `strace -f` is attached after the spawn phase instead (phase
+//! markers: `statx` of `/pidfd-bench-marker/<phase>`); strace slows the parent, so exits batch
+//! more and the `epoll_wait` share comes out low. With neither: `n/a`.
 //!
-//! Environment: `BENCH_N` (comma list), `BENCH_ROUNDS` (default 1; ratios are medians of
-//! per-round ratios), `BENCH_METHODS`, `BENCH_BURST=1` (release all at once, no stagger),
-//! `BENCH_THREADS_MAX` (largest N for the thread-per-child method, default 10000),
-//! `BENCH_STRACE_N` (N for `--syscalls`, default 500).
-//!
-//! Run: `cargo bench -p pidfd-async --bench reap` (about 2-3 minutes here), and
-//! `cargo bench -p pidfd-async --bench reap -- --syscalls`.
+//! Run: `cargo bench -p pidfd-async --bench reap` (full: N = 100, 1000, 5000, 10000 with 5, 3,
+//! 2, 1 timed rounds, then the counting rows; about 9 minutes here when the machine is otherwise
+//! idle) or
+//! `cargo bench -p pidfd-async --bench reap -- --quick` (N = 100, 1000, 3 rounds each, about a
+//! minute). Environment overrides: `BENCH_N` (comma list), `BENCH_ROUNDS` (for every N),
+//! `BENCH_METHODS`, `BENCH_BURST=1` (release all at once), `BENCH_THREADS_MAX` (largest N for
+//! the thread-per-child method, default 1000: at 5000 and 10000 it takes minutes and costs
+//! 4.7x and 9.5x the floor's CPU here), `BENCH_COUNT` (`perf`, `strace` or `none`),
+//! `BENCH_COUNT_TOKIO_MAX` (largest N with a counting row for tokio, default 1000: its spawn
+//! phase is the slowest, and its count is only a reference).
 
 mod sys;
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -44,6 +57,9 @@ use std::time::{Duration, Instant};
 
 use pidfd::PidFd;
 use pidfd_async::{AsyncPidFd, ExitSet};
+
+#[global_allocator]
+static ALLOC: sys::Counting = sys::Counting;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
 enum Method {
@@ -56,6 +72,7 @@ enum Method {
 
 impl Method {
     const ALL: [Method; 5] = [Method::Floor, Method::Tokio, Method::Threads, Method::AsyncPidFd, Method::ExitSet];
+    const OURS: [Method; 2] = [Method::AsyncPidFd, Method::ExitSet];
 
     fn name(self) -> &'static str {
         match self {
@@ -72,13 +89,44 @@ impl Method {
     }
 }
 
+/// How a counting row counts the parent's system calls.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Counter {
+    None,
+    Perf,
+    Strace,
+}
+
+impl Counter {
+    fn name(self) -> &'static str {
+        match self {
+            Counter::None => "none",
+            Counter::Perf => "perf",
+            Counter::Strace => "strace",
+        }
+    }
+
+    fn parse(s: &str) -> Counter {
+        match s {
+            "perf" => Counter::Perf,
+            "strace" => Counter::Strace,
+            _ => Counter::None,
+        }
+    }
+}
+
+/// The syscalls named in the per-child breakdown (`perf`: one tracepoint each, where the kernel
+/// has it); everything else is counted in the total only.
+const NAMED: &[&str] =
+    &["epoll_wait", "epoll_pwait", "epoll_pwait2", "waitid", "wait4", "epoll_ctl", "close", "read", "write", "futex"];
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     match args.first().map(String::as_str) {
         Some("--child") => child(&args[1..]),
         Some("--one") => one(&args[1..]),
-        Some("--syscalls") => syscalls(),
-        _ => driver(),
+        Some("--quick") => driver(true),
+        _ => driver(false),
     }
 }
 
@@ -111,8 +159,11 @@ struct Row {
     start_w: Option<std::io::PipeWriter>,
     stamp_w: Option<OwnedFd>,
     delays: Vec<u64>,
+    counter: Counter,
+    /// `perf`'s control fifo (written) and acknowledgement fifo (read), opened once, so that
+    /// a handshake inside the counted window is exactly one `write` and one `read`.
+    perf_fifos: Option<(std::fs::File, BufReader<std::fs::File>)>,
     strace: Option<(Child, PathBuf)>,
-    want_strace: bool,
     rss_pending: u64,
     threads: u64,
     cpu0: Duration,
@@ -132,14 +183,30 @@ impl Row {
         c
     }
 
+    /// Spawns child `i` for every `i`, from two threads from N = 1000 on (the spawn phase is
+    /// not measured, and it is most of a row's time), in index order in the result.
+    fn spawn_all<T: Send>(&self, spawn: impl Fn(usize) -> T + Sync) -> Vec<T> {
+        if self.n < 1000 {
+            return (0..self.n).map(&spawn).collect();
+        }
+        let spawn = &spawn;
+        let (even, odd) = std::thread::scope(|s| {
+            let odd = s.spawn(move || (1..self.n).step_by(2).map(spawn).collect::<Vec<T>>());
+            let even: Vec<T> = (0..self.n).step_by(2).map(spawn).collect();
+            (even, odd.join().unwrap())
+        });
+        let (mut even, mut odd) = (even.into_iter(), odd.into_iter());
+        (0..self.n).map(|i| if i % 2 == 0 { even.next() } else { odd.next() }.unwrap()).collect()
+    }
+
     fn spawn_std(&self) -> Vec<Child> {
-        (0..self.n).map(|i| self.command(i).spawn().expect("spawn child")).collect()
+        self.spawn_all(|i| self.command(i).spawn().expect("spawn child"))
     }
 
     /// After the spawn phase: drop our copy of the stamp pipe's write end; attach strace.
     fn spawned(&mut self) {
         self.stamp_w = None;
-        if !self.want_strace {
+        if self.counter != Counter::Strace {
             return;
         }
         let path = std::env::temp_dir().join(format!("pidfd-bench-strace-{}.txt", std::process::id()));
@@ -162,7 +229,7 @@ impl Row {
 
     /// A phase marker that strace shows.
     fn mark(&self, phase: &str) {
-        if self.want_strace {
+        if self.counter == Counter::Strace {
             let _ = std::fs::metadata(format!("/pidfd-bench-marker/{phase}"));
         }
     }
@@ -174,13 +241,26 @@ impl Row {
         self.mark("reap");
     }
 
+    /// Sends `command` to `perf` and waits for its acknowledgement.
+    fn perf(&mut self, command: &str) {
+        if let Some((ctl, ack)) = &mut self.perf_fifos {
+            ctl.write_all(command.as_bytes()).unwrap();
+            let mut line = String::new();
+            ack.read_line(&mut line).unwrap();
+            // perf writes "ack\n\0": the NUL ends up in front of the next answer.
+            assert_eq!(line.trim_matches(|c: char| c == '\0' || c.is_whitespace()), "ack", "perf answered {line:?}");
+        }
+    }
+
     fn release(&mut self) {
         self.cpu0 = sys::cpu_self();
         self.t0 = Some(Instant::now());
+        self.perf("enable\n");
         self.start_w = None;
     }
 
     fn done(&mut self) {
+        self.perf("disable\n");
         self.cpu = sys::cpu_self() - self.cpu0;
         self.wall = self.t0.unwrap().elapsed();
         self.mark("done");
@@ -203,17 +283,20 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
-/// `--one <method> <n> <window_us> <strace 0|1>`.
+/// `--one <method> <n> <window_us> <counter> [<perf ctl fifo> <perf ack fifo>]`.
 fn one(args: &[String]) {
     let method = Method::parse(&args[0]);
     let n: usize = args[1].parse().unwrap();
     let window: u64 = args[2].parse().unwrap();
-    let want_strace = args[3] == "1";
+    let counter = Counter::parse(&args[3]);
+    let perf_fifos = (counter == Counter::Perf).then(|| {
+        let ctl = std::fs::OpenOptions::new().write(true).open(&args[4]).expect("perf's control fifo");
+        (ctl, BufReader::new(std::fs::File::open(&args[5]).expect("perf's ack fifo")))
+    });
     sys::raise_nofile();
-    // Every method gets a runtime (floor and threads leave it idle), made before the baseline
-    // so that its own memory is not counted per child.
+    // Everything that is not per child in the method's own sense is made before the baseline:
+    // the runtime (floor and threads leave it idle), the pipes, the row's bookkeeping.
     let rt = runtime();
-    let rss_before = status_field("VmRSS");
     let (start_r, start_w) = std::io::pipe().unwrap();
     let (mut stamp_r, stamp_w) = std::io::pipe().unwrap();
     let capacity = (16 * n).next_power_of_two().clamp(65536, 1 << 20);
@@ -228,6 +311,7 @@ fn one(args: &[String]) {
             if window == 0 { 0 } else { seed % window }
         })
         .collect();
+    let mut stamps = vec![0u8; 16 * n];
     let mut row = Row {
         n,
         exe: std::env::current_exe().unwrap(),
@@ -235,8 +319,9 @@ fn one(args: &[String]) {
         start_w: Some(start_w),
         stamp_w: Some(stamp_w.into()),
         delays,
+        counter,
+        perf_fifos,
         strace: None,
-        want_strace,
         rss_pending: 0,
         threads: 0,
         cpu0: Duration::ZERO,
@@ -245,6 +330,11 @@ fn one(args: &[String]) {
         wall: Duration::ZERO,
         resolved: vec![0; n],
     };
+    let rss_before = status_field("VmRSS");
+    // Reset the peak RSS (VmHWM) to the current RSS (Linux 4.0+).
+    let hwm_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let heap_before = sys::heap_now();
+    sys::reset_heap_peak();
     match method {
         Method::Floor => floor(&mut row),
         Method::Tokio => with_tokio(&mut row, &rt),
@@ -253,14 +343,16 @@ fn one(args: &[String]) {
         Method::ExitSet => exitset(&mut row, &rt),
     }
     let hwm = status_field("VmHWM");
-    let (mut setup_sys, mut reap_sys, mut names) = (0, 0, BTreeMap::new());
+    let heap_peak = sys::heap_peak().saturating_sub(heap_before);
+    let mut sys_fields = String::new();
     if let Some((mut strace, path)) = row.strace.take() {
         PidFd::from_child(&strace).unwrap().send_signal(libc::SIGINT).unwrap();
         let _ = strace.wait();
-        (setup_sys, reap_sys, names) = count_syscalls(&std::fs::read_to_string(&path).unwrap());
+        let (reap, names) = count_strace(&std::fs::read_to_string(&path).unwrap());
         let _ = std::fs::remove_file(&path);
+        sys_fields =
+            format!(" sys.total={reap}{}", names.iter().map(|(k, v)| format!(" sys.{k}={v}")).collect::<String>());
     }
-    let mut stamps = vec![0u8; 16 * n];
     stamp_r.read_exact(&mut stamps).expect("every child stamped");
     let mut lat: Vec<u64> = stamps
         .chunks_exact(16)
@@ -274,49 +366,40 @@ fn one(args: &[String]) {
     let pct = |p: usize| lat[(lat.len() * p / 100).min(lat.len() - 1)] / 1000;
     println!(
         "RESULT method={} n={n} window_us={window} cpu_us={} wall_us={} p50_us={} p99_us={} rss_before_kib={rss_before} \
-         rss_pending_kib={} hwm_kib={hwm} threads={} setup_sys={setup_sys} reap_sys={reap_sys}{}",
+         rss_pending_kib={} hwm_kib={hwm} hwm_reset={} heap_peak_b={heap_peak} threads={}{sys_fields}",
         method.name(),
         row.cpu.as_micros(),
         row.wall.as_micros(),
         pct(50),
         pct(99),
         row.rss_pending,
+        u8::from(hwm_reset),
         row.threads,
-        names.iter().map(|(k, v)| format!(" sys.{k}={v}")).collect::<String>(),
     );
 }
 
-/// Calls of the traced process's threads between the `setup`/`reap` and `reap`/`done` markers,
-/// and the reap phase's calls by name.
-fn count_syscalls(trace: &str) -> (u64, u64, BTreeMap<String, u64>) {
-    let (mut phase, mut setup, mut reap) = (0, 0, 0);
+/// The reap phase's calls (between the `reap` and `done` markers) of the traced process's
+/// threads, in total and by name.
+fn count_strace(trace: &str) -> (u64, BTreeMap<String, u64>) {
+    let (mut in_reap, mut reap) = (false, 0);
     let mut names = BTreeMap::new();
     for line in trace.lines() {
         if line.contains("/pidfd-bench-marker/") {
-            phase = if line.contains("marker/setup") {
-                1
-            } else if line.contains("marker/reap") {
-                2
-            } else {
-                3
-            };
+            in_reap = line.contains("marker/reap");
             continue;
         }
         let rest = line.split_once(' ').map_or("", |(_, r)| r.trim_start());
-        if rest.starts_with("<...") || rest.starts_with("+++") || rest.starts_with("---") || rest.is_empty() {
+        if !in_reap || rest.starts_with("<...") || rest.starts_with("+++") || rest.starts_with("---") || rest.is_empty()
+        {
             continue;
         }
-        match phase {
-            1 => setup += 1,
-            2 => {
-                reap += 1;
-                let name = rest.split('(').next().unwrap_or("?").to_owned();
-                *names.entry(name).or_insert(0) += 1;
-            }
-            _ => {}
+        reap += 1;
+        let name = rest.split('(').next().unwrap_or("?").to_owned();
+        if NAMED.contains(&name.as_str()) {
+            *names.entry(name).or_insert(0) += 1;
         }
     }
-    (setup, reap, names)
+    (reap, names)
 }
 
 fn floor(row: &mut Row) {
@@ -354,48 +437,73 @@ fn floor(row: &mut Row) {
     drop(children);
 }
 
-/// Spawns one task per child and waits until every one has polled its wait once.
-async fn start_tasks<F>(futures: Vec<F>) -> Vec<tokio::task::JoinHandle<(usize, u64, ExitStatus)>>
-where
-    F: std::future::Future<Output = (usize, ExitStatus)> + Send + 'static,
-{
-    let started = Arc::new(AtomicUsize::new(0));
-    let n = futures.len();
-    let handles = futures
-        .into_iter()
-        .map(|f| {
-            let started = Arc::clone(&started);
-            tokio::spawn(async move {
-                started.fetch_add(1, Ordering::Relaxed);
-                let (i, status) = f.await;
-                (i, sys::now_ns(), status)
-            })
-        })
-        .collect();
-    while started.load(Ordering::Relaxed) < n {
-        tokio::task::yield_now().await;
-    }
-    handles
+/// One task per child, spawned as each child's future is made (never collected first: the
+/// peak memory counts each future once), and a way to wait until every one has polled its wait.
+struct Tasks {
+    started: Arc<AtomicUsize>,
+    handles: Vec<tokio::task::JoinHandle<(usize, u64, ExitStatus)>>,
 }
 
-fn with_tokio(row: &mut Row, rt: &tokio::runtime::Runtime) {
-    let children: Vec<tokio::process::Child> = {
-        let _enter = rt.enter();
-        (0..row.n).map(|i| tokio::process::Command::from(row.command(i)).spawn().expect("spawn")).collect()
-    };
-    row.spawned();
-    row.mark("setup");
-    rt.block_on(async {
-        let futures =
-            children.into_iter().enumerate().map(|(i, mut c)| async move { (i, c.wait().await.unwrap()) }).collect();
-        let handles = start_tasks(futures).await;
-        row.pending();
-        row.release();
-        for h in handles {
+impl Tasks {
+    fn new(n: usize) -> Tasks {
+        Tasks { started: Arc::new(AtomicUsize::new(0)), handles: Vec::with_capacity(n) }
+    }
+
+    /// Spawns `f` (in the runtime in context).
+    fn spawn<F>(&mut self, f: F)
+    where
+        F: std::future::Future<Output = (usize, ExitStatus)> + Send + 'static,
+    {
+        let handle = self.spawn_handle(f);
+        self.handles.push(handle);
+    }
+
+    /// Spawns `f` (in the runtime in context) and returns its handle.
+    fn spawn_handle<F>(&self, f: F) -> tokio::task::JoinHandle<(usize, u64, ExitStatus)>
+    where
+        F: std::future::Future<Output = (usize, ExitStatus)> + Send + 'static,
+    {
+        let started = Arc::clone(&self.started);
+        tokio::spawn(async move {
+            started.fetch_add(1, Ordering::Relaxed);
+            let (i, status) = f.await;
+            (i, sys::now_ns(), status)
+        })
+    }
+
+    /// Yields until every task has started (and so polled its wait once).
+    async fn all_started(&self) {
+        while self.started.load(Ordering::Relaxed) < self.handles.len() {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Awaits every task and checks its status.
+    async fn join(self, row: &mut Row) {
+        for h in self.handles {
             let (i, t, status) = h.await.unwrap();
             row.check(i, status);
             row.resolved[i] = t;
         }
+    }
+}
+
+fn with_tokio(row: &mut Row, rt: &tokio::runtime::Runtime) {
+    // tokio registers each child's pidfd inside `spawn`: its task is spawned right away (the
+    // handles come back in index order).
+    let mut tasks = Tasks::new(row.n);
+    tasks.handles = row.spawn_all(|i| {
+        let _enter = rt.enter();
+        let mut c = tokio::process::Command::from(row.command(i)).spawn().expect("spawn");
+        tasks.spawn_handle(async move { (i, c.wait().await.unwrap()) })
+    });
+    row.spawned();
+    row.mark("setup");
+    rt.block_on(async {
+        tasks.all_started().await;
+        row.pending();
+        row.release();
+        tasks.join(row).await;
         row.done();
     });
 }
@@ -405,22 +513,15 @@ fn asyncpidfd(row: &mut Row, rt: &tokio::runtime::Runtime) {
     row.spawned();
     row.mark("setup");
     rt.block_on(async {
-        let futures = children
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let fd = AsyncPidFd::new(PidFd::from_child(c).unwrap()).unwrap();
-                async move { (i, fd.wait().await.unwrap()) }
-            })
-            .collect();
-        let handles = start_tasks(futures).await;
+        let mut tasks = Tasks::new(row.n);
+        for (i, c) in children.iter().enumerate() {
+            let fd = AsyncPidFd::new(PidFd::from_child(c).unwrap()).unwrap();
+            tasks.spawn(async move { (i, fd.wait().await.unwrap()) });
+        }
+        tasks.all_started().await;
         row.pending();
         row.release();
-        for h in handles {
-            let (i, t, status) = h.await.unwrap();
-            row.check(i, status);
-            row.resolved[i] = t;
-        }
+        tasks.join(row).await;
         row.done();
     });
     drop(children);
@@ -489,159 +590,415 @@ fn threads(row: &mut Row) {
 // ---------------------------------------------------------------------------------------------
 // The driver.
 
-type Fields = BTreeMap<String, u64>;
+type Fields = BTreeMap<String, f64>;
 
 fn env_or(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_owned())
 }
 
-fn run_row(method: Method, n: usize, window: u64, strace: bool) -> Fields {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--one", method.name(), &n.to_string(), &window.to_string(), if strace { "1" } else { "0" }])
-        .stderr(Stdio::inherit())
+/// The `perf` events that work here: the total and the named syscalls the kernel has a
+/// tracepoint for. `None` without a working `perf` (or without syscall tracepoints).
+fn perf_events() -> Option<Vec<String>> {
+    let works = |ev: &str| {
+        Command::new("perf")
+            .args(["stat", "--no-inherit", "-x,", "-e", ev, "--", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !works("raw_syscalls:sys_enter") {
+        return None;
+    }
+    let mut events = vec!["raw_syscalls:sys_enter".to_owned()];
+    events.extend(NAMED.iter().map(|n| format!("syscalls:sys_enter_{n}")).filter(|e| works(e)));
+    Some(events)
+}
+
+fn strace_works() -> bool {
+    Command::new("strace").arg("-V").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+fn run_row(method: Method, n: usize, window: u64, counter: Counter, perf_events: &[String]) -> Fields {
+    let exe = std::env::current_exe().unwrap();
+    let row_args = |extra: &[&Path]| {
+        let mut a: Vec<std::ffi::OsString> =
+            ["--one", method.name(), &n.to_string(), &window.to_string(), counter.name()]
+                .iter()
+                .map(Into::into)
+                .collect();
+        a.extend(extra.iter().map(|p| p.as_os_str().to_owned()));
+        a
+    };
+    let dir = std::env::temp_dir().join(format!("pidfd-bench-{}-{}-{n}", std::process::id(), method.name()));
+    let mut cmd;
+    if counter == Counter::Perf {
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ctl, ack, out) = (dir.join("ctl"), dir.join("ack"), dir.join("perf.csv"));
+        for f in [&ctl, &ack] {
+            let _ = std::fs::remove_file(f);
+            sys::mkfifo(f).unwrap();
+        }
+        cmd = Command::new("perf");
+        cmd.args(["stat", "--no-inherit", "-x,", "-D", "-1", "-e", &perf_events.join(",")])
+            .arg("-o")
+            .arg(&out)
+            .arg(format!("--control=fifo:{},{}", ctl.display(), ack.display()))
+            .arg("--")
+            .arg(&exe)
+            .args(row_args(&[&ctl, &ack]));
+    } else {
+        cmd = Command::new(&exe);
+        cmd.args(row_args(&[]));
+    }
+    // perf reports every enable and disable on stderr: shown only if the row fails.
+    let out = cmd
+        .stderr(if counter == Counter::Perf { Stdio::piped() } else { Stdio::inherit() })
         .output()
         .expect("run a row");
-    assert!(out.status.success(), "row {} N={n} failed: {}", method.name(), out.status);
+    let perf_csv = (counter == Counter::Perf).then(|| std::fs::read_to_string(dir.join("perf.csv")));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "row {} N={n} failed: {}\n{}",
+        method.name(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("RESULT ")).expect("a RESULT line");
-    line.split_whitespace()
+    let mut fields: Fields = line
+        .split_whitespace()
         .skip(1)
         .filter_map(|kv| kv.split_once('='))
         .filter_map(|(k, v)| v.parse().ok().map(|v| (k.to_owned(), v)))
-        .collect()
+        .collect();
+    if counter == Counter::Perf {
+        let csv = perf_csv.unwrap().expect("perf output");
+        for l in csv.lines() {
+            let cols: Vec<&str> = l.split(',').collect();
+            let (Some(value), Some(event)) = (cols.first().and_then(|v| v.parse::<f64>().ok()), cols.get(2)) else {
+                continue;
+            };
+            let name = if *event == "raw_syscalls:sys_enter" {
+                "total"
+            } else {
+                event.strip_prefix("syscalls:sys_enter_").unwrap_or(event)
+            };
+            fields.insert(format!("sys.{name}"), value);
+        }
+        // The control handshake inside the counted window: the `write` of "disable" and the
+        // `read` of its acknowledgement; the `close` of the release pipe is the release itself
+        // and stays, as it does for every method.
+        for (k, d) in [("sys.total", 2.0), ("sys.write", 1.0), ("sys.read", 1.0)] {
+            if let Some(v) = fields.get_mut(k) {
+                *v = (*v - d).max(0.0);
+            }
+        }
+    }
+    fields
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
     if v.is_empty() {
         return f64::NAN;
     }
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let m = v.len() / 2;
+    if v.len().is_multiple_of(2) { (v[m - 1] + v[m]) / 2.0 } else { v[m] }
 }
 
 fn window_for(n: usize) -> u64 {
-    if env_or("BENCH_BURST", "0") == "1" { 0 } else { (n as u64 * 500).max(200_000) }
+    if env_or("BENCH_BURST", "0") == "1" { 0 } else { (n as u64 * 1000).max(200_000) }
 }
 
-fn methods() -> Vec<Method> {
-    let list = env_or("BENCH_METHODS", "floor,tokio,threads,asyncpidfd,exitset");
-    let mut m: Vec<Method> = list.split(',').map(Method::parse).collect();
-    if !m.contains(&Method::Floor) {
-        m.insert(0, Method::Floor);
+struct Plan {
+    ns: Vec<usize>,
+    /// Timed rounds per N: more where rows are cheap.
+    rounds: BTreeMap<usize, usize>,
+    /// The largest N at which tokio gets a counting row (its spawn phase is the slowest).
+    count_tokio_max: usize,
+    methods: Vec<Method>,
+    threads_max: usize,
+    counter: Counter,
+    perf_events: Vec<String>,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        let ns = env_or("BENCH_N", if quick { "100,1000" } else { "100,1000,5000,10000" });
+        let fixed_rounds: Option<usize> = std::env::var("BENCH_ROUNDS").ok().map(|r| r.parse().unwrap());
+        let list = env_or("BENCH_METHODS", "floor,tokio,threads,asyncpidfd,exitset");
+        let mut methods: Vec<Method> = list.split(',').map(|m| Method::parse(m.trim())).collect();
+        for needed in [Method::Floor, Method::Tokio] {
+            if !methods.contains(&needed) {
+                methods.push(needed);
+            }
+        }
+        methods.sort();
+        methods.dedup();
+        let (counter, perf_events) = match env_or("BENCH_COUNT", "perf").as_str() {
+            "none" => (Counter::None, Vec::new()),
+            "strace" if strace_works() => (Counter::Strace, Vec::new()),
+            "strace" => (Counter::None, Vec::new()),
+            _ => match perf_events() {
+                Some(ev) => (Counter::Perf, ev),
+                None if strace_works() => (Counter::Strace, Vec::new()),
+                None => (Counter::None, Vec::new()),
+            },
+        };
+        let ns: Vec<usize> = ns.split(',').map(|s| s.trim().parse().unwrap()).collect();
+        let rounds = ns
+            .iter()
+            .map(|&n| {
+                // Rows at 10000 take 20 s (60 s for tokio, whose spawn slows with the pidfds
+                // it holds): one timed round there keeps a full run near 9 minutes.
+                let default = match (quick, n) {
+                    (true, _) => 3,
+                    (false, ..=100) => 5,
+                    (false, ..=1000) => 3,
+                    (false, ..=5000) => 2,
+                    _ => 1,
+                };
+                (n, fixed_rounds.unwrap_or(default))
+            })
+            .collect();
+        Plan {
+            ns,
+            rounds,
+            count_tokio_max: env_or("BENCH_COUNT_TOKIO_MAX", "1000").parse().unwrap(),
+            methods,
+            threads_max: env_or("BENCH_THREADS_MAX", "1000").parse().unwrap(),
+            counter,
+            perf_events,
+        }
     }
-    m.sort();
-    m
 }
 
-fn driver() {
-    let ns: Vec<usize> =
-        env_or("BENCH_N", "100,1000,5000,10000").split(',').map(|s| s.trim().parse().unwrap()).collect();
-    let rounds: usize = env_or("BENCH_ROUNDS", "1").parse().unwrap();
-    let threads_max: usize = env_or("BENCH_THREADS_MAX", "10000").parse().unwrap();
-    let methods = methods();
+fn driver(quick: bool) {
+    let plan = Plan::new(quick);
     let started = Instant::now();
-    // results[n][method] = one Fields per round
-    let mut results: BTreeMap<usize, BTreeMap<Method, Vec<Fields>>> = BTreeMap::new();
-    for round in 0..rounds {
-        for &n in &ns {
-            for &m in &methods {
-                if m == Method::Threads && n > threads_max {
-                    continue;
-                }
-                let f = run_row(m, n, window_for(n), false);
+    let elapsed = || started.elapsed().as_secs_f64();
+    // rows[n][method] = one Fields per round; counted[n][method] = the counting row
+    let mut rows: BTreeMap<usize, BTreeMap<Method, Vec<Fields>>> = BTreeMap::new();
+    let mut counted: BTreeMap<usize, BTreeMap<Method, Fields>> = BTreeMap::new();
+    let max_rounds = plan.rounds.values().copied().max().unwrap_or(0);
+    for round in 0..max_rounds {
+        for &n in plan.ns.iter().filter(|n| round < plan.rounds[n]) {
+            let mut order: Vec<Method> =
+                plan.methods.iter().copied().filter(|&m| m != Method::Threads || n <= plan.threads_max).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for m in order {
+                let f = run_row(m, n, window_for(n), Counter::None, &[]);
                 eprintln!(
-                    "round {round} N={n:>5} {:<10} cpu {:>8.1} ms  p50 {:>6} us  p99 {:>7} us  ({:.0} s elapsed)",
+                    "round {round} N={n:>5} {:<10} cpu {:>8.1} ms  p50 {:>6} us  p99 {:>7} us  ({:.0} s)",
                     m.name(),
-                    f["cpu_us"] as f64 / 1000.0,
+                    f["cpu_us"] / 1000.0,
                     f["p50_us"],
                     f["p99_us"],
-                    started.elapsed().as_secs_f64()
+                    elapsed()
                 );
-                results.entry(n).or_default().entry(m).or_default().push(f);
+                rows.entry(n).or_default().entry(m).or_default().push(f);
             }
         }
     }
+    if plan.counter != Counter::None {
+        for &n in &plan.ns {
+            for &m in plan
+                .methods
+                .iter()
+                .filter(|&&m| m != Method::Threads && (m != Method::Tokio || n <= plan.count_tokio_max))
+            {
+                let f = run_row(m, n, window_for(n), plan.counter, &plan.perf_events);
+                eprintln!(
+                    "count ({}) N={n:>5} {:<10} {:.2} calls per child  ({:.0} s)",
+                    plan.counter.name(),
+                    m.name(),
+                    f.get("sys.total").copied().unwrap_or(f64::NAN) / n as f64,
+                    elapsed()
+                );
+                counted.entry(n).or_default().insert(m, f);
+            }
+        }
+    }
+    report(&plan, &rows, &counted);
+    println!("total {:.0} s", elapsed());
+}
+
+/// One method's numbers at one N.
+#[derive(Default, Clone, Copy)]
+struct Summary {
+    cpu_ms: f64,
+    cpu_x_floor: f64,
+    cpu_x_tokio: f64,
+    syscalls: f64,
+    p50: f64,
+    p50_x_floor: f64,
+    p99: f64,
+    p99_x_floor: f64,
+    hwm_kib: f64,
+    heap_b: f64,
+    threads: f64,
+    wall_ms: f64,
+}
+
+fn summarize(n: usize, rows: &[Fields], floor: &[Fields], tokio: &[Fields], count: Option<&Fields>) -> Summary {
+    let ratio =
+        |base: &[Fields], key: &str| median(rows.iter().zip(base).map(|(r, b)| r[key] / b[key].max(1.0)).collect());
+    let med = |key: &str| median(rows.iter().map(|r| r[key]).collect());
+    let per_child = |f: &dyn Fn(&Fields) -> f64| median(rows.iter().map(|r| f(r) / n as f64).collect());
+    Summary {
+        cpu_ms: med("cpu_us") / 1000.0,
+        cpu_x_floor: ratio(floor, "cpu_us"),
+        cpu_x_tokio: ratio(tokio, "cpu_us"),
+        syscalls: count.and_then(|c| c.get("sys.total")).map_or(f64::NAN, |t| t / n as f64),
+        p50: med("p50_us"),
+        p50_x_floor: ratio(floor, "p50_us"),
+        p99: med("p99_us"),
+        p99_x_floor: ratio(floor, "p99_us"),
+        hwm_kib: per_child(&|r| r["hwm_kib"] - r["rss_before_kib"]),
+        heap_b: per_child(&|r| r["heap_peak_b"]),
+        threads: med("threads"),
+        wall_ms: med("wall_us") / 1000.0,
+    }
+}
+
+fn fmt(v: f64, decimals: usize) -> String {
+    if v.is_finite() { format!("{v:.decimals$}") } else { "n/a".to_owned() }
+}
+
+fn report(
+    plan: &Plan,
+    rows: &BTreeMap<usize, BTreeMap<Method, Vec<Fields>>>,
+    counted: &BTreeMap<usize, BTreeMap<Method, Fields>>,
+) {
     println!();
     println!(
-        "Reaping N children exiting over W = max(0.2 s, N x 0.5 ms){}; {rounds} round(s); ratios are medians of per-round ratios.",
-        if window_for(1) == 0 { " (burst: all at once)" } else { "" }
+        "Reaping N children exiting over W = max(0.2 s, N x 1 ms){}; timed rounds per N: {}; ratios are medians of \
+         per-round ratios; syscalls per reaped child from one counting row per (method, N) by {}.",
+        if window_for(1) == 0 { " (burst: all at once)" } else { "" },
+        plan.rounds.iter().map(|(n, r)| format!("{n}: {r}")).collect::<Vec<_>>().join(", "),
+        match plan.counter {
+            Counter::Perf => "perf (exact, the reap phase only)",
+            Counter::Strace => "strace (slows the parent: exits batch more, epoll_wait share low)",
+            Counter::None => "nothing (n/a: neither perf nor strace works here)",
+        }
     );
-    let mut cpu_ratio_ours: BTreeMap<Method, Vec<(usize, f64)>> = BTreeMap::new();
-    for (&n, by_method) in &results {
+    let mut sums: BTreeMap<Method, Vec<(usize, Summary)>> = BTreeMap::new();
+    for (&n, by_method) in rows {
         println!();
         println!("N = {n}");
         println!(
-            "| method | parent CPU ms | CPU x floor | CPU x tokio | p50 us | p50 x floor | p99 us | p99 x floor | KiB per pending child | threads | wall ms |"
+            "| method | parent CPU ms | CPU x floor | CPU x tokio | syscalls / child | p50 us | p50 x floor | p99 us | p99 x floor | peak KiB / pending child | heap B / child | threads | wall ms |"
         );
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         let floor = &by_method[&Method::Floor];
-        let tokio = by_method.get(&Method::Tokio);
-        for (&m, rows) in by_method {
-            let ratio = |base: &Vec<Fields>, key: &str| {
-                median(rows.iter().zip(base).map(|(r, b)| r[key] as f64 / b[key].max(1) as f64).collect())
-            };
-            let med = |key: &str| median(rows.iter().map(|r| r[key] as f64).collect());
-            let kib = median(
-                rows.iter().map(|r| (r["rss_pending_kib"] as f64 - r["rss_before_kib"] as f64) / n as f64).collect(),
-            );
-            let cpu_x_floor = ratio(floor, "cpu_us");
-            if matches!(m, Method::AsyncPidFd | Method::ExitSet | Method::Tokio) {
-                cpu_ratio_ours.entry(m).or_default().push((n, cpu_x_floor));
-            }
+        let tokio = &by_method[&Method::Tokio];
+        for (&m, r) in by_method {
+            let s = summarize(n, r, floor, tokio, counted.get(&n).and_then(|c| c.get(&m)));
+            sums.entry(m).or_default().push((n, s));
             println!(
-                "| {} | {:.1} | {:.2} | {} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 m.name(),
-                med("cpu_us") / 1000.0,
-                cpu_x_floor,
-                tokio.map_or("-".into(), |t| format!("{:.2}", ratio(t, "cpu_us"))),
-                med("p50_us"),
-                ratio(floor, "p50_us"),
-                med("p99_us"),
-                ratio(floor, "p99_us"),
-                kib,
-                med("threads"),
-                med("wall_us") / 1000.0,
+                fmt(s.cpu_ms, 1),
+                fmt(s.cpu_x_floor, 2),
+                fmt(s.cpu_x_tokio, 2),
+                fmt(s.syscalls, 2),
+                fmt(s.p50, 0),
+                fmt(s.p50_x_floor, 2),
+                fmt(s.p99, 0),
+                fmt(s.p99_x_floor, 2),
+                fmt(s.hwm_kib, 2),
+                fmt(s.heap_b, 0),
+                fmt(s.threads, 0),
+                fmt(s.wall_ms, 0),
             );
         }
+        if let Some(c) = counted.get(&n) {
+            println!();
+            for (m, f) in c {
+                let mut by_name: Vec<(&str, f64)> = f
+                    .iter()
+                    .filter_map(|(k, &v)| k.strip_prefix("sys.").map(|k| (k, v)))
+                    .filter(|(k, _)| *k != "total")
+                    .collect();
+                by_name.sort_by(|a, b| b.1.total_cmp(&a.1));
+                let named: f64 = by_name.iter().map(|(_, v)| v).sum();
+                let other = f.get("sys.total").map_or(0.0, |t| t - named);
+                let cells: Vec<String> = by_name
+                    .iter()
+                    .filter(|(_, v)| *v > 0.0)
+                    .map(|(k, v)| format!("{k} {:.2}", v / n as f64))
+                    .chain(
+                        (other > 0.0 && plan.counter == Counter::Perf)
+                            .then(|| format!("other {:.2}", other / n as f64)),
+                    )
+                    .collect();
+                println!("  syscalls per child, {:<10} {}", m.name(), cells.join(", "));
+            }
+        }
     }
-    println!();
-    println!("CPU x floor from the smallest to the largest N (target: ours <= 1.15, not growing):");
-    for (m, v) in &cpu_ratio_ours {
-        let cells: Vec<String> = v.iter().map(|(n, r)| format!("N={n}: {r:.2}")).collect();
-        println!("  {:<10} {}", m.name(), cells.join("  "));
-    }
-    println!("total {:.0} s", started.elapsed().as_secs_f64());
+    targets(&sums);
 }
 
-fn syscalls() {
-    if Command::new("strace").arg("-V").stdout(Stdio::null()).status().map_or(true, |s| !s.success()) {
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "MISS" }
+}
+
+/// The targets of the crate's issue, for each of our methods.
+fn targets(sums: &BTreeMap<Method, Vec<(usize, Summary)>>) {
+    println!();
+    println!("Targets (issue 6), per method of this crate:");
+    for m in Method::OURS {
+        let Some(v) = sums.get(&m) else { continue };
+        let cells = |f: &dyn Fn(&Summary) -> f64, d: usize| {
+            v.iter().map(|(n, s)| format!("N={n}: {}", fmt(f(s), d))).collect::<Vec<_>>().join("  ")
+        };
+        let all = |f: &dyn Fn(&Summary) -> bool| v.iter().all(|(_, s)| f(s));
+        println!("  {}:", m.name());
         println!(
-            "strace is not installed. Count by hand: run a row as `reap --one <method> <N> <window_us> 1` \
-             with strace on PATH, or attach `strace -f -p <pid>` to a `--one ... 0` row after its spawn phase and count \
-             the calls between the statx markers /pidfd-bench-marker/{{setup,reap,done}}."
+            "    {} parent CPU <= 1.15 x floor at every N      {}",
+            verdict(all(&|s| s.cpu_x_floor <= 1.15)),
+            cells(&|s| s.cpu_x_floor, 2)
         );
-        return;
+        println!(
+            "    {} parent CPU <= 1.05 x tokio at every N      {}",
+            verdict(all(&|s| s.cpu_x_tokio <= 1.05)),
+            cells(&|s| s.cpu_x_tokio, 2)
+        );
+        let (first, last) = (v.first().unwrap(), v.last().unwrap());
+        println!(
+            "    {} CPU x floor not growing (N={} <= N={} + 0.15): {} vs {}",
+            verdict(last.1.cpu_x_floor <= first.1.cpu_x_floor + 0.15),
+            last.0,
+            first.0,
+            fmt(last.1.cpu_x_floor, 2),
+            fmt(first.1.cpu_x_floor, 2)
+        );
+        let counted = v.iter().all(|(_, s)| s.syscalls.is_finite());
+        println!(
+            "    {} <= 3 syscalls per reaped child at every N  {}",
+            if counted { verdict(all(&|s| s.syscalls <= 3.0)) } else { "n/a " },
+            cells(&|s| s.syscalls, 2)
+        );
+        println!(
+            "    {} p50 latency <= 1.10 x floor at every N     {}",
+            verdict(all(&|s| s.p50_x_floor <= 1.10)),
+            cells(&|s| s.p50_x_floor, 2)
+        );
+        let big: Vec<&(usize, Summary)> = v.iter().filter(|(n, _)| *n >= 1000).collect();
+        println!(
+            "    {} <= 1 KiB peak per pending child (N >= 1000; at N = 100 RSS granularity dominates)  {}",
+            if big.is_empty() { "n/a " } else { verdict(big.iter().all(|(_, s)| s.hwm_kib <= 1.0)) },
+            cells(&|s| s.hwm_kib, 2)
+        );
+        println!(
+            "    {} no thread per child (threads while all are pending)  {}",
+            verdict(all(&|s| s.threads <= 2.0)),
+            cells(&|s| s.threads, 0)
+        );
     }
-    let n: usize = env_or("BENCH_STRACE_N", "500").parse().unwrap();
-    println!("Parent system calls per child (strace -f attached after the spawn phase), N = {n}");
-    println!("| method | mode | setup per child | reap per child | reap-phase calls per child |");
-    println!("|---|---|---:|---:|---|");
-    for (mode, window) in [("burst", 0), ("staggered", (n as u64 * 500).max(200_000))] {
-        for m in methods() {
-            let f = run_row(m, n, window, true);
-            let mut top: Vec<(&str, u64)> =
-                f.iter().filter_map(|(k, &v)| k.strip_prefix("sys.").map(|k| (k, v))).collect();
-            top.sort_by_key(|b| std::cmp::Reverse(b.1));
-            let top: Vec<String> =
-                top.iter().take(5).map(|(k, v)| format!("{k} {:.2}", *v as f64 / n as f64)).collect();
-            println!(
-                "| {} | {mode} | {:.2} | {:.2} | {} |",
-                m.name(),
-                f["setup_sys"] as f64 / n as f64,
-                f["reap_sys"] as f64 / n as f64,
-                top.join(", ")
-            );
-        }
-    }
-    println!("(tokio opens and registers its pidfd inside spawn, before the setup marker.)");
 }

@@ -7,12 +7,32 @@ use std::pin::pin;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use pidfd::{Feature, PidFd};
+use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
+use tokio::runtime::Handle;
 
 use crate::error::{Error, Result};
-use crate::sys;
+use crate::sys::{self, Peek};
+
+/// The runtime in context, checked to have an I/O driver, before anything is spawned or
+/// registered.
+pub(crate) fn current_runtime() -> Result<Handle> {
+    let handle = Handle::try_current().map_err(|_| Error::NoRuntime)?;
+    match sys::has_io_driver(&handle) {
+        Ok(true) => Ok(handle),
+        Ok(false) => Err(Error::NoIoDriver),
+        Err(e) => Err(Error::io("probe the tokio runtime for an I/O driver (epoll_create1)", e)),
+    }
+}
+
+/// How long [`AsyncPidFd::wait`] keeps retrying, without clearing the readiness, while another
+/// caller of the same [`PidFd`] holds its reaping lock over an exit that is there to collect.
+/// Every caller of `pidfd` that waits for exits holds it for one system call once the exit is
+/// there; only a blocking `wait_event` without `EXITED` can hold it longer.
+const CONTENDED_RETRY: Duration = Duration::from_millis(20);
 
 /// A pidfd registered with the current tokio runtime: wait for the process to exit without
 /// blocking a runtime thread.
@@ -85,6 +105,56 @@ pub(crate) fn reap_now(fd: &PidFd) -> Reap {
     }
 }
 
+/// What to do after a [`Reap::NotYet`] of [`AsyncPidFd::wait`].
+enum Next {
+    /// A wake-up of the pidfd is sure to come (the exit, the tracer's release, the reap):
+    /// clear the readiness and wait for it.
+    Wait,
+    /// Another caller of the same [`PidFd`] holds its reaping lock and is collecting the status
+    /// (or has just collected it): no wake-up may come for that (none before 6.9), so try again
+    /// without clearing the readiness.
+    Retry,
+    /// The answer, found without the lock.
+    Done(Result<ExitStatus>),
+}
+
+/// After `try_wait` said "not yet": looks at the process with a `waitid(WNOWAIT)`, which does not
+/// take the `PidFd`'s lock, to tell "nothing to collect" (a wake-up will come) from "a concurrent
+/// caller of the `PidFd` holds the lock over an exit" (`PidFd::try_wait` answers "not yet" then;
+/// its caller reaps, and before 6.9 the reap wakes nobody: clearing the readiness would lose
+/// the wake-up for good).
+fn after_not_yet(fd: &PidFd) -> Next {
+    let peek = if Feature::WaitidPidfd.is_supported() {
+        sys::peek_exit(libc::P_PIDFD, fd.as_raw_fd() as libc::id_t)
+    } else {
+        // 5.3: by pid. A recycled pid can only make us retry once more: the next `try_wait`
+        // re-checks through the pidfd.
+        match fd.pid() {
+            Ok(pid) => sys::peek_exit(libc::P_PID, pid as libc::id_t),
+            Err(pidfd::Error::Exited) => Ok(Peek::NotChild),
+            Err(_) => return Next::Wait,
+        }
+    };
+    match peek {
+        // Running, or a zombie its tracer holds: the exit or the tracer's release wakes the
+        // pidfd. (An error here cannot tell more than "not yet" did.)
+        Ok(Peek::Nothing) | Err(_) => Next::Wait,
+        // Reapable, yet `try_wait` did not reap it: the lock is held by a caller that is about
+        // to (or a tracer let go just now).
+        Ok(Peek::Reapable) => Next::Retry,
+        Ok(Peek::NotChild) => match fd.pid() {
+            // Reaped: by the lock holder (whose status the `PidFd` is about to remember), or by
+            // someone else (`try_wait` then reports that once the lock is free).
+            Err(pidfd::Error::Exited) => Next::Retry,
+            // Not our child and not reaped yet: as `reap_now` answers for a non-child. With
+            // `PIDFD_INFO_EXIT` the reap by its parent wakes the pidfd (POLLHUP).
+            Ok(_) if Feature::InfoExit.is_supported() => Next::Wait,
+            Ok(_) => Next::Done(Err(pidfd::Error::Unsupported { feature: Feature::InfoExit }.into())),
+            Err(_) => Next::Wait,
+        },
+    }
+}
+
 /// Clears the `reaping` flag even if `try_wait` unwinds.
 struct Reaping<'a>(&'a AtomicBool);
 
@@ -107,21 +177,19 @@ impl AsyncPidFd {
     /// depends on it (it collects statuses with `WNOHANG`).
     ///
     /// # Errors
-    /// [`Error::NoRuntime`] outside a runtime; [`Error::Io`] when the reactor refuses the
-    /// registration (`ENOMEM`, `ENOSPC` past `fs.epoll.max_user_watches`);
-    /// [`Error::Pidfd`] from `fcntl`.
-    ///
-    /// # Panics
-    /// Like every tokio I/O type: when the runtime in context was built without I/O
-    /// (`enable_io` / `enable_all`).
+    /// [`Error::NoRuntime`] outside a runtime; [`Error::NoIoDriver`] when the runtime was built
+    /// without I/O (`enable_io` / `enable_all`; where tokio's own types panic); [`Error::Io`]
+    /// when the reactor refuses the registration (`ENOMEM`, `ENOSPC` past
+    /// `fs.epoll.max_user_watches`), or when the one-time check of a runtime for its I/O driver
+    /// cannot create its probe fd (`EMFILE`); [`Error::Pidfd`] from `fcntl`.
     pub fn new(fd: PidFd) -> Result<AsyncPidFd> {
         AsyncPidFd::register(fd).map_err(|(_, e)| e)
     }
 
     /// [`AsyncPidFd::new`] that hands the pidfd back on failure.
     pub(crate) fn register(fd: PidFd) -> std::result::Result<AsyncPidFd, (PidFd, Error)> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err((fd, Error::NoRuntime));
+        if let Err(e) = current_runtime() {
+            return Err((fd, e));
         }
         if Feature::PidfdNonblock.is_supported()
             && let Err(e) = fd.set_nonblocking(true)
@@ -165,17 +233,37 @@ impl AsyncPidFd {
     /// # }
     /// ```
     pub async fn wait(&self) -> Result<ExitStatus> {
+        let mut retrying_since: Option<Instant> = None;
         loop {
-            let mut guard = self.io.readable().await.map_err(|e| Error::io("wait for pidfd readiness", e))?;
-            match self.reap() {
+            // `ready(READABLE)` is what `readable()` awaits, minus a layer of future (16 bytes
+            // less per pending wait).
+            let mut guard =
+                self.io.ready(Interest::READABLE).await.map_err(|e| Error::io("wait for pidfd readiness", e))?;
+            let next = match self.reap() {
                 Some(Reap::Done(result)) => return result,
-                // A readiness that is not an exit we can collect: wait for the next wake-up.
-                Some(Reap::NotYet) => guard.clear_ready(),
-                // Another task is collecting the status this very moment (one non-blocking
-                // syscall): let it finish, then read the remembered status.
+                Some(Reap::NotYet) => after_not_yet(self.io.get_ref()),
+                // Another of our tasks is collecting the status this very moment (one
+                // non-blocking syscall): let it finish, then read the remembered status.
                 None => {
                     drop(guard);
                     tokio::task::yield_now().await;
+                    continue;
+                }
+            };
+            match next {
+                Next::Done(result) => return result,
+                // A caller of the `PidFd` itself holds its lock over the exit (see
+                // `after_not_yet`): let it finish, keeping the readiness.
+                Next::Retry if retrying_since.get_or_insert_with(Instant::now).elapsed() < CONTENDED_RETRY => {
+                    drop(guard);
+                    tokio::task::yield_now().await;
+                }
+                // A readiness that is not an exit we can collect: wait for the next wake-up.
+                // (After `CONTENDED_RETRY`, a lock held that long is not a reap in progress;
+                // from 6.9 on its eventual reap wakes the pidfd anyway.)
+                Next::Retry | Next::Wait => {
+                    retrying_since = None;
+                    guard.clear_ready();
                 }
             }
         }
@@ -204,7 +292,7 @@ impl AsyncPidFd {
     pub async fn exited(&self) -> Result<()> {
         let fd = self.io.get_ref().as_fd();
         loop {
-            let mut readable = pin!(self.io.readable());
+            let mut readable = pin!(self.io.ready(Interest::READABLE));
             let mut checked = false;
             // Join the waiters first, then look: an exit that happens after the look wakes us
             // even if another task clears the readiness meanwhile.
@@ -285,6 +373,13 @@ impl AsyncPidFd {
 
     /// The underlying [`PidFd`], for everything else it offers (pid, info, process-group
     /// signals, ...). Do not call its blocking [`PidFd::wait`] on a runtime thread.
+    ///
+    /// Waiting through it concurrently is fine: while a thread blocks in [`PidFd::wait`] (or
+    /// calls [`PidFd::try_wait`]), a pending [`wait`](AsyncPidFd::wait) resolves with the same
+    /// status. The `PidFd` serializes its reaps with a lock, so a `wait` that finds the lock
+    /// taken over an exit keeps its readiness and tries again until the holder has remembered
+    /// the status, instead of waiting for a wake-up that kernels before 6.9 never send for a
+    /// reap.
     ///
     /// # Kernel support
     /// Any kernel.

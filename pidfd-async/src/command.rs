@@ -16,8 +16,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::unix::pipe;
 use tokio::runtime::Handle;
 
-use crate::async_pidfd::AsyncPidFd;
+use crate::async_pidfd::{AsyncPidFd, current_runtime};
 use crate::error::{Error, Result};
+use crate::orphans;
 
 /// A process builder like `std::process::Command` / `tokio::process::Command`, whose children
 /// are spawned race-free with a pidfd ([`pidfd::spawn`]) and waited for through tokio's reactor.
@@ -249,12 +250,13 @@ impl Command {
     /// `pidfd_open` (5.3) in the child; waiting as [`AsyncPidFd::wait`].
     ///
     /// # Errors
-    /// [`Error::NoRuntime`] outside a runtime (checked before anything is spawned);
-    /// [`Error::Pidfd`] from the spawn (`Exec` or `Os` with the errno, e.g. `ENOENT`); [`Error::Io`]
-    /// when the registration or a pipe conversion fails, after which the child has been killed
-    /// and is reaped in the background.
+    /// [`Error::NoRuntime`] outside a runtime and [`Error::NoIoDriver`] in a runtime built
+    /// without I/O (both checked before anything is spawned); [`Error::Pidfd`] from the spawn
+    /// (`Exec` or `Os` with the errno, e.g. `ENOENT`); [`Error::Io`] when the registration or a
+    /// pipe conversion fails, after which the child has been killed and is reaped in the
+    /// background.
     pub fn spawn(&mut self) -> Result<Child> {
-        let handle = Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let handle = current_runtime()?;
         let (mut std_child, pidfd) = pidfd::spawn(&mut self.std)?;
         let (stdin, stdout, stderr) = (std_child.stdin.take(), std_child.stdout.take(), std_child.stderr.take());
         // The std `Child` holds nothing else we need: dropping it neither waits nor kills.
@@ -263,8 +265,9 @@ impl Command {
             Ok(fd) => fd,
             Err((pidfd, e)) => {
                 let _ = pidfd.kill();
-                // No reactor for this pidfd: reap on a blocking thread, never a runtime thread.
-                drop(handle.spawn_blocking(move || drop(pidfd.wait())));
+                // No reactor for this pidfd: the reaper thread reaps it (never a runtime thread,
+                // and not a task that a runtime shutdown could drop).
+                orphans::adopt(pidfd);
                 return Err(e);
             }
         };
@@ -330,14 +333,18 @@ impl fmt::Debug for Command {
 /// A spawned child process with its pidfd registered with tokio's reactor.
 ///
 /// # Dropping a `Child`
-/// A `Child` dropped before its status was collected is **reaped in the background**: `Drop`
-/// makes one non-blocking attempt, and if the child still runs it spawns a small task on the
-/// runtime the child was spawned on that awaits its exit (one epoll registration, O(1) work
-/// per exit; no scan of other children, no `SIGCHLD` handler, no thread). With
-/// [`Command::kill_on_drop`] the child gets `SIGKILL` first. A child still running when its
-/// runtime shuts down stays a zombie until this process exits (the runtime drops the task).
-/// To keep a child running untracked, or to hand it to an [`ExitSet`](crate::ExitSet), take
-/// its pidfd with [`into_async_pidfd`](Child::into_async_pidfd): then nothing happens on drop.
+/// A `Child` dropped before its status was collected is **reaped in the background**, so it
+/// never stays a zombie: `Drop` makes one non-blocking attempt, and if the child still runs it
+/// spawns a small task on the runtime the child was spawned on that awaits its exit (one epoll
+/// registration, O(1) work per exit; no scan of other children, no `SIGCHLD` handler, no
+/// thread). With [`Command::kill_on_drop`] the child gets `SIGKILL` first. If that runtime
+/// shuts down before the child exits (or is gone already when the `Child` is dropped), the
+/// task's guard hands the pidfd to the crate's reaper thread: one thread for the whole process,
+/// started the first time this happens, blocking in its own epoll instance, O(1) per exit.
+/// (Residual case: if that thread cannot be started, the child stays a zombie until this
+/// process exits.) To keep a child running untracked, or to hand it to an
+/// [`ExitSet`](crate::ExitSet), take its pidfd with [`into_async_pidfd`](Child::into_async_pidfd):
+/// then nothing happens on drop.
 ///
 /// # Kernel support
 /// As [`AsyncPidFd`]; signals through `pidfd_send_signal` (5.1).
@@ -547,10 +554,34 @@ impl Drop for Child {
         if let Ok(Some(_)) | Err(_) = fd.try_wait() {
             return;
         }
-        // Still running: reap it when it exits, on the runtime it was registered with.
-        drop(self.handle.spawn(async move {
-            let _ = fd.wait().await;
-        }));
+        // Still running: reap it when it exits, on the runtime it was registered with. If the
+        // runtime is shut down (now or before the exit), the task is dropped unfinished and the
+        // guard hands the child to the reaper thread.
+        let orphan = Orphan(Some(fd));
+        drop(self.handle.spawn(orphan.reap()));
+    }
+}
+
+/// A dropped child's pidfd on its way to being reaped: by the task [`Orphan::reap`] runs in,
+/// or, if that task is dropped first (runtime shutdown), by the reaper thread.
+struct Orphan(Option<AsyncPidFd>);
+
+impl Orphan {
+    async fn reap(mut self) {
+        let Some(fd) = &self.0 else { return };
+        // Collected: nothing left to do. An error (the reactor is shutting down) leaves the
+        // child to the reaper thread, through `Drop`.
+        if fd.wait().await.is_ok() {
+            self.0 = None;
+        }
+    }
+}
+
+impl Drop for Orphan {
+    fn drop(&mut self) {
+        if let Some(fd) = self.0.take() {
+            orphans::adopt(fd.into_inner());
+        }
     }
 }
 

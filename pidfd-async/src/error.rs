@@ -26,6 +26,11 @@ pub enum Error {
     /// within a runtime, or after `Runtime::enter`.
     #[error("no tokio runtime in context (call from within a runtime with I/O enabled)")]
     NoRuntime,
+    /// The tokio runtime in context was built without its I/O driver, which every registration
+    /// needs: build it with `enable_io()` or `enable_all()`. Checked before anything is spawned
+    /// or registered (tokio itself would panic, after the fd was handed over).
+    #[error("the tokio runtime in context has no I/O driver (build it with `enable_io()` or `enable_all()`)")]
+    NoIoDriver,
     /// An I/O error of the async machinery: registering with the reactor, the child's stdio
     /// pipes, the inner epoll instance of an [`ExitSet`](crate::ExitSet).
     #[error("{op} failed: {source}")]
@@ -58,7 +63,7 @@ impl Error {
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::Pidfd(e) => e.raw_os_error(),
-            Error::NoRuntime => None,
+            Error::NoRuntime | Error::NoIoDriver => None,
             Error::Io { source, .. } => source.raw_os_error(),
         }
     }
@@ -73,7 +78,7 @@ impl From<Error> for io::Error {
         match e {
             Error::Pidfd(e) => e.into(),
             Error::Io { source, .. } => source,
-            Error::NoRuntime => io::Error::other(e),
+            Error::NoRuntime | Error::NoIoDriver => io::Error::other(e),
         }
     }
 }

@@ -11,8 +11,9 @@ use std::task::{Context, Poll};
 use pidfd::PidFd;
 use tokio::io::unix::AsyncFd;
 
-use crate::async_pidfd::{Reap, reap_now};
+use crate::async_pidfd::{Reap, current_runtime, reap_now};
 use crate::error::{Error, Result};
+use crate::orphans;
 use crate::sys::{self, EMPTY_EVENT, Epoll, Event};
 
 /// How many events one non-blocking `epoll_wait` on the inner set collects.
@@ -74,8 +75,16 @@ pub struct ExitSet<K> {
     /// Event data (`generation << 32 | index`) fetched from the inner epoll, not yet looked at.
     pending: VecDeque<u64>,
     events: Box<[Event]>,
-    /// After the reactor failed (runtime shutting down): the error, reported once per entry.
-    failed: Option<(io::ErrorKind, String)>,
+    /// After the reactor failed (runtime shutting down): the error, and the entries still to
+    /// report, taken once from the slots (later inserts are pushed too), so each report is O(1).
+    failed: Option<Failed>,
+}
+
+struct Failed {
+    kind: io::ErrorKind,
+    text: String,
+    /// Entries not reported yet (some may have been removed since: checked by generation).
+    left: Vec<ExitId>,
 }
 
 struct Slot<K> {
@@ -114,15 +123,10 @@ impl<K> ExitSet<K> {
     /// Any kernel with pidfds (5.3).
     ///
     /// # Errors
-    /// [`Error::NoRuntime`] outside a runtime; [`Error::Io`] from `epoll_create1` or the
-    /// registration.
-    ///
-    /// # Panics
-    /// When the runtime in context was built without I/O, as every tokio I/O type.
+    /// [`Error::NoRuntime`] outside a runtime; [`Error::NoIoDriver`] when the runtime was built
+    /// without I/O; [`Error::Io`] from `epoll_create1` or the registration.
     pub fn new() -> Result<ExitSet<K>> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(Error::NoRuntime);
-        }
+        current_runtime()?;
         let epoll = Epoll::new().map_err(|e| Error::io("epoll_create1", e))?;
         let epoll =
             sys::register(epoll).map_err(|(_, e)| Error::io("register the exit set with the tokio reactor", e))?;
@@ -167,7 +171,11 @@ impl<K> ExitSet<K> {
         }
         slot.entry = Some((key, fd));
         self.len += 1;
-        Ok(ExitId { index, generation: slot.generation })
+        let id = ExitId { index, generation: slot.generation };
+        if let Some(failed) = &mut self.failed {
+            failed.left.push(id);
+        }
+        Ok(id)
     }
 
     /// Takes an entry out of the set before it was reported, giving back its key and pidfd.
@@ -248,8 +256,10 @@ impl<K> ExitSet<K> {
     /// # Errors
     /// The status is an error where [`AsyncPidFd::wait`](crate::AsyncPidFd::wait) would give
     /// one (e.g. `Unsupported` for a process that is not our child before 6.15). If the reactor
-    /// itself fails (the runtime is shutting down), every remaining entry is reported with that
-    /// [`Error::Io`].
+    /// itself fails (the runtime is shutting down, or the set is polled after its runtime is
+    /// gone), every remaining entry is reported at once: with its status if it has exited by
+    /// then, else with that [`Error::Io`]; a process still running then is handed to the
+    /// crate's reaper thread, which reaps it when it exits if it is our child (no zombie).
     pub async fn next(&mut self) -> Option<(K, Result<ExitStatus>)> {
         poll_fn(|cx| self.poll_next(cx)).await
     }
@@ -280,17 +290,14 @@ impl<K> ExitSet<K> {
             if self.len == 0 {
                 return Poll::Ready(None);
             }
-            if let Some((kind, text)) = &self.failed {
-                let source = io::Error::new(*kind, text.clone());
-                let index = self.slots.iter().position(|s| s.entry.is_some()).expect("len > 0");
-                let (key, _fd) = self.vacate(index as u32);
-                return Poll::Ready(Some((key, Err(Error::io("wait for readiness of the exit set", source)))));
+            if self.failed.is_some() {
+                return Poll::Ready(self.report_after_failure());
             }
             let mut guard = match self.epoll.poll_read_ready(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(guard)) => guard,
                 Poll::Ready(Err(e)) => {
-                    self.failed = Some((e.kind(), e.to_string()));
+                    self.fail(e.kind(), e.to_string());
                     continue;
                 }
             };
@@ -302,8 +309,36 @@ impl<K> ExitSet<K> {
                         guard.clear_ready();
                     }
                 }
-                Err(e) => self.failed = Some((e.kind(), format!("epoll_wait: {e}"))),
+                Err(e) => self.fail(e.kind(), format!("epoll_wait: {e}")),
             }
+        }
+    }
+
+    /// The reactor failed: from now on every entry is reported without waiting. One O(N) pass
+    /// over the slots, here, then O(1) per report.
+    fn fail(&mut self, kind: io::ErrorKind, text: String) {
+        let left = self.iter().map(|(id, _, _)| id).collect();
+        self.failed = Some(Failed { kind, text, left });
+    }
+
+    /// One entry after the reactor failed: its status if it has exited, else the reactor's
+    /// error (and the process goes to the reaper thread). `None` once all are reported.
+    fn report_after_failure(&mut self) -> Option<(K, Result<ExitStatus>)> {
+        loop {
+            let failed = self.failed.as_mut()?;
+            let id = failed.left.pop()?;
+            let source = io::Error::new(failed.kind, failed.text.clone());
+            let Some(slot) = self.slots.get(id.index as usize) else { continue };
+            let Some((_, fd)) = slot.entry.as_ref().filter(|_| slot.generation == id.generation) else { continue };
+            let reaped = reap_now(fd);
+            let (key, fd) = self.vacate(id.index);
+            return Some(match reaped {
+                Reap::Done(result) => (key, result),
+                Reap::NotYet => {
+                    orphans::adopt(fd);
+                    (key, Err(Error::io("wait for readiness of the exit set", source)))
+                }
+            });
         }
     }
 

@@ -100,8 +100,9 @@
 //! # Errors
 //!
 //! One [`Error`] type: the `pidfd` layer's errors inside [`Error::Pidfd`], plus the async
-//! layer's own (no runtime, reactor and pipe I/O). It converts into [`std::io::Error`] keeping
-//! the OS error.
+//! layer's own (no runtime, a runtime without I/O, reactor and pipe I/O). It converts into
+//! [`std::io::Error`] keeping the OS error. A runtime built without I/O is an error
+//! ([`Error::NoIoDriver`]) found before anything is spawned or registered, not tokio's panic.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -109,6 +110,7 @@ mod async_pidfd;
 mod command;
 mod error;
 mod exit_set;
+mod orphans;
 mod sys;
 
 pub use async_pidfd::AsyncPidFd;

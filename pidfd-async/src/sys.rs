@@ -1,14 +1,19 @@
-//! The crate's only unsafe code: registering an owned fd with tokio's reactor, and the three
-//! system calls of the [`ExitSet`](crate::ExitSet)'s inner epoll instance plus a zero-timeout
-//! `poll`. One thin function per call.
+//! The crate's only unsafe code: registering an owned fd with tokio's reactor (and finding out
+//! whether the runtime has a reactor at all), the system calls of the epoll instances this crate
+//! owns (the [`ExitSet`](crate::ExitSet)'s inner set, the reaper of orphaned children), a
+//! zero-timeout `poll`, and a `waitid` that looks without reaping. One thin function per call.
 #![allow(unsafe_code)]
 
+use std::cell::Cell;
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::panic::AssertUnwindSafe;
 
 use pidfd::PidFd;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
+use tokio::runtime::Handle;
 
 /// A type that owns exactly one file descriptor for its whole life and always reports that
 /// same descriptor from `as_raw_fd`: what [`AsyncFd::register_with_interest`] requires.
@@ -27,14 +32,99 @@ impl OwnsFd for Epoll {}
 /// comes back with the error.
 ///
 /// # Panics
-/// When the current runtime has no I/O driver (tokio panics; callers check that a runtime is
-/// in context first).
+/// When no runtime is in context or it has no I/O driver (tokio panics): callers check both
+/// first, with `Handle::try_current` and [`has_io_driver`].
 pub(crate) fn register<T: OwnsFd>(inner: T) -> Result<AsyncFd<T>, (T, io::Error)> {
     // SAFETY: `T: OwnsFd`: the fd is open, owned by `inner`, and `as_raw_fd` returns the same
     // fd for as long as `inner` lives; the `AsyncFd` owns `inner`, so the fd stays open and
     // unchanged until the `AsyncFd` is dropped or `into_inner` hands `inner` back (after
     // deregistering).
     unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }.map_err(|e| e.into_parts())
+}
+
+/// Whether the runtime of `handle` (the one in context) has an I/O driver.
+///
+/// tokio has no query for this and panics at the first registration in a runtime built without
+/// `enable_io`, after the caller has handed over its fd (a pidfd closed by the unwinding, a child
+/// left unreaped). So this registers a throwaway epoll fd instead, under `catch_unwind`, once
+/// per runtime and thread: the answer is cached under the runtime's id (tokio hands those out
+/// from a 64-bit counter). Without a driver, tokio's panic message is printed by the panic hook
+/// the first time; the caller gets an error. (With `panic = "abort"` the process aborts, as it
+/// would have at the registration.)
+pub(crate) fn has_io_driver(handle: &Handle) -> io::Result<bool> {
+    thread_local! {
+        static KNOWN: Cell<Option<(u64, bool)>> = const { Cell::new(None) };
+    }
+    let id = runtime_id(handle);
+    if let Some((known, has)) = KNOWN.get()
+        && known == id
+    {
+        return Ok(has);
+    }
+    let probe = Epoll::new()?;
+    // `register` either returns (an error from epoll_ctl still means there is a driver) or
+    // panics in tokio before anything is registered; the unwinding closes the probe.
+    let has = std::panic::catch_unwind(AssertUnwindSafe(|| drop(register(probe)))).is_ok();
+    KNOWN.set(Some((id, has)));
+    Ok(has)
+}
+
+/// The runtime's id as a number (tokio's `Id` only offers `Hash`, `Eq` and `Display`; its hash
+/// writes the `NonZeroU64` inside as one `u64`).
+fn runtime_id(handle: &Handle) -> u64 {
+    struct Capture(u64);
+    impl Hasher for Capture {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(b);
+            }
+        }
+        fn write_u64(&mut self, v: u64) {
+            self.0 = self.0.rotate_left(32) ^ v;
+        }
+    }
+    let mut h = Capture(0);
+    handle.id().hash(&mut h);
+    h.finish()
+}
+
+/// What a look at the process's exit status, without reaping it, found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Peek {
+    /// A zombie the caller can reap right now.
+    Reapable,
+    /// Nothing to reap yet: running, or a zombie its tracer holds.
+    Nothing,
+    /// `ECHILD`: not the caller's child, or already reaped.
+    NotChild,
+}
+
+/// `waitid(idtype, id, WEXITED | WNOHANG | WNOWAIT)`: is there an exit status to collect, without
+/// collecting it (and without taking the `PidFd`'s reaping lock).
+pub(crate) fn peek_exit(idtype: libc::idtype_t, id: libc::id_t) -> io::Result<Peek> {
+    loop {
+        // SAFETY: all-zero is a valid `siginfo_t`.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is valid for the call to fill; no other pointers.
+        let r = unsafe { libc::waitid(idtype, id, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+        if r == 0 {
+            // SAFETY: `waitid` returned 0: `info` is either filled for a child (`si_pid` set) or
+            // left zeroed (nothing to report); both are valid to read `si_pid` from.
+            let pid = unsafe { info.si_pid() };
+            return Ok(if pid != 0 { Peek::Reapable } else { Peek::Nothing });
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            // A non-blocking pidfd (5.10+) answers EAGAIN instead of 0.
+            Some(libc::EAGAIN) => return Ok(Peek::Nothing),
+            Some(libc::ECHILD) => return Ok(Peek::NotChild),
+            _ => return Err(e),
+        }
+    }
 }
 
 /// Whether `fd` polls readable right now (for a pidfd: the process has exited).
@@ -90,10 +180,20 @@ impl Epoll {
 
     /// Collects ready events into `buf` without blocking (timeout 0); returns how many.
     pub(crate) fn wait_now(&self, buf: &mut [Event]) -> io::Result<usize> {
+        self.wait(buf, 0)
+    }
+
+    /// Collects ready events into `buf`, blocking until there is one (for the reaper thread of
+    /// orphaned children, never a runtime thread); returns how many.
+    pub(crate) fn wait_blocking(&self, buf: &mut [Event]) -> io::Result<usize> {
+        self.wait(buf, -1)
+    }
+
+    fn wait(&self, buf: &mut [Event], timeout: i32) -> io::Result<usize> {
         let max = i32::try_from(buf.len()).unwrap_or(i32::MAX);
         loop {
             // SAFETY: `buf` is valid for writes of `max` events for the duration of the call.
-            let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), buf.as_mut_ptr(), max, 0) };
+            let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), buf.as_mut_ptr(), max, timeout) };
             if n >= 0 {
                 return Ok(n as usize);
             }

@@ -121,3 +121,68 @@ pub(crate) fn write_stdout_once(buf: &[u8]) -> io::Result<()> {
     let n = unsafe { libc::write(1, buf.as_ptr().cast(), buf.len()) };
     if n as usize == buf.len() { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
+
+/// `mkfifo(path, 0600)`.
+pub(crate) fn mkfifo(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: `c` is a valid NUL-terminated path for the call.
+    let r = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// Bytes of heap currently allocated, and the peak since the last [`reset_heap_peak`].
+static HEAP_NOW: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static HEAP_PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The system allocator, counting live bytes and their peak (two relaxed atomics per call).
+pub(crate) struct Counting;
+
+// SAFETY: every call is forwarded unchanged to `System`, which upholds the `GlobalAlloc`
+// contract; the counters have no effect on the memory handed out.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let p = unsafe { std::alloc::System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        HEAP_NOW.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let p = unsafe { std::alloc::System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            HEAP_NOW.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+            grew(new_size);
+        }
+        p
+    }
+}
+
+fn grew(size: usize) {
+    let now = HEAP_NOW.fetch_add(size, std::sync::atomic::Ordering::Relaxed) + size;
+    HEAP_PEAK.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Live heap bytes now.
+pub(crate) fn heap_now() -> usize {
+    HEAP_NOW.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Peak live heap bytes since the last reset.
+pub(crate) fn heap_peak() -> usize {
+    HEAP_PEAK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Starts a new peak from the current level.
+pub(crate) fn reset_heap_peak() {
+    HEAP_PEAK.store(heap_now(), std::sync::atomic::Ordering::Relaxed);
+}

@@ -1,14 +1,16 @@
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
+use std::pin::pin;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use pidfd_async::{Command, Error};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{reaped, rt};
+use crate::support::{Flag, poll_with, reaped, rt};
 
 /// Polls until the process behind `fd` is reaped (by anyone), at most `limit`.
-async fn until_reaped(fd: &pidfd::PidFd, limit: Duration) -> bool {
+pub(crate) async fn until_reaped(fd: &pidfd::PidFd, limit: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
         if reaped(fd) {
@@ -99,14 +101,29 @@ fn a_dropped_child_is_reaped_in_the_background_without_being_killed() {
 #[test]
 fn a_cancelled_status_does_not_leak_a_zombie() {
     rt().block_on(async {
+        // The child prints its pid, then exits (code 3) once its stdin is closed.
+        let (stdin_r, stdin_w) = std::io::pipe().unwrap();
+        let (stdout_r, stdout_w) = std::io::pipe().unwrap();
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", "sleep 0.1"]);
-        assert!(tokio::time::timeout(Duration::from_millis(10), cmd.status()).await.is_err());
-        // No handle left to look through; a later `kill_on_drop` child shows the same path.
-        let child = cmd.kill_on_drop(true).spawn().unwrap();
-        let watch = child.pidfd().try_clone().unwrap();
-        drop(child);
-        assert!(until_reaped(&watch, Duration::from_secs(5)).await);
+        cmd.args(["-c", "echo $$; read x; exit 3"]).stdin(Stdio::from(stdin_r)).stdout(Stdio::from(stdout_w));
+        let watch = {
+            let (_, waker) = Flag::waker();
+            let mut status = pin!(cmd.status());
+            assert!(poll_with(status.as_mut(), &waker).is_none(), "status() resolved before the exit");
+            // Read while the child is blocked on its stdin: the pid names it.
+            let mut line = String::new();
+            BufReader::new(&stdout_r).read_line(&mut line).unwrap();
+            pidfd::PidFd::open(line.trim().parse().unwrap()).unwrap()
+            // The `status()` future, and the `Child` inside it, are dropped here.
+        };
+        drop(cmd);
+        assert!(!reaped(&watch), "the child was reaped before it exited");
+        drop(stdin_w);
+        assert!(until_reaped(&watch, Duration::from_secs(10)).await, "the cancelled status() left a zombie");
+        if pidfd::Feature::InfoExit.is_supported() {
+            // Waited for, not killed (kill-on-drop is off).
+            assert_eq!(watch.exit_status().unwrap().unwrap().code(), Some(3));
+        }
     });
 }
 

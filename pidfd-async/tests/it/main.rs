@@ -10,5 +10,6 @@ mod command;
 mod exit_set;
 mod many;
 mod nonchild;
+mod shutdown;
 mod spurious;
 mod wait;

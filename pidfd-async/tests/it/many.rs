@@ -1,5 +1,9 @@
+use std::future::Future;
 use std::os::fd::OwnedFd;
+use std::pin::pin;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use pidfd_async::{AsyncPidFd, ExitSet};
@@ -48,15 +52,35 @@ fn ten_thousand_concurrent_waits_on_a_current_thread_runtime() {
         let (release, fds) = blocked_children(n);
         let spawned = start.elapsed();
         let mut tasks = Vec::with_capacity(n);
+        // The first poll of each wait: [pending, resolved].
+        let first_polls = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
         for (i, fd) in fds.into_iter().enumerate() {
             let fd = AsyncPidFd::new(fd).unwrap();
+            let first_polls = Arc::clone(&first_polls);
             tasks.push(tokio::spawn(async move {
-                let status = fd.wait().await;
+                let status = {
+                    let mut wait = pin!(fd.wait());
+                    let mut first = true;
+                    std::future::poll_fn(|cx| {
+                        let poll = wait.as_mut().poll(cx);
+                        if std::mem::take(&mut first) {
+                            first_polls[usize::from(poll.is_ready())].fetch_add(1, Ordering::SeqCst);
+                        }
+                        poll
+                    })
+                    .await
+                };
                 (i, status, fd)
             }));
         }
-        // Every wait is pending (registered, polled) before any child exits.
-        tokio::task::yield_now().await;
+        // Every wait has been polled once and is pending (registered with the reactor) before
+        // any child exits: the children are blocked on the pipe until `release` closes.
+        let polled = || first_polls[0].load(Ordering::SeqCst) + first_polls[1].load(Ordering::SeqCst);
+        while polled() < n {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(first_polls[1].load(Ordering::SeqCst), 0, "waits resolved before the release");
+        assert_eq!(first_polls[0].load(Ordering::SeqCst), n);
         drop(release);
         for t in tasks {
             let (i, status, fd) = t.await.unwrap();

@@ -1,4 +1,3 @@
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use pidfd::{Feature, PidFd};
@@ -45,17 +44,60 @@ pub(crate) fn sh(script: &str) -> (Child, PidFd) {
     pidfd::spawn(Command::new("sh").args(["-c", script])).expect("spawn sh")
 }
 
-/// `sh -c script` with stdin and stdout piped; returns the first line it prints.
-pub(crate) fn sh_piped(script: &str) -> (Child, PidFd, String) {
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", script]).stdin(Stdio::piped()).stdout(Stdio::piped());
-    let (mut child, fd) = pidfd::spawn(&mut cmd).expect("spawn sh");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    (child, fd, line.trim().to_owned())
-}
-
 /// Whether the process behind `fd` has been reaped (by anyone): its pid is gone.
 pub(crate) fn reaped(fd: &PidFd) -> bool {
     matches!(fd.pid(), Err(pidfd::Error::Exited))
+}
+
+/// A waker that only records that it was woken: poll a future with it to see its wake-up
+/// arrive without the future running again.
+pub(crate) struct Flag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Flag {
+    /// A new flag and the waker that sets it.
+    pub(crate) fn waker() -> (std::sync::Arc<Flag>, std::task::Waker) {
+        let flag = std::sync::Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+        (std::sync::Arc::clone(&flag), std::task::Waker::from(flag))
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Lets the runtime run (its reactor dispatches wake-ups) until the flag is set; panics
+    /// after `limit` (a hang guard, not a timing claim).
+    pub(crate) async fn until_set(&self, limit: std::time::Duration, what: &str) {
+        let start = std::time::Instant::now();
+        while !self.is_set() {
+            assert!(start.elapsed() < limit, "no wake-up after {limit:?}: {what}");
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Polls `f` once with `waker`; `Some` if it completed.
+pub(crate) fn poll_with<F: std::future::Future>(
+    f: std::pin::Pin<&mut F>,
+    waker: &std::task::Waker,
+) -> Option<F::Output> {
+    match f.poll(&mut std::task::Context::from_waker(waker)) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// `sh -c 'read x; exit <code>'` with stdin from a pipe: it exits only when the returned write
+/// end is written to or closed.
+pub(crate) fn held(code: i32) -> (Child, PidFd, std::io::PipeWriter) {
+    let (r, w) = std::io::pipe().unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &format!("read x; exit {code}")]).stdin(Stdio::from(r));
+    let (child, fd) = pidfd::spawn(&mut cmd).expect("spawn sh");
+    (child, fd, w)
 }

@@ -56,3 +56,29 @@ pub(crate) fn wait_traced(pid: i32) -> io::Result<i32> {
         }
     }
 }
+
+/// Whether the calling process has no child at all, running or zombie:
+/// `waitid(P_ALL, WEXITED | WNOHANG | WNOWAIT)` answers `ECHILD`.
+pub(crate) fn no_children() -> bool {
+    // SAFETY: all-zero is a valid `siginfo_t`.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is valid for the call to fill.
+    let r = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+    r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD)
+}
+
+/// Blocks until `fd` polls readable (for a pidfd: the process exited), at most `timeout_ms`.
+pub(crate) fn poll_readable(fd: std::os::fd::BorrowedFd<'_>, timeout_ms: i32) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: `pfd` is one valid `pollfd` for the duration of the call.
+    let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    n > 0 && pfd.revents & libc::POLLIN != 0
+}
+
+/// `prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY)`: lets any process of ours ptrace the caller
+/// under Yama's `ptrace_scope = 1` (a no-op error without Yama).
+pub(crate) fn allow_any_tracer() {
+    // SAFETY: PR_SET_PTRACER takes no pointers.
+    let _ = unsafe { libc::prctl(libc::PR_SET_PTRACER, libc::PR_SET_PTRACER_ANY, 0, 0, 0) };
+}

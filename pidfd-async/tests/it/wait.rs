@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use pidfd_async::{AsyncPidFd, Error};
 
-use crate::support::{reaped, rt, rt_mt, sh};
+use crate::support::{Flag, held, poll_with, reaped, rt, rt_mt, sh};
 
 #[test]
 fn exit_codes_come_back() {
@@ -80,17 +80,98 @@ fn a_dropped_wait_loses_nothing() {
         }
         assert_eq!(fd.wait().await.unwrap().code(), Some(5));
 
-        // Polled (so waiting on readiness), then the exit wakes it, then it is dropped
-        // before it runs again: the next wait still gets the status.
-        let (_c, fd) = sh("sleep 0.1; exit 6");
+        // Dropped between the readiness and the collection: the wait is pending on the pidfd,
+        // the exit wakes it (its waker fires), and it is dropped without running again. The
+        // dropped future neither reaped the child nor took the readiness with it: the next
+        // wait collects the status.
+        let (_c, fd, release) = held(6);
         let fd = AsyncPidFd::new(fd).unwrap();
         {
+            let (woken, waker) = Flag::waker();
             let mut first = pin!(fd.wait());
-            assert!(poll_once(first.as_mut()).await.is_none());
-            fd.exited().await.unwrap();
+            assert!(poll_with(first.as_mut(), &waker).is_none(), "resolved before the exit");
+            drop(release);
+            woken.until_set(Duration::from_secs(10), "the exit did not wake the pending wait").await;
         }
-        assert_eq!(fd.wait().await.unwrap().code(), Some(6));
+        assert!(!reaped(fd.pidfd()), "the dropped future reaped the child");
+        let status = tokio::time::timeout(Duration::from_secs(10), fd.wait()).await.expect("the readiness was lost");
+        assert_eq!(status.unwrap().code(), Some(6));
+
+        // Dropped after the collection: a wait polled once after the exit collects (reaps) the
+        // status in that poll, and its result is thrown away with the future. Later waits and
+        // try_wait return the same status.
+        let (_c, fd, release) = held(7);
+        let fd = AsyncPidFd::new(fd).unwrap();
+        drop(release);
+        fd.exited().await.unwrap();
+        assert!(!reaped(fd.pidfd()));
+        {
+            let (_, waker) = Flag::waker();
+            let mut first = pin!(fd.wait());
+            let got = poll_with(first.as_mut(), &waker).expect("an exited child is collected in one poll");
+            assert_eq!(got.unwrap().code(), Some(7));
+        }
+        assert!(reaped(fd.pidfd()), "the collecting poll reaped the child");
+        assert_eq!(fd.wait().await.unwrap().code(), Some(7));
+        assert_eq!(fd.try_wait().unwrap().and_then(|s| s.code()), Some(7));
+
+        // Collected by a `try_wait` whose result is dropped: the same.
+        let (_c, fd, release) = held(8);
+        let fd = AsyncPidFd::new(fd).unwrap();
+        drop(release);
+        fd.exited().await.unwrap();
+        let _ = fd.try_wait().unwrap().expect("exited");
+        assert!(reaped(fd.pidfd()));
+        assert_eq!(fd.wait().await.unwrap().code(), Some(8));
     });
+}
+
+/// A thread waits through the `PidFd` itself (a blocking [`pidfd::PidFd::wait`], or a
+/// `try_wait` loop) while `AsyncPidFd::wait` is pending: both get the same status, and the
+/// async wait does not hang.
+///
+/// The race: the exit wakes both; `PidFd` serializes its reaps with a lock, so the async side's
+/// `try_wait` can find the lock taken and answer "not yet" while the thread reaps. Before 6.9
+/// the reap wakes nobody, so an async wait that then cleared its readiness waited forever. From
+/// 6.9 on the hang-up at the reap wakes the pidfd again, so on those kernels this test passes
+/// either way; the kernel matrix runs it on 5.10 and 6.1, where it fails without the fix.
+#[test]
+fn waiting_through_the_pidfd_meanwhile_loses_no_wake_up() {
+    const ROUNDS: i32 = 40;
+    for runtime in [rt(), rt_mt()] {
+        runtime.block_on(async {
+            for round in 0..ROUNDS {
+                let (_c, fd, release) = held(round);
+                let fd = Arc::new(AsyncPidFd::new(fd).unwrap());
+                let blocking = round % 2 == 0;
+                let other = {
+                    let fd = Arc::clone(&fd);
+                    std::thread::spawn(move || {
+                        if blocking {
+                            return fd.pidfd().wait().unwrap();
+                        }
+                        loop {
+                            if let Some(status) = fd.pidfd().try_wait().unwrap() {
+                                return status;
+                            }
+                            std::thread::yield_now();
+                        }
+                    })
+                };
+                let mut wait = pin!(fd.wait());
+                assert!(poll_once(wait.as_mut()).await.is_none(), "resolved before the exit");
+                drop(release);
+                let status = tokio::time::timeout(Duration::from_secs(10), wait)
+                    .await
+                    .unwrap_or_else(|_| panic!("round {round}: the async wait hung after a concurrent reap"))
+                    .unwrap();
+                let theirs = other.join().unwrap();
+                assert_eq!(status.code(), Some(round), "round {round}");
+                assert_eq!(theirs, status, "round {round}");
+                assert!(reaped(fd.pidfd()));
+            }
+        });
+    }
 }
 
 /// Polls `f` once; `Some` if it completed.

@@ -1,17 +1,18 @@
 //! [`Command`]: race-free spawning at vfork speed.
 //!
 //! The pidfd comes from the kernel as the process is created (`CLONE_PIDFD`), never from a PID
-//! that could have been recycled. The default path is `clone(CLONE_VM | CLONE_VFORK |
-//! CLONE_FILES | CLONE_PIDFD)`, as cheap as `posix_spawn`: the child shares the parent's memory
-//! until `execve` on a dedicated stack, and takes only the fds it needs from the parent's fd
-//! table (`close_range(CLOSE_RANGE_UNSHARE)`, 5.9), so the cost grows neither with the parent's
-//! memory nor with its open fds.
+//! that could have been recycled. The default path is `clone3(CLONE_VM | CLONE_VFORK |
+//! CLONE_FILES | CLONE_PIDFD | CLONE_CLEAR_SIGHAND)` (x86_64 and aarch64; `clone` without
+//! `CLONE_CLEAR_SIGHAND` elsewhere), as cheap as `posix_spawn`: the child shares the parent's
+//! memory until `execve` on a dedicated (reused) stack, and takes only the fds it needs from
+//! the parent's fd table (`close_range(CLOSE_RANGE_UNSHARE)`, 5.9), so the cost grows neither
+//! with the parent's memory nor with its open fds.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::io::{PipeReader, PipeWriter, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Output};
 
@@ -29,7 +30,9 @@ pub enum Stdio {
     /// The parent's stream.
     #[default]
     Inherit,
-    /// `/dev/null`.
+    /// `/dev/null`, opened by the child itself (read-only for stdin, write-only for stdout and
+    /// stderr, as std does), so it costs the parent nothing and keeps the child's fd table
+    /// small.
     Null,
     /// A new pipe; the parent's end is in [`Child::stdin`] / `stdout` / `stderr`.
     Piped,
@@ -54,13 +57,36 @@ impl From<OwnedFd> for Stdio {
 /// use, plus process-group, session, credentials, signal and cgroup control.
 ///
 /// # Kernel support
-/// `clone(CLONE_PIDFD)` (5.2) with `CLONE_VM | CLONE_VFORK`. [`Command::cgroup`] uses
-/// `clone3(CLONE_INTO_CGROUP)` (5.7, fork semantics); where clone3 is missing or denied
-/// (containers answer `ENOSYS` or `EPERM`) the child moves itself into the cgroup before exec.
-/// Where the kernel does not honour `CLONE_PIDFD`, or the vfork clone is refused (`ENOSYS`,
-/// `EPERM`), a plain fork whose child opens its own pidfd (5.3) and sends it to the parent.
-/// The fd-table unsharing needs 5.9 (`CLOSE_RANGE_UNSHARE`), else the child copies the whole
-/// table. [`features()`](crate::features) says which path this kernel takes.
+/// `clone3(CLONE_PIDFD | CLONE_CLEAR_SIGHAND)` (5.5) with `CLONE_VM | CLONE_VFORK` on x86_64
+/// and aarch64: the kernel resets the caught signals, so the child need not query each
+/// disposition. Elsewhere, and where clone3 is missing, denied (containers answer `ENOSYS` or
+/// `EPERM`) or lacks `CLONE_CLEAR_SIGHAND` (`EINVAL`, 5.3 and 5.4): `clone(CLONE_PIDFD)` (5.2)
+/// with `CLONE_VM | CLONE_VFORK`. [`Command::cgroup`] uses `clone3(CLONE_INTO_CGROUP)` (5.7,
+/// fork semantics); where clone3 is missing or denied the child moves itself into the cgroup
+/// before exec. Where the kernel does not honour `CLONE_PIDFD`, or the vfork clone is refused
+/// (`ENOSYS`, `EPERM`), a plain fork whose child opens its own pidfd (5.3) and sends it to the
+/// parent. The fd-table unsharing needs 5.9 (`CLOSE_RANGE_UNSHARE`), else the child copies the
+/// whole table. [`features()`](crate::features) says which path this kernel takes.
+///
+/// # Cost
+/// A spawn costs about what `posix_spawn` does and does not grow with the parent's memory. It
+/// grows with the parent's fd table only as far as the child needs fds from it: the child's
+/// table is a copy of the parent's entries below the highest fd it takes over, so with
+/// [`Stdio::Inherit`] and [`Stdio::Null`] (which the child opens itself) it copies entries 0-2
+/// only, however many fds the parent holds. A [`Stdio::Piped`] stream, a [`Stdio::Fd`] and
+/// every [`Command::fd`] are placed from the parent's fd of that number: with thousands of fds
+/// open, a new pipe lands above them all and the child copies that many entries (with 5,000
+/// open, about twice the cost of a plain spawn). Keep such fds low (open them before the
+/// many others, or `dup` them below) where this matters.
+///
+/// # Environment
+/// Without [`Command::env`], [`Command::env_remove`] or [`Command::env_clear`], the child gets
+/// the process's environment (`environ`) as it is at the spawn, as `posix_spawn` and std pass
+/// it. With changes, the parent's unchanged entries are passed as they are (pointing into
+/// `environ`'s strings) and the set ones are added. Either way the environment is read without
+/// a lock C code would honour, as `getenv` does: it must not be modified concurrently by
+/// another thread (`setenv`, `putenv`, `unsetenv`, or `std::env::set_var` / `remove_var`,
+/// which Rust 2024 makes `unsafe` for exactly that reason).
 ///
 /// # Errors
 /// The builder methods record settings and never fail; [`Command::spawn`] reports what went
@@ -231,7 +257,8 @@ impl Command {
     /// Any kernel (the child `dup2`s the fd before exec).
     ///
     /// # Errors
-    /// None here; [`Command::spawn`] reports a failure to open `/dev/null` or create the pipe as [`Error::Os`].
+    /// None here; [`Command::spawn`] reports a failure to create the pipe as [`Error::Os`], and
+    /// a failure of the child to open `/dev/null` as [`Error::Exec`] with the errno.
     pub fn stdin(&mut self, s: Stdio) -> &mut Command {
         self.stdio[0] = s;
         self
@@ -243,7 +270,8 @@ impl Command {
     /// Any kernel (the child `dup2`s the fd before exec).
     ///
     /// # Errors
-    /// None here; [`Command::spawn`] reports a failure to open `/dev/null` or create the pipe as [`Error::Os`].
+    /// None here; [`Command::spawn`] reports a failure to create the pipe as [`Error::Os`], and
+    /// a failure of the child to open `/dev/null` as [`Error::Exec`] with the errno.
     pub fn stdout(&mut self, s: Stdio) -> &mut Command {
         self.stdio[1] = s;
         self
@@ -255,7 +283,8 @@ impl Command {
     /// Any kernel (the child `dup2`s the fd before exec).
     ///
     /// # Errors
-    /// None here; [`Command::spawn`] reports a failure to open `/dev/null` or create the pipe as [`Error::Os`].
+    /// None here; [`Command::spawn`] reports a failure to create the pipe as [`Error::Os`], and
+    /// a failure of the child to open `/dev/null` as [`Error::Exec`] with the errno.
     pub fn stderr(&mut self, s: Stdio) -> &mut Command {
         self.stdio[2] = s;
         self
@@ -264,6 +293,10 @@ impl Command {
     /// Gives the child `fd` as file descriptor number `target` (3 or more). Apart from these and
     /// 0-2, the child inherits no fd, not even ones without close-on-exec: on every creation
     /// path the child closes every other fd before exec.
+    ///
+    /// The child's fd table starts as a copy of the parent's entries up to the highest fd it
+    /// takes over (see the cost section of [`Command`]): a low `fd` keeps the spawn cheap when
+    /// the parent holds many fds.
     ///
     /// # Kernel support
     /// Any kernel. The child closes the other fds with one `close_range` per gap between the
@@ -309,7 +342,8 @@ impl Command {
     /// Any kernel (the child calls `setresuid` before exec; the 32-bit-id calls on x86, arm and sparc).
     ///
     /// # Errors
-    /// None here; without the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`.
+    /// None here; without the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`;
+    /// `u32::MAX` (which the kernel reads as "unchanged") with [`Error::InvalidInput`].
     pub fn uid(&mut self, uid: u32) -> &mut Command {
         self.uid = Some(uid);
         self
@@ -321,7 +355,8 @@ impl Command {
     /// Any kernel (the child calls `setresgid` before exec; the 32-bit-id calls on x86, arm and sparc).
     ///
     /// # Errors
-    /// None here; without the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`.
+    /// None here; without the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`;
+    /// `u32::MAX` (which the kernel reads as "unchanged") with [`Error::InvalidInput`].
     pub fn gid(&mut self, gid: u32) -> &mut Command {
         self.gid = Some(gid);
         self
@@ -333,7 +368,8 @@ impl Command {
     /// Any kernel (the child calls `setgroups` before exec; the 32-bit-id calls on x86, arm and sparc).
     ///
     /// # Errors
-    /// None here; without the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`.
+    /// None here; without the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`;
+    /// a group `u32::MAX` with [`Error::InvalidInput`].
     pub fn groups(&mut self, groups: &[u32]) -> &mut Command {
         self.groups = Some(groups.to_vec());
         self
@@ -388,9 +424,11 @@ impl Command {
     /// [`Error::Exec`] with the errno when the program cannot be executed (missing, not
     /// executable, ...) or a step before exec fails (`chdir`, credentials, process group,
     /// cgroup, the fork path's own `pidfd_open`): the failed child is reaped, no exit code 127
-    /// is invented; [`Error::InvalidInput`] for a NUL byte in an argument or a bad fd target;
-    /// [`Error::Os`] when the process cannot be created (`EAGAIN`, `ENOMEM`: the failing call
-    /// is named) or a pipe or `/dev/null` cannot be opened.
+    /// is invented; [`Error::InvalidInput`] for a NUL byte in an argument, a bad fd target, a
+    /// signal mask out of range, or a uid, gid or group `u32::MAX`; [`Error::Os`] when the
+    /// process cannot be created (`EAGAIN`, `ENOMEM`: the failing call is named) or a pipe
+    /// cannot be created; [`Error::Exec`] also when the child cannot open `/dev/null` for a
+    /// [`Stdio::Null`] stream.
     pub fn spawn(&mut self) -> Result<Child> {
         let mut keep: Vec<OwnedFd> = Vec::new();
         let mut plan = sys::ChildPlan::new();
@@ -400,15 +438,8 @@ impl Command {
             let target = i as RawFd;
             match s {
                 Stdio::Inherit => {}
-                Stdio::Null => {
-                    let null = std::fs::OpenOptions::new()
-                        .read(i == 0)
-                        .write(i != 0)
-                        .open("/dev/null")
-                        .map_err(|e| Error::os("open /dev/null", e))?;
-                    plan.fd_map.push((null.as_raw_fd(), target));
-                    keep.push(null.into());
-                }
+                // The child opens /dev/null itself, after taking its own fd table.
+                Stdio::Null => plan.null[i] = true,
                 Stdio::Piped => {
                     let (r, w) = std::io::pipe().map_err(|e| Error::os("pipe", e))?;
                     let (ours, theirs): (OwnedFd, OwnedFd) =
@@ -432,6 +463,14 @@ impl Command {
         let mut method = self.method(&mut plan, &mut keep)?;
         let result = loop {
             match sys::spawn_child(&mut plan, method) {
+                // The vfork clone3 missing (ENOSYS), denied (EPERM: a seccomp policy) or
+                // without CLONE_CLEAR_SIGHAND (EINVAL, 5.3 and 5.4): the vfork clone (the kernel's
+                // definite answers are remembered by `sys`, so later spawns go there at once).
+                Err(SpawnError::Create(libc::ENOSYS | libc::EPERM | libc::EINVAL))
+                    if method == sys::Method::Clone3Vfork =>
+                {
+                    method = sys::Method::VforkClone;
+                }
                 // clone3 missing or denied at spawn time: place the child from inside instead.
                 Err(SpawnError::Create(libc::ENOSYS | libc::EPERM))
                     if matches!(method, sys::Method::Clone3Cgroup { .. }) =>
@@ -474,6 +513,7 @@ impl Command {
             }
             Err(SpawnError::Create(errno)) => {
                 let op = match method {
+                    sys::Method::Clone3Vfork => "clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_CLEAR_SIGHAND)",
                     sys::Method::VforkClone => "clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)",
                     sys::Method::Clone3Cgroup { .. } => "clone3(CLONE_PIDFD|CLONE_INTO_CGROUP)",
                     sys::Method::Fork => "fork",
@@ -485,7 +525,13 @@ impl Command {
 
     /// The creation path without cgroup placement.
     fn base_method(&self) -> sys::Method {
-        if Feature::ClonePidfd.is_supported() { sys::Method::VforkClone } else { sys::Method::Fork }
+        if !Feature::ClonePidfd.is_supported() {
+            sys::Method::Fork
+        } else if clone3_vfork_usable() {
+            sys::Method::Clone3Vfork
+        } else {
+            sys::Method::VforkClone
+        }
     }
 
     fn method(&self, plan: &mut sys::ChildPlan, keep: &mut Vec<OwnedFd>) -> Result<sys::Method> {
@@ -508,32 +554,53 @@ impl Command {
     }
 
     /// Builds argv, envp, the exec candidates and the other plain settings. The returned
-    /// strings own the memory argv and envp point into.
+    /// strings own the memory argv and envp point into (with `environ`'s strings for the
+    /// parent's entries passed as they are).
     fn prepare(&self, plan: &mut sys::ChildPlan) -> Result<Vec<CString>> {
         let cstr = |s: &OsStr| CString::new(s.as_bytes()).map_err(|_| Error::InvalidInput("a NUL byte in an argument"));
-        let mut strings = Vec::new();
+        let mut strings = Vec::with_capacity(self.args.len());
         for a in &self.args {
             strings.push(cstr(a)?);
         }
-        let nargs = strings.len();
-        let mut vars: BTreeMap<OsString, OsString> =
-            if self.env_clear { BTreeMap::new() } else { std::env::vars_os().collect() };
-        for (k, v) in &self.env {
-            match v {
-                Some(v) => vars.insert(k.clone(), v.clone()),
-                None => vars.remove(k),
-            };
+        plan.argv = strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
+        // Unmodified: the child passes `environ` itself (`envp` stays `None`).
+        if self.env_clear || !self.env.is_empty() {
+            let mut envp = Vec::new();
+            if !self.env_clear {
+                // The parent's entries, minus those set or removed here, as std's `vars_os`
+                // sees them (an entry without `=` after its first byte is skipped).
+                sys::environ_entries(|entry| {
+                    let bytes = entry.to_bytes();
+                    let Some(eq) = bytes.iter().skip(1).position(|&b| b == b'=') else { return };
+                    if !self.env.contains_key(OsStr::from_bytes(&bytes[..eq + 1])) {
+                        envp.push(entry.as_ptr());
+                    }
+                });
+            }
+            for (k, v) in &self.env {
+                if let Some(v) = v {
+                    let mut kv = Vec::with_capacity(k.len() + 1 + v.len() + 1);
+                    kv.extend_from_slice(k.as_bytes());
+                    kv.push(b'=');
+                    kv.extend_from_slice(v.as_bytes());
+                    let kv = CString::new(kv).map_err(|_| Error::InvalidInput("a NUL byte in the environment"))?;
+                    // The heap buffer does not move when `strings` grows.
+                    envp.push(kv.as_ptr());
+                    strings.push(kv);
+                }
+            }
+            envp.push(std::ptr::null());
+            plan.envp = Some(envp);
         }
-        for (k, v) in &vars {
-            let mut kv = k.clone().into_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            strings.push(CString::new(kv).map_err(|_| Error::InvalidInput("a NUL byte in the environment"))?);
-        }
-        plan.argv = strings[..nargs].iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
-        plan.envp = strings[nargs..].iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
-        let path = vars.get(OsStr::new("PATH")).cloned().or_else(|| std::env::var_os("PATH"));
-        plan.candidates = candidates(&self.program, path.as_deref())?;
+        // PATH: the child's if set here, else the parent's (only read for a bare name).
+        plan.candidates = if self.program.as_bytes().contains(&b'/') {
+            candidates(&self.program, None)?
+        } else {
+            match self.env.get(OsStr::new("PATH")) {
+                Some(Some(path)) => candidates(&self.program, Some(path))?,
+                _ => candidates(&self.program, std::env::var_os("PATH").as_deref())?,
+            }
+        };
         plan.cwd = self.cwd.as_ref().map(|d| cstr(d.as_os_str())).transpose()?;
         plan.setsid = self.setsid;
         plan.pgroup = self.pgroup;
@@ -546,6 +613,14 @@ impl Command {
             && sigs.iter().any(|&s| s <= 0 || s > libc::SIGRTMAX())
         {
             return Err(Error::InvalidInput("signal number out of range in the mask"));
+        }
+        // (uid_t)-1 is "leave unchanged" to setresuid/setresgid: the child would keep the
+        // parent's ids while the caller asked for others.
+        if self.uid == Some(u32::MAX)
+            || self.gid == Some(u32::MAX)
+            || self.groups.as_ref().is_some_and(|g| g.contains(&u32::MAX))
+        {
+            return Err(Error::InvalidInput("uid/gid u32::MAX is \"unchanged\" to the kernel, not an id"));
         }
         Ok(strings)
     }
@@ -576,6 +651,13 @@ impl Command {
     pub fn status(&mut self) -> Result<ExitStatus> {
         self.spawn()?.wait()
     }
+}
+
+/// Whether to try the vfork clone3 first: this architecture has its trampoline, the kernel has
+/// clone3 (the probe, which on Android runs only once allowed) and has not refused it for good
+/// at an earlier spawn.
+pub(crate) fn clone3_vfork_usable() -> bool {
+    sys::CLONE3_VFORK && !sys::clone3_vfork_refused() && Feature::Clone3.is_supported()
 }
 
 /// Paths for execve, `execvp`-style: a program with a `/` is used as is, else each `PATH` entry

@@ -749,10 +749,12 @@ impl FeatureReport {
             ("spawn (pidfd::spawn)", "fork; the child sends its own pidfd"),
             (
                 "spawn (pidfd::Command)",
-                if has(Feature::ClonePidfd) {
-                    "clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)"
-                } else {
+                if !has(Feature::ClonePidfd) {
                     "fork; the child sends its own pidfd"
+                } else if crate::sys::CLONE3_VFORK && has(Feature::Clone3) {
+                    "clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_CLEAR_SIGHAND); clone() if refused (before 5.5)"
+                } else {
+                    "clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)"
                 },
             ),
             (

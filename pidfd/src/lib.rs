@@ -32,7 +32,7 @@
 //! |---|---|---|
 //! | open | `pidfd_open` (5.3) | none: [`Error::Unsupported`] |
 //! | spawn race-free ([`spawn`]) | child opens its own pidfd and sends it (5.3) | none |
-//! | spawn at vfork speed ([`Command`]) | `clone(CLONE_VM\|CLONE_VFORK\|CLONE_PIDFD)` (5.2); into a cgroup `clone3(CLONE_INTO_CGROUP)` (5.7) | fork, the child sends its own pidfd (5.3); the child writes `cgroup.procs` |
+//! | spawn at vfork speed ([`Command`]) | `clone3(CLONE_VM\|CLONE_VFORK\|CLONE_PIDFD\|CLONE_CLEAR_SIGHAND)` (5.5; x86_64, aarch64), else `clone(CLONE_VM\|CLONE_VFORK\|CLONE_PIDFD)` (5.2); into a cgroup `clone3(CLONE_INTO_CGROUP)` (5.7) | fork, the child sends its own pidfd (5.3); the child writes `cgroup.procs` |
 //! | pid | `PIDFD_GET_INFO` (6.13) | `/proc/self/fdinfo/<fd>` `Pid:` (5.2; -1 exited, 0 other PID namespace; before 5.5 checked with `pidfd_send_signal(0)`) |
 //! | ppid, credentials | `PIDFD_GET_INFO` (6.13) | `/proc/<pid>/status`, then re-check the pidfd still names that pid and is not reaped |
 //! | cgroup id | `PIDFD_GET_INFO` (6.13) | `/proc/<pid>/cgroup` v2 path resolved to its id (file handle; inode on 64-bit), re-checked |

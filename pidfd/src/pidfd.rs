@@ -96,11 +96,13 @@ impl PidFd {
     /// decides; [`PidFd::try_wait`] already uses `WNOHANG`).
     ///
     /// # Errors
-    /// As [`PidFd::open`].
+    /// As [`PidFd::open`]; [`Error::InvalidInput`] for `flags` with bits [`OpenFlags`] does not
+    /// define (`from_bits_retain`).
     pub fn open_with(pid: i32, flags: OpenFlags) -> Result<PidFd> {
         if pid <= 0 {
             return Err(Error::InvalidInput("pid must be positive"));
         }
+        check_flags(flags)?;
         match sys::pidfd_open(pid, flags.bits()) {
             Ok(fd) => Ok(PidFd::from_owned_unchecked(fd)),
             Err(e) => Err(open_error(pid, flags, e)),
@@ -145,9 +147,12 @@ impl PidFd {
     /// [`Error::Unsupported`] (before 6.14); [`Error::Denied`] / [`Error::Undetermined`] when
     /// the probe was refused or could not decide; [`Error::Exited`] when no such process exists
     /// any more (`ESTALE`); [`Error::PermissionDenied`] when the kernel refuses the handle (a
-    /// process outside the caller's PID namespace); [`Error::Os`] for other
+    /// process outside the caller's PID namespace); [`Error::InvalidInput`] for `flags` with
+    /// bits [`OpenFlags`] does not define (`from_bits_retain`: `open_by_handle_at` would take
+    /// some of them, such as `O_RDWR`, as open flags); [`Error::Os`] for other
     /// `open_by_handle_at` errors.
     pub fn open_by_id(id: u64, flags: OpenFlags) -> Result<PidFd> {
+        check_flags(flags)?;
         Feature::FileHandles.require()?;
         let oflags = libc::O_RDONLY | libc::O_CLOEXEC | flags.bits() as i32;
         let result = if Feature::PidfsRoot.is_supported() {
@@ -610,6 +615,16 @@ impl PidFd {
         let pid = parse::fdinfo_pid(&buf[..n]).ok_or(Error::NotPidfd)?;
         Ok((pid, parse::fdinfo_has_nspid(&buf[..n])))
     }
+}
+
+/// Refuses bits [`OpenFlags`] does not define: passed on, the kernel would take them as other
+/// open flags (`open_by_handle_at` accepts `O_WRONLY` / `O_RDWR`) or refuse them with an
+/// `EINVAL` that reads like a missing feature.
+fn check_flags(flags: OpenFlags) -> Result<()> {
+    if flags.bits() & !OpenFlags::all().bits() != 0 {
+        return Err(Error::InvalidInput("OpenFlags with bits it does not define"));
+    }
+    Ok(())
 }
 
 /// The id of the cgroup v2 directory `rel` (relative to the hierarchy root), found through the

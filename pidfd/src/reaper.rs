@@ -14,6 +14,10 @@ struct Reaper {
 
 static REAPER: OnceLock<Option<Reaper>> = OnceLock::new();
 
+/// The pause after a readiness that was not an exit, doubling from the first to the second.
+const MIN_BACKOFF: std::time::Duration = std::time::Duration::from_millis(1);
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Hands a running child's pidfd to the reaper. If the reaper cannot start (no thread, no
 /// pipe), the pidfd is dropped and the child stays a zombie until this process exits.
 pub(crate) fn adopt(fd: PidFd) {
@@ -34,6 +38,7 @@ fn start() -> Option<Reaper> {
                 }
                 std::thread::yield_now();
             };
+            let mut backoff = MIN_BACKOFF;
             loop {
                 let mut fds: Vec<(i32, bool)> = vec![(rx.as_raw_fd(), false)];
                 fds.extend(
@@ -46,9 +51,21 @@ fn start() -> Option<Reaper> {
                 if fds[0].1 {
                     let _ = rx.read(&mut [0u8; 64]);
                 }
+                let ready: Vec<i32> = fds[1..].iter().filter(|(_, r)| *r).map(|(fd, _)| *fd).collect();
                 let mut pending = reaper.pending.lock().unwrap_or_else(|p| p.into_inner());
-                // A spurious readiness (try_wait says "not yet") keeps the child pending.
+                // A spurious readiness (try_wait says "not yet": a tracer holds the zombie)
+                // keeps the child pending, and keeps its pidfd readable.
                 pending.retain(|p| matches!(p.try_wait(), Ok(None)));
+                let spurious = pending.iter().any(|p| ready.contains(&p.as_raw_fd()));
+                drop(pending);
+                // Polling again at once would return at once: back off (1 ms doubling to 50 ms)
+                // until the readiness turns into an exit, instead of spinning.
+                if spurious {
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                } else {
+                    backoff = MIN_BACKOFF;
+                }
             }
         })
         .ok()?;

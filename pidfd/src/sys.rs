@@ -10,6 +10,7 @@ use std::ffi::CStr;
 use std::io;
 use std::mem::{MaybeUninit, size_of};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use pidfd_sys as uapi;
 
@@ -28,7 +29,8 @@ pub(crate) enum Call {
     PidfdGetfd,
     ProcessMadvise,
     ProcessMrelease,
-    /// `clone3` of `pidfd::Command` (not the probes: force a feature off for those).
+    /// `clone3` of `pidfd::Command`: the vfork one (`CLONE_CLEAR_SIGHAND`) and the one into a
+    /// cgroup (not the probes: force a feature off for those).
     Clone3,
     /// `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` of `pidfd::Command` (not the probes).
     Clone,
@@ -63,6 +65,29 @@ pub(crate) mod fault {
     thread_local! {
         static FAULTS: RefCell<Vec<(u64, Fault)>> = const { RefCell::new(Vec::new()) };
         static NEXT: Cell<u64> = const { Cell::new(0) };
+        static SPAWNED: Cell<Option<super::Method>> = const { Cell::new(None) };
+        static STACKS_MAPPED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Records the method that created this thread's last `pidfd::Command` child.
+    pub(crate) fn note_spawned(method: super::Method) {
+        SPAWNED.with(|m| m.set(Some(method)));
+    }
+
+    /// The method that created this thread's last `pidfd::Command` child (which path a test
+    /// really took).
+    pub(crate) fn last_spawned() -> Option<super::Method> {
+        SPAWNED.with(Cell::get)
+    }
+
+    /// Counts the child stacks this thread mapped (rather than took from the slot).
+    pub(crate) fn note_stack_mapped() {
+        STACKS_MAPPED.with(|n| n.set(n.get() + 1));
+    }
+
+    /// How many child stacks this thread has mapped.
+    pub(crate) fn stacks_mapped() -> u64 {
+        STACKS_MAPPED.with(Cell::get)
     }
 
     /// Removes the injected fault when dropped.
@@ -142,6 +167,12 @@ pub(crate) mod fault {
 #[cfg(not(test))]
 pub(crate) mod fault {
     use super::Call;
+
+    #[inline(always)]
+    pub(crate) fn note_spawned(_method: super::Method) {}
+
+    #[inline(always)]
+    pub(crate) fn note_stack_mapped() {}
 
     #[inline(always)]
     pub(crate) fn active() -> bool {
@@ -243,6 +274,7 @@ impl RtSigInfo {
 }
 
 /// `pidfd_send_signal(fd, sig, info, flags)` (5.1; flags 6.9).
+#[inline]
 pub(crate) fn pidfd_send_signal(fd: RawFd, sig: i32, info: Option<&RtSigInfo>, flags: u32) -> io::Result<()> {
     fault::check(Call::PidfdSendSignal)?;
     let info_ptr = info.map_or(std::ptr::null(), |i| i as *const RtSigInfo);
@@ -526,8 +558,14 @@ pub(crate) fn reaped_child_pidfd() -> io::Result<OwnedFd> {
     }
 }
 
-/// Opens `path` read-only, reads up to `buf.len()` bytes, closes it. EINTR is retried.
+/// Opens `path` read-only, reads it into `buf` with one `read`, closes it. EINTR is retried.
 /// No allocation: this is the hot path of the `/proc` fallbacks.
+///
+/// One `read` is the whole file for the files read here (`/proc/self/fdinfo/<fd>`,
+/// `/proc/<pid>/status`, `/proc/<pid>/cgroup`): each is a single-record seq_file
+/// (`single_open`), which the kernel formats whole before copying, so a read that leaves room
+/// in `buf` has returned all of it, and no second `read` is needed to see EOF. A read that
+/// fills `buf` means the file was larger than `buf` (truncated, as before).
 pub(crate) fn read_file(path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
     fault::check(Call::ReadFile)?;
     if let Some(n) = fault::file(path, buf) {
@@ -536,22 +574,13 @@ pub(crate) fn read_file(path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `path` is NUL-terminated.
     let fd = retry(|| cvt_int(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }))?;
     let fd = owned(fd as libc::c_long);
-    read_all(fd.as_raw_fd(), buf)
+    read_once(fd.as_raw_fd(), buf)
 }
 
-/// Reads from `fd` until EOF or `buf` is full.
-pub(crate) fn read_all(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        let rest = &mut buf[n..];
-        // SAFETY: `rest` is writable for `rest.len()` bytes.
-        let r = retry(|| cvt(unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) } as libc::c_long))?;
-        if r == 0 {
-            break;
-        }
-        n += r as usize;
-    }
-    Ok(n)
+/// One `read` from `fd` into `buf` (EINTR retried): the bytes read.
+fn read_once(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for `buf.len()` bytes.
+    retry(|| cvt(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long)).map(|n| n as usize)
 }
 
 /// `openat(dir, name, O_RDONLY | O_CLOEXEC | extra)`.
@@ -769,12 +798,19 @@ pub(crate) fn zeroed_rusage() -> Rusage {
 pub(crate) struct ChildPlan {
     /// Paths to try with execve, in order (PATH lookup done by the parent).
     pub(crate) candidates: Vec<std::ffi::CString>,
-    /// NULL-terminated argv / envp pointing into CStrings the caller keeps alive.
+    /// NULL-terminated argv pointing into CStrings the caller keeps alive.
     pub(crate) argv: Vec<*const libc::c_char>,
-    pub(crate) envp: Vec<*const libc::c_char>,
+    /// NULL-terminated envp pointing into CStrings the caller keeps alive and into the
+    /// process's `environ` strings; `None`: the child passes `environ` itself, as read right
+    /// before its `execve` (the environment unmodified).
+    pub(crate) envp: Option<Vec<*const libc::c_char>>,
     pub(crate) cwd: Option<std::ffi::CString>,
     /// `(source, target)`: the child gets `source` at `target`.
     pub(crate) fd_map: Vec<(RawFd, RawFd)>,
+    /// The standard streams the child connects to `/dev/null`, which it opens itself (read-only
+    /// for stdin, write-only for stdout and stderr) once it has its own fd table: no fd of the
+    /// parent is involved, so the table it copies stays 0-2.
+    pub(crate) null: [bool; 3],
     pub(crate) setsid: bool,
     pub(crate) pgroup: Option<i32>,
     pub(crate) uid: Option<u32>,
@@ -796,6 +832,9 @@ pub(crate) struct ChildPlan {
     pub(crate) err: std::sync::atomic::AtomicI32,
     /// The parent's signal mask, filled in at spawn time.
     parent_mask: libc::sigset_t,
+    /// The kernel already reset every caught signal to the default (`CLONE_CLEAR_SIGHAND`):
+    /// the child need not query each disposition.
+    handlers_cleared: bool,
     /// Every fd below this is copied when the child unshares its fd table; all fds the child
     /// needs are below it.
     keep_below: RawFd,
@@ -812,9 +851,10 @@ impl ChildPlan {
         ChildPlan {
             candidates: Vec::new(),
             argv: Vec::new(),
-            envp: Vec::new(),
+            envp: None,
             cwd: None,
             fd_map: Vec::new(),
+            null: [false; 3],
             setsid: false,
             pgroup: None,
             uid: None,
@@ -829,6 +869,7 @@ impl ChildPlan {
             err: std::sync::atomic::AtomicI32::new(0),
             // SAFETY: sigset_t is plain data; all-zero is the empty set.
             parent_mask: unsafe { std::mem::zeroed() },
+            handlers_cleared: false,
             keep_below: 3,
             no_close_range: false,
             own_pidfd_errno: 0,
@@ -843,7 +884,9 @@ impl ChildPlan {
         for fd in [self.cgroup_procs, self.report].into_iter().flatten() {
             hi = hi.max(fd);
         }
-        self.keep_below = hi + 1;
+        // Saturating: a target of i32::MAX is refused by the child's dup (EINVAL), not by an
+        // overflow here.
+        self.keep_below = hi.saturating_add(1);
         self.no_close_range = fault::check(Call::CloseRange).is_err();
         self.own_pidfd_errno = fault::check(Call::PidfdOpen).err().and_then(|e| e.raw_os_error()).unwrap_or(0);
         self.err.store(0, std::sync::atomic::Ordering::SeqCst);
@@ -928,22 +971,30 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> i32 {
             }
         }
         // Signal dispositions: a handler of the parent must never run in the child.
-        for sig in 1..NSIG {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                continue;
+        if plan.reset_all_signals {
+            for sig in 1..NSIG {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    // The raw call also reaches the signals libc reserves for itself (32, 33).
+                    raw_sig_default(sig);
+                }
             }
-            if plan.reset_all_signals {
-                // The raw call also reaches the signals libc reserves for itself (32, 33).
-                raw_sig_default(sig);
-                continue;
-            }
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
-                continue;
-            }
-            let caught = old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
-            if caught || sig == libc::SIGPIPE {
-                raw_sig_default(sig);
+        } else if plan.handlers_cleared {
+            // CLONE_CLEAR_SIGHAND reset every caught signal; ignored ones stay ignored, except
+            // SIGPIPE (which Rust's runtime ignores), as std does.
+            raw_sig_default(libc::SIGPIPE);
+        } else {
+            for sig in 1..NSIG {
+                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                    continue;
+                }
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                    continue;
+                }
+                let caught = old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
+                if caught || sig == libc::SIGPIPE {
+                    raw_sig_default(sig);
+                }
             }
         }
         if plan.setsid && libc::setsid() < 0 {
@@ -985,6 +1036,23 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> i32 {
                 return errno();
             }
             libc::close(tmp);
+        }
+        // Null streams: /dev/null opened here, read-only for stdin, write-only for the others.
+        if plan.null[0]
+            && let Err(e) = null_onto(libc::O_RDONLY, &[0])
+        {
+            return e;
+        }
+        let mut outs = [0 as RawFd; 2];
+        let mut n_outs = 0;
+        for target in [1, 2] {
+            if plan.null[target as usize] {
+                outs[n_outs] = target;
+                n_outs += 1;
+            }
+        }
+        if let Err(e) = null_onto(libc::O_WRONLY, &outs[..n_outs]) {
+            return e;
         }
         // Only 0-2, the mapped targets and the (close-on-exec) report fd stay: sources, pipes
         // of other children and every fd without close-on-exec are closed, on every path.
@@ -1037,8 +1105,13 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> i32 {
         libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
         let mut result = libc::ENOENT;
         let mut saw_eacces = false;
+        // The environment unmodified: `environ` itself, read now (see `environ_entries`).
+        let envp = match &plan.envp {
+            Some(envp) => envp.as_ptr(),
+            None => environ_now(),
+        };
         for path in &plan.candidates {
-            libc::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+            libc::execve(path.as_ptr(), plan.argv.as_ptr(), envp);
             match errno() {
                 libc::EACCES => saw_eacces = true,
                 e @ (libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::ENAMETOOLONG | libc::ESTALE) => result = e,
@@ -1050,6 +1123,77 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> i32 {
             }
         }
         if saw_eacces { libc::EACCES } else { result }
+    }
+}
+
+/// Opens `/dev/null` with `mode` and puts it at each of `targets` (standard stream numbers), in
+/// the child. The fd is opened without close-on-exec, since it may itself land on a target (the
+/// lowest free number, when a standard stream is closed); otherwise it is closed after the
+/// `dup2`s. Returns the errno of a failed step.
+///
+/// # Safety
+/// Only in a freshly created child with its own fd table; async-signal-safe.
+unsafe fn null_onto(mode: libc::c_int, targets: &[RawFd]) -> Result<(), i32> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let errno = || io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+    // SAFETY: a NUL-terminated literal path; the fd is ours.
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), mode) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    let mut landed = false;
+    for &t in targets {
+        if t == fd {
+            landed = true;
+            continue;
+        }
+        // SAFETY: duplicating our own fd onto a number of our own table.
+        if unsafe { libc::dup2(fd, t) } < 0 {
+            return Err(errno());
+        }
+    }
+    if !landed {
+        // SAFETY: closing the fd opened above.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+unsafe extern "C" {
+    /// The process's environment (POSIX): a NULL-terminated array of `KEY=VALUE` strings that
+    /// libc's `setenv`/`putenv`/`unsetenv` (and `std::env::set_var`/`remove_var`) replace.
+    #[link_name = "environ"]
+    static mut ENVIRON: *mut *mut libc::c_char;
+}
+
+/// The current value of `environ`. Async-signal-safe (one load).
+fn environ_now() -> *const *const libc::c_char {
+    // SAFETY: reads the pointer value only (no reference to the static is formed).
+    unsafe { std::ptr::addr_of!(ENVIRON).read_volatile() as *const *const libc::c_char }
+}
+
+/// Calls `f` with each entry of the process's environment, in `environ`'s order, as a C string
+/// that lives as long as nobody modifies the environment.
+///
+/// Like `getenv`, `posix_spawn` and std's spawn, this reads `environ` without a lock that C code
+/// would honour: a concurrent `setenv`/`putenv`/`unsetenv` in another thread may free what it
+/// reads. That is why `std::env::set_var` and `remove_var` are `unsafe` since Rust 2024: their
+/// callers must ensure no other thread reads the environment meanwhile.
+pub(crate) fn environ_entries(mut f: impl FnMut(&CStr)) {
+    let mut p = environ_now();
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: `environ` is a NULL-terminated array of NUL-terminated strings (POSIX), valid
+    // while no other thread modifies the environment (the caller's contract above, the same as
+    // `set_var`'s).
+    unsafe {
+        while !(*p).is_null() {
+            f(CStr::from_ptr(*p));
+            p = p.add(1);
+        }
     }
 }
 
@@ -1183,16 +1327,28 @@ fn restore_signals(old: &libc::sigset_t) {
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
 }
 
-/// A child stack: mmap'd, with a guard page at the bottom.
-struct Stack {
+/// The cached child stack of the vfork paths (null: none cached). A spawn takes it, leaving
+/// null, and puts it back once the clone has returned, i.e. once the vfork child has exec'd or
+/// exited and no longer runs on it. A spawn that finds the slot empty (another thread's spawn
+/// holds the stack) maps its own; one that finds the slot refilled when it is done unmaps its
+/// own. So no two children ever run on one stack, and at most one stays mapped between spawns.
+static STACK_SLOT: AtomicPtr<libc::c_void> = AtomicPtr::new(std::ptr::null_mut());
+
+/// A child stack: mmap'd, with a guard page at the bottom; taken from `slot` (or mapped when
+/// the slot is empty) and given back to it when dropped (or unmapped when the slot is full).
+pub(crate) struct Stack {
     base: *mut libc::c_void,
-    len: usize,
+    slot: &'static AtomicPtr<libc::c_void>,
 }
 
 impl Stack {
     const SIZE: usize = 128 * 1024;
 
-    fn new() -> io::Result<Stack> {
+    pub(crate) fn take(slot: &'static AtomicPtr<libc::c_void>) -> io::Result<Stack> {
+        let base = slot.swap(std::ptr::null_mut(), Ordering::Acquire);
+        if !base.is_null() {
+            return Ok(Stack { base, slot });
+        }
         // SAFETY: anonymous private mapping; checked for MAP_FAILED.
         let base = unsafe {
             libc::mmap(
@@ -1209,26 +1365,153 @@ impl Stack {
         }
         // SAFETY: the first page of our own mapping becomes the guard.
         unsafe { libc::mprotect(base, 4096, libc::PROT_NONE) };
-        Ok(Stack { base, len: Stack::SIZE })
+        fault::note_stack_mapped();
+        Ok(Stack { base, slot })
+    }
+
+    pub(crate) fn base(&self) -> *mut libc::c_void {
+        self.base
     }
 
     fn top(&self) -> *mut libc::c_void {
         // SAFETY: one past the end of our mapping; stacks grow down (on every Linux target
         // Rust supports except hppa, which Rust does not support).
-        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+        unsafe { self.base.cast::<u8>().add(Stack::SIZE).cast() }
     }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // SAFETY: unmapping our own mapping, no longer in use (the vfork child has exec'd or exited).
-        unsafe { libc::munmap(self.base, self.len) };
+        // No child runs on the stack any more (the vfork child has exec'd or exited): back to
+        // the slot if it is empty, else unmapped.
+        if self.slot.compare_exchange(std::ptr::null_mut(), self.base, Ordering::Release, Ordering::Relaxed).is_err() {
+            // SAFETY: unmapping our own mapping, which nobody else references.
+            unsafe { libc::munmap(self.base, Stack::SIZE) };
+        }
     }
+}
+
+/// Set when the kernel answered the vfork clone3 with a definite "no": `ENOSYS`, or `EINVAL`
+/// (no `CLONE_CLEAR_SIGHAND` before 5.5). Only the kernel's answers are remembered, never an
+/// `EPERM` (a policy may change) nor an error injected by the fault seam (it returns before the
+/// call).
+static CLONE3_VFORK_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the kernel refused the vfork clone3 for good (see [`CLONE3_VFORK_REFUSED`]).
+pub(crate) fn clone3_vfork_refused() -> bool {
+    CLONE3_VFORK_REFUSED.load(Ordering::Relaxed)
+}
+
+/// Whether this architecture has the [`clone3_vfork`] trampoline (x86_64 and aarch64); the
+/// others create the vfork child with `clone` only.
+pub(crate) const CLONE3_VFORK: bool =
+    cfg!(any(all(target_arch = "x86_64", target_pointer_width = "64"), target_arch = "aarch64"));
+
+/// `clone3(args)` for a child on its own stack that shares our memory (`CLONE_VM`). In the child
+/// the system call returns 0 on the new stack, where no Rust frame of ours exists: the
+/// assembly calls `f(arg)` there (frame pointer and return address zeroed) and exits with its
+/// result should it return. Returns what the kernel returned in the parent: the child's pid or
+/// `-errno`.
+///
+/// # Safety
+/// `args` must name a mapped stack (`stack`, `stack_size`) that nothing else uses until the
+/// child has exec'd or exited (with `CLONE_VFORK`, until this returns), with a 16-byte aligned
+/// top; `f` must only make async-signal-safe calls; `arg` must stay valid for the child's use.
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
+unsafe fn clone3_vfork(
+    args: &mut uapi::clone_args,
+    f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> libc::c_long {
+    let ret: libc::c_long;
+    // SAFETY: the caller's contract. In the parent only rax (the result), rcx and r11 (the
+    // syscall instruction) change and nothing is pushed. The child never leaves the assembly:
+    // it runs `f` on the new stack, whose top the kernel put in rsp (16-byte aligned, so `call`
+    // leaves the alignment the ABI expects), then `exit`s.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "mov edi, eax",
+            "mov eax, {exit}",
+            "syscall",
+            "ud2",
+            "2:",
+            exit = const libc::SYS_exit,
+            inlateout("rax") uapi::SYS_clone3 => ret,
+            in("rdi") args as *mut uapi::clone_args,
+            in("rsi") uapi::CLONE_ARGS_SIZE_VER0,
+            in("r12") arg,
+            in("r13") f,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// As the x86_64 version: `svc` returns 0 in x0 in the child, on the new stack (16-byte
+/// aligned top), where it calls `f(arg)` with frame pointer and link register zeroed.
+///
+/// # Safety
+/// As the x86_64 version.
+#[cfg(target_arch = "aarch64")]
+unsafe fn clone3_vfork(
+    args: &mut uapi::clone_args,
+    f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> libc::c_long {
+    let ret: libc::c_long;
+    // SAFETY: the caller's contract. In the parent only x0 (the result) changes (`svc`
+    // preserves every other register) and nothing is pushed. The child never leaves the
+    // assembly: it runs `f` on the new stack, then `exit`s.
+    unsafe {
+        std::arch::asm!(
+            "svc #0",
+            "cbnz x0, 2f",
+            "mov x29, xzr",
+            "mov x30, xzr",
+            "mov x0, x2",
+            "blr x3",
+            "mov x8, #{exit}",
+            "svc #0",
+            "brk #1",
+            "2:",
+            exit = const libc::SYS_exit,
+            inlateout("x0") args as *mut uapi::clone_args => ret,
+            in("x1") uapi::CLONE_ARGS_SIZE_VER0,
+            in("x2") arg,
+            in("x3") f,
+            in("x8") uapi::SYS_clone3,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// Architectures without a trampoline never choose [`Method::Clone3Vfork`]; should one get
+/// here, the answer is "no clone3".
+#[cfg(not(any(all(target_arch = "x86_64", target_pointer_width = "64"), target_arch = "aarch64")))]
+unsafe fn clone3_vfork(
+    _args: &mut uapi::clone_args,
+    _f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    _arg: *mut libc::c_void,
+) -> libc::c_long {
+    -libc::c_long::from(libc::ENOSYS)
 }
 
 /// How the child was created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Method {
+    /// clone3(CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD | CLONE_CLEAR_SIGHAND), 5.5,
+    /// where this architecture has the trampoline ([`CLONE3_VFORK`]): the kernel resets the
+    /// caught signals, so the child does not query each disposition.
+    Clone3Vfork,
     /// clone(CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD), 5.2.
     VforkClone,
     /// clone3(CLONE_PIDFD | CLONE_INTO_CGROUP), fork semantics, 5.7.
@@ -1249,39 +1532,71 @@ pub(crate) enum SpawnError {
 
 /// Creates the child. On success: `(pid, pidfd)`, after the `execve` succeeded.
 pub(crate) fn spawn_child(plan: &mut ChildPlan, method: Method) -> Result<(i32, OwnedFd), SpawnError> {
+    let result = create_child(plan, method);
+    if !matches!(result, Err(SpawnError::Create(_))) {
+        fault::note_spawned(method);
+    }
+    result
+}
+
+fn create_child(plan: &mut ChildPlan, method: Method) -> Result<(i32, OwnedFd), SpawnError> {
     let errno_of = |e: io::Error| e.raw_os_error().unwrap_or(libc::EIO);
     match method {
-        Method::VforkClone => {
-            if let Err(e) = fault::check(Call::Clone) {
+        Method::Clone3Vfork | Method::VforkClone => {
+            let clone3 = method == Method::Clone3Vfork;
+            if let Err(e) = fault::check(if clone3 { Call::Clone3 } else { Call::Clone }) {
                 return Err(SpawnError::Create(errno_of(e)));
             }
             plan.files_shared = true;
             plan.report = None;
             plan.send_own_pidfd = false;
+            plan.handlers_cleared = clone3;
             plan.finish();
-            let stack = Stack::new().map_err(|e| SpawnError::Create(errno_of(e)))?;
+            let stack = Stack::take(&STACK_SLOT).map_err(|e| SpawnError::Create(errno_of(e)))?;
             let mut pidfd: libc::c_int = -1;
             let old = block_all_signals();
             plan.parent_mask = old;
-            let flags =
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | uapi::CLONE_PIDFD as i32 | libc::SIGCHLD;
-            // SAFETY: the child runs `vfork_child_entry` on its own stack with `plan`, which
-            // stays alive and unmoved while the parent is suspended (CLONE_VFORK); `pidfd` is
-            // a valid int for the kernel to write (CLONE_PIDFD uses the parent_tid argument).
-            let pid = unsafe {
-                libc::clone(
-                    vfork_child_entry,
-                    stack.top(),
-                    flags,
-                    (plan as *mut ChildPlan).cast(),
-                    &mut pidfd as *mut libc::c_int,
-                )
+            let arg: *mut libc::c_void = (plan as *mut ChildPlan).cast();
+            let (pid, clone_errno) = if clone3 {
+                let mut args = uapi::clone_args {
+                    flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES) as u64
+                        | uapi::CLONE_PIDFD
+                        | uapi::CLONE_CLEAR_SIGHAND,
+                    pidfd: &mut pidfd as *mut libc::c_int as u64,
+                    exit_signal: libc::SIGCHLD as u64,
+                    stack: stack.base() as usize as u64,
+                    stack_size: Stack::SIZE as u64,
+                    ..Default::default()
+                };
+                // SAFETY: the child runs `vfork_child_entry` on the stack `args` names, which
+                // this thread alone holds until the call returns (the parent is suspended until
+                // the child has exec'd or exited: CLONE_VFORK), with `plan`, which stays alive
+                // and unmoved meanwhile; `pidfd` is a valid int for the kernel to write.
+                let r = unsafe { clone3_vfork(&mut args, vfork_child_entry, arg) };
+                if r < 0 {
+                    let errno = (-r) as i32;
+                    if errno == libc::ENOSYS || errno == libc::EINVAL {
+                        CLONE3_VFORK_REFUSED.store(true, Ordering::Relaxed);
+                    }
+                    (-1, errno)
+                } else {
+                    (r as i32, 0)
+                }
+            } else {
+                let flags =
+                    libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | uapi::CLONE_PIDFD as i32 | libc::SIGCHLD;
+                // SAFETY: the child runs `vfork_child_entry` on its own stack with `plan`,
+                // which stays alive and unmoved while the parent is suspended (CLONE_VFORK);
+                // `pidfd` is a valid int for the kernel to write (CLONE_PIDFD uses the
+                // parent_tid argument).
+                let pid =
+                    unsafe { libc::clone(vfork_child_entry, stack.top(), flags, arg, &mut pidfd as *mut libc::c_int) };
+                (pid, if pid < 0 { errno_of(io::Error::last_os_error()) } else { 0 })
             };
-            let clone_err = io::Error::last_os_error();
             restore_signals(&old);
             drop(stack);
             if pid < 0 {
-                return Err(SpawnError::Create(errno_of(clone_err)));
+                return Err(SpawnError::Create(clone_errno));
             }
             if pidfd < 0 {
                 // The kernel ignored CLONE_PIDFD (the probe said it would not): no pidfd names
@@ -1303,6 +1618,7 @@ pub(crate) fn spawn_child(plan: &mut ChildPlan, method: Method) -> Result<(i32, 
             let (parent_end, child_end) = seqpacket_pair().map_err(|e| SpawnError::Create(errno_of(e)))?;
             plan.files_shared = false;
             plan.send_own_pidfd = false;
+            plan.handlers_cleared = false;
             plan.report = Some(child_end.as_raw_fd());
             plan.finish();
             let mut pidfd: libc::c_int = -1;
@@ -1340,6 +1656,7 @@ pub(crate) fn spawn_child(plan: &mut ChildPlan, method: Method) -> Result<(i32, 
             let (parent_end, child_end) = seqpacket_pair().map_err(|e| SpawnError::Create(errno_of(e)))?;
             plan.files_shared = false;
             plan.send_own_pidfd = true;
+            plan.handlers_cleared = false;
             plan.report = Some(child_end.as_raw_fd());
             plan.finish();
             let old = block_all_signals();
@@ -1453,6 +1770,74 @@ pub(crate) mod test_support {
             };
             assert_eq!(got, sig, "sigwaitinfo: {}", io::Error::last_os_error());
             std::mem::transmute::<libc::siginfo_t, [u8; 128]>(info.assume_init())
+        }
+    }
+
+    /// Closes `fd` of this process (the subprocess tests that run with closed standard fds).
+    pub(crate) fn close_fd(fd: RawFd) {
+        // SAFETY: closing a number of our own table; the caller owns whatever it named.
+        unsafe { libc::close(fd) };
+    }
+
+    /// Writes to the highest and lowest usable byte of a child stack (which must be mapped and
+    /// writable above its guard page) and returns them read back.
+    pub(crate) fn touch_stack(stack: &Stack) -> (u8, u8) {
+        // SAFETY: both addresses lie inside the mapping, above the 4096-byte guard page.
+        unsafe {
+            let top = stack.top().cast::<u8>().sub(1);
+            let low = stack.base().cast::<u8>().add(4096);
+            top.write_volatile(0xa5);
+            low.write_volatile(0x5a);
+            (top.read_volatile(), low.read_volatile())
+        }
+    }
+
+    /// What `slot` holds (null: no stack cached).
+    pub(crate) fn slot_holds(slot: &AtomicPtr<libc::c_void>) -> *mut libc::c_void {
+        slot.load(Ordering::Acquire)
+    }
+
+    extern "C" fn noop_handler(_sig: libc::c_int) {}
+
+    /// Sets the disposition of `sig` for the whole process: `Some(true)` a (no-op) handler,
+    /// `Some(false)` ignored, `None` the default.
+    pub(crate) fn set_disposition(sig: i32, handler: Option<bool>) {
+        let action = match handler {
+            Some(true) => noop_handler as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            Some(false) => libc::SIG_IGN,
+            None => libc::SIG_DFL,
+        };
+        // SAFETY: the handler does nothing (async-signal-safe); the others run no code.
+        unsafe { libc::signal(sig, action) };
+    }
+
+    /// Makes the kernel answer `errno` to every `clone3` of the calling thread (and the
+    /// processes it creates) whose size is `CLONE_ARGS_SIZE_VER0`: the vfork clone3 of
+    /// `pidfd::Command` (the probes and the cgroup clone3 pass other sizes). A seccomp filter:
+    /// it stays for the thread's life, so only for a subprocess test. Little-endian targets
+    /// (the size's low half is read at `args[1]`'s offset); `false` if it cannot be installed.
+    pub(crate) fn refuse_vfork_clone3(errno: i32) -> bool {
+        const ARGS1: u32 = 16 + 8; // offsetof(struct seccomp_data, args[1])
+        let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
+        let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt,
+            jf,
+            k,
+        };
+        let filter = [
+            stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+            jeq(uapi::SYS_clone3 as u32, 0, 3),
+            stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, ARGS1),
+            jeq(uapi::CLONE_ARGS_SIZE_VER0 as u32, 0, 1),
+            stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ERRNO | errno as u32),
+            stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+        ];
+        let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr() as *mut libc::sock_filter };
+        // SAFETY: `prog` points to `filter`, both alive for the calls; the kernel copies them.
+        unsafe {
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+                && libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const libc::sock_fprog) == 0
         }
     }
 

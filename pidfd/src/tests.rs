@@ -15,14 +15,69 @@ fn without(f: Feature) -> fault::Guard {
     fault::inject(Call::Feature(f), libc::ENOSYS)
 }
 
-/// `sh -c 'echo $$; read x; <then>'` with its pidfd and reported pid.
-fn held(then: &str) -> (Child, PidFd, i32) {
+fn env_list(var: &str) -> Option<Vec<String>> {
+    std::env::var(var).ok().map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+}
+
+/// Whether the running system lets a test use `f` (call it outside fault guards). A feature a
+/// policy refuses (`Support::Denied`) skips the test, saying so; under the kernel matrix
+/// (`PIDFD_TEST_EXPECT` set) only where `PIDFD_TEST_DENIED` lists it, and a feature the row
+/// expects present must be there. Outside the matrix a missing feature skips with the reason.
+fn require(f: Feature) -> bool {
+    let support = f.support();
+    if support == Support::Supported {
+        return true;
+    }
+    let kernel = std::env::var("PIDFD_TEST_KERNEL").unwrap_or_default();
+    let expected = env_list("PIDFD_TEST_EXPECT");
+    let listed = env_list("PIDFD_TEST_DENIED").unwrap_or_default().iter().any(|d| d == f.name());
+    if let Support::Denied { .. } = support {
+        if listed {
+            eprintln!("skipped: {f} is denied by policy on {kernel} (PIDFD_TEST_DENIED lists {}): {support}", f.name());
+            return false;
+        }
+        assert!(
+            expected.is_none(),
+            "kernel {kernel}: the probe says {} ({f}) is {support}, but PIDFD_TEST_DENIED does not list it",
+            f.name()
+        );
+        eprintln!("skipped: {f} is denied by a security policy here (seccomp, LSM or container): {support}");
+        return false;
+    }
+    if let Some(exp) = expected {
+        assert!(
+            !exp.iter().any(|e| e == f.name()),
+            "kernel {kernel} must have {} ({f}), but the probe says {support}",
+            f.name()
+        );
+        assert!(!listed, "kernel {kernel}: {} ({f}) must be denied by policy, but the probe says {support}", f.name());
+    }
+    eprintln!("skipped: the running kernel lacks {f} (Linux {}+): {support}", f.since());
+    false
+}
+
+/// [`require`] for every feature of `fs` (each is checked).
+fn require_all(fs: &[Feature]) -> bool {
+    fs.iter().filter(|&&f| !require(f)).count() == 0
+}
+
+/// A pidfd of this process, or `None` (the test skips) where `pidfd_open` is refused.
+fn self_pidfd() -> Option<PidFd> {
+    require(Feature::PidfdOpen).then(|| PidFd::from_self().unwrap())
+}
+
+/// `sh -c 'echo $$; read x; <then>'` with its pidfd and reported pid, or `None` (the test skips)
+/// where `pidfd_open` is refused: `crate::spawn`'s child opens its own pidfd.
+fn held(then: &str) -> Option<(Child, PidFd, i32)> {
+    if !require(Feature::PidfdOpen) {
+        return None;
+    }
     let mut cmd = Command::new("sh");
     cmd.args(["-c", &format!("echo $$; read x; {then}")]).stdin(Stdio::piped()).stdout(Stdio::piped());
     let (mut child, fd) = crate::spawn(&mut cmd).unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    (child, fd, line.trim().parse().unwrap())
+    Some((child, fd, line.trim().parse().unwrap()))
 }
 
 fn release(child: &mut Child) {
@@ -31,8 +86,8 @@ fn release(child: &mut Child) {
 
 #[test]
 fn pid_from_fdinfo() {
+    let Some((mut child, fd, pid)) = held("exit 0") else { return };
     let _g = without(Feature::GetInfo);
-    let (mut child, fd, pid) = held("exit 0");
     assert_eq!(fd.pid().unwrap(), pid);
     release(&mut child);
     fd.wait().unwrap();
@@ -72,7 +127,7 @@ impl Drop for TempCgroup {
 
 #[test]
 fn proc_fallbacks_agree_with_the_ioctl() {
-    let (mut child, fd, pid) = held("exit 0");
+    let Some((mut child, fd, pid)) = held("exit 0") else { return };
     let tmp_cg = TempCgroup::new("fallback");
     if let Some(t) = &tmp_cg {
         t.add(pid);
@@ -105,13 +160,16 @@ fn proc_fallbacks_agree_with_the_ioctl() {
 
 #[test]
 fn wait_by_pid_without_p_pidfd() {
+    if !require_all(&[Feature::PidfdOpen, Feature::PidfdSendSignal]) {
+        return;
+    }
     let _g = without(Feature::WaitidPidfd);
-    let (mut child, fd, _) = held("exit 3");
+    let (mut child, fd, _) = held("exit 3").unwrap();
     assert_eq!(fd.try_wait().unwrap(), None);
     release(&mut child);
     assert_eq!(fd.wait().unwrap().code(), Some(3));
     assert_eq!(fd.wait().unwrap().code(), Some(3));
-    let (_child, fd, _) = held("exit 0");
+    let (_child, fd, _) = held("exit 0").unwrap();
     fd.kill().unwrap();
     assert_eq!(fd.wait().unwrap().signal(), Some(libc::SIGKILL));
     let me = PidFd::from_self().unwrap();
@@ -120,12 +178,15 @@ fn wait_by_pid_without_p_pidfd() {
 
 #[test]
 fn scoped_signals_without_pidfd_signal_flags() {
+    if !require_all(&[Feature::PidfdOpen, Feature::PidfdSendSignal]) {
+        return;
+    }
     let _g = without(Feature::SignalScope);
-    let (_child, fd, _) = held("exit 0");
+    let (_child, fd, _) = held("exit 0").unwrap();
     fd.send_signal_to(libc::SIGTERM, SignalScope::Thread).unwrap();
     assert_eq!(fd.wait().unwrap().signal(), Some(libc::SIGTERM));
 
-    let (_child, fd, _) = held("exit 0");
+    let (_child, fd, _) = held("exit 0").unwrap();
     fd.send_signal_with(libc::SIGUSR1, SignalScope::Thread, crate::SigInfo::queue(crate::SigValue::Int(7))).unwrap();
     assert_eq!(fd.wait().unwrap().signal(), Some(libc::SIGUSR1));
 
@@ -146,15 +207,15 @@ fn scoped_signals_without_pidfd_signal_flags() {
 
 #[test]
 fn no_exit_info_is_unsupported_not_invented() {
+    let Some(me) = self_pidfd() else { return };
     let _g = without(Feature::InfoExit);
-    let me = PidFd::from_self().unwrap();
     assert!(matches!(me.exit_status(), Err(Error::Unsupported { feature: Feature::InfoExit })));
 }
 
 #[test]
 fn no_pidfs_no_unique_id() {
+    let Some(me) = self_pidfd() else { return };
     let _g = without(Feature::Pidfs);
-    let me = PidFd::from_self().unwrap();
     assert!(matches!(me.id(), Err(Error::Unsupported { .. })));
 }
 
@@ -180,7 +241,10 @@ fn seccomp_eperm_is_denied_not_unsupported() {
     assert_eq!(Feature::PidfdOpen.support(), Support::Unsupported);
     assert!(matches!(PidFd::from_self(), Err(Error::Unsupported { feature: Feature::PidfdOpen })));
     drop(_g);
-    assert_eq!(Feature::PidfdOpen.support(), Support::Supported);
+    // Without the injection: the real answer, probed again (nothing above was cached).
+    if require(Feature::PidfdOpen) {
+        assert_eq!(Feature::PidfdOpen.support(), Support::Supported);
+    }
 }
 
 #[test]
@@ -193,8 +257,9 @@ fn only_definite_answers_are_cached() {
 
 #[test]
 fn pidfd_check_without_statfs_uses_fdinfo() {
+    let Some(real) = self_pidfd() else { return };
     let _g = fault::inject(Call::Fstatfs, libc::ENOSYS);
-    let real: OwnedFd = PidFd::from_self().unwrap().into();
+    let real: OwnedFd = real.into();
     assert!(PidFd::try_from(real).is_ok());
     let file: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
     assert!(matches!(PidFd::try_from(file), Err(Error::NotPidfd)));
@@ -202,7 +267,7 @@ fn pidfd_check_without_statfs_uses_fdinfo() {
 
 #[test]
 fn old_kernel_errnos_map_to_unsupported() {
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = self_pidfd() else { return };
     let _g = fault::inject(Call::PidfdGetfd, libc::ENOSYS);
     assert!(matches!(me.get_fd(0), Err(Error::Unsupported { feature: Feature::PidfdGetfd })));
     let _g = fault::inject(Call::ProcessMrelease, libc::ENOSYS);
@@ -273,10 +338,10 @@ fn stale_fdinfo(fd: &PidFd, pid: i32) -> fault::Guard {
 /// `/proc` fallback may answer with that process's data.
 #[test]
 fn proc_fallbacks_never_answer_for_a_recycled_pid() {
-    let (mut gone_child, gone, _) = held("exit 0");
+    let Some((mut gone_child, gone, _)) = held("exit 0") else { return };
     release(&mut gone_child);
     gone.wait().unwrap();
-    let (mut other_child, other, other_pid) = held("exit 0");
+    let Some((mut other_child, other, other_pid)) = held("exit 0") else { return };
     let _g = without(Feature::GetInfo);
     {
         let _f = stale_fdinfo(&gone, other_pid);
@@ -299,12 +364,12 @@ fn proc_fallbacks_never_answer_for_a_recycled_pid() {
 /// pidfd's (already reaped) process.
 #[test]
 fn wait_by_pid_never_reaps_the_child_that_got_a_recycled_pid() {
-    let (mut gone_child, gone, _) = held("exit 0");
+    let Some((mut gone_child, gone, _)) = held("exit 0") else { return };
     let gone_again = gone.try_clone().unwrap();
     release(&mut gone_child);
     gone.wait().unwrap();
     // A zombie child of ours, waitable by pid.
-    let (mut heir_child, heir, heir_pid) = held("exit 7");
+    let Some((mut heir_child, heir, heir_pid)) = held("exit 7") else { return };
     release(&mut heir_child);
     assert!(crate::sys::poll_readable(heir.as_raw_fd(), -1).unwrap());
     {
@@ -325,7 +390,7 @@ fn get_info_esrch_for_a_live_process_falls_back_to_proc() {
     if !Feature::GetInfo.is_supported() {
         return;
     }
-    let (mut child, fd, pid) = held("exit 0");
+    let Some((mut child, fd, pid)) = held("exit 0") else { return };
     let (creds, cg) = (fd.credentials().unwrap(), fd.cgroup_id());
     {
         let _g = fault::inject_on_fd(Call::GetInfo, fd.as_raw_fd(), libc::ESRCH);
@@ -376,7 +441,7 @@ fn cgroup_id_fallback_by_file_handle_and_by_inode() {
         eprintln!("skipped: cannot create a cgroup here");
         return;
     };
-    let (mut child, fd, pid) = held("exit 0");
+    let Some((mut child, fd, pid)) = held("exit 0") else { return };
     tmp.add(pid);
     let kernel = fd.cgroup_id();
     let _g = without(Feature::GetInfo);
@@ -402,7 +467,7 @@ fn unique_id_from_the_file_handle() {
     if !Feature::FileHandles.is_supported() {
         return;
     }
-    let (mut child, fd, _) = held("exit 0");
+    let Some((mut child, fd, _)) = held("exit 0") else { return };
     let ino =
         std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap());
     {
@@ -422,7 +487,7 @@ fn unique_id_from_the_file_handle() {
 /// an inconclusive probe as `Error::Undetermined`, never as "denied" or "unsupported".
 #[test]
 fn dependent_probes_propagate_refusals_and_inconclusive_answers() {
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = self_pidfd() else { return };
     let dependents = [
         Feature::WaitidPidfd,
         Feature::SetnsPidfd,
@@ -482,6 +547,11 @@ fn probe_fixture_survives_an_ignored_sigchld() {
         let dead = PidFd::from_owned_unchecked(crate::sys::reaped_child_pidfd().unwrap());
         assert!(matches!(dead.pid(), Err(Error::Exited)), "iteration {i}: {:?}", dead.pid());
     }
+    // Both probes build on pidfd_open: where a policy refuses it they answer `Denied` (checked
+    // by require) and have nothing definite to give.
+    if !require_all(&[Feature::InfoExit, Feature::SetnsPidfd]) {
+        return;
+    }
     for _ in 0..20 {
         let _g = without(Feature::InfoCoredump);
         let _h = without(Feature::SupportedMask);
@@ -516,7 +586,7 @@ fn stop_and_continue_on_a_nonblocking_pidfd() {
         return;
     }
     for reopen in [true, false] {
-        let (mut child, fd, pid) = held("kill -STOP $$; read y; exit 0");
+        let Some((mut child, fd, pid)) = held("kill -STOP $$; read y; exit 0") else { return };
         let nb = std::sync::Arc::new(PidFd::open_with(pid, crate::OpenFlags::NONBLOCK).unwrap());
         let waiter = |opts: crate::WaitOptions| {
             let nb = nb.clone();
@@ -545,7 +615,7 @@ fn stop_and_continue_on_a_nonblocking_pidfd() {
 /// (the `WNOHANG` fallback) answers at once.
 #[test]
 fn without_pidfd_nonblock_try_wait_uses_wnohang() {
-    let (mut child, fd, pid) = held("exit 4");
+    let Some((mut child, fd, pid)) = held("exit 4") else { return };
     {
         let _g = without(Feature::PidfdNonblock);
         let _o = fault::inject(Call::PidfdOpen, libc::EINVAL);
@@ -611,26 +681,55 @@ fn finish(mut child: crate::Child) {
 
 #[test]
 fn command_on_every_creation_path() {
-    // The vfork clone.
+    use crate::sys::Method;
+    let took = |expected: Method, what: &str| {
+        let (child, _) = spawn_reporting(&mut crate::Command::new("sh"));
+        finish(child);
+        assert_eq!(fault::last_spawned(), Some(expected), "{what}");
+    };
+    // The default: the vfork clone3 (CLONE_CLEAR_SIGHAND) where the architecture and the kernel
+    // have it, else the vfork clone.
     let (child, _) = spawn_reporting(&mut crate::Command::new("sh"));
     finish(child);
-    // CLONE_PIDFD not honoured: fork, the child sends its own pidfd.
+    let default = if crate::command::clone3_vfork_usable() { Method::Clone3Vfork } else { Method::VforkClone };
+    assert_eq!(fault::last_spawned(), Some(default));
+    // The vfork clone3 missing (the probe), or refused at spawn time (ENOSYS, a seccomp EPERM,
+    // EINVAL without CLONE_CLEAR_SIGHAND before 5.5): the vfork clone.
     {
-        let _g = without(Feature::ClonePidfd);
-        let (child, _) = spawn_reporting(&mut crate::Command::new("sh"));
-        finish(child);
+        let _g = without(Feature::Clone3);
+        took(Method::VforkClone, "without clone3");
     }
-    // The vfork clone refused at spawn time (ENOSYS, a seccomp EPERM): fork instead.
-    for errno in [libc::ENOSYS, libc::EPERM] {
-        let _g = fault::inject(Call::Clone, errno);
-        let (child, _) = spawn_reporting(&mut crate::Command::new("sh"));
-        finish(child);
+    for errno in [libc::ENOSYS, libc::EPERM, libc::EINVAL] {
+        let _g = fault::inject(Call::Clone3, errno);
+        took(Method::VforkClone, &format!("clone3 refused with {errno}"));
     }
-    // A resource error is reported, not papered over.
-    {
-        let _g = fault::inject(Call::Clone, libc::EAGAIN);
+    // The fork paths: the child opens its own pidfd (pidfd_open).
+    if require(Feature::PidfdOpen) {
+        // CLONE_PIDFD not honoured: fork, the child sends its own pidfd.
+        {
+            let _g = without(Feature::ClonePidfd);
+            took(Method::Fork, "without CLONE_PIDFD");
+        }
+        // Both vfork clones refused at spawn time (ENOSYS, a seccomp EPERM): fork instead.
+        for errno in [libc::ENOSYS, libc::EPERM] {
+            let _g3 = fault::inject(Call::Clone3, errno);
+            let _g = fault::inject(Call::Clone, errno);
+            took(Method::Fork, &format!("clone3 and clone refused with {errno}"));
+        }
+    }
+    // A resource error is reported, not papered over, whichever vfork clone meets it.
+    let eagain = |what: &str| {
         let e = crate::Command::new("true").spawn().unwrap_err();
-        assert!(matches!(&e, Error::Os { source, .. } if source.raw_os_error() == Some(libc::EAGAIN)), "{e:?}");
+        assert!(matches!(&e, Error::Os { source, .. } if source.raw_os_error() == Some(libc::EAGAIN)), "{what}: {e:?}");
+    };
+    if default == Method::Clone3Vfork {
+        let _g = fault::inject(Call::Clone3, libc::EAGAIN);
+        eagain("clone3");
+    }
+    {
+        let _g3 = fault::inject(Call::Clone3, libc::ENOSYS);
+        let _g = fault::inject(Call::Clone, libc::EAGAIN);
+        eagain("clone");
     }
 }
 
@@ -670,11 +769,14 @@ fn command_into_a_cgroup_on_every_creation_path() {
         let _g = fault::inject(Call::Clone3, errno);
         run("clone3 refused at spawn time");
     }
+    let fork = require(Feature::PidfdOpen); // the fork path's child opens its own pidfd
     {
         let _g = without(Feature::CloneIntoCgroup);
         run("vfork clone, the child writes cgroup.procs");
-        let _h = without(Feature::ClonePidfd);
-        run("fork, the child writes cgroup.procs");
+        if fork {
+            let _h = without(Feature::ClonePidfd);
+            run("fork, the child writes cgroup.procs");
+        }
     }
 }
 
@@ -695,7 +797,14 @@ fn fds_of(pid: i32) -> Vec<i32> {
 fn child_inherits_only_stdio_and_mapped_fds_on_every_path() {
     let low = crate::sys::test_support::inheritable_fd(3);
     let high = crate::sys::test_support::inheritable_fd(700);
-    let many: Vec<PidFd> = (0..300).map(|_| PidFd::from_self().unwrap()).collect();
+    // Many pidfds, or (where pidfd_open is refused) as many other fds.
+    let fork = require(Feature::PidfdOpen); // the fork path's child opens its own pidfd
+    let many: Vec<OwnedFd> = (0..300)
+        .map(|_| match fork {
+            true => PidFd::from_self().unwrap().into(),
+            false => std::fs::File::open("/dev/null").unwrap().into(),
+        })
+        .collect();
     let tmp = TempCgroup::new("fds");
     let check = |what: &str, cgroup: bool| {
         let (r, w) = std::io::pipe().unwrap();
@@ -717,8 +826,12 @@ fn child_inherits_only_stdio_and_mapped_fds_on_every_path() {
     };
     for close_range in [true, false] {
         let _c = (!close_range).then(|| fault::inject(Call::CloseRange, libc::ENOSYS));
-        check(&format!("vfork clone, close_range {close_range}"), false);
+        check(&format!("default vfork clone(3), close_range {close_range}"), false);
         {
+            let _g = fault::inject(Call::Clone3, libc::ENOSYS);
+            check(&format!("vfork clone, close_range {close_range}"), false);
+        }
+        if fork {
             let _g = without(Feature::ClonePidfd);
             check(&format!("fork, close_range {close_range}"), false);
         }
@@ -727,4 +840,369 @@ fn child_inherits_only_stdio_and_mapped_fds_on_every_path() {
         }
     }
     drop((low, high, many));
+}
+
+// ---------------------------------------------------------------------------------------------
+// pidfd::Command's fast paths: the vfork clone3 (CLONE_CLEAR_SIGHAND), /dev/null opened by the
+// child, the environment passed as it is, the cached child stack.
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `check` once on each creation path this system has, saying which (the paths without
+/// a cgroup: the default vfork clone3, the vfork clone, the fork), and checks the path taken.
+fn on_each_path(mut check: impl FnMut(&str)) {
+    use crate::sys::Method;
+    check("default");
+    let default = if crate::command::clone3_vfork_usable() { Method::Clone3Vfork } else { Method::VforkClone };
+    assert_eq!(fault::last_spawned(), Some(default));
+    {
+        let _g = fault::inject(Call::Clone3, libc::ENOSYS);
+        check("vfork clone");
+        assert_eq!(fault::last_spawned(), Some(Method::VforkClone));
+    }
+    if Feature::PidfdOpen.is_supported() {
+        let _g = without(Feature::ClonePidfd);
+        check("fork");
+        assert_eq!(fault::last_spawned(), Some(Method::Fork));
+    }
+}
+
+/// The access mode (`O_RDONLY`, `O_WRONLY`, `O_RDWR`) of fd `fd` of `pid`, from its fdinfo.
+fn access_mode(pid: i32, fd: i32) -> i32 {
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap();
+    let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).unwrap().trim();
+    i32::from_str_radix(flags, 8).unwrap() & libc::O_ACCMODE
+}
+
+/// Spawns `sleep 100` configured by `configure` and checks the child's fds: exactly the numbers
+/// of `expected` (once its dynamic loader has closed what it opened), each `(fd, Some(mode))`
+/// being `/dev/null` open with that access mode. Then kills and reaps it.
+fn check_child_fds(what: &str, configure: impl FnOnce(&mut crate::Command), expected: &[(i32, Option<i32>)]) {
+    let mut cmd = crate::Command::new("sleep");
+    cmd.arg("100");
+    configure(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let numbers: Vec<i32> = expected.iter().map(|&(fd, _)| fd).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let fds = fds_of(pid);
+        if fds == numbers {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: the child holds fds {fds:?}, not {numbers:?}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    for &(fd, mode) in expected {
+        let Some(mode) = mode else { continue };
+        let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert_eq!(link, std::path::Path::new("/dev/null"), "{what}: fd {fd}");
+        assert_eq!(access_mode(pid, fd), mode, "{what}: fd {fd}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// `Stdio::Null`: the child opens `/dev/null` itself, read-only as stdin and write-only as
+/// stdout and stderr, on every creation path, with and without `close_range`, and holds no
+/// other fd (the parent opens none for it).
+#[test]
+fn null_stdio_is_opened_by_the_child_on_every_path() {
+    let high = crate::sys::test_support::inheritable_fd(900);
+    let (r, w) = (libc::O_RDONLY, libc::O_WRONLY);
+    let all_null = |c: &mut crate::Command| {
+        c.stdin(crate::Stdio::Null).stdout(crate::Stdio::Null).stderr(crate::Stdio::Null);
+    };
+    let tmp = TempCgroup::new("null");
+    for close_range in [true, false] {
+        let _c = (!close_range).then(|| fault::inject(Call::CloseRange, libc::ENOSYS));
+        on_each_path(|path| {
+            let what = format!("{path}, close_range {close_range}");
+            check_child_fds(&what, all_null, &[(0, Some(r)), (1, Some(w)), (2, Some(w))]);
+        });
+        if let (Some(t), true) = (&tmp, Feature::CloneIntoCgroup.is_supported()) {
+            let cgroup = |c: &mut crate::Command| {
+                all_null(c);
+                c.cgroup(std::fs::File::open(&t.0).unwrap().into());
+            };
+            check_child_fds("clone3 into a cgroup", cgroup, &[(0, Some(r)), (1, Some(w)), (2, Some(w))]);
+            assert!(matches!(fault::last_spawned(), Some(crate::sys::Method::Clone3Cgroup { .. })));
+        }
+    }
+    // One stream null, the others inherited as they are.
+    let std_fd = |fd: i32| std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok().then_some((fd, None));
+    let expected: Vec<(i32, Option<i32>)> = [std_fd(0), Some((1, Some(w))), std_fd(2)].into_iter().flatten().collect();
+    check_child_fds(
+        "stdout null only",
+        |c| {
+            c.stdout(crate::Stdio::Null);
+        },
+        &expected,
+    );
+    drop(high);
+}
+
+const CLOSED_STD_FDS: &str = "PIDFD_TEST_CLOSED_STD_FDS";
+const CLOSED_STD_FDS_DONE: &str = "closed standard fds: every case checked";
+
+/// `Stdio::Null` in a parent whose fds 0 and 1 are closed: the child's `/dev/null` may land on
+/// its own target (kept), or on a closed standard fd that is not a target (closed again after
+/// the `dup2`). Runs in a subprocess (this test binary re-executed for this test alone), since
+/// closing fds 0 and 1 would disturb the other tests.
+#[test]
+fn null_stdio_when_the_parent_has_its_standard_fds_closed() {
+    if std::env::var_os(CLOSED_STD_FDS).is_some() {
+        closed_std_fds_cases();
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "tests::null_stdio_when_the_parent_has_its_standard_fds_closed", "--nocapture"])
+        .env(CLOSED_STD_FDS, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(CLOSED_STD_FDS_DONE), "the subprocess did not run the cases: {err}");
+}
+
+fn closed_std_fds_cases() {
+    crate::sys::test_support::close_fd(0);
+    crate::sys::test_support::close_fd(1);
+    assert!(std::fs::read_link("/proc/self/fd/0").is_err() && std::fs::read_link("/proc/self/fd/1").is_err());
+    let (r, w) = (libc::O_RDONLY, libc::O_WRONLY);
+    on_each_path(|path| {
+        check_child_fds(
+            &format!("{path}: stdin and stdout null"),
+            |c| {
+                c.stdin(crate::Stdio::Null).stdout(crate::Stdio::Null);
+            },
+            &[(0, Some(r)), (1, Some(w)), (2, None)],
+        );
+        check_child_fds(
+            &format!("{path}: stdout null, stdin closed"),
+            |c| {
+                c.stdout(crate::Stdio::Null);
+            },
+            &[(1, Some(w)), (2, None)],
+        );
+        check_child_fds(
+            &format!("{path}: stdin null, stdout closed"),
+            |c| {
+                c.stdin(crate::Stdio::Null);
+            },
+            &[(0, Some(r)), (2, None)],
+        );
+        check_child_fds(
+            &format!("{path}: stdin null, stdout piped"),
+            |c| {
+                c.stdin(crate::Stdio::Null).stdout(crate::Stdio::Piped);
+            },
+            &[(0, Some(r)), (1, None), (2, None)],
+        );
+    });
+    eprintln!("{CLOSED_STD_FDS_DONE}");
+}
+
+/// The process's environment, entry by entry, in `environ`'s order.
+fn parent_environ() -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    crate::sys::environ_entries(|e| v.push(e.to_bytes().to_vec()));
+    v
+}
+
+/// The environment a child got: `cat /proc/self/environ`, entry by entry.
+fn child_environ(cmd: &mut crate::Command) -> Vec<Vec<u8>> {
+    let out = cmd.arg("/proc/self/environ").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout.split(|&b| b == 0).filter(|e| !e.is_empty()).map(<[u8]>::to_vec).collect()
+}
+
+/// Without env settings the child gets `environ` itself, entry for entry and in order; with
+/// them, the parent's other entries in order, then the set ones; `env_clear` gives exactly
+/// the set ones. On every creation path.
+#[test]
+fn environment_passed_as_it_is_or_changed_exactly() {
+    use std::os::unix::ffi::OsStrExt;
+    let parent = parent_environ();
+    let key_of = |e: &[u8]| e.iter().skip(1).position(|&b| b == b'=').map(|eq| e[..eq + 1].to_vec());
+    let keys: Vec<Vec<u8>> = parent.iter().filter_map(|e| key_of(e)).collect();
+    let added = b"PIDFD_TEST_ADDED".to_vec();
+    on_each_path(|path| {
+        assert_eq!(child_environ(&mut crate::Command::new("cat")), parent, "{path}: unmodified");
+
+        let mut cmd = crate::Command::new("cat");
+        let mut set: Vec<Vec<u8>> = vec![[added.as_slice(), b"=1"].concat()];
+        let mut changed = vec![added.clone()];
+        cmd.env(std::ffi::OsStr::from_bytes(&added), "1");
+        if let Some(k) = keys.first() {
+            cmd.env(std::ffi::OsStr::from_bytes(k), "overridden");
+            set.push([k.as_slice(), b"=overridden"].concat());
+            changed.push(k.clone());
+        }
+        if let Some(k) = keys.iter().find(|k| !changed.contains(k)) {
+            cmd.env_remove(std::ffi::OsStr::from_bytes(k));
+            changed.push(k.clone());
+        }
+        set.sort();
+        let mut expected: Vec<Vec<u8>> =
+            parent.iter().filter(|e| key_of(e).is_some_and(|k| !changed.contains(&k))).cloned().collect();
+        expected.extend(set);
+        assert_eq!(child_environ(&mut cmd), expected, "{path}: modified");
+
+        let cleared = child_environ(crate::Command::new("cat").env_clear().env("ONLY", "this"));
+        assert_eq!(cleared, [b"ONLY=this".to_vec()], "{path}: cleared");
+    });
+}
+
+/// The dispositions a child starts with: caught signals reset (by `CLONE_CLEAR_SIGHAND` or the
+/// child's own loop), ignored ones kept but SIGPIPE, all reset with `reset_signals(true)`: the
+/// same on every creation path.
+#[test]
+fn signal_dispositions_are_the_same_on_every_path() {
+    use crate::sys::test_support::set_disposition;
+    let (caught, ignored) = (libc::SIGRTMIN() + 5, libc::SIGRTMIN() + 6);
+    struct Restore(i32, i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            set_disposition(self.0, None);
+            set_disposition(self.1, None);
+        }
+    }
+    set_disposition(caught, Some(true));
+    set_disposition(ignored, Some(false));
+    let _restore = Restore(caught, ignored);
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    let masks = |cmd: &mut crate::Command| {
+        let out = cmd.arg("/proc/self/status").output().unwrap();
+        let out = String::from_utf8(out.stdout).unwrap();
+        let field = |key: &str| {
+            let v = out.lines().find_map(|l| l.strip_prefix(key)).unwrap();
+            u64::from_str_radix(v.trim(), 16).unwrap()
+        };
+        (field("SigIgn:"), field("SigCgt:"))
+    };
+    on_each_path(|path| {
+        let (ign, cgt) = masks(&mut crate::Command::new("cat"));
+        assert_ne!(ign & bit(ignored), 0, "{path}: an ignored signal stays ignored");
+        assert_eq!(ign & bit(libc::SIGPIPE), 0, "{path}: SIGPIPE is reset");
+        assert_eq!((ign | cgt) & bit(caught), 0, "{path}: a caught signal is reset");
+        let (ign, _) = masks(crate::Command::new("cat").reset_signals(true));
+        assert_eq!(ign, 0, "{path}: reset_signals(true) resets every disposition");
+    });
+}
+
+/// The child-stack slot: a stack taken is nobody else's until given back; a second taker gets
+/// its own mapping; giving back keeps one cached (the other unmapped); the cached one is reused.
+#[test]
+fn child_stack_slot_lends_each_stack_to_one_user() {
+    use crate::sys::Stack;
+    use crate::sys::test_support::{slot_holds, touch_stack};
+    static SLOT: std::sync::atomic::AtomicPtr<libc::c_void> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+    let mapped = fault::stacks_mapped();
+    let a = Stack::take(&SLOT).unwrap();
+    assert!(slot_holds(&SLOT).is_null());
+    let b = Stack::take(&SLOT).unwrap();
+    assert_ne!(a.base(), b.base());
+    assert_eq!(fault::stacks_mapped(), mapped + 2);
+    assert_eq!(touch_stack(&a), (0xa5, 0x5a));
+    assert_eq!(touch_stack(&b), (0xa5, 0x5a));
+    let a_base = a.base();
+    drop(a);
+    assert_eq!(slot_holds(&SLOT), a_base);
+    drop(b);
+    assert_eq!(slot_holds(&SLOT), a_base, "a second stack given back is unmapped, not cached");
+    let c = Stack::take(&SLOT).unwrap();
+    assert_eq!(c.base(), a_base);
+    assert_eq!(fault::stacks_mapped(), mapped + 2, "the cached stack is reused, not mapped again");
+    assert!(slot_holds(&SLOT).is_null());
+    assert_eq!(touch_stack(&c), (0xa5, 0x5a));
+}
+
+/// Spawns from several threads at once, on both vfork paths, with the environment passed as it
+/// is and changed: each child runs what it was given (no two children share a stack).
+#[test]
+fn concurrent_spawns_from_many_threads() {
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let _g = (t % 2 == 1).then(|| fault::inject(Call::Clone3, libc::ENOSYS));
+                for i in 0..20 {
+                    let value = format!("{t}-{i}");
+                    let out = if i % 2 == 0 {
+                        crate::Command::new("echo").arg(&value).output().unwrap()
+                    } else {
+                        crate::Command::new("sh")
+                            .args(["-c", "echo \"$PIDFD_TEST_SPAWNER\""])
+                            .env("PIDFD_TEST_SPAWNER", &value)
+                            .output()
+                            .unwrap()
+                    };
+                    assert!(out.status.success(), "{value}: {:?}", out.status);
+                    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{value}\n"));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+const CLONE3_REFUSAL: &str = "PIDFD_TEST_CLONE3_REFUSAL";
+const CLONE3_REFUSAL_DONE: &str = "clone3 refusal: checked";
+const CLONE3_REFUSAL_SKIPPED: &str = "clone3 refusal: skipped";
+
+/// The kernel itself (here a seccomp filter on the vfork clone3) answering `EINVAL` (no
+/// `CLONE_CLEAR_SIGHAND` before 5.5) or `ENOSYS`: the spawn falls back to the vfork clone and
+/// later spawns go there at once; an `EPERM` (a policy, which may change) falls back but is
+/// asked again. Each in a subprocess (the filter stays on its thread; the memory is global).
+#[test]
+fn clone3_refused_by_the_kernel_falls_back_and_is_remembered_if_definite() {
+    if let Some(errno) = std::env::var_os(CLONE3_REFUSAL) {
+        clone3_refusal_case(errno.to_str().unwrap().parse().unwrap());
+        return;
+    }
+    for errno in [libc::EINVAL, libc::ENOSYS, libc::EPERM] {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "tests::clone3_refused_by_the_kernel_falls_back_and_is_remembered_if_definite"])
+            .arg("--nocapture")
+            .env(CLONE3_REFUSAL, errno.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "errno {errno}: {err}");
+        assert!(
+            err.contains(CLONE3_REFUSAL_DONE) || err.contains(CLONE3_REFUSAL_SKIPPED),
+            "errno {errno}: the subprocess did not run the case: {err}"
+        );
+    }
+}
+
+fn clone3_refusal_case(errno: i32) {
+    use crate::sys::Method;
+    let spawn = || {
+        let (child, _) = spawn_reporting(&mut crate::Command::new("sh"));
+        finish(child);
+        fault::last_spawned()
+    };
+    if !cfg!(target_endian = "little") || !crate::command::clone3_vfork_usable() {
+        eprintln!("{CLONE3_REFUSAL_SKIPPED}: no vfork clone3 here");
+        return;
+    }
+    assert_eq!(spawn(), Some(Method::Clone3Vfork));
+    if !crate::sys::test_support::refuse_vfork_clone3(errno) {
+        eprintln!("{CLONE3_REFUSAL_SKIPPED}: cannot install a seccomp filter here");
+        return;
+    }
+    assert_eq!(spawn(), Some(Method::VforkClone), "errno {errno}: falls back");
+    let definite = errno != libc::EPERM;
+    assert_eq!(crate::sys::clone3_vfork_refused(), definite, "errno {errno}: remembered");
+    assert_eq!(crate::command::clone3_vfork_usable(), !definite, "errno {errno}");
+    assert_eq!(spawn(), Some(Method::VforkClone), "errno {errno}: the next spawn");
+    eprintln!("{CLONE3_REFUSAL_DONE}");
 }

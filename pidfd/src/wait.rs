@@ -163,10 +163,14 @@ impl PidFd {
     ///
     /// # Errors
     /// As [`PidFd::wait`]; [`Error::InvalidInput`] when `options` has none of EXITED, STOPPED,
-    /// CONTINUED.
+    /// CONTINUED, or bits [`WaitOptions`] does not define (`from_bits_retain`: `waitid` would
+    /// take `__WALL`, `__WCLONE`, `__WNOTHREAD` and change what it waits for).
     pub fn wait_event(&self, options: WaitOptions) -> Result<Option<WaitEvent>> {
         if !options.intersects(WaitOptions::EXITED | WaitOptions::STOPPED | WaitOptions::CONTINUED) {
             return Err(Error::InvalidInput("wait options need EXITED, STOPPED or CONTINUED"));
+        }
+        if !WaitOptions::all().contains(options) {
+            return Err(Error::InvalidInput("WaitOptions with bits it does not define"));
         }
         self.wait_inner(options, None, true)
     }
@@ -242,6 +246,7 @@ impl PidFd {
 
     fn waitid_pidfd(&self, options: WaitOptions, mut rusage: Option<&mut sys::Rusage>) -> Result<Option<WaitEvent>> {
         let mut backoff = Duration::from_millis(1);
+        let mut polled = false;
         loop {
             match sys::waitid(uapi::P_PIDFD, self.as_raw_fd(), options.bits(), rusage.as_deref_mut()) {
                 Ok(info) if info.pid == 0 => {
@@ -264,15 +269,18 @@ impl PidFd {
                         if options.intersects(WaitOptions::STOPPED | WaitOptions::CONTINUED) {
                             return self.wait_state_change_nonblocking(options, rusage);
                         }
-                        // A non-blocking pidfd: wait for readiness. A readiness that is not a
-                        // reapable exit (a tracer holds the zombie) answers EAGAIN again: back
-                        // off instead of spinning.
-                        let before = std::time::Instant::now();
-                        sys::poll_readable(self.as_raw_fd(), -1).map_err(|e| Error::os("poll", e))?;
-                        if before.elapsed() < Duration::from_micros(100) {
+                        // A non-blocking pidfd: wait for readiness. An EAGAIN after a readiness
+                        // means it was not a reapable exit (a tracer holds the zombie), and the
+                        // pidfd stays readable: back off (1 ms doubling to 50 ms) instead of
+                        // spinning. (Not judged by how fast poll returned: under load or
+                        // emulation, a poll that returns at once can take longer than any
+                        // threshold.)
+                        if polled {
                             std::thread::sleep(backoff);
                             backoff = (backoff * 2).min(Duration::from_millis(50));
                         }
+                        sys::poll_readable(self.as_raw_fd(), -1).map_err(|e| Error::os("poll", e))?;
+                        polled = true;
                     }
                     Some(libc::ECHILD) => return Err(Error::NotChild),
                     Some(libc::EBADF) => return Err(Error::NotPidfd),

@@ -1,5 +1,7 @@
 //! The raw system calls each library call is measured against, and the raw process-creation
-//! floors (plus the prototypes of fixes, which are not library code).
+//! floors (plus diagnostic re-implementations of the library's pieces, which are not library
+//! code).
+#![allow(clippy::useless_conversion)] // `c_long` is `i32` on 32-bit targets: `.into()` is needed on 64-bit ones.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsString};
@@ -121,8 +123,9 @@ pub(crate) struct Exec {
 }
 
 impl Exec {
-    /// Builds argv and envp the way the library's `Command::prepare` does (the environment
-    /// collected into a `BTreeMap`, each `K=V` copied into a `CString`).
+    /// Builds argv and envp the way the library's `Command::prepare` did before it passed
+    /// `environ` as it is (the environment collected into a `BTreeMap`, each `K=V` copied into a
+    /// `CString`): the per-spawn cost of `FloorEnvRebuild`.
     pub(crate) fn new(program: &str) -> Exec {
         let path = CString::new(program).unwrap();
         let mut strings = vec![path.clone()];
@@ -186,22 +189,12 @@ pub(crate) enum ChildWork {
     /// `close_range(3, ~0, CLOSE_RANGE_UNSHARE)` (with `CLONE_FILES`): the fd-flat floor.
     Unshare,
     /// Diagnostic: one `rt_sigaction(sig, NULL, &old)` query per signal 1..=64, as the library's
-    /// child does to find the caught signals.
+    /// child does to find the caught signals where it cannot use `CLONE_CLEAR_SIGHAND`.
     SigQuery,
-    /// Prototype: everything the library's child does for a plain spawn (unshare keeping 0-2,
-    /// the signal query loop resetting caught signals and SIGPIPE, restoring the parent's
+    /// What the library's child did for a plain spawn before the spawn fixes (unshare keeping
+    /// 0-2, the signal query loop resetting caught signals and SIGPIPE, restoring the parent's
     /// mask); the parent blocks every signal around the clone, as the library does.
     LibraryLike,
-    /// Prototype: as `LibraryLike`, but the child was created by `clone3` with
-    /// `CLONE_CLEAR_SIGHAND` (5.5), so the kernel already reset every caught signal: no query
-    /// loop, only SIGPIPE (ignored by Rust's runtime) is reset.
-    LibraryLikeCleared,
-    /// Prototype for `Stdio::Null`: unshare keeping only 0-2, then the child opens `/dev/null`
-    /// itself and `dup2`s it onto 0 and 1.
-    UnshareReopenNull,
-    /// The library's way: the parent's `/dev/null` fd `src` is kept (`close_range(src + 1, ~0,
-    /// UNSHARE)`, copying every fd below it), `dup2`ed onto 0 and 1, then one `close_range(3, ~0)`.
-    KeepBelowCloseRange { src: RawFd },
 }
 
 struct ChildArg<'a> {
@@ -249,25 +242,6 @@ extern "C" fn raw_child(arg: *mut libc::c_void) -> libc::c_int {
                 libc::pthread_sigmask(libc::SIG_SETMASK, &a.mask, std::ptr::null_mut());
                 fine
             }
-            ChildWork::LibraryLikeCleared => {
-                let fine = unshare_from(3);
-                let dfl: libc::sigaction = std::mem::zeroed();
-                libc::sigaction(libc::SIGPIPE, &dfl, std::ptr::null_mut());
-                libc::pthread_sigmask(libc::SIG_SETMASK, &a.mask, std::ptr::null_mut());
-                fine
-            }
-            ChildWork::UnshareReopenNull => {
-                unshare_from(3) && {
-                    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-                    null >= 0 && libc::dup2(null, 0) == 0 && libc::dup2(null, 1) == 1 && libc::close(null) == 0
-                }
-            }
-            ChildWork::KeepBelowCloseRange { src } => {
-                unshare_from(src + 1)
-                    && libc::dup2(src, 0) == 0
-                    && libc::dup2(src, 1) == 1
-                    && libc::syscall(libc::SYS_close_range, 3u32, !0u32, 0u32) == 0
-            }
         };
         if fine {
             libc::execve(a.exec.path.as_ptr(), a.exec.argv.as_ptr(), a.exec.envp.as_ptr());
@@ -285,7 +259,7 @@ pub(crate) fn vfork_spawn_wait(exec: &Exec, stack: &Stack, work: ChildWork) -> i
     if !matches!(work, ChildWork::Exec | ChildWork::SigQuery) {
         flags |= libc::CLONE_FILES;
     }
-    let block = matches!(work, ChildWork::LibraryLike | ChildWork::LibraryLikeCleared);
+    let block = work == ChildWork::LibraryLike;
     if block {
         // SAFETY: sigset_t values written by the calls.
         unsafe {
@@ -296,23 +270,10 @@ pub(crate) fn vfork_spawn_wait(exec: &Exec, stack: &Stack, work: ChildWork) -> i
     }
     let mut pidfd: libc::c_int = -1;
     let arg_ptr = &arg as *const ChildArg<'_> as *mut libc::c_void;
-    let pid = if work == ChildWork::LibraryLikeCleared {
-        let mut args = uapi::clone_args {
-            flags: flags as u64 & !(libc::CSIGNAL as u64) | uapi::CLONE_CLEAR_SIGHAND,
-            pidfd: &mut pidfd as *mut libc::c_int as u64,
-            exit_signal: libc::SIGCHLD as u64,
-            stack: stack.base as u64,
-            stack_size: stack.len as u64,
-            ..Default::default()
-        };
-        // SAFETY: as for clone below; `args` names our stack and the pidfd slot.
-        unsafe { clone3_vfork(&mut args, raw_child, arg_ptr) }
-    } else {
-        // SAFETY: the child runs `raw_child` on its own stack with `arg`, which outlives it
-        // (the parent is suspended until the child execs or exits); the kernel writes the pidfd
-        // into `pidfd` (CLONE_PIDFD uses the parent_tid argument).
-        unsafe { libc::clone(raw_child, stack.top(), flags, arg_ptr, &mut pidfd) }
-    };
+    // SAFETY: the child runs `raw_child` on its own stack with `arg`, which outlives it (the
+    // parent is suspended until the child execs or exits); the kernel writes the pidfd into
+    // `pidfd` (CLONE_PIDFD uses the parent_tid argument).
+    let pid = unsafe { libc::clone(raw_child, stack.top(), flags, arg_ptr, &mut pidfd) };
     if block {
         // SAFETY: restoring the mask saved above.
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &arg.mask, std::ptr::null_mut()) };
@@ -321,77 +282,6 @@ pub(crate) fn vfork_spawn_wait(exec: &Exec, stack: &Stack, work: ChildWork) -> i
     assert!(pidfd >= 0, "clone did not return a pidfd");
     let status = waitid_pidfd(pidfd);
     close(pidfd);
-    status
-}
-
-/// `clone3(args)` for a child that runs on its own stack (`CLONE_VM`): in the child the
-/// syscall returns 0 on the new stack, so it must not return into Rust code; the assembly calls
-/// `f(arg)` and exits with its result. Returns the child's pid (or -errno) in the parent.
-///
-/// # Safety
-/// `args` must describe a valid stack for the child; `f` must not return into anything (it
-/// execs or `_exit`s); `arg` must outlive the child's use of it.
-#[cfg(target_arch = "x86_64")]
-unsafe fn clone3_vfork(
-    args: &mut uapi::clone_args,
-    f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
-    arg: *mut libc::c_void,
-) -> libc::c_int {
-    let ret: libc::c_long;
-    // SAFETY: the caller's contract; in the parent only rax, rcx and r11 change (syscall).
-    unsafe {
-        std::arch::asm!(
-            "syscall",
-            "test rax, rax",
-            "jnz 2f",
-            // The child, on its new 16-byte aligned stack: f(arg), then exit(f's result).
-            "xor ebp, ebp",
-            "mov rdi, r12",
-            "call r13",
-            "mov edi, eax",
-            "mov eax, 60",
-            "syscall",
-            "ud2",
-            "2:",
-            inlateout("rax") uapi::SYS_clone3 => ret,
-            in("rdi") args as *mut uapi::clone_args,
-            in("rsi") size_of::<uapi::clone_args>(),
-            in("r12") arg,
-            in("r13") f,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    if ret < 0 {
-        // SAFETY: errno is thread-local and ours to set.
-        unsafe { *libc::__errno_location() = -ret as libc::c_int };
-        return -1;
-    }
-    ret as libc::c_int
-}
-
-/// Other architectures: the prototype falls back to `clone` (no `CLONE_CLEAR_SIGHAND`).
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn clone3_vfork(
-    args: &mut uapi::clone_args,
-    f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
-    arg: *mut libc::c_void,
-) -> libc::c_int {
-    let top = (args.stack + args.stack_size) as *mut libc::c_void;
-    let flags = (args.flags & !uapi::CLONE_CLEAR_SIGHAND) as libc::c_int | libc::SIGCHLD;
-    // SAFETY: the caller's contract.
-    unsafe { libc::clone(f, top, flags, arg, args.pidfd as *mut libc::c_int) }
-}
-
-/// As [`vfork_spawn_wait`] with the parent's `/dev/null` open, as the library opens it (one
-/// `open` per spawn), for `KeepBelowCloseRange`.
-pub(crate) fn vfork_spawn_wait_null(exec: &Exec, stack: &Stack) -> i32 {
-    // SAFETY: a NUL-terminated literal path.
-    let src = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    ok(src.into(), "open /dev/null");
-    let status = vfork_spawn_wait(exec, stack, ChildWork::KeepBelowCloseRange { src });
-    close(src);
     status
 }
 
@@ -445,8 +335,8 @@ pub(crate) fn pin_to_last_cpu() -> Option<usize> {
     }
 }
 
-/// Whether the kernel has `close_range` (5.9), which every raw prototype uses (5.9 also implies
-/// the `CLONE_CLEAR_SIGHAND` of 5.5).
+/// Whether the kernel has `close_range` (5.9), which the raw variants that unshare the fd
+/// table use.
 pub(crate) fn has_close_range() -> bool {
     // SAFETY: closing an empty range of fd numbers no process can hold; no effect either way.
     unsafe { libc::syscall(libc::SYS_close_range, u32::MAX - 1, u32::MAX - 1, 0u32) == 0 }

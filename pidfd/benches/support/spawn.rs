@@ -30,46 +30,37 @@ pub(crate) enum Variant {
     FloorFreshStack,
     /// Diagnostic: the floor with argv/envp rebuilt for this spawn as `Command::prepare` does.
     FloorEnvRebuild,
-    /// Prototype of the library with two fixes: the library's child work and signal blocking,
-    /// but a reused child stack and an envp built once (as passing `environ` would be).
-    ProtoLibFixed,
-    /// Prototype of the library with three fixes: `ProtoLibFixed`, created by `clone3` with
-    /// `CLONE_CLEAR_SIGHAND` instead of the child's 64-signal query loop (x86_64 only).
-    ProtoLibFixedCleared,
-    /// Validation: the same as `ProtoLibFixed` but with a fresh stack and the envp rebuilt for
-    /// every spawn, i.e. the library today re-implemented raw (should match `Ours`).
-    ProtoLibToday,
+    /// Diagnostic: the library as it was before the spawn fixes, re-implemented raw: a fresh
+    /// stack and the envp rebuilt for every spawn, `clone` and the child's 64-signal query loop.
+    LibBefore,
     /// `pidfd::Command::new("/bin/true").spawn()?.wait()`.
     Ours,
     /// The same with `Stdio::Null` stdin and stdout.
     OursNull,
+    /// The same with `Stdio::Piped` stdout (placed from the parent's fd of the pipe).
+    OursPiped,
+    /// The same with one environment variable set (envp built, pointing into `environ`).
+    OursEnv,
     /// `std::process::Command::spawn` + `pidfd_open` + `waitid(P_PIDFD)`.
     Std,
     /// `fork` + `execve` + `pidfd_open` + `waitid(P_PIDFD)`.
     Fork,
-    /// Prototype: null stdio with the child reopening `/dev/null` after unsharing 0-2 only.
-    ProtoReopenNull,
-    /// Null stdio as the library does it today: the parent's `/dev/null` fd is kept (the child's
-    /// table is a copy of every fd below it), `dup2`ed, the rest closed with one `close_range`.
-    ProtoKeepBelow,
 }
 
 impl Variant {
-    pub(crate) const ALL: [Variant; 14] = [
+    pub(crate) const ALL: [Variant; 12] = [
         Variant::Floor,
         Variant::FloorUnshare,
         Variant::FloorSigQuery,
         Variant::FloorFreshStack,
         Variant::FloorEnvRebuild,
-        Variant::ProtoLibFixed,
-        Variant::ProtoLibFixedCleared,
-        Variant::ProtoLibToday,
+        Variant::LibBefore,
         Variant::Ours,
         Variant::OursNull,
+        Variant::OursPiped,
+        Variant::OursEnv,
         Variant::Std,
         Variant::Fork,
-        Variant::ProtoReopenNull,
-        Variant::ProtoKeepBelow,
     ];
 
     fn name(self) -> &'static str {
@@ -79,15 +70,13 @@ impl Variant {
             Variant::FloorSigQuery => "floor-sigquery",
             Variant::FloorFreshStack => "floor-freshstack",
             Variant::FloorEnvRebuild => "floor-envrebuild",
-            Variant::ProtoLibFixed => "proto-lib-fixed",
-            Variant::ProtoLibFixedCleared => "proto-lib-fixed-cleared",
-            Variant::ProtoLibToday => "proto-lib-today",
+            Variant::LibBefore => "lib-before",
             Variant::Ours => "ours",
             Variant::OursNull => "ours-null",
+            Variant::OursPiped => "ours-piped",
+            Variant::OursEnv => "ours-env",
             Variant::Std => "std",
             Variant::Fork => "fork",
-            Variant::ProtoReopenNull => "proto-reopen-null",
-            Variant::ProtoKeepBelow => "proto-keep-below",
         }
     }
 
@@ -102,6 +91,8 @@ impl Variant {
                 | Variant::FloorEnvRebuild
                 | Variant::Ours
                 | Variant::OursNull
+                | Variant::OursPiped
+                | Variant::OursEnv
                 | Variant::Std
                 | Variant::Fork
         )
@@ -142,11 +133,7 @@ impl Spawner {
             Variant::FloorSigQuery => raw::vfork_spawn_wait(&self.exec, &self.stack, ChildWork::SigQuery),
             Variant::FloorFreshStack => raw::vfork_spawn_wait(&self.exec, &Stack::new(), ChildWork::Exec),
             Variant::FloorEnvRebuild => raw::vfork_spawn_wait(&Exec::new(PROGRAM), &self.stack, ChildWork::Exec),
-            Variant::ProtoLibFixed => raw::vfork_spawn_wait(&self.exec, &self.stack, ChildWork::LibraryLike),
-            Variant::ProtoLibFixedCleared => {
-                raw::vfork_spawn_wait(&self.exec, &self.stack, ChildWork::LibraryLikeCleared)
-            }
-            Variant::ProtoLibToday => raw::vfork_spawn_wait(&Exec::new(PROGRAM), &Stack::new(), ChildWork::LibraryLike),
+            Variant::LibBefore => raw::vfork_spawn_wait(&Exec::new(PROGRAM), &Stack::new(), ChildWork::LibraryLike),
             Variant::Ours => pidfd::Command::new(PROGRAM).spawn().expect("spawn").wait().expect("wait").code().unwrap(),
             Variant::OursNull => pidfd::Command::new(PROGRAM)
                 .stdin(pidfd::Stdio::Null)
@@ -157,10 +144,20 @@ impl Spawner {
                 .expect("wait")
                 .code()
                 .unwrap(),
+            Variant::OursPiped => {
+                let mut child = pidfd::Command::new(PROGRAM).stdout(pidfd::Stdio::Piped).spawn().expect("spawn");
+                child.wait().expect("wait").code().unwrap()
+            }
+            Variant::OursEnv => pidfd::Command::new(PROGRAM)
+                .env("PIDFD_BENCH_ENV", "1")
+                .spawn()
+                .expect("spawn")
+                .wait()
+                .expect("wait")
+                .code()
+                .unwrap(),
             Variant::Std => raw::std_spawn_wait(PROGRAM, false),
             Variant::Fork => raw::fork_spawn_wait(&self.exec),
-            Variant::ProtoReopenNull => raw::vfork_spawn_wait(&self.exec, &self.stack, ChildWork::UnshareReopenNull),
-            Variant::ProtoKeepBelow => raw::vfork_spawn_wait_null(&self.exec, &self.stack),
         };
         assert_eq!(code, 0, "{PROGRAM} via {v:?} exited with {code}");
     }

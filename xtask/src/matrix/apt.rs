@@ -405,8 +405,14 @@ fn os_codename() -> String {
         .unwrap_or_default()
 }
 
+/// Packages whose upgrade is the point of the QEMU install (an old QEMU and its firmware).
+fn upgrade_is_ours(package: &str) -> bool {
+    package.starts_with("qemu-") || ["seabios", "ipxe-qemu", "qemu-efi-aarch64", "ovmf"].contains(&package)
+}
+
 /// Makes sure a QEMU >= `min` is installed; installs bookworm-backports'
-/// `qemu-system-x86` on bookworm (whose own 7.2 is too old), as root.
+/// `qemu-system-x86` on bookworm (whose own 7.2 is too old), as root, upgrading an old QEMU
+/// but refusing any removal and any upgrade of an unrelated package.
 pub(crate) fn ensure_qemu(min: Version, kmatrix: &Path) -> Result<String, String> {
     let qemu = "qemu-system-x86_64";
     match qemu_version(qemu) {
@@ -472,7 +478,9 @@ pub(crate) fn ensure_qemu(min: Version, kmatrix: &Path) -> Result<String, String
             l.starts_with("Remv ")
                 || l.starts_with("Inst libc6 ")
                 || l.starts_with("Inst libc-bin ")
-                || (l.starts_with("Inst ") && l.split_whitespace().nth(2).is_some_and(|w| w.starts_with('[')))
+                || (l.starts_with("Inst ")
+                    && l.split_whitespace().nth(2).is_some_and(|w| w.starts_with('['))
+                    && !l.split_whitespace().nth(1).is_some_and(upgrade_is_ours))
         })
         .collect();
     if !risky.is_empty() {

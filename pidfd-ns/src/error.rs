@@ -39,6 +39,9 @@ impl NsFeature {
     ///
     /// # Kernel support
     /// Any kernel: no system call.
+    ///
+    /// # Errors
+    /// None.
     pub const fn since(self) -> &'static str {
         match self {
             NsFeature::Pidfd(f) => f.since(),
@@ -162,6 +165,9 @@ impl Error {
     ///
     /// # Kernel support
     /// Any kernel: no system call.
+    ///
+    /// # Errors
+    /// None.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::PermissionDenied { source } | Error::Os { source, .. } => source.raw_os_error(),

@@ -97,6 +97,12 @@ pub mod __bench {
 
     /// The `/proc/<pid>/ns/<name>` fallback of [`PidFdNsExt::namespace`](crate::PidFdNsExt::namespace),
     /// whatever the kernel has.
+    ///
+    /// # Kernel support
+    /// Any kernel with `/proc` mounted (the fallback path itself; for the bench only).
+    ///
+    /// # Errors
+    /// As the operation it measures.
     pub fn proc_namespace(pidfd: &pidfd::PidFd, ns: Namespace) -> Result<NsFd> {
         crate::ext::proc_namespace(pidfd, ns)
     }

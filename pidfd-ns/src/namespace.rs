@@ -67,6 +67,9 @@ impl Namespace {
     ///
     /// # Kernel support
     /// Any kernel: no system call.
+    ///
+    /// # Errors
+    /// None.
     pub const fn proc_name(self) -> &'static str {
         match self {
             Namespace::Cgroup => "cgroup",
@@ -86,6 +89,9 @@ impl Namespace {
     ///
     /// # Kernel support
     /// Any kernel: no system call.
+    ///
+    /// # Errors
+    /// None.
     pub fn from_proc_name(name: &str) -> Option<Namespace> {
         Namespace::ALL.into_iter().find(|n| n.proc_name() == name)
     }
@@ -95,6 +101,9 @@ impl Namespace {
     ///
     /// # Kernel support
     /// Any kernel: no system call.
+    ///
+    /// # Errors
+    /// None.
     pub const fn clone_flag(self) -> libc::c_int {
         match self {
             Namespace::Cgroup => libc::CLONE_NEWCGROUP,
@@ -113,6 +122,9 @@ impl Namespace {
     ///
     /// # Kernel support
     /// Any kernel: no system call.
+    ///
+    /// # Errors
+    /// None.
     pub const fn from_clone_flag(flag: libc::c_int) -> Option<Namespace> {
         Some(match flag {
             libc::CLONE_NEWCGROUP => Namespace::Cgroup,
@@ -131,6 +143,9 @@ impl Namespace {
     ///
     /// # Kernel support
     /// Any kernel: no system call.
+    ///
+    /// # Errors
+    /// None.
     pub const fn since(self) -> &'static str {
         match self {
             Namespace::Ipc | Namespace::Net | Namespace::Uts => "3.0",
@@ -234,6 +249,9 @@ impl NamespaceSet {
     ///
     /// # Kernel support
     /// Any kernel: no system call.
+    ///
+    /// # Errors
+    /// None.
     pub fn namespaces(self) -> impl Iterator<Item = Namespace> {
         NamespaceSet::ENTRY_ORDER.into_iter().filter(move |(flag, _)| self.contains(*flag)).map(|(_, ns)| ns)
     }

@@ -65,6 +65,9 @@ impl NsFd {
     ///
     /// # Kernel support
     /// Any kernel: no system call.
+    ///
+    /// # Errors
+    /// None.
     pub fn namespace(&self) -> Namespace {
         self.kind
     }

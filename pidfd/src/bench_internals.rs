@@ -7,6 +7,9 @@ use crate::{PidFd, Result};
 ///
 /// # Errors
 /// As [`PidFd::pid`].
+///
+/// # Kernel support
+/// Any kernel (the fallback path itself; for the bench only).
 pub fn fdinfo_pid(fd: &PidFd) -> Result<i32> {
     fd.fdinfo_pid()
 }

@@ -189,6 +189,9 @@ fn tidy(root: &Path) -> Result<(), String> {
                     problems.push(format!("{rel}:{}: library code reads the kernel version; probe instead", n + 1));
                 }
             }
+            if *lib != "pidfd-sys" {
+                problems.extend(undocumented_fns(&rel, &text));
+            }
             if rel.ends_with("/lib.rs")
                 && !text.contains("#![deny(unsafe_code)]")
                 && !text.contains("#![forbid(unsafe_code)]")
@@ -219,6 +222,33 @@ fn tidy(root: &Path) -> Result<(), String> {
     } else {
         Err(format!("{} problem(s):\n  {}", problems.len(), problems.join("\n  ")))
     }
+}
+
+/// Public functions whose doc comment lacks a `# Kernel support` or an `# Errors` section.
+/// (`pidfd-sys` is exempt: its items are constants and types, each stating its kernel.)
+fn undocumented_fns(rel: &str, text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        let t = line.trim_start();
+        let is_pub_fn =
+            ["pub fn ", "pub const fn ", "pub async fn ", "pub unsafe fn "].iter().any(|p| t.starts_with(p));
+        if !is_pub_fn {
+            continue;
+        }
+        let doc: Vec<&str> = lines[..n]
+            .iter()
+            .rev()
+            .map(|l| l.trim_start())
+            .take_while(|l| l.starts_with("///") || l.starts_with("#["))
+            .collect();
+        for section in ["# Kernel support", "# Errors"] {
+            if !doc.iter().any(|l| l.trim_start_matches('/').trim() == section) {
+                out.push(format!("{rel}:{}: public fn without a `{section}` section in its docs", n + 1));
+            }
+        }
+    }
+    out
 }
 
 fn has_word(code: &str, word: &str) -> bool {
@@ -264,4 +294,20 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::undocumented_fns;
+
+    #[test]
+    fn public_fns_need_both_sections() {
+        let good = "/// Does it.\n///\n/// # Kernel support\n/// 5.3.\n///\n/// # Errors\n/// None.\n#[inline]\npub fn f() {}\n";
+        assert!(undocumented_fns("x.rs", good).is_empty());
+        let bad = "/// Does it.\n///\n/// # Errors\n/// None.\npub fn f() {}\npub(crate) fn g() {}\n";
+        assert_eq!(
+            undocumented_fns("x.rs", bad),
+            vec!["x.rs:5: public fn without a `# Kernel support` section in its docs"]
+        );
+    }
 }

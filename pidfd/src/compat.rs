@@ -425,13 +425,15 @@ fn probe(feature: Feature) -> io::Result<bool> {
             Err(e) => Err(e),
             Ok(()) => Ok(true),
         },
-        // We are not our own child: ECHILD when P_PIDFD exists, EINVAL when it does not.
+        // A child of ours, already reaped: ECHILD when P_PIDFD exists, EINVAL when it does not.
+        // Its pidfd comes from clone(CLONE_PIDFD) (5.2, older than P_PIDFD), so the probe also
+        // answers where a policy refuses pidfd_open (old container profiles).
         Feature::WaitidPidfd => {
-            if !needs(Feature::PidfdOpen)? {
+            if !needs(Feature::ClonePidfd)? {
                 return Ok(false);
             }
-            let fd = self_pidfd()?;
-            match sys::waitid(uapi::P_PIDFD, fd.as_raw_fd(), libc::WEXITED | libc::WNOHANG, None) {
+            let dead = sys::reaped_child_pidfd()?;
+            match sys::waitid(uapi::P_PIDFD, dead.as_raw_fd(), libc::WEXITED | libc::WNOHANG, None) {
                 Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Ok(true),
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(false),
                 Err(e) => Err(e),
@@ -455,9 +457,9 @@ fn probe(feature: Feature) -> io::Result<bool> {
                 .or_else(ebadf_is_yes)
         }
         // A reaped process has no namespaces: ESRCH from a kernel that accepts pidfds in
-        // setns, EINVAL from one that does not.
+        // setns, EINVAL from one that does not. The pidfd comes from clone(CLONE_PIDFD).
         Feature::SetnsPidfd => {
-            if !needs(Feature::PidfdOpen)? {
+            if !needs(Feature::ClonePidfd)? {
                 return Ok(false);
             }
             let dead = sys::reaped_child_pidfd()?;

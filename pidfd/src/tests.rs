@@ -489,8 +489,6 @@ fn unique_id_from_the_file_handle() {
 fn dependent_probes_propagate_refusals_and_inconclusive_answers() {
     let Some(me) = self_pidfd() else { return };
     let dependents = [
-        Feature::WaitidPidfd,
-        Feature::SetnsPidfd,
         Feature::PidfdNonblock,
         Feature::Pidfs,
         Feature::PidfdThread,
@@ -504,6 +502,18 @@ fn dependent_probes_propagate_refusals_and_inconclusive_answers() {
             assert_eq!(f.support(), Support::Denied { errno: libc::EPERM }, "{f:?}");
         }
         assert!(matches!(me.info(), Err(Error::Denied { feature: Feature::GetInfo, .. })));
+        // These two probe a reaped child's pidfd from clone(CLONE_PIDFD): a policy that
+        // refuses pidfd_open (old container profiles) does not hide them.
+        for f in [Feature::WaitidPidfd, Feature::SetnsPidfd] {
+            assert_eq!(f.support(), Support::Supported, "{f:?}");
+        }
+    }
+    // ... but a kernel without CLONE_PIDFD (before 5.2) has neither (both are younger).
+    {
+        let _g = fault::inject(Call::Feature(Feature::ClonePidfd), libc::ENOSYS);
+        for f in [Feature::WaitidPidfd, Feature::SetnsPidfd] {
+            assert_eq!(f.support(), Support::Unsupported, "{f:?}");
+        }
     }
     {
         let _g = fault::inject(Call::PidfdOpen, libc::EMFILE);

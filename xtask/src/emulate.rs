@@ -80,7 +80,7 @@
 //!   (`pidfd_send_signal(-1, 0)`), `pidfd_getfd` (`pidfd_getfd(-1)`) and
 //!   `pidfd_self` (`pidfd_send_signal(PIDFD_SELF_THREAD, 0)`): the filter
 //!   answers before the kernel looks at the fd. Through a pidfd of the probing
-//!   process from `pidfd_open`: `waitid_pidfd`, `setns_pidfd`, `pidfd_nonblock`,
+//!   process from `pidfd_open`: `pidfd_nonblock`,
 //!   `pidfs`, `pidfd_thread` and `signal_scope` (which also sends through
 //!   `pidfd_send_signal`); through `pidfs` (its pidfd again): `namespace_ioctls`,
 //!   `get_info`, `file_handles` and every `PIDFD_GET_INFO` bit (`info_exit`,
@@ -91,7 +91,8 @@
 //!   builds on it: `clone_into_cgroup`, `clone_autoreap`; also anything the
 //!   host kernel lacks whose probe meets no refusal first.
 //! * present: the host's answer for the probes that need none of those calls:
-//!   `clone_pidfd` (a `clone(CLONE_PIDFD)` child), `process_madvise` and
+//!   `clone_pidfd` (a `clone(CLONE_PIDFD)` child), `waitid_pidfd` and
+//!   `setns_pidfd` (the pidfd of such a child, reaped), `process_madvise` and
 //!   `process_mrelease` (a bad fd), `so_peerpidfd` (a socket pair).
 //!
 //! The test suite skips, with the reason, a test that needs a feature listed
@@ -149,11 +150,12 @@ const PROBES: &[(&str, &[&str], &[Call])] = &[
     ("clone_pidfd", &[], &[]),
     ("pidfd_open", &[], &[Call::PidfdOpen]),
     ("clone3", &[], &[Call::Clone3]),
-    ("waitid_pidfd", &["pidfd_open"], &[Call::PidfdOpen]),
+    // A reaped child's pidfd from clone(CLONE_PIDFD).
+    ("waitid_pidfd", &["clone_pidfd"], &[]),
     ("pidfd_getfd", &[], &[Call::PidfdGetfd]),
     ("clone_into_cgroup", &["clone3"], &[Call::Clone3]),
-    // A reaped child's pidfd from clone(CLONE_PIDFD), but only after needs(PidfdOpen).
-    ("setns_pidfd", &["pidfd_open"], &[]),
+    // A reaped child's pidfd from clone(CLONE_PIDFD).
+    ("setns_pidfd", &["clone_pidfd"], &[]),
     ("pidfd_nonblock", &["pidfd_open"], &[Call::PidfdOpen]),
     ("process_madvise", &[], &[]),
     ("process_mrelease", &[], &[]),
@@ -1048,7 +1050,17 @@ mod tests {
         let strs = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         // A host with every feature: what pidfd::features() measured under the profile on 6.18.
         let e = Profile::ContainerEperm.expectation(&cfg, Version(7, 3));
-        assert_eq!(e.present, strs(&["clone_pidfd", "process_madvise", "process_mrelease", "so_peerpidfd"]));
+        assert_eq!(
+            e.present,
+            strs(&[
+                "clone_pidfd",
+                "waitid_pidfd",
+                "setns_pidfd",
+                "process_madvise",
+                "process_mrelease",
+                "so_peerpidfd"
+            ])
+        );
         let absent = ["clone3", "clone_into_cgroup", "clone_autoreap"];
         let denied: Vec<String> = cfg
             .features
@@ -1060,7 +1072,7 @@ mod tests {
         assert!(e.denied.contains(&"pidfd_self".to_owned()) && e.denied.contains(&"pidfs_root".to_owned()));
         // A refused probe is refused whatever the host has; a host without SO_PEERPIDFD lacks it.
         let old = Profile::ContainerEperm.expectation(&cfg, Version(5, 10));
-        assert_eq!(old.present, strs(&["clone_pidfd", "process_madvise"]));
+        assert_eq!(old.present, strs(&["clone_pidfd", "waitid_pidfd", "setns_pidfd", "process_madvise"]));
         assert_eq!(old.denied, e.denied);
         // Older kernels answer ENOSYS/EINVAL/ENOTTY: nothing is denied.
         let k = Profile::Kernel(Version(5, 4)).expectation(&cfg, Version(6, 18));

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 pub(crate) const TARGET: &str = "x86_64-unknown-linux-musl";
 
 /// Workspace members that are not part of the suite.
-const NOT_TESTED: &[&str] = &["xtask", "xtask-init"];
+const NOT_TESTED: &[&str] = &["xtask", "xtask-init", "pidfd-demo"];
 
 /// One test executable.
 #[derive(Clone, Debug)]

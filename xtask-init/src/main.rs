@@ -9,7 +9,7 @@
 //! 3. reads `kmatrix.*` parameters from `/proc/cmdline`;
 //! 4. runs `/bin/features --kmatrix`, then every `/tests/*` binary, with
 //!    `PIDFD_TEST_KERNEL` and `PIDFD_TEST_EXPECT` set;
-//! 5. prints `KMATRIX-BEGIN`, `KMATRIX-EXIT <name> status=N` per program and
+//! 5. prints `KMATRIX-BEGIN`, `KMATRIX-EXIT <name> status=N secs=S` per program and
 //!    `KMATRIX-DONE rc=N`, drains the console and leaves through QEMU's
 //!    `isa-debug-exit` device (power-off as the last resort).
 //!
@@ -147,7 +147,9 @@ fn run_all(p: &Params) -> i32 {
     let mut tests: Vec<_> =
         std::fs::read_dir("/tests").map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
     tests.sort();
-    let mut args = vec![format!("--test-threads={}", p.threads)];
+    // `--report-time` (per-test durations in the log) is a libtest option that needs
+    // RUSTC_BOOTSTRAP (set by run_one); it keeps the matrix's time budget visible.
+    let mut args = vec![format!("--test-threads={}", p.threads), "-Zunstable-options".into(), "--report-time".into()];
     args.extend(p.args.iter().cloned());
     for path in &tests {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -172,7 +174,9 @@ fn run_one(name: &str, path: &str, args: &[String], p: &Params) -> i32 {
         .env("HOME", "/tmp")
         .env("TMPDIR", "/tmp")
         .env("RUST_BACKTRACE", "1")
+        .env("RUSTC_BOOTSTRAP", "1")
         .spawn();
+    let started = Instant::now();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
@@ -199,7 +203,7 @@ fn run_one(name: &str, path: &str, args: &[String], p: &Params) -> i32 {
         }
     };
     reap_orphans();
-    println!("KMATRIX-EXIT {name} status={code}");
+    println!("KMATRIX-EXIT {name} status={code} secs={:.1}", started.elapsed().as_secs_f64());
     code
 }
 

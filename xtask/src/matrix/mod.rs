@@ -325,7 +325,10 @@ fn host_row(
         programs.push(("features".to_owned(), f.clone(), vec!["--kmatrix".to_owned()]));
     }
     for t in &a.tests {
-        programs.push((t.name.clone(), t.path.clone(), vec![format!("--test-threads={}", cfg.test_threads)]));
+        // `--report-time` (per-test durations in the log) needs RUSTC_BOOTSTRAP, set below.
+        let args =
+            vec![format!("--test-threads={}", cfg.test_threads), "-Zunstable-options".into(), "--report-time".into()];
+        programs.push((t.name.clone(), t.path.clone(), args));
     }
     let mut rc = 0;
     let mut notes = Vec::new();
@@ -336,11 +339,13 @@ fn host_row(
             .env("PIDFD_TEST_KERNEL", &e.label)
             .env("PIDFD_TEST_EXPECT", expected.present.join(","))
             .env("PIDFD_TEST_DENIED", expected.denied.join(","))
+            .env("RUSTC_BOOTSTRAP", "1")
             .env("TMPDIR", &cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = crate::emulate::spawn(&profile, cmd)?;
+        let began = Instant::now();
         let ended = s.run(child.child_mut(), Instant::now() + Duration::from_secs(cfg.binary_timeout), false);
         child.finish();
         let code = match ended.status {
@@ -355,7 +360,7 @@ fn host_row(
             rc = 1;
             notes.push(format!("{name} exited with status {code}"));
         }
-        s.line(&format!("KMATRIX-EXIT {name} status={code}"));
+        s.line(&format!("KMATRIX-EXIT {name} status={code} secs={:.1}", began.elapsed().as_secs_f64()));
     }
     s.line(&format!("KMATRIX-DONE rc={rc}"));
     let pass = rc == 0;

@@ -175,11 +175,13 @@ fn a_namespace_fd_outlives_its_process() {
 }
 
 /// The ioctl path passes 0 as its argument: many calls, no error (a wrapper that leaves the
-/// third argument to chance fails here with EINVAL).
+/// third argument to chance fails here with EINVAL). 20,000 calls on the host, 2,000 under the
+/// kernel matrix (software emulation), which boots every kernel with a time budget.
 #[test]
 fn the_getter_never_fails_spuriously() {
     let Some(me) = self_pidfd() else { return };
-    for i in 0..20_000 {
+    let calls = if std::env::var_os("PIDFD_TEST_EXPECT").is_some() { 2_000 } else { 20_000 };
+    for i in 0..calls {
         let ns = Namespace::ALL[i % Namespace::ALL.len()];
         me.namespace(ns).unwrap_or_else(|e| panic!("call {i} ({ns}): {e}"));
     }

@@ -13,12 +13,12 @@
 //! recycled pid is never signalled. One epoll registration serves all workers; no thread or
 //! task per worker.
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::pin::pin;
-use std::process::{Command, ExitStatus};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use pidfd::PidFd;
+use pidfd::{Command, PidFd};
 use pidfd_async::ExitSet;
 
 /// How many workers run at once.
@@ -36,8 +36,7 @@ fn start(k: u32) -> pidfd::Result<PidFd> {
         .arg(k.to_string())
         .arg((k + 1).to_string())
         .process_group(0);
-    let (_child, fd) = pidfd::spawn(&mut cmd)?;
-    Ok(fd)
+    Ok(cmd.spawn()?.into_pidfd())
 }
 
 fn describe(status: &ExitStatus) -> String {

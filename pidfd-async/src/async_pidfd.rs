@@ -62,7 +62,7 @@ const CONTENDED_RETRY: Duration = Duration::from_millis(20);
 /// # async fn main() -> Result<(), pidfd_async::Error> {
 /// use std::os::unix::process::ExitStatusExt;
 ///
-/// let (_child, fd) = pidfd::spawn(std::process::Command::new("sleep").arg("10"))?;
+/// let fd = pidfd::Command::new("sleep").arg("10").spawn()?.into_pidfd();
 /// let fd = pidfd_async::AsyncPidFd::new(fd)?;
 /// fd.kill()?;
 /// assert_eq!(fd.wait().await?.signal(), Some(libc::SIGKILL));
@@ -226,7 +226,7 @@ impl AsyncPidFd {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), pidfd_async::Error> {
-    /// let (_child, fd) = pidfd::spawn(std::process::Command::new("sh").args(["-c", "exit 3"]))?;
+    /// let fd = pidfd::Command::new("sh").args(["-c", "exit 3"]).spawn()?.into_pidfd();
     /// let fd = pidfd_async::AsyncPidFd::new(fd)?;
     /// assert_eq!(fd.wait().await?.code(), Some(3));
     /// # Ok(())
@@ -282,7 +282,7 @@ impl AsyncPidFd {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), pidfd_async::Error> {
-    /// let (_child, fd) = pidfd::spawn(&mut std::process::Command::new("true"))?;
+    /// let fd = pidfd::Command::new("true").spawn()?.into_pidfd();
     /// let fd = pidfd_async::AsyncPidFd::new(fd)?;
     /// fd.exited().await?; // exited, not yet reaped
     /// assert!(fd.wait().await?.success());

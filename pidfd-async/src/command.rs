@@ -1,4 +1,4 @@
-//! Async spawning: [`Command`], [`Child`] and the child's stdio pipes.
+//! Async spawning: [`Command`], [`Stdio`], [`Child`] and the child's stdio pipes.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::pin::{Pin, pin};
-use std::process::{ExitStatus, Output, Stdio};
+use std::process::{ExitStatus, Output};
 use std::task::{Context, Poll, ready};
 
 use pidfd::PidFd;
@@ -18,16 +18,201 @@ use tokio::runtime::Handle;
 
 use crate::async_pidfd::{AsyncPidFd, current_runtime};
 use crate::error::{Error, Result};
-use crate::orphans;
+use crate::{orphans, sys};
 
-/// A process builder like `std::process::Command` / `tokio::process::Command`, whose children
-/// are spawned race-free with a pidfd ([`pidfd::spawn`]) and waited for through tokio's reactor.
+/// What one of the child's standard streams is connected to: the counterpart of
+/// `std::process::Stdio` for [`Command::stdin`], [`stdout`](Command::stdout) and
+/// [`stderr`](Command::stderr), with the same constructors.
 ///
-/// Builder methods take `&mut self`, as in std; everything std's `Command` can set is reachable
-/// through [`as_std_mut`](Command::as_std_mut).
+/// Besides [`inherit`](Stdio::inherit), [`null`](Stdio::null) and [`piped`](Stdio::piped), any
+/// open file descriptor converts into one ([`OwnedFd`], [`File`](std::fs::File), the ends of a
+/// [`std::io::pipe`]), and so does the pipe of another child ([`ChildStdout`], [`ChildStderr`],
+/// [`ChildStdin`], through `TryFrom`, which makes the fd blocking again), to connect children
+/// to each other.
 ///
 /// # Kernel support
-/// `pidfd_open` (5.3) in the child, as [`pidfd::spawn`]; waiting as [`AsyncPidFd::wait`].
+/// Any kernel.
+///
+/// # Errors
+/// None here; a pipe that cannot be created fails [`Command::spawn`].
+pub struct Stdio(StdioKind);
+
+enum StdioKind {
+    Inherit,
+    Null,
+    Piped,
+    Fd(OwnedFd),
+}
+
+impl Stdio {
+    /// The parent's stream (the default).
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None.
+    pub fn inherit() -> Stdio {
+        Stdio(StdioKind::Inherit)
+    }
+
+    /// `/dev/null` (read-only for stdin, write-only for stdout and stderr).
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None here; a child that cannot open `/dev/null` fails [`Command::spawn`].
+    pub fn null() -> Stdio {
+        Stdio(StdioKind::Null)
+    }
+
+    /// A new pipe; the parent's end becomes [`Child::stdin`], [`Child::stdout`] or
+    /// [`Child::stderr`] (non-blocking, registered with the runtime, close-on-exec); the
+    /// child's end is blocking, as programs expect.
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None here; a pipe that cannot be created fails [`Command::spawn`].
+    pub fn piped() -> Stdio {
+        Stdio(StdioKind::Piped)
+    }
+
+    fn into_pidfd(self) -> pidfd::Stdio {
+        match self.0 {
+            StdioKind::Inherit => pidfd::Stdio::Inherit,
+            StdioKind::Null => pidfd::Stdio::Null,
+            StdioKind::Piped => pidfd::Stdio::Piped,
+            StdioKind::Fd(fd) => pidfd::Stdio::Fd(fd),
+        }
+    }
+
+    fn into_std(self) -> std::process::Stdio {
+        match self.0 {
+            StdioKind::Inherit => std::process::Stdio::inherit(),
+            StdioKind::Null => std::process::Stdio::null(),
+            StdioKind::Piped => std::process::Stdio::piped(),
+            StdioKind::Fd(fd) => std::process::Stdio::from(fd),
+        }
+    }
+}
+
+impl fmt::Debug for Stdio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            StdioKind::Inherit => f.write_str("Stdio::inherit()"),
+            StdioKind::Null => f.write_str("Stdio::null()"),
+            StdioKind::Piped => f.write_str("Stdio::piped()"),
+            StdioKind::Fd(fd) => f.debug_tuple("Stdio::Fd").field(&fd.as_raw_fd()).finish(),
+        }
+    }
+}
+
+/// The child gets this fd as the stream (the parent's copy is closed with the [`Command`]).
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
+impl From<OwnedFd> for Stdio {
+    fn from(fd: OwnedFd) -> Stdio {
+        Stdio(StdioKind::Fd(fd))
+    }
+}
+
+/// The child gets this file as the stream.
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
+impl From<std::fs::File> for Stdio {
+    fn from(f: std::fs::File) -> Stdio {
+        Stdio::from(OwnedFd::from(f))
+    }
+}
+
+/// The child reads from this pipe.
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
+impl From<std::io::PipeReader> for Stdio {
+    fn from(p: std::io::PipeReader) -> Stdio {
+        Stdio::from(OwnedFd::from(p))
+    }
+}
+
+/// The child writes into this pipe.
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
+impl From<std::io::PipeWriter> for Stdio {
+    fn from(p: std::io::PipeWriter) -> Stdio {
+        Stdio::from(OwnedFd::from(p))
+    }
+}
+
+macro_rules! stdio_from_child_pipe {
+    ($($t:ty),*) => {$(
+        /// Passes another child's pipe on (`a | b`): deregistered from the runtime and made
+        /// blocking again, as the program on the other end expects.
+        ///
+        /// # Kernel support
+        /// Any kernel.
+        ///
+        /// # Errors
+        /// The `fcntl` that clears `O_NONBLOCK`.
+        impl TryFrom<$t> for Stdio {
+            type Error = io::Error;
+
+            fn try_from(p: $t) -> io::Result<Stdio> {
+                p.0.into_blocking_fd().map(Stdio::from)
+            }
+        }
+    )*};
+}
+
+stdio_from_child_pipe!(ChildStdin, ChildStdout, ChildStderr);
+
+/// A process builder like `tokio::process::Command`, whose children are spawned race-free
+/// through [`pidfd::Command`] and waited for through tokio's reactor.
+///
+/// The pidfd comes from the kernel as the child is created (`clone3` / `clone` with
+/// `CLONE_PIDFD`, vfork-style: the cost of `posix_spawn`), so it names the child for certain
+/// even while another thread reaps with `waitpid(-1)`, and spawning needs neither
+/// `pidfd_open` nor `clone3`: it works under container seccomp profiles that refuse them.
+///
+/// Builder methods take `&mut self`, as in std. Besides std's settings there are those of
+/// [`pidfd::Command`]: [`setsid`](Command::setsid), [`fd`](Command::fd),
+/// [`signal_mask`](Command::signal_mask), [`reset_signals`](Command::reset_signals),
+/// [`cgroup`](Command::cgroup). A configured [`pidfd::Command`] converts with `From`.
+///
+/// # From a `std::process::Command`
+/// `From<std::process::Command>` keeps the std command whole and spawns it with
+/// [`pidfd::spawn`], so everything set on it (stdio, `env_clear`, `CommandExt` settings such as
+/// `uid` or `pre_exec`) is honoured: std does not expose those settings, so they could not be
+/// carried over to a [`pidfd::Command`]. That path needs `pidfd_open` (5.3) in the child, which
+/// old container profiles refuse ([`pidfd::Error::Denied`]); build with [`Command::new`] where
+/// that matters. On such a command the settings std has no equivalent for
+/// ([`setsid`](Command::setsid), [`groups`](Command::groups), [`fd`](Command::fd),
+/// [`signal_mask`](Command::signal_mask), [`reset_signals`](Command::reset_signals),
+/// [`cgroup`](Command::cgroup)) make [`spawn`](Command::spawn) fail with
+/// [`pidfd::Error::InvalidInput`] rather than be dropped.
+///
+/// # Kernel support
+/// As [`pidfd::Command`]: `clone3` (5.3; `CLONE_CLEAR_SIGHAND` 5.5) or `clone(CLONE_PIDFD)`
+/// (5.2), else a fork whose child sends its own pidfd (`pidfd_open`, 5.3). Waiting as
+/// [`AsyncPidFd::wait`].
 ///
 /// # Errors
 /// Reported by [`spawn`](Command::spawn), [`status`](Command::status) and
@@ -44,21 +229,54 @@ use crate::orphans;
 /// # }
 /// ```
 pub struct Command {
-    std: std::process::Command,
+    inner: Inner,
     kill_on_drop: bool,
 }
 
+enum Inner {
+    /// Built here or converted from a [`pidfd::Command`].
+    Pidfd(pidfd::Command),
+    /// Converted from std: spawned with [`pidfd::spawn`]. `refused`: the first setting that
+    /// std cannot express, reported by `spawn`.
+    Std { cmd: std::process::Command, refused: Option<&'static str> },
+}
+
 impl Command {
-    /// A command for `program`, with std's defaults (inherited environment, working directory
-    /// and stdio).
+    /// A command for `program` (a path, or a name looked up in `PATH` as `execvp` does), with
+    /// std's defaults: the parent's environment, working directory and stdio.
     ///
     /// # Kernel support
-    /// Any kernel (spawning needs `pidfd_open`, 5.3).
+    /// Any kernel (records the setting; see [`Command`] for what spawning needs).
     ///
     /// # Errors
     /// None here; [`spawn`](Command::spawn) reports them.
     pub fn new<S: AsRef<OsStr>>(program: S) -> Command {
-        Command { std: std::process::Command::new(program), kill_on_drop: false }
+        Command { inner: Inner::Pidfd(pidfd::Command::new(program)), kill_on_drop: false }
+    }
+
+    /// Applies a setting that both kinds of command have.
+    fn set(
+        &mut self,
+        on_pidfd: impl FnOnce(&mut pidfd::Command),
+        on_std: impl FnOnce(&mut std::process::Command),
+    ) -> &mut Command {
+        match &mut self.inner {
+            Inner::Pidfd(cmd) => on_pidfd(cmd),
+            Inner::Std { cmd, .. } => on_std(cmd),
+        }
+        self
+    }
+
+    /// Applies a setting of [`pidfd::Command`] that std cannot express: on a command converted
+    /// from std it is recorded as refused, for `spawn` to report.
+    fn set_pidfd_only(&mut self, what: &'static str, on_pidfd: impl FnOnce(&mut pidfd::Command)) -> &mut Command {
+        match &mut self.inner {
+            Inner::Pidfd(cmd) => on_pidfd(cmd),
+            Inner::Std { refused, .. } => {
+                refused.get_or_insert(what);
+            }
+        }
+        self
     }
 
     /// Adds one argument.
@@ -67,10 +285,17 @@ impl Command {
     /// Any kernel.
     ///
     /// # Errors
-    /// None.
+    /// None here; a NUL byte fails [`spawn`](Command::spawn).
     pub fn arg<S: AsRef<OsStr>>(&mut self, arg: S) -> &mut Command {
-        self.std.arg(arg);
-        self
+        let arg = arg.as_ref();
+        self.set(
+            |c| {
+                c.arg(arg);
+            },
+            |c| {
+                c.arg(arg);
+            },
+        )
     }
 
     /// Adds arguments.
@@ -79,14 +304,35 @@ impl Command {
     /// Any kernel.
     ///
     /// # Errors
-    /// None.
+    /// None here; a NUL byte fails [`spawn`](Command::spawn).
     pub fn args<I, S>(&mut self, args: I) -> &mut Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.std.args(args);
+        for a in args {
+            self.arg(a);
+        }
         self
+    }
+
+    /// Sets `argv[0]` (default: the program as given).
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None here; a NUL byte fails [`spawn`](Command::spawn).
+    pub fn arg0<S: AsRef<OsStr>>(&mut self, arg0: S) -> &mut Command {
+        let arg0 = arg0.as_ref();
+        self.set(
+            |c| {
+                c.arg0(arg0);
+            },
+            |c| {
+                c.arg0(arg0);
+            },
+        )
     }
 
     /// Sets an environment variable of the child.
@@ -95,10 +341,17 @@ impl Command {
     /// Any kernel.
     ///
     /// # Errors
-    /// None.
+    /// None here; a NUL byte fails [`spawn`](Command::spawn).
     pub fn env<K: AsRef<OsStr>, V: AsRef<OsStr>>(&mut self, key: K, val: V) -> &mut Command {
-        self.std.env(key, val);
-        self
+        let (key, val) = (key.as_ref(), val.as_ref());
+        self.set(
+            |c| {
+                c.env(key, val);
+            },
+            |c| {
+                c.env(key, val);
+            },
+        )
     }
 
     /// Sets several environment variables of the child.
@@ -107,14 +360,16 @@ impl Command {
     /// Any kernel.
     ///
     /// # Errors
-    /// None.
+    /// None here; a NUL byte fails [`spawn`](Command::spawn).
     pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<OsStr>,
         V: AsRef<OsStr>,
     {
-        self.std.envs(vars);
+        for (k, v) in vars {
+            self.env(k, v);
+        }
         self
     }
 
@@ -126,8 +381,15 @@ impl Command {
     /// # Errors
     /// None.
     pub fn env_remove<K: AsRef<OsStr>>(&mut self, key: K) -> &mut Command {
-        self.std.env_remove(key);
-        self
+        let key = key.as_ref();
+        self.set(
+            |c| {
+                c.env_remove(key);
+            },
+            |c| {
+                c.env_remove(key);
+            },
+        )
     }
 
     /// Starts the child with an empty environment (plus what `env` adds).
@@ -138,8 +400,14 @@ impl Command {
     /// # Errors
     /// None.
     pub fn env_clear(&mut self) -> &mut Command {
-        self.std.env_clear();
-        self
+        self.set(
+            |c| {
+                c.env_clear();
+            },
+            |c| {
+                c.env_clear();
+            },
+        )
     }
 
     /// The child's working directory.
@@ -148,10 +416,17 @@ impl Command {
     /// Any kernel.
     ///
     /// # Errors
-    /// None here; a missing directory fails the spawn.
+    /// None here; a directory the child cannot enter fails [`spawn`](Command::spawn).
     pub fn current_dir<P: AsRef<Path>>(&mut self, dir: P) -> &mut Command {
-        self.std.current_dir(dir);
-        self
+        let dir = dir.as_ref();
+        self.set(
+            |c| {
+                c.current_dir(dir);
+            },
+            |c| {
+                c.current_dir(dir);
+            },
+        )
     }
 
     /// The child's stdin; [`Stdio::piped`] gives [`Child::stdin`].
@@ -160,10 +435,9 @@ impl Command {
     /// Any kernel.
     ///
     /// # Errors
-    /// None.
+    /// None here; a pipe that cannot be created fails [`spawn`](Command::spawn).
     pub fn stdin<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
-        self.std.stdin(cfg);
-        self
+        self.set_stdio(0, cfg.into())
     }
 
     /// The child's stdout; [`Stdio::piped`] gives [`Child::stdout`].
@@ -172,10 +446,9 @@ impl Command {
     /// Any kernel.
     ///
     /// # Errors
-    /// None.
+    /// None here; a pipe that cannot be created fails [`spawn`](Command::spawn).
     pub fn stdout<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
-        self.std.stdout(cfg);
-        self
+        self.set_stdio(1, cfg.into())
     }
 
     /// The child's stderr; [`Stdio::piped`] gives [`Child::stderr`].
@@ -184,10 +457,46 @@ impl Command {
     /// Any kernel.
     ///
     /// # Errors
-    /// None.
+    /// None here; a pipe that cannot be created fails [`spawn`](Command::spawn).
     pub fn stderr<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
-        self.std.stderr(cfg);
+        self.set_stdio(2, cfg.into())
+    }
+
+    fn set_stdio(&mut self, stream: usize, cfg: Stdio) -> &mut Command {
+        match &mut self.inner {
+            Inner::Pidfd(cmd) => {
+                let cfg = cfg.into_pidfd();
+                match stream {
+                    0 => cmd.stdin(cfg),
+                    1 => cmd.stdout(cfg),
+                    _ => cmd.stderr(cfg),
+                };
+            }
+            Inner::Std { cmd, .. } => {
+                let cfg = cfg.into_std();
+                match stream {
+                    0 => cmd.stdin(cfg),
+                    1 => cmd.stdout(cfg),
+                    _ => cmd.stderr(cfg),
+                };
+            }
+        }
         self
+    }
+
+    /// Gives the child `fd` as its file descriptor number `target` (3 or more). Apart from
+    /// these and 0-2 the child inherits no fd (see [`pidfd::Command::fd`]).
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None here; a target below 3 or given twice fails [`spawn`](Command::spawn) with
+    /// [`pidfd::Error::InvalidInput`], as does this setting on a command converted from std.
+    pub fn fd(&mut self, fd: OwnedFd, target: RawFd) -> &mut Command {
+        self.set_pidfd_only("Command::fd on a command converted from std::process::Command", |c| {
+            c.fd(fd, target);
+        })
     }
 
     /// Puts the child in process group `pgroup` (0: a new group led by the child), so that
@@ -197,10 +506,126 @@ impl Command {
     /// Any kernel (`setpgid` in the child).
     ///
     /// # Errors
-    /// None here; an invalid group fails the spawn.
+    /// None here; a refused `setpgid` fails [`spawn`](Command::spawn).
     pub fn process_group(&mut self, pgroup: i32) -> &mut Command {
-        self.std.process_group(pgroup);
-        self
+        self.set(
+            |c| {
+                c.process_group(pgroup);
+            },
+            |c| {
+                c.process_group(pgroup);
+            },
+        )
+    }
+
+    /// Starts the child in a new session (`setsid`), leading a new process group.
+    ///
+    /// # Kernel support
+    /// Any kernel (`setsid` in the child).
+    ///
+    /// # Errors
+    /// None here; a refused `setsid` fails [`spawn`](Command::spawn); on a command converted
+    /// from std, [`pidfd::Error::InvalidInput`].
+    pub fn setsid(&mut self, on: bool) -> &mut Command {
+        self.set_pidfd_only("Command::setsid on a command converted from std::process::Command", |c| {
+            c.setsid(on);
+        })
+    }
+
+    /// Runs the child as user `uid` (supplementary groups are dropped unless
+    /// [`groups`](Command::groups) sets them).
+    ///
+    /// # Kernel support
+    /// Any kernel (`setresuid` in the child).
+    ///
+    /// # Errors
+    /// None here; without `CAP_SETUID` [`spawn`](Command::spawn) fails with `EPERM`.
+    pub fn uid(&mut self, uid: u32) -> &mut Command {
+        self.set(
+            |c| {
+                c.uid(uid);
+            },
+            |c| {
+                c.uid(uid);
+            },
+        )
+    }
+
+    /// Runs the child with group `gid`.
+    ///
+    /// # Kernel support
+    /// Any kernel (`setresgid` in the child).
+    ///
+    /// # Errors
+    /// None here; without `CAP_SETGID` [`spawn`](Command::spawn) fails with `EPERM`.
+    pub fn gid(&mut self, gid: u32) -> &mut Command {
+        self.set(
+            |c| {
+                c.gid(gid);
+            },
+            |c| {
+                c.gid(gid);
+            },
+        )
+    }
+
+    /// Sets the child's supplementary groups.
+    ///
+    /// # Kernel support
+    /// Any kernel (`setgroups` in the child).
+    ///
+    /// # Errors
+    /// None here; without `CAP_SETGID` [`spawn`](Command::spawn) fails with `EPERM`; on a
+    /// command converted from std, [`pidfd::Error::InvalidInput`].
+    pub fn groups(&mut self, groups: &[u32]) -> &mut Command {
+        self.set_pidfd_only("Command::groups on a command converted from std::process::Command", |c| {
+            c.groups(groups);
+        })
+    }
+
+    /// Blocks exactly these signals in the child (default: the spawning thread's mask).
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None here; a signal number out of range fails [`spawn`](Command::spawn) with
+    /// [`pidfd::Error::InvalidInput`], as does this setting on a command converted from std.
+    pub fn signal_mask(&mut self, signals: &[i32]) -> &mut Command {
+        self.set_pidfd_only("Command::signal_mask on a command converted from std::process::Command", |c| {
+            c.signal_mask(signals);
+        })
+    }
+
+    /// Resets every signal disposition to the default in the child, ignored ones included
+    /// (see [`pidfd::Command::reset_signals`]).
+    ///
+    /// # Kernel support
+    /// Any kernel.
+    ///
+    /// # Errors
+    /// None here; on a command converted from std, [`spawn`](Command::spawn) fails with
+    /// [`pidfd::Error::InvalidInput`].
+    pub fn reset_signals(&mut self, on: bool) -> &mut Command {
+        self.set_pidfd_only("Command::reset_signals on a command converted from std::process::Command", |c| {
+            c.reset_signals(on);
+        })
+    }
+
+    /// Starts the child in the cgroup v2 directory `dir` (an open directory fd).
+    ///
+    /// # Kernel support
+    /// `clone3(CLONE_INTO_CGROUP)` (5.7); without clone3 (or with it refused) the child
+    /// writes itself into `cgroup.procs` before exec.
+    ///
+    /// # Errors
+    /// None here; [`spawn`](Command::spawn) fails when the kernel refuses the move or
+    /// `cgroup.procs` cannot be opened; on a command converted from std, with
+    /// [`pidfd::Error::InvalidInput`].
+    pub fn cgroup(&mut self, dir: OwnedFd) -> &mut Command {
+        self.set_pidfd_only("Command::cgroup on a command converted from std::process::Command", |c| {
+            c.cgroup(dir);
+        })
     }
 
     /// Whether dropping the [`Child`] before its status was collected sends it `SIGKILL`
@@ -208,7 +633,8 @@ impl Command {
     /// not stay a zombie (see [`Child`]).
     ///
     /// # Kernel support
-    /// `pidfd_send_signal` (5.1).
+    /// `pidfd_send_signal` (5.1). Where a policy refuses it (old container profiles), the
+    /// dropped child is not killed, only reaped once it exits.
     ///
     /// # Errors
     /// None.
@@ -217,50 +643,46 @@ impl Command {
         self
     }
 
-    /// The std `Command` inside, for settings this type does not mirror (`uid`, `gid`,
-    /// `arg0`, `pre_exec`, ...).
+    /// Spawns the child, registers its pidfd with the current runtime and turns piped stdio
+    /// into tokio pipes (non-blocking on the parent's side; close-on-exec).
+    ///
+    /// Spawning itself is synchronous, as in std and tokio (a vfork-style clone and an exec,
+    /// well under a millisecond); waiting is not.
     ///
     /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
-    pub fn as_std_mut(&mut self) -> &mut std::process::Command {
-        &mut self.std
-    }
-
-    /// The std `Command` inside.
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
-    pub fn as_std(&self) -> &std::process::Command {
-        &self.std
-    }
-
-    /// Spawns the child: race-free pidfd ([`pidfd::spawn`]), registered with the current
-    /// runtime, piped stdio turned into tokio pipes.
-    ///
-    /// Spawning itself is synchronous, as in std and tokio (fork and exec take about a
-    /// millisecond); waiting is not.
-    ///
-    /// # Kernel support
-    /// `pidfd_open` (5.3) in the child; waiting as [`AsyncPidFd::wait`].
+    /// See [`Command`]; waiting as [`AsyncPidFd::wait`].
     ///
     /// # Errors
     /// [`Error::NoRuntime`] outside a runtime and [`Error::NoIoDriver`] in a runtime built
-    /// without I/O (both checked before anything is spawned); [`Error::Pidfd`] from the spawn
-    /// (`Exec` or `Os` with the errno, e.g. `ENOENT`); [`Error::Io`] when the registration or a
-    /// pipe conversion fails, after which the child has been killed and is reaped in the
-    /// background.
+    /// without I/O (both checked before anything is spawned); [`Error::Pidfd`] from the spawn:
+    /// [`pidfd::Error::Exec`] with the errno when the program cannot be run (e.g. `ENOENT`; the
+    /// failed child is reaped), [`pidfd::Error::InvalidInput`] for a NUL byte or a setting
+    /// out of range, [`pidfd::Error::Os`] when the process or a pipe cannot be created, and,
+    /// for a command converted from std, [`pidfd::Error::Denied`] when `pidfd_open` is refused;
+    /// [`Error::Io`] when the registration or a pipe conversion fails, after which the child
+    /// has been killed and is reaped in the background.
     pub fn spawn(&mut self) -> Result<Child> {
         let handle = current_runtime()?;
-        let (mut std_child, pidfd) = pidfd::spawn(&mut self.std)?;
-        let (stdin, stdout, stderr) = (std_child.stdin.take(), std_child.stdout.take(), std_child.stderr.take());
-        // The std `Child` holds nothing else we need: dropping it neither waits nor kills.
-        drop(std_child);
+        let (pid, pidfd, stdin, stdout, stderr) = match &mut self.inner {
+            Inner::Pidfd(cmd) => {
+                let mut child = cmd.spawn()?;
+                let pid = child.id();
+                let (i, o, e) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+                // Taking the pidfd leaves the `pidfd::Child` nothing to reap on drop.
+                (pid, child.into_pidfd(), i.map(OwnedFd::from), o.map(OwnedFd::from), e.map(OwnedFd::from))
+            }
+            Inner::Std { cmd, refused } => {
+                if let Some(what) = refused {
+                    return Err(pidfd::Error::InvalidInput(what).into());
+                }
+                let (mut child, pidfd) = pidfd::spawn(cmd)?;
+                let pid = child.id() as i32;
+                let (i, o, e) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+                // The std `Child` holds nothing else we need: dropping it neither waits nor kills.
+                drop(child);
+                (pid, pidfd, i.map(OwnedFd::from), o.map(OwnedFd::from), e.map(OwnedFd::from))
+            }
+        };
         let fd = match AsyncPidFd::register(pidfd) {
             Ok(fd) => fd,
             Err((pidfd, e)) => {
@@ -273,20 +695,25 @@ impl Command {
         };
         // Until the stdio conversions succeed the caller has not seen the child: on an error,
         // `Drop` kills it (and reaps it).
-        let mut child =
-            Child { stdin: None, stdout: None, stderr: None, fd: Some(fd), handle, kill_on_drop: true, reaped: false };
-        child.stdin = stdin
-            .map(|s| pipe::Sender::from_owned_fd(OwnedFd::from(s)).map(ChildStdin))
-            .transpose()
-            .map_err(|e| Error::io("make the child's stdin async", e))?;
-        child.stdout = stdout
-            .map(|s| pipe::Receiver::from_owned_fd(OwnedFd::from(s)).map(ChildStdout))
-            .transpose()
-            .map_err(|e| Error::io("make the child's stdout async", e))?;
-        child.stderr = stderr
-            .map(|s| pipe::Receiver::from_owned_fd(OwnedFd::from(s)).map(ChildStderr))
-            .transpose()
-            .map_err(|e| Error::io("make the child's stderr async", e))?;
+        let mut child = Child {
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            fd: Some(fd),
+            pid,
+            handle,
+            kill_on_drop: true,
+            reaped: false,
+        };
+        child.stdin = async_pipe(stdin, pipe::Sender::from_owned_fd_unchecked)
+            .map_err(|e| Error::io("make the child's stdin async", e))?
+            .map(ChildStdin);
+        child.stdout = async_pipe(stdout, pipe::Receiver::from_owned_fd_unchecked)
+            .map_err(|e| Error::io("make the child's stdout async", e))?
+            .map(ChildStdout);
+        child.stderr = async_pipe(stderr, pipe::Receiver::from_owned_fd_unchecked)
+            .map_err(|e| Error::io("make the child's stderr async", e))?
+            .map(ChildStderr);
         child.kill_on_drop = self.kill_on_drop;
         Ok(child)
     }
@@ -312,21 +739,56 @@ impl Command {
     /// # Errors
     /// As [`spawn`](Command::spawn) and [`Child::wait_with_output`].
     pub async fn output(&mut self) -> Result<Output> {
-        self.std.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.stdout(Stdio::piped()).stderr(Stdio::piped());
         self.spawn()?.wait_with_output().await
     }
 }
 
+/// The parent's end of a pipe, made non-blocking here (the child's end, a separate open file
+/// description, stays blocking), as the tokio pipe type `make` builds and registers. The fd is
+/// close-on-exec already (`pipe2(O_CLOEXEC)`, in `pidfd::Command` and in std).
+fn async_pipe<T>(fd: Option<OwnedFd>, make: fn(OwnedFd) -> io::Result<T>) -> io::Result<Option<T>> {
+    let Some(fd) = fd else { return Ok(None) };
+    sys::set_nonblocking(fd.as_fd())?;
+    make(fd).map(Some)
+}
+
+/// Wraps a configured [`pidfd::Command`] (kill-on-drop off).
+///
+/// # Kernel support
+/// Any kernel.
+///
+/// # Errors
+/// None.
+impl From<pidfd::Command> for Command {
+    fn from(cmd: pidfd::Command) -> Command {
+        Command { inner: Inner::Pidfd(cmd), kill_on_drop: false }
+    }
+}
+
+/// Wraps a configured std `Command` whole (kill-on-drop off): it is spawned with
+/// [`pidfd::spawn`], which honours every std setting and needs `pidfd_open` (see
+/// [`Command`]).
+///
+/// # Kernel support
+/// `pidfd_open` (5.3) in the child.
+///
+/// # Errors
+/// None here; [`Command::spawn`] reports them.
 impl From<std::process::Command> for Command {
-    /// Wraps a configured std `Command` (kill-on-drop off).
-    fn from(std: std::process::Command) -> Command {
-        Command { std, kill_on_drop: false }
+    fn from(cmd: std::process::Command) -> Command {
+        Command { inner: Inner::Std { cmd, refused: None }, kill_on_drop: false }
     }
 }
 
 impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Command").field("std", &self.std).field("kill_on_drop", &self.kill_on_drop).finish()
+        let mut d = f.debug_struct("Command");
+        match &self.inner {
+            Inner::Pidfd(cmd) => d.field("pidfd", cmd),
+            Inner::Std { cmd, refused } => d.field("std", cmd).field("refused", refused),
+        };
+        d.field("kill_on_drop", &self.kill_on_drop).finish()
     }
 }
 
@@ -361,6 +823,8 @@ pub struct Child {
     pub stderr: Option<ChildStderr>,
     /// `None` only once `into_async_pidfd` has taken it.
     fd: Option<AsyncPidFd>,
+    /// As the kernel returned it at creation.
+    pid: i32,
     handle: Handle,
     kill_on_drop: bool,
     reaped: bool,
@@ -377,15 +841,23 @@ impl Child {
     /// on the process).
     ///
     /// # Kernel support
-    /// Any kernel with pidfds: `PIDFD_GET_INFO` (6.13), else `/proc/self/fdinfo`.
+    /// Any kernel with pidfds: whether it was reaped is asked through the pidfd
+    /// (`PIDFD_GET_INFO`, 6.13, else `/proc/self/fdinfo`); the number is the one the kernel
+    /// returned at the spawn.
     ///
     /// # Errors
-    /// None: `None` after the reap or if the pid cannot be read.
+    /// None: `None` once the child has been reaped (through this `Child` or its pidfd).
     pub fn id(&self) -> Option<u32> {
         if self.reaped {
             return None;
         }
-        self.fd().pidfd().pid().ok().and_then(|p| u32::try_from(p).ok())
+        match self.fd().pidfd().pid() {
+            Err(pidfd::Error::Exited) => None,
+            // Read as the pidfd sees it now, or (no `/proc`, ...) as it was at the spawn: either
+            // way the child's, since it is not reaped.
+            Ok(pid) => u32::try_from(pid).ok(),
+            Err(_) => u32::try_from(self.pid).ok(),
+        }
     }
 
     /// Closes stdin (if piped), then waits for the child to exit and reaps it. The status is

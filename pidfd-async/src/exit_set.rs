@@ -54,8 +54,8 @@ const BATCH: usize = 256;
 /// # async fn main() -> Result<(), pidfd_async::Error> {
 /// let mut set = pidfd_async::ExitSet::new()?;
 /// for code in [3, 1, 2] {
-///     let (_child, fd) = pidfd::spawn(std::process::Command::new("sh").arg("-c").arg(format!("sleep 0.{code}; exit {code}")))?;
-///     set.insert(code, fd)?;
+///     let child = pidfd::Command::new("sh").arg("-c").arg(format!("sleep 0.{code}; exit {code}")).spawn()?;
+///     set.insert(code, child.into_pidfd())?;
 /// }
 /// let mut order = Vec::new();
 /// while let Some((code, status)) = set.next().await {

@@ -4,15 +4,16 @@
 //!   reaps a child, or reports the exit status of any other process once its parent has reaped
 //!   it (6.15+); [`exited`](AsyncPidFd::exited) resolves on the exit of any process on any
 //!   kernel.
-//! * [`Command`] / [`Child`]: spawning like `tokio::process`, race-free ([`pidfd::spawn`]),
-//!   with async stdio pipes, [`Child::wait_with_output`], kill-on-drop, and no zombie left
-//!   behind by a dropped child.
+//! * [`Command`] / [`Child`]: spawning like `tokio::process`, race-free and at vfork speed
+//!   ([`pidfd::Command`]: the pidfd comes from `clone3`/`clone` with `CLONE_PIDFD`, so it
+//!   also works where a container refuses `pidfd_open` or `clone3`), with async stdio pipes,
+//!   [`Child::wait_with_output`], kill-on-drop, and no zombie left behind by a dropped child.
 //! * [`ExitSet`]: many processes under keys, yielding `(key, status)` as they exit, with one
 //!   reactor registration for the whole set and O(1) work per exit.
 //!
 //! Waiting never blocks a runtime thread: readiness comes from epoll, statuses are collected
-//! with `waitid(WNOHANG)` (spawning itself, fork and exec, is synchronous as in std and
-//! tokio). A readiness that is not an exit (a tracer attached, a thread-group
+//! with `waitid(WNOHANG)` (spawning itself, a vfork-style clone and exec, is synchronous as in
+//! std and tokio). A readiness that is not an exit (a tracer attached, a thread-group
 //! leader exec) is "not yet", never an error, a panic or a polling loop. The futures are `Send`
 //! and cancellation-safe, so timeouts compose with `tokio::time::timeout` and `select!`.
 //!
@@ -39,7 +40,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::os::unix::process::{CommandExt, ExitStatusExt};
+//! use std::os::unix::process::ExitStatusExt;
 //! use std::time::Duration;
 //!
 //! use pidfd_async::ExitSet;
@@ -47,9 +48,9 @@
 //! /// Worker `k` dies after k tenths of a second. Each leads its own process group, so a
 //! /// signal to the group also reaches whatever the worker started (here: `sleep`).
 //! fn start(k: u32) -> pidfd::Result<pidfd::PidFd> {
-//!     let mut cmd = std::process::Command::new("sh");
+//!     let mut cmd = pidfd::Command::new("sh");
 //!     cmd.arg("-c").arg(format!("sleep 0.{k}; exit 1")).process_group(0);
-//!     Ok(pidfd::spawn(&mut cmd)?.1)
+//!     Ok(cmd.spawn()?.into_pidfd())
 //! }
 //!
 //! let mut workers = ExitSet::new()?;
@@ -88,6 +89,7 @@
 //!
 //! | operation | mechanism (first kernel) | before that |
 //! |---|---|---|
+//! | spawn ([`Command`]) | `clone3` / `clone(CLONE_PIDFD)`, vfork-style ([`pidfd::Command`]; 5.2) | fork, the child opens and sends its own pidfd (5.3); a command converted from std: [`pidfd::spawn`] (5.3) |
 //! | readiness on exit | pidfd polls readable (5.3) | no pidfds: [`pidfd::Error::Unsupported`] |
 //! | reap a child | `waitid(P_PIDFD, WNOHANG)` (5.4) | 5.3: `waitid(P_PID)` re-checked through the pidfd |
 //! | non-blocking pidfd | `O_NONBLOCK` honoured by `waitid` (5.10) | not needed: `WNOHANG` |
@@ -114,6 +116,6 @@ mod orphans;
 mod sys;
 
 pub use async_pidfd::AsyncPidFd;
-pub use command::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+pub use command::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
 pub use error::{Error, Result};
 pub use exit_set::{ExitId, ExitSet};

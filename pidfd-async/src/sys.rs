@@ -1,7 +1,8 @@
 //! The crate's only unsafe code: registering an owned fd with tokio's reactor (and finding out
 //! whether the runtime has a reactor at all), the system calls of the epoll instances this crate
 //! owns (the [`ExitSet`](crate::ExitSet)'s inner set, the reaper of orphaned children), a
-//! zero-timeout `poll`, and a `waitid` that looks without reaping. One thin function per call.
+//! zero-timeout `poll`, a `waitid` that looks without reaping, and `O_NONBLOCK` on the parent's
+//! ends of stdio pipes. One thin function per call.
 #![allow(unsafe_code)]
 
 use std::cell::Cell;
@@ -42,30 +43,43 @@ pub(crate) fn register<T: OwnsFd>(inner: T) -> Result<AsyncFd<T>, (T, io::Error)
     unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }.map_err(|e| e.into_parts())
 }
 
+/// How many runtimes each thread remembers the answer of [`has_io_driver`] for.
+const KNOWN_RUNTIMES: usize = 8;
+
 /// Whether the runtime of `handle` (the one in context) has an I/O driver.
 ///
 /// tokio has no query for this and panics at the first registration in a runtime built without
 /// `enable_io`, after the caller has handed over its fd (a pidfd closed by the unwinding, a child
 /// left unreaped). So this registers a throwaway epoll fd instead, under `catch_unwind`, once
 /// per runtime and thread: the answer is cached under the runtime's id (tokio hands those out
-/// from a 64-bit counter). Without a driver, tokio's panic message is printed by the panic hook
-/// the first time; the caller gets an error. (With `panic = "abort"` the process aborts, as it
-/// would have at the registration.)
+/// from a 64-bit counter, never twice), for the last [`KNOWN_RUNTIMES`] runtimes used on the
+/// thread, so a thread that alternates between a few runtimes probes each once. Without a
+/// driver, tokio's panic message is printed by the panic hook at that probe; the caller gets an
+/// error. (With `panic = "abort"` the process aborts, as it would have at the registration.)
 pub(crate) fn has_io_driver(handle: &Handle) -> io::Result<bool> {
     thread_local! {
-        static KNOWN: Cell<Option<(u64, bool)>> = const { Cell::new(None) };
+        /// Most recently used first.
+        static KNOWN: Cell<[Option<(u64, bool)>; KNOWN_RUNTIMES]> = const { Cell::new([None; KNOWN_RUNTIMES]) };
     }
     let id = runtime_id(handle);
-    if let Some((known, has)) = KNOWN.get()
-        && known == id
-    {
-        return Ok(has);
-    }
-    let probe = Epoll::new()?;
-    // `register` either returns (an error from epoll_ctl still means there is a driver) or
-    // panics in tokio before anything is registered; the unwinding closes the probe.
-    let has = std::panic::catch_unwind(AssertUnwindSafe(|| drop(register(probe)))).is_ok();
-    KNOWN.set(Some((id, has)));
+    let mut known = KNOWN.get();
+    let has = match known.iter().position(|k| k.is_some_and(|(known, _)| known == id)) {
+        Some(i) => {
+            let has = known[i].is_some_and(|(_, has)| has);
+            known[..=i].rotate_right(1);
+            has
+        }
+        None => {
+            let probe = Epoll::new()?;
+            // `register` either returns (an error from epoll_ctl still means there is a driver)
+            // or panics in tokio before anything is registered; the unwinding closes the probe.
+            let has = std::panic::catch_unwind(AssertUnwindSafe(|| drop(register(probe)))).is_ok();
+            known.rotate_right(1);
+            known[0] = Some((id, has));
+            has
+        }
+    };
+    KNOWN.set(known);
     Ok(has)
 }
 
@@ -218,4 +232,22 @@ impl AsFd for Epoll {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.as_fd()
     }
+}
+
+/// Sets `O_NONBLOCK` on the open file description behind `fd` (`F_GETFL`, then `F_SETFL` if
+/// it is not set yet).
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no argument; `fd` is open for the call.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::O_NONBLOCK != 0 {
+        return Ok(());
+    }
+    // SAFETY: F_SETFL takes an int; `fd` is open for the call.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -1,5 +1,9 @@
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+//! Processes that are not our children: a grandchild, whose pidfd its parent (our child)
+//! sends us over a socket (`SCM_RIGHTS`), so no `pidfd_open` is needed and these run under the
+//! container-eperm row too (where `PIDFD_INFO_EXIT` is refused: `wait` gives `Unsupported`).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use pidfd::{Feature, PidFd};
@@ -10,15 +14,17 @@ use crate::support::{require, rt};
 const PARENT: &str = "PIDFD_ASYNC_TEST_PARENT";
 
 /// Not a test of its own: the middle process of [`grandchild`]. Spawns
-/// `sh -c 'sleep A; exit 5'`, prints its pid, sleeps until B, then reaps it.
+/// `sh -c 'sleep A; exit 5'`, sends its pidfd over the socket on stdin, sleeps until B, then
+/// reaps it.
 #[test]
 fn parent_helper() {
     let Ok(times) = std::env::var(PARENT) else { return };
     let (a, b) = times.split_once(',').unwrap();
     let b: f64 = b.parse().unwrap();
     let start = Instant::now();
-    let mut child = std::process::Command::new("sh").args(["-c", &format!("sleep {a}; exit 5")]).spawn().unwrap();
-    println!("\ngrandchild {}", child.id());
+    let sock = UnixStream::from(std::io::stdin().as_fd().try_clone_to_owned().unwrap());
+    let mut child = pidfd::Command::new("sh").args(["-c", &format!("sleep {a}; exit 5")]).spawn().unwrap();
+    pidfd::send_pidfd(&sock, child.pidfd(), b"g").unwrap();
     std::thread::sleep(Duration::from_secs_f64(b).saturating_sub(start.elapsed()));
     let status = child.wait().unwrap();
     std::process::exit(if status.code() == Some(5) { 0 } else { 1 });
@@ -26,31 +32,26 @@ fn parent_helper() {
 
 /// A grandchild: our child (this test binary again, [`parent_helper`]) starts
 /// `sh -c 'sleep A; exit 5'` and reaps it only at time B, so the grandchild is a zombie from A
-/// to B (a shell would reap it at once).
-fn grandchild(exit_after: f64, reaped_after: f64) -> (std::process::Child, PidFd, PidFd) {
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "nonchild::parent_helper", "--nocapture", "--test-threads=1"])
+/// to B (a shell would reap it at once). Returns our child's pidfd and the grandchild's.
+fn grandchild(exit_after: f64, reaped_after: f64) -> (PidFd, PidFd) {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let child = pidfd::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "nonchild::parent_helper", "--nocapture", "--test-threads=1"])
         .env(PARENT, format!("{exit_after},{reaped_after}"))
-        .stdout(Stdio::piped());
-    let (mut child, child_fd) = pidfd::spawn(&mut cmd).unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let pid: i32 = loop {
-        let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the parent helper ended without a word");
-        if let Some(pid) = line.trim().strip_prefix("grandchild ") {
-            break pid.parse().unwrap();
-        }
-    };
-    // Not racy: the grandchild cannot be reaped before `reaped_after`.
-    let fd = PidFd::open(pid).unwrap();
-    (child, child_fd, fd)
+        .stdin(pidfd::Stdio::Fd(OwnedFd::from(theirs)))
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 1];
+    let (n, fd) = pidfd::recv_pidfd(&ours, &mut buf).unwrap();
+    assert_eq!(n, 1, "the parent helper ended without sending the grandchild's pidfd");
+    (child.into_pidfd(), fd.expect("a pidfd with the message"))
 }
 
 #[test]
 fn a_grandchild_is_waited_for() {
     rt().block_on(async {
         let start = Instant::now();
-        let (_sh, sh_fd, fd) = grandchild(0.2, 0.6);
+        let (sh_fd, fd) = grandchild(0.2, 0.6);
         let fd = AsyncPidFd::new(fd).unwrap();
         assert!(matches!(fd.pidfd().try_wait(), Err(pidfd::Error::NotChild)));
 
@@ -80,7 +81,7 @@ fn a_grandchild_is_waited_for() {
 #[test]
 fn a_grandchild_in_an_exit_set() {
     rt().block_on(async {
-        let (_sh, sh_fd, fd) = grandchild(0.1, 0.3);
+        let (sh_fd, fd) = grandchild(0.1, 0.3);
         let mut set = ExitSet::new().unwrap();
         set.insert("grandchild", fd).unwrap();
         set.insert("sh", sh_fd).unwrap();
@@ -102,7 +103,7 @@ fn a_grandchild_in_an_exit_set() {
 fn exited_works_for_any_process() {
     rt().block_on(async {
         // A process that is neither our child nor ever reaped while we look: `exited` only.
-        let (_sh, sh_fd, fd) = grandchild(0.05, 0.2);
+        let (sh_fd, fd) = grandchild(0.05, 0.2);
         let fd = AsyncPidFd::new(fd).unwrap();
         tokio::time::timeout(Duration::from_secs(5), fd.exited()).await.unwrap().unwrap();
         assert!(AsyncPidFd::new(sh_fd).unwrap().wait().await.unwrap().success());

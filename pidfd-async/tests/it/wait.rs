@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use pidfd_async::{AsyncPidFd, Error};
 
-use crate::support::{Flag, held, poll_with, reaped, rt, rt_mt, sh};
+use crate::support::{Flag, held, poll_with, reaped, require, rt, rt_mt, sh};
 
 #[test]
 fn exit_codes_come_back() {
     rt().block_on(async {
         for code in [0, 1, 42, 127, 255] {
-            let (_c, fd) = sh(&format!("exit {code}"));
+            let fd = sh(&format!("exit {code}"));
             let fd = AsyncPidFd::new(fd).unwrap();
             let status = fd.wait().await.unwrap();
             assert_eq!(status.code(), Some(code), "{status:?}");
@@ -24,16 +24,19 @@ fn exit_codes_come_back() {
 
 #[test]
 fn signals_come_back() {
+    if !require(pidfd::Feature::PidfdSendSignal) {
+        return;
+    }
     rt().block_on(async {
         for sig in [libc::SIGKILL, libc::SIGTERM, libc::SIGUSR1, libc::SIGHUP] {
-            let (_c, fd) = sh("exec sleep 30");
+            let fd = sh("exec sleep 30");
             let fd = AsyncPidFd::new(fd).unwrap();
             fd.send_signal(sig).unwrap();
             let status = fd.wait().await.unwrap();
             assert_eq!(status.signal(), Some(sig), "{status:?}");
             assert_eq!(status.code(), None);
         }
-        let (_c, fd) = sh("exec sleep 30");
+        let fd = sh("exec sleep 30");
         let fd = AsyncPidFd::new(fd).unwrap();
         fd.kill().unwrap();
         assert_eq!(fd.wait().await.unwrap().signal(), Some(libc::SIGKILL));
@@ -45,7 +48,7 @@ fn signals_come_back() {
 #[test]
 fn wait_twice_and_try_wait_agree() {
     rt().block_on(async {
-        let (_c, fd) = sh("sleep 0.1; exit 9");
+        let fd = sh("sleep 0.1; exit 9");
         let fd = AsyncPidFd::new(fd).unwrap();
         assert_eq!(fd.try_wait().unwrap(), None);
         let first = fd.wait().await.unwrap();
@@ -62,7 +65,7 @@ fn wait_twice_and_try_wait_agree() {
 #[test]
 fn new_makes_the_fd_nonblocking_where_supported() {
     rt().block_on(async {
-        let (_c, fd) = sh("exit 0");
+        let fd = sh("exit 0");
         let fd = AsyncPidFd::new(fd).unwrap();
         assert_eq!(fd.pidfd().is_nonblocking().unwrap(), pidfd::Feature::PidfdNonblock.is_supported());
         assert!(fd.wait().await.unwrap().success());
@@ -73,7 +76,7 @@ fn new_makes_the_fd_nonblocking_where_supported() {
 fn a_dropped_wait_loses_nothing() {
     rt().block_on(async {
         // Dropped before the exit.
-        let (_c, fd) = sh("sleep 0.3; exit 5");
+        let fd = sh("sleep 0.3; exit 5");
         let fd = AsyncPidFd::new(fd).unwrap();
         for _ in 0..3 {
             assert!(tokio::time::timeout(Duration::from_millis(30), fd.wait()).await.is_err());
@@ -84,7 +87,7 @@ fn a_dropped_wait_loses_nothing() {
         // the exit wakes it (its waker fires), and it is dropped without running again. The
         // dropped future neither reaped the child nor took the readiness with it: the next
         // wait collects the status.
-        let (_c, fd, release) = held(6);
+        let (fd, release) = held(6);
         let fd = AsyncPidFd::new(fd).unwrap();
         {
             let (woken, waker) = Flag::waker();
@@ -100,7 +103,7 @@ fn a_dropped_wait_loses_nothing() {
         // Dropped after the collection: a wait polled once after the exit collects (reaps) the
         // status in that poll, and its result is thrown away with the future. Later waits and
         // try_wait return the same status.
-        let (_c, fd, release) = held(7);
+        let (fd, release) = held(7);
         let fd = AsyncPidFd::new(fd).unwrap();
         drop(release);
         fd.exited().await.unwrap();
@@ -116,7 +119,7 @@ fn a_dropped_wait_loses_nothing() {
         assert_eq!(fd.try_wait().unwrap().and_then(|s| s.code()), Some(7));
 
         // Collected by a `try_wait` whose result is dropped: the same.
-        let (_c, fd, release) = held(8);
+        let (fd, release) = held(8);
         let fd = AsyncPidFd::new(fd).unwrap();
         drop(release);
         fd.exited().await.unwrap();
@@ -141,7 +144,7 @@ fn waiting_through_the_pidfd_meanwhile_loses_no_wake_up() {
     for runtime in [rt(), rt_mt()] {
         runtime.block_on(async {
             for round in 0..ROUNDS {
-                let (_c, fd, release) = held(round);
+                let (fd, release) = held(round);
                 let fd = Arc::new(AsyncPidFd::new(fd).unwrap());
                 let blocking = round % 2 == 0;
                 let other = {
@@ -188,7 +191,7 @@ async fn poll_once<F: Future>(mut f: Pin<&mut F>) -> Option<F::Output> {
 #[test]
 fn exited_resolves_before_the_reap() {
     rt().block_on(async {
-        let (_c, fd) = sh("sleep 0.05; exit 4");
+        let fd = sh("sleep 0.05; exit 4");
         let fd = AsyncPidFd::new(fd).unwrap();
         fd.exited().await.unwrap();
         assert!(!reaped(fd.pidfd()), "exited() must not reap");
@@ -201,7 +204,7 @@ fn exited_resolves_before_the_reap() {
 #[test]
 fn many_tasks_wait_on_one_pidfd_from_a_multi_thread_runtime() {
     rt_mt().block_on(async {
-        let (_c, fd) = sh("sleep 0.1; exit 11");
+        let fd = sh("sleep 0.1; exit 11");
         let fd = Arc::new(AsyncPidFd::new(fd).unwrap());
         let mut tasks = Vec::new();
         for i in 0..8 {
@@ -221,14 +224,18 @@ fn many_tasks_wait_on_one_pidfd_from_a_multi_thread_runtime() {
 fn the_futures_are_send() {
     fn send<T: Send>(_: &T) {}
     rt().block_on(async {
-        let (_c, fd) = sh("exit 0");
+        let fd = sh("exit 0");
         let fd = AsyncPidFd::new(fd).unwrap();
         send(&fd.wait());
         send(&fd.exited());
         let mut set = pidfd_async::ExitSet::<u8>::new().unwrap();
         send(&set.next());
-        let mut child = pidfd_async::Command::new("true").spawn().unwrap();
+        let mut cmd = pidfd_async::Command::new("true");
+        send(&cmd.status());
+        send(&cmd.output());
+        let mut child = cmd.spawn().unwrap();
         send(&child.wait());
+        send(&child);
         fd.wait().await.unwrap();
     });
 }
@@ -236,7 +243,7 @@ fn the_futures_are_send() {
 #[test]
 fn wait_does_not_block_the_runtime_thread() {
     rt().block_on(async {
-        let (_c, fd) = sh("sleep 0.5");
+        let fd = sh("sleep 0.5");
         let fd = AsyncPidFd::new(fd).unwrap();
         let start = Instant::now();
         let ticker = async {
@@ -257,7 +264,7 @@ fn wait_does_not_block_the_runtime_thread() {
 
 #[test]
 fn outside_a_runtime_is_an_error_not_a_panic() {
-    let (_c, fd) = sh("exit 0");
+    let fd = sh("exit 0");
     let err = AsyncPidFd::new(fd).unwrap_err();
     assert!(matches!(err, Error::NoRuntime), "{err}");
     assert!(matches!(pidfd_async::ExitSet::<()>::new(), Err(Error::NoRuntime)));

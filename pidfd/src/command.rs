@@ -686,6 +686,11 @@ fn candidates(program: &OsStr, path: Option<&OsStr>) -> Result<Vec<CString>> {
 /// changes and working directory. std does not expose its stdio settings, `env_clear`, or its
 /// `CommandExt` settings (uid, process group, pre_exec hooks): set those on the result.
 ///
+/// **Caution:** a std command that drops privileges (`CommandExt::uid`, `gid`, `groups`) or
+/// relies on a `pre_exec` hook loses that in the conversion, and its child would run with this
+/// process's credentials. Set those on the `pidfd::Command`, or spawn the std command itself
+/// with [`spawn`](crate::spawn), which keeps every std setting.
+///
 /// # Kernel support
 /// Any kernel (copies settings; spawning as [`Command`]).
 ///

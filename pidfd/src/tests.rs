@@ -901,6 +901,16 @@ fn check_child_fds(what: &str, configure: impl FnOnce(&mut crate::Command), expe
     configure(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     let pid = child.id();
+    // Killed by pid (our unreaped child: the pid cannot be reused) even when an assertion
+    // below fails, or where a policy refuses pidfd_send_signal: a `sleep 100` left behind
+    // would hold the streams it inherited (a caller reading them to EOF would wait for it).
+    struct KillOnDrop(i32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = crate::sys::kill(self.0, libc::SIGKILL);
+        }
+    }
+    let guard = KillOnDrop(pid);
     let numbers: Vec<i32> = expected.iter().map(|&(fd, _)| fd).collect();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -917,8 +927,8 @@ fn check_child_fds(what: &str, configure: impl FnOnce(&mut crate::Command), expe
         assert_eq!(link, std::path::Path::new("/dev/null"), "{what}: fd {fd}");
         assert_eq!(access_mode(pid, fd), mode, "{what}: fd {fd}");
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(guard);
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL), "{what}");
 }
 
 /// `Stdio::Null`: the child opens `/dev/null` itself, read-only as stdin and write-only as

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use pidfd::{
-    Advice, Command, Error, MemoryRange, OpenFlags, PidFd, SigInfo, SigValue, SignalScope, Stdio, WaitEvent,
+    Advice, Command, Error, Feature, MemoryRange, OpenFlags, PidFd, SigInfo, SigValue, SignalScope, Stdio, WaitEvent,
     WaitOptions,
 };
 
@@ -125,7 +125,7 @@ fn drop_running_child() {
 #[test]
 fn pidfd_queries_and_failures() {
     let _serial = serial();
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = support::self_pidfd() else { return };
     let (mut reaped, _) = held_child();
     drop(reaped.stdin.take());
     reaped.wait().unwrap();
@@ -199,7 +199,10 @@ fn thread_pidfds_and_not_a_leader() {
 #[test]
 fn get_fd_and_open_by_id() {
     let _serial = serial();
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = support::self_pidfd() else { return };
+    if !support::require(Feature::PidfdGetfd) {
+        return;
+    }
     let (mut gone, _) = held_child();
     drop(gone.stdin.take());
     gone.wait().unwrap();
@@ -227,7 +230,10 @@ fn get_fd_and_open_by_id() {
 #[test]
 fn signals_in_every_scope() {
     let _serial = serial();
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = support::self_pidfd() else { return };
+    if !support::require(Feature::PidfdSendSignal) {
+        return;
+    }
     let mut child = Command::new("sh").args(["-c", "read x"]).stdin(Stdio::Piped).process_group(0).spawn().unwrap();
     let (mut gone, _) = held_child();
     drop(gone.stdin.take());
@@ -254,6 +260,9 @@ fn signals_in_every_scope() {
 #[test]
 fn wait_events_stop_and_continue() {
     let _serial = serial();
+    if !support::require(Feature::PidfdSendSignal) {
+        return;
+    }
     leaves_no_fd("wait_event", 100, |_| {
         let (mut child, pid) = held_child();
         let fd = child.pidfd().try_clone().unwrap();
@@ -283,7 +292,7 @@ fn wait_events_stop_and_continue() {
 #[test]
 fn memory_advice() {
     let _serial = serial();
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = support::self_pidfd() else { return };
     let (mut child, _) = held_child();
     let local = [0u8; 8192];
     let page = MemoryRange { addr: local.as_ptr() as usize & !4095, len: 4096 };
@@ -333,9 +342,12 @@ fn spawning() {
         if let Some(cg) = &cgroup {
             let _ = Command::new("true").cgroup(cg.try_clone().unwrap()).status();
         }
-        let (mut c, fd) = pidfd::spawn(&mut std::process::Command::new("true")).unwrap();
-        fd.wait().unwrap();
-        let _ = c.try_wait();
+        // pidfd::spawn needs pidfd_open in the child; pidfd::Command above does not.
+        if Feature::PidfdOpen.is_supported() {
+            let (mut c, fd) = pidfd::spawn(&mut std::process::Command::new("true")).unwrap();
+            fd.wait().unwrap();
+            let _ = c.try_wait();
+        }
         assert!(pidfd::spawn(&mut std::process::Command::new("/nonexistent")).is_err());
         drop_running_child();
         if i % 2 == 0 {
@@ -351,7 +363,7 @@ fn spawning() {
 #[test]
 fn socket_helpers() {
     let _serial = serial();
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = support::self_pidfd() else { return };
     leaves_no_fd("sockets", 1000, |_| {
         let (a, b) = UnixStream::pair().unwrap();
         let _ = PidFd::from_peer(&a);
@@ -428,7 +440,7 @@ fn every_library_fd_is_close_on_exec() {
     let _serial = serial();
     let baseline = inherited();
     let mut alive: Vec<Box<dyn std::any::Any>> = Vec::new();
-    let me = PidFd::from_self().unwrap();
+    let Some(me) = support::self_pidfd() else { return };
     let pid = std::process::id() as i32;
     alive.push(Box::new(PidFd::open(pid).unwrap()));
     if let Ok(fd) = PidFd::open_with(pid, OpenFlags::NONBLOCK) {

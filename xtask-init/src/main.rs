@@ -190,7 +190,8 @@ fn run_one(name: &str, path: &str, args: &[String], p: &Params) -> i32 {
         match child.try_wait() {
             Ok(Some(status)) => break status_code(status),
             Ok(None) if Instant::now() >= deadline => {
-                println!("kmatrix-init: {name} timed out after {:?}", p.timeout);
+                println!("kmatrix-init: {name} timed out after {:?}; what every task was doing:", p.timeout);
+                dump_tasks();
                 let _ = child.kill();
                 let _ = child.wait();
                 break 124;
@@ -205,6 +206,37 @@ fn run_one(name: &str, path: &str, args: &[String], p: &Params) -> i32 {
     reap_orphans();
     println!("KMATRIX-EXIT {name} status={code} secs={:.1}", started.elapsed().as_secs_f64());
     code
+}
+
+/// Prints every task of every process (`pid/tid state wchan syscall comm`): the diagnosis of a
+/// hang, read from `/proc` before the hung binary is killed.
+fn dump_tasks() {
+    let read = |path: String| std::fs::read_to_string(path).unwrap_or_default().trim().to_owned();
+    let numbers = |dir: &str| -> Vec<u32> {
+        let mut v: Vec<u32> = std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
+    };
+    for pid in numbers("/proc") {
+        for tid in numbers(&format!("/proc/{pid}/task")) {
+            let t = format!("/proc/{pid}/task/{tid}");
+            let stat = read(format!("{t}/stat"));
+            // `pid (comm) S ppid ...`: the state follows the last ')'.
+            let (comm, rest) = match (stat.find('('), stat.rfind(')')) {
+                (Some(a), Some(b)) if a < b => (&stat[a + 1..b], stat[b + 1..].trim()),
+                _ => ("?", ""),
+            };
+            let mut fields = rest.split_whitespace();
+            let state = fields.next().unwrap_or("?");
+            let ppid = fields.next().unwrap_or("?");
+            let wchan = read(format!("{t}/wchan"));
+            let syscall = read(format!("{t}/syscall"));
+            let syscall = syscall.split_whitespace().next().unwrap_or("");
+            println!("kmatrix-init:   {pid}/{tid} ppid {ppid} {state} wchan={wchan} syscall={syscall} {comm}");
+        }
+    }
 }
 
 fn status_code(status: ExitStatus) -> i32 {

@@ -987,12 +987,7 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> i32 {
                 if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                     continue;
                 }
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
-                    continue;
-                }
-                let caught = old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
-                if caught || sig == libc::SIGPIPE {
+                if sig == libc::SIGPIPE || raw_sig_caught(sig) {
                     raw_sig_default(sig);
                 }
             }
@@ -1282,9 +1277,16 @@ unsafe fn close_all_but(keep: &mut [RawFd], no_close_range: bool) -> Result<(), 
     Ok(())
 }
 
-/// `rt_sigaction(sig, SIG_DFL)` with an all-zero kernel `struct sigaction` (handler SIG_DFL, no
-/// flags, empty mask: the same bytes in every architecture's layout).
-fn raw_sig_default(sig: i32) {
+/// The raw `rt_sigaction` system call: `act` and `old` point to the kernel's `struct sigaction`
+/// (or are null). Never libc's `sigaction`: musl's takes a lock for `SIGABRT`, which another
+/// thread may hold at the instant a fork-like child is created without libc's `fork` (the
+/// raw clone3 into a cgroup), so the child would wait for it forever.
+///
+/// # Safety
+/// `act`, if not null, points to a kernel `struct sigaction` ([`KSIGACTION_BYTES`] readable
+/// bytes); `old`, if not null, to as many writable ones.
+unsafe fn raw_rt_sigaction(sig: i32, act: *const u8, old: *mut u8) -> libc::c_long {
+    // The kernel's sigset_t: 128 signals on mips, 64 elsewhere.
     const SIGSET_BYTES: usize = if cfg!(any(
         target_arch = "mips",
         target_arch = "mips64",
@@ -1295,9 +1297,50 @@ fn raw_sig_default(sig: i32) {
     } else {
         8
     };
-    let zero = [0u64; 8];
-    // SAFETY: a zeroed buffer larger than any architecture's kernel sigaction; no old action.
-    unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, zero.as_ptr(), std::ptr::null_mut::<u8>(), SIGSET_BYTES) };
+    // SAFETY: the caller's pointers; sparc takes a restorer before the size (null: none).
+    unsafe {
+        if cfg!(any(target_arch = "sparc", target_arch = "sparc64")) {
+            libc::syscall(libc::SYS_rt_sigaction, sig, act, old, std::ptr::null::<u8>(), SIGSET_BYTES)
+        } else {
+            libc::syscall(libc::SYS_rt_sigaction, sig, act, old, SIGSET_BYTES)
+        }
+    }
+}
+
+/// More bytes than any architecture's kernel `struct sigaction`.
+const KSIGACTION_BYTES: usize = 64;
+
+/// `rt_sigaction(sig, SIG_DFL)` with an all-zero kernel `struct sigaction` (handler SIG_DFL, no
+/// flags, empty mask: the same bytes in every architecture's layout).
+fn raw_sig_default(sig: i32) {
+    let zero = [0u64; KSIGACTION_BYTES / 8];
+    // SAFETY: a zeroed buffer as large as any kernel sigaction; no old action.
+    unsafe { raw_rt_sigaction(sig, zero.as_ptr().cast(), std::ptr::null_mut()) };
+}
+
+/// Whether `sig` has a handler (neither `SIG_DFL` nor `SIG_IGN`), from the raw system call; an
+/// invalid signal has none.
+fn raw_sig_caught(sig: i32) -> bool {
+    // The handler leads the kernel's struct, except on mips, where an int of flags comes
+    // first (padded to the pointer's alignment).
+    const HANDLER_AT: usize = if cfg!(any(
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "mips32r6",
+        target_arch = "mips64r6"
+    )) {
+        size_of::<usize>()
+    } else {
+        0
+    };
+    let mut old = [0u64; KSIGACTION_BYTES / 8];
+    // SAFETY: `old` is writable for KSIGACTION_BYTES; no new action.
+    if unsafe { raw_rt_sigaction(sig, std::ptr::null(), old.as_mut_ptr().cast()) } != 0 {
+        return false;
+    }
+    // SAFETY: HANDLER_AT + a pointer's size lies inside `old`; the read is unaligned-safe.
+    let handler = unsafe { old.as_ptr().cast::<u8>().add(HANDLER_AT).cast::<usize>().read_unaligned() };
+    handler != libc::SIG_DFL && handler != libc::SIG_IGN
 }
 
 extern "C" fn vfork_child_entry(arg: *mut libc::c_void) -> libc::c_int {
@@ -1770,6 +1813,15 @@ pub(crate) mod test_support {
             };
             assert_eq!(got, sig, "sigwaitinfo: {}", io::Error::last_os_error());
             std::mem::transmute::<libc::siginfo_t, [u8; 128]>(info.assume_init())
+        }
+    }
+
+    /// libc's `sigaction(sig, NULL, &old)`: a query (musl's takes a lock for `SIGABRT`).
+    pub(crate) fn libc_sigaction_query(sig: i32) {
+        // SAFETY: no new action; `old` is plain data the call writes.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(sig, std::ptr::null(), &mut old);
         }
     }
 

@@ -970,6 +970,63 @@ fn null_stdio_is_opened_by_the_child_on_every_path() {
     drop(high);
 }
 
+/// A fork-like child (the raw clone3 into a cgroup, which bypasses libc's `fork`, and the fork
+/// path) calls no libc function that takes a lock: another thread may hold it at the instant of
+/// the clone, and the child, holding a copy of it locked by a thread it does not have, would
+/// wait for it forever (its parent with it). musl's `sigaction` takes a lock for `SIGABRT`, so
+/// a thread querying that disposition in a loop meanwhile catches a child that calls it (the
+/// kernel matrix runs musl binaries; glibc's `sigaction` takes none). Each path spawns in a
+/// worker thread so that a child stuck this way fails the test instead of hanging it.
+#[test]
+fn fork_like_children_take_no_libc_lock_another_thread_may_hold() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = TempCgroup::new("locks");
+    let mut paths: Vec<&str> = Vec::new();
+    if Feature::PidfdOpen.is_supported() {
+        paths.push("fork");
+    }
+    if tmp.is_some() && Feature::CloneIntoCgroup.is_supported() {
+        paths.push("clone3 into a cgroup");
+    }
+    if paths.is_empty() {
+        eprintln!("skipped: neither fork-like path is usable here (no pidfd_open, no writable cgroup2 with clone3)");
+        return;
+    }
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                crate::sys::test_support::libc_sigaction_query(libc::SIGABRT);
+            }
+        })
+    };
+    for path in paths {
+        let cgroup = tmp.as_ref().map(|t| t.0.clone());
+        let (done, finished) = std::sync::mpsc::channel();
+        let n = iterations(200, 40);
+        std::thread::spawn(move || {
+            let _g = (path == "fork").then(|| without(Feature::ClonePidfd));
+            for _ in 0..n {
+                let mut cmd = crate::Command::new("true");
+                if let (true, Some(dir)) = (path != "fork", &cgroup) {
+                    cmd.cgroup(std::fs::File::open(dir).unwrap().into());
+                }
+                let mut child = cmd.spawn().unwrap();
+                assert!(child.wait().unwrap().success());
+            }
+            done.send(()).unwrap();
+        });
+        let waited = finished.recv_timeout(std::time::Duration::from_secs(60));
+        assert!(
+            waited.is_ok(),
+            "{path}: {n} spawns did not finish in 60 s: a child waits for a lock held at its creation"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    churn.join().unwrap();
+}
+
 const CLOSED_STD_FDS: &str = "PIDFD_TEST_CLOSED_STD_FDS";
 const CLOSED_STD_FDS_DONE: &str = "closed standard fds: every case checked";
 

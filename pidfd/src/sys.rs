@@ -1277,6 +1277,10 @@ unsafe fn close_all_but(keep: &mut [RawFd], no_close_range: bool) -> Result<(), 
     Ok(())
 }
 
+/// mips lays out the kernel's `struct sigaction` and `sigset_t` differently from the others.
+const MIPS: bool =
+    cfg!(any(target_arch = "mips", target_arch = "mips64", target_arch = "mips32r6", target_arch = "mips64r6"));
+
 /// The raw `rt_sigaction` system call: `act` and `old` point to the kernel's `struct sigaction`
 /// (or are null). Never libc's `sigaction`: musl's takes a lock for `SIGABRT`, which another
 /// thread may hold at the instant a fork-like child is created without libc's `fork` (the
@@ -1287,16 +1291,7 @@ unsafe fn close_all_but(keep: &mut [RawFd], no_close_range: bool) -> Result<(), 
 /// bytes); `old`, if not null, to as many writable ones.
 unsafe fn raw_rt_sigaction(sig: i32, act: *const u8, old: *mut u8) -> libc::c_long {
     // The kernel's sigset_t: 128 signals on mips, 64 elsewhere.
-    const SIGSET_BYTES: usize = if cfg!(any(
-        target_arch = "mips",
-        target_arch = "mips64",
-        target_arch = "mips32r6",
-        target_arch = "mips64r6"
-    )) {
-        16
-    } else {
-        8
-    };
+    const SIGSET_BYTES: usize = if MIPS { 16 } else { 8 };
     // SAFETY: the caller's pointers; sparc takes a restorer before the size (null: none).
     unsafe {
         if cfg!(any(target_arch = "sparc", target_arch = "sparc64")) {
@@ -1323,16 +1318,7 @@ fn raw_sig_default(sig: i32) {
 fn raw_sig_caught(sig: i32) -> bool {
     // The handler leads the kernel's struct, except on mips, where an int of flags comes
     // first (padded to the pointer's alignment).
-    const HANDLER_AT: usize = if cfg!(any(
-        target_arch = "mips",
-        target_arch = "mips64",
-        target_arch = "mips32r6",
-        target_arch = "mips64r6"
-    )) {
-        size_of::<usize>()
-    } else {
-        0
-    };
+    const HANDLER_AT: usize = if MIPS { size_of::<usize>() } else { 0 };
     let mut old = [0u64; KSIGACTION_BYTES / 8];
     // SAFETY: `old` is writable for KSIGACTION_BYTES; no new action.
     if unsafe { raw_rt_sigaction(sig, std::ptr::null(), old.as_mut_ptr().cast()) } != 0 {

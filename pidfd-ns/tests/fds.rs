@@ -6,53 +6,23 @@
 //!
 //! A binary of its own, one test at a time (`serial`): counting `/proc/self/fd` beside other
 //! tests would race. Iterations: on the host as below; under the kernel matrix
-//! (`PIDFD_TEST_EXPECT` set, QEMU TCG) a hundredth, at least 2.
+//! (`PIDFD_TEST_EXPECT` set, QEMU TCG) a hundredth, at least 3.
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "it/support.rs"]
 mod support;
 
+#[allow(dead_code)]
+#[path = "../../pidfd/tests/common/fd_table.rs"]
+mod fd_table;
+use fd_table::{inherited, leaves_no_fd, serial};
+
 use std::collections::BTreeMap;
-use std::os::fd::{OwnedFd, RawFd};
-use std::sync::Mutex;
+use std::os::fd::OwnedFd;
 
 use pidfd::{Feature, PidFd};
 use pidfd_ns::{Error, Namespace, NamespaceSet, NsFd, PidFdNsExt, run_in_namespaces};
 use support::{Held, Setup, all_new, require};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn iterations(n: usize) -> usize {
-    if std::env::var_os("PIDFD_TEST_EXPECT").is_some() { (n / 100).max(2) } else { n }
-}
-
-fn fd_table() -> BTreeMap<RawFd, String> {
-    let mut table = BTreeMap::new();
-    for e in std::fs::read_dir("/proc/self/fd").unwrap() {
-        let e = e.unwrap();
-        let fd: RawFd = e.file_name().to_str().unwrap().parse().unwrap();
-        if let Ok(target) = std::fs::read_link(e.path()) {
-            table.insert(fd, target.display().to_string());
-        }
-    }
-    table
-}
-
-/// Runs `body` once to warm up, then `n` times; the fd table must be exactly as before. The
-/// caller holds [`serial`] for the whole test.
-fn leaves_no_fd(what: &str, n: usize, mut body: impl FnMut()) {
-    body();
-    let before = fd_table();
-    for _ in 0..iterations(n) {
-        body();
-    }
-    let after = fd_table();
-    assert_eq!(after, before, "{what}: the fd table changed after {} iterations", iterations(n));
-}
 
 fn dev_null() -> OwnedFd {
     std::fs::File::open("/dev/null").unwrap().into()
@@ -77,7 +47,7 @@ fn namespace_getters() {
     }
     let me = PidFd::from_self().unwrap();
     let (held, gone) = subjects();
-    leaves_no_fd("namespace getters", 1000, || {
+    leaves_no_fd("namespace getters", 1000, |_| {
         for ns in Namespace::ALL {
             drop(me.namespace(ns));
             drop(held.fd.namespace(ns));
@@ -101,7 +71,7 @@ fn nsfd_queries() {
     let theirs: Vec<NsFd> = Namespace::ALL.iter().filter_map(|&ns| held.fd.namespace(ns).ok()).collect();
     // SAFETY: no arguments.
     let tid = unsafe { libc::gettid() };
-    leaves_no_fd("NsFd queries", 1000, || {
+    leaves_no_fd("NsFd queries", 1000, |_| {
         for ns in mine.iter().chain(&theirs).chain([&child_pidns]) {
             let _ = ns.id();
             let _ = ns.unique_id();
@@ -135,7 +105,7 @@ fn entering_and_its_failures() {
     let me = PidFd::from_self().unwrap();
     let (held, gone) = subjects();
     let my_user = NsFd::of_current_thread(Namespace::User).unwrap();
-    leaves_no_fd("entering", 300, || {
+    leaves_no_fd("entering", 300, |_| {
         assert!(matches!(me.enter_namespaces(NamespaceSet::empty()), Err(Error::InvalidInput(_))));
         assert!(matches!(
             me.enter_namespaces(NamespaceSet::from_bits_retain(libc::CLONE_VM as u32)),
@@ -154,21 +124,6 @@ fn entering_and_its_failures() {
         let _ = run_in_namespaces(&held.fd, NamespaceSet::MOUNT | NamespaceSet::CGROUP, || ());
         let _ = run_in_namespaces(&held.fd, NamespaceSet::PID, || ());
     });
-}
-
-/// The fd numbers a plain `std::process::Command` child holds, with what each names.
-fn inherited() -> BTreeMap<RawFd, String> {
-    let out = std::process::Command::new("ls").args(["-l", "/proc/self/fd/"]).output().expect("ls");
-    assert!(out.status.success(), "ls: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let (left, target) = l.split_once(" -> ")?;
-            let fd = left.split_whitespace().last()?.parse().ok()?;
-            Some((fd, target.to_owned()))
-        })
-        .collect()
 }
 
 #[test]

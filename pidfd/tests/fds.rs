@@ -5,13 +5,12 @@
 //!
 //! A binary of its own, and one test at a time (`SERIAL`): counting `/proc/self/fd` beside
 //! other tests would race. Iterations: on the host as below (thousands of calls per test);
-//! under the kernel matrix (`PIDFD_TEST_EXPECT` set, QEMU TCG) a hundredth, at least 2.
+//! under the kernel matrix (`PIDFD_TEST_EXPECT` set, QEMU TCG) a hundredth, at least 3.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use pidfd::{
@@ -23,72 +22,10 @@ use pidfd::{
 #[path = "it/support.rs"]
 mod support;
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// `n` on the host, `n / 100` (at least 2) under the kernel matrix.
-fn iterations(n: usize) -> usize {
-    if support::expected().is_some() { (n / 100).max(2) } else { n }
-}
-
-/// The fd table: each fd and what it names.
-fn fd_table() -> BTreeMap<RawFd, String> {
-    let mut table = BTreeMap::new();
-    for e in std::fs::read_dir("/proc/self/fd").unwrap() {
-        let e = e.unwrap();
-        let fd: RawFd = e.file_name().to_str().unwrap().parse().unwrap();
-        // The directory's own fd is gone by the time readlink runs.
-        if let Ok(target) = std::fs::read_link(e.path()) {
-            table.insert(fd, target.display().to_string());
-        }
-    }
-    table
-}
-
-/// Runs `body` once to warm up (first-use state such as probes and the background reaper's
-/// pipe), then `n` times, and checks the fd table is exactly as before. `settle` waits for
-/// what the library hands to the background (a dropped child's pidfd) to be released: the
-/// table is compared once it matches, or after 10 s.
-///
-/// The caller holds [`serial`] for the whole test, set-up included.
-fn leaves_no_fd(what: &str, n: usize, mut body: impl FnMut(usize)) {
-    body(0);
-    let before = settled(&fd_table());
-    for i in 0..iterations(n) {
-        body(i);
-    }
-    let after = settled(&before);
-    let extra: Vec<String> = after
-        .iter()
-        .filter(|(fd, target)| before.get(fd) != Some(target))
-        .map(|(fd, target)| {
-            let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
-            format!(
-                "{fd} -> {target} [{}]",
-                info.lines().filter(|l| !l.starts_with("pos:")).collect::<Vec<_>>().join(" ")
-            )
-        })
-        .collect();
-    assert_eq!(after, before, "{what}: the fd table changed after {} iterations; new: {extra:?}", iterations(n));
-}
-
-/// The fd table once it equals `want` (the background reaper may still hold a dropped
-/// child's pidfd for a moment), or as it is after 10 s.
-fn settled(want: &BTreeMap<RawFd, String>) -> BTreeMap<RawFd, String> {
-    let mut now = fd_table();
-    for _ in 0..1000 {
-        if &now == want {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        now = fd_table();
-    }
-    now
-}
-
-/// One test at a time, for the whole test: another test's set-up would change the table.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
+#[allow(dead_code)]
+#[path = "common/fd_table.rs"]
+mod fd_table;
+use fd_table::{fd_table, inherited, leaves_no_fd, serial};
 
 fn dev_null() -> OwnedFd {
     std::fs::File::open("/dev/null").unwrap().into()
@@ -415,22 +352,6 @@ fn send_raw_fds(sock: &impl AsFd, fds: &[RawFd]) {
         std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast::<RawFd>(), fds.len());
         assert_eq!(libc::sendmsg(sock.as_fd().as_raw_fd(), &msg, 0), 1, "{}", std::io::Error::last_os_error());
     }
-}
-
-/// The fd numbers a plain `std::process::Command` child holds (its own `/proc/self/fd`, seen by
-/// `ls`), with what each names.
-fn inherited() -> BTreeMap<RawFd, String> {
-    let out = std::process::Command::new("ls").args(["-l", "/proc/self/fd/"]).output().expect("ls");
-    assert!(out.status.success(), "ls: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let (left, target) = l.split_once(" -> ")?;
-            let fd = left.split_whitespace().last()?.parse().ok()?;
-            Some((fd, target.to_owned()))
-        })
-        .collect()
 }
 
 /// Every fd the library creates is close-on-exec: a plain child spawned while many library

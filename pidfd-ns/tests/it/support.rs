@@ -4,60 +4,14 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use pidfd::{Feature, PidFd, Support};
+use pidfd::{Feature, PidFd};
 use pidfd_ns::Namespace;
 
-/// A comma-separated list from the environment, `None` when the variable is unset.
-fn env_list(var: &str) -> Option<Vec<String>> {
-    std::env::var(var).ok().map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-}
-
-/// The features the kernel under test must have, if the kernel matrix said so.
-fn expected() -> Option<Vec<String>> {
-    env_list("PIDFD_TEST_EXPECT")
-}
-
-/// Whether to run a test that needs `f`. Prints why it skips. Under the kernel matrix
-/// (`PIDFD_TEST_EXPECT` set) it panics instead when the probe disagrees with the row: the
-/// kernel should have `f` but the probe says it has not, or the probe says `f` is denied by a
-/// policy and `PIDFD_TEST_DENIED` (the features a seccomp profile of the matrix refuses) does
-/// not list it, or lists it and the probe says otherwise.
-pub(crate) fn require(f: Feature) -> bool {
-    let support = f.support();
-    if support == Support::Supported {
-        return true;
-    }
-    let kernel = std::env::var("PIDFD_TEST_KERNEL").unwrap_or_default();
-    let listed = env_list("PIDFD_TEST_DENIED").unwrap_or_default().iter().any(|d| d == f.name());
-    if let Support::Denied { .. } = support {
-        if listed {
-            eprintln!("skipped: {f} is denied by policy on {kernel} (PIDFD_TEST_DENIED lists {}): {support}", f.name());
-            return false;
-        }
-        assert!(
-            expected().is_none(),
-            "kernel {kernel}: the probe says {} ({f}) is {support}, but PIDFD_TEST_DENIED does not list it",
-            f.name()
-        );
-        eprintln!("skipped: {f} is denied by a security policy here (seccomp, LSM or container): {support}");
-        return false;
-    }
-    if let Some(exp) = expected() {
-        assert!(
-            !exp.iter().any(|e| e == f.name()),
-            "kernel {kernel} must have {} ({f}), but the probe says {support}",
-            f.name()
-        );
-        assert!(!listed, "kernel {kernel}: {} ({f}) must be denied by policy, but the probe says {support}", f.name());
-    }
-    eprintln!("skipped: the running kernel lacks {f} (Linux {}+): {support}", f.since());
-    false
-}
-
-/// [`require`] for every feature of `fs` (each is checked; all must be there).
-pub(crate) fn require_all(fs: &[Feature]) -> bool {
-    fs.iter().filter(|&&f| !require(f)).count() == 0
-}
+// The matrix's feature contract, shared by every crate's tests.
+#[allow(dead_code, unused_imports)]
+#[path = "../../../pidfd/tests/common/require.rs"]
+mod require;
+pub(crate) use require::*;
 
 /// Whether the test may take pidfds of processes: `pidfd_open` (every [`Held`] and
 /// `PidFd::from_self` need it). Prints why it skips, as [`require`].
@@ -69,11 +23,6 @@ pub(crate) fn can_open_pidfds() -> bool {
 /// `pidfd_send_signal` to kill it on drop.
 pub(crate) fn can_hold_an_init() -> bool {
     require_all(&[Feature::PidfdOpen, Feature::PidfdSendSignal])
-}
-
-/// A pidfd of this process, or `None` (the test skips) when `pidfd_open` is refused.
-pub(crate) fn self_pidfd() -> Option<PidFd> {
-    can_open_pidfds().then(|| PidFd::from_self().unwrap())
 }
 
 /// Whether the running kernel has namespaces of kind `ns` (the caller has the file).

@@ -1,20 +1,19 @@
-//! [`AsyncPidFd`]: one pidfd registered with tokio's reactor.
+//! [`AsyncPidFd`]: one pidfd waited on through its runtime's pidfd hub.
 
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::pin::pin;
 use std::process::ExitStatus;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use pidfd::{Feature, PidFd};
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 use tokio::runtime::Handle;
 
 use crate::error::{Error, Result};
+use crate::hub::{Hub, Key};
 use crate::sys::{self, Peek};
 
 /// The runtime in context, checked to have an I/O driver, before anything is spawned or
@@ -28,7 +27,7 @@ pub(crate) fn current_runtime() -> Result<Handle> {
     }
 }
 
-/// How long [`AsyncPidFd::wait`] keeps retrying, without clearing the readiness, while another
+/// How long [`AsyncPidFd::wait`] keeps retrying, without waiting for an event, while another
 /// caller of the same [`PidFd`] holds its reaping lock over an exit that is there to collect.
 /// Every caller of `pidfd` that waits for exits holds it for one system call once the exit is
 /// there; only a blocking `wait_event` without `EXITED` can hold it longer.
@@ -38,11 +37,13 @@ const CONTENDED_RETRY: Duration = Duration::from_millis(20);
 /// blocking a runtime thread.
 ///
 /// Readiness of the pidfd (it polls readable once the process has exited) comes from the
-/// runtime's epoll; the status is then collected with a non-blocking
-/// `waitid(P_PIDFD, WEXITED | WNOHANG)` ([`PidFd::try_wait`]). A readiness that is not a
-/// reapable exit (a tracer holds the zombie, a thread-group leader exec'd) is "not yet": the
-/// readiness is cleared and the future waits for the next wake-up, with no error, no panic and no
-/// polling loop.
+/// runtime's pidfd hub: one epoll instance per runtime, registered once with tokio's reactor,
+/// that holds every `AsyncPidFd`'s pidfd (added with one `epoll_ctl`, taken out by its `close`).
+/// The status is then collected with a non-blocking `waitid(P_PIDFD, WEXITED | WNOHANG)`
+/// ([`PidFd::try_wait`]). A readiness that is not a reapable exit (a tracer holds the zombie, a
+/// thread-group leader exec'd) is "not yet": the future waits for the pidfd's next wake-up, with
+/// no error, no panic and no polling loop. A pending wait costs a slot of the hub (tens of
+/// bytes) and its own 56-byte future; no reactor entry of its own, no thread.
 ///
 /// The futures are `Send` and cancellation-safe: the status, once collected, is remembered by
 /// the [`PidFd`], so a dropped `wait()` loses nothing and every later `wait()` returns the
@@ -71,10 +72,24 @@ const CONTENDED_RETRY: Duration = Duration::from_millis(20);
 /// # }
 /// ```
 pub struct AsyncPidFd {
-    io: AsyncFd<PidFd>,
+    /// Declared first: the entry leaves the hub before the pidfd is closed.
+    entry: Entry,
+    fd: PidFd,
     /// Set while one of our callers is inside `try_wait`, so a concurrent caller on another
     /// worker thread can tell "someone is collecting the status right now" from "not exited".
     reaping: AtomicBool,
+}
+
+/// An `AsyncPidFd`'s place in its runtime's [`Hub`]; vacated on drop.
+struct Entry {
+    hub: Arc<Hub>,
+    key: Key,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.hub.remove(self.key);
+    }
 }
 
 /// What one non-blocking attempt to collect the status found.
@@ -155,6 +170,20 @@ fn after_not_yet(fd: &PidFd) -> Next {
     }
 }
 
+/// What a pending [`AsyncPidFd::wait`] keeps between polls.
+struct WaitState {
+    /// The hub entry's tick last seen with nothing to collect: the wait resumes once it moves.
+    seen: Option<u32>,
+    /// Since when a caller of the `PidFd` has held its reaping lock over an exit.
+    retrying_since: Option<Instant>,
+}
+
+/// Lets the other tasks run before this one is polled again (as `tokio::task::yield_now`).
+fn yield_once<T>(cx: &mut Context<'_>) -> Poll<T> {
+    cx.waker().wake_by_ref();
+    Poll::Pending
+}
+
 /// Clears the `reaping` flag even if `try_wait` unwinds.
 struct Reaping<'a>(&'a AtomicBool);
 
@@ -165,7 +194,8 @@ impl Drop for Reaping<'_> {
 }
 
 impl AsyncPidFd {
-    /// Registers `fd` with the current tokio runtime, after making it non-blocking where the
+    /// Adds `fd` to the current tokio runtime's pidfd hub (made and registered with the
+    /// reactor by the runtime's first `AsyncPidFd`), after making it non-blocking where the
     /// kernel honours that for `waitid`.
     ///
     /// Must be called from within a runtime with I/O enabled. On failure the pidfd is closed;
@@ -179,26 +209,33 @@ impl AsyncPidFd {
     /// # Errors
     /// [`Error::NoRuntime`] outside a runtime; [`Error::NoIoDriver`] when the runtime was built
     /// without I/O (`enable_io` / `enable_all`; where tokio's own types panic); [`Error::Io`]
-    /// when the reactor refuses the registration (`ENOMEM`, `ENOSPC` past
-    /// `fs.epoll.max_user_watches`), or when the one-time check of a runtime for its I/O driver
-    /// cannot create its probe fd (`EMFILE`); [`Error::Pidfd`] from `fcntl`.
+    /// when the hub refuses the pidfd (`epoll_ctl`: `ENOMEM`, `ENOSPC` past
+    /// `fs.epoll.max_user_watches`), when the runtime's first `AsyncPidFd` cannot make the hub
+    /// (`epoll_create1`: `EMFILE`; the registration with the reactor), or when the one-time
+    /// check of a runtime for its I/O driver cannot create its probe fd (`EMFILE`);
+    /// [`Error::Pidfd`] from `fcntl`.
     pub fn new(fd: PidFd) -> Result<AsyncPidFd> {
         AsyncPidFd::register(fd).map_err(|(_, e)| e)
     }
 
     /// [`AsyncPidFd::new`] that hands the pidfd back on failure.
     pub(crate) fn register(fd: PidFd) -> std::result::Result<AsyncPidFd, (PidFd, Error)> {
-        if let Err(e) = current_runtime() {
-            return Err((fd, e));
-        }
         if Feature::PidfdNonblock.is_supported()
             && let Err(e) = fd.set_nonblocking(true)
         {
             return Err((fd, e.into()));
         }
-        match sys::register(fd) {
-            Ok(io) => Ok(AsyncPidFd { io, reaping: AtomicBool::new(false) }),
-            Err((fd, e)) => Err((fd, Error::io("register the pidfd with the tokio reactor", e))),
+        let handle = match current_runtime() {
+            Ok(handle) => handle,
+            Err(e) => return Err((fd, e)),
+        };
+        let hub = match Hub::of(&handle) {
+            Ok(hub) => hub,
+            Err(e) => return Err((fd, Error::io("set up the runtime's pidfd hub (epoll_create1, registration)", e))),
+        };
+        match hub.insert(fd.as_fd()) {
+            Ok(key) => Ok(AsyncPidFd { entry: Entry { hub, key }, fd, reaping: AtomicBool::new(false) }),
+            Err(e) => Err((fd, Error::io("add the pidfd to the runtime's pidfd hub (epoll_ctl)", e))),
         }
     }
 
@@ -233,40 +270,48 @@ impl AsyncPidFd {
     /// # }
     /// ```
     pub async fn wait(&self) -> Result<ExitStatus> {
-        let mut retrying_since: Option<Instant> = None;
+        // A hand-written poll keeps the future small (a pending wait per process, by the
+        // thousand): its whole state is `WaitState`.
+        let mut state = WaitState { seen: None, retrying_since: None };
+        poll_fn(|cx| self.poll_wait(cx, &mut state)).await
+    }
+
+    fn poll_wait(&self, cx: &mut Context<'_>, state: &mut WaitState) -> Poll<Result<ExitStatus>> {
         loop {
-            // `ready(READABLE)` is what `readable()` awaits, minus a layer of future (16 bytes
-            // less per pending wait).
-            let mut guard =
-                self.io.ready(Interest::READABLE).await.map_err(|e| Error::io("wait for pidfd readiness", e))?;
+            let tick = ready!(self.poll_tick(cx, state.seen))?;
             let next = match self.reap() {
-                Some(Reap::Done(result)) => return result,
-                Some(Reap::NotYet) => after_not_yet(self.io.get_ref()),
+                Some(Reap::Done(result)) => return Poll::Ready(result),
+                Some(Reap::NotYet) => after_not_yet(&self.fd),
                 // Another of our tasks is collecting the status this very moment (one
                 // non-blocking syscall): let it finish, then read the remembered status.
                 None => {
-                    drop(guard);
-                    tokio::task::yield_now().await;
-                    continue;
+                    state.seen = None;
+                    return yield_once(cx);
                 }
             };
             match next {
-                Next::Done(result) => return result,
+                Next::Done(result) => return Poll::Ready(result),
                 // A caller of the `PidFd` itself holds its lock over the exit (see
-                // `after_not_yet`): let it finish, keeping the readiness.
-                Next::Retry if retrying_since.get_or_insert_with(Instant::now).elapsed() < CONTENDED_RETRY => {
-                    drop(guard);
-                    tokio::task::yield_now().await;
+                // `after_not_yet`): let it finish, then look again without waiting for an event.
+                Next::Retry if state.retrying_since.get_or_insert_with(Instant::now).elapsed() < CONTENDED_RETRY => {
+                    state.seen = None;
+                    return yield_once(cx);
                 }
                 // A readiness that is not an exit we can collect: wait for the next wake-up.
                 // (After `CONTENDED_RETRY`, a lock held that long is not a reap in progress;
                 // from 6.9 on its eventual reap wakes the pidfd anyway.)
                 Next::Retry | Next::Wait => {
-                    retrying_since = None;
-                    guard.clear_ready();
+                    state.retrying_since = None;
+                    state.seen = Some(tick);
                 }
             }
         }
+    }
+
+    /// The hub entry's tick: at once if `seen` is `None` or it has moved past `seen`, else
+    /// pending until the next event of the pidfd.
+    fn poll_tick(&self, cx: &mut Context<'_>, seen: Option<u32>) -> Poll<Result<u32>> {
+        self.entry.hub.poll_tick(self.entry.key, seen, cx).map_err(|e| Error::io("wait for pidfd readiness", e))
     }
 
     /// Waits until the process has exited (it may still be a zombie), without collecting its
@@ -290,37 +335,18 @@ impl AsyncPidFd {
     /// # }
     /// ```
     pub async fn exited(&self) -> Result<()> {
-        let fd = self.io.get_ref().as_fd();
-        loop {
-            let mut readable = pin!(self.io.ready(Interest::READABLE));
-            let mut checked = false;
-            // Join the waiters first, then look: an exit that happens after the look wakes us
-            // even if another task clears the readiness meanwhile.
-            let woken = poll_fn(|cx| match readable.as_mut().poll(cx) {
-                Poll::Ready(r) => Poll::Ready(r.map(Some)),
-                Poll::Pending if !checked => {
-                    checked = true;
-                    match sys::poll_readable_now(fd) {
-                        Ok(true) => Poll::Ready(Ok(None)),
-                        Ok(false) => Poll::Pending,
-                        Err(e) => Poll::Ready(Err(e)),
-                    }
+        let mut seen = None;
+        poll_fn(|cx| {
+            loop {
+                // The tick first, then the look: an exit after the look moves the tick.
+                let tick = ready!(self.poll_tick(cx, seen))?;
+                if sys::poll_readable_now(self.fd.as_fd()).map_err(|e| Error::io("poll", e))? {
+                    return Poll::Ready(Ok(()));
                 }
-                Poll::Pending => Poll::Pending,
-            })
-            .await
-            .map_err(|e| Error::io("wait for pidfd readiness", e))?;
-            let Some(mut guard) = woken else { return Ok(()) };
-            let ready = guard.ready();
-            if ready.is_readable() || ready.is_read_closed() {
-                return Ok(());
+                seen = Some(tick);
             }
-            // Woken by an event whose readiness another waiter has cleared since: ask the fd.
-            if sys::poll_readable_now(fd).map_err(|e| Error::io("poll", e))? {
-                return Ok(());
-            }
-            guard.clear_ready();
-        }
+        })
+        .await
     }
 
     /// The exit status if the process has terminated (collecting it), else `None`. Never
@@ -345,7 +371,7 @@ impl AsyncPidFd {
             return None;
         }
         let _reaping = Reaping(&self.reaping);
-        Some(reap_now(self.io.get_ref()))
+        Some(reap_now(&self.fd))
     }
 
     /// Sends signal `sig` (0 checks that the process is alive) through the pidfd.
@@ -357,7 +383,7 @@ impl AsyncPidFd {
     /// As [`PidFd::send_signal`]: `pidfd::Error::Exited` once the process has been reaped,
     /// `PermissionDenied`, `InvalidInput` for a bad signal number.
     pub fn send_signal(&self, sig: i32) -> Result<()> {
-        Ok(self.io.get_ref().send_signal(sig)?)
+        Ok(self.fd.send_signal(sig)?)
     }
 
     /// Sends `SIGKILL`. Does not wait: follow with [`wait`](AsyncPidFd::wait).
@@ -368,7 +394,7 @@ impl AsyncPidFd {
     /// # Errors
     /// As [`send_signal`](AsyncPidFd::send_signal).
     pub fn kill(&self) -> Result<()> {
-        Ok(self.io.get_ref().kill()?)
+        Ok(self.fd.kill()?)
     }
 
     /// The underlying [`PidFd`], for everything else it offers (pid, info, process-group
@@ -387,10 +413,11 @@ impl AsyncPidFd {
     /// # Errors
     /// None.
     pub fn pidfd(&self) -> &PidFd {
-        self.io.get_ref()
+        &self.fd
     }
 
-    /// Deregisters from the runtime and returns the [`PidFd`] (still non-blocking where
+    /// Takes the pidfd out of the runtime's hub (one `epoll_ctl(DEL)`) and returns the
+    /// [`PidFd`] (still non-blocking where
     /// [`new`](AsyncPidFd::new) made it so; its blocking `wait` copes with that), with any
     /// status collected so far.
     ///
@@ -400,7 +427,9 @@ impl AsyncPidFd {
     /// # Errors
     /// None.
     pub fn into_inner(self) -> PidFd {
-        self.io.into_inner()
+        let AsyncPidFd { entry, fd, .. } = self;
+        entry.hub.delete(entry.key, fd.as_fd());
+        fd
     }
 }
 
@@ -413,18 +442,18 @@ impl From<AsyncPidFd> for PidFd {
 
 impl fmt::Debug for AsyncPidFd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncPidFd").field("pidfd", self.io.get_ref()).finish()
+        f.debug_struct("AsyncPidFd").field("pidfd", &self.fd).finish()
     }
 }
 
 impl AsFd for AsyncPidFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.io.get_ref().as_fd()
+        self.fd.as_fd()
     }
 }
 
 impl AsRawFd for AsyncPidFd {
     fn as_raw_fd(&self) -> RawFd {
-        self.io.get_ref().as_raw_fd()
+        self.fd.as_raw_fd()
     }
 }

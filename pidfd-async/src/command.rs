@@ -185,7 +185,7 @@ macro_rules! stdio_from_child_pipe {
 stdio_from_child_pipe!(ChildStdin, ChildStdout, ChildStderr);
 
 /// A process builder like `tokio::process::Command`, whose children are spawned race-free
-/// through [`pidfd::Command`] and waited for through tokio's reactor.
+/// through [`pidfd::Command`] and waited for through the runtime's pidfd hub.
 ///
 /// The pidfd comes from the kernel as the child is created (`clone3` / `clone` with
 /// `CLONE_PIDFD`, vfork-style: the cost of `posix_spawn`), so it names the child for certain
@@ -792,7 +792,7 @@ impl fmt::Debug for Command {
     }
 }
 
-/// A spawned child process with its pidfd registered with tokio's reactor.
+/// A spawned child process with its pidfd in the runtime's pidfd hub (see [`AsyncPidFd`]).
 ///
 /// # Dropping a `Child`
 /// A `Child` dropped before its status was collected is **reaped in the background**, so it

@@ -142,7 +142,7 @@ impl<K> ExitSet<K> {
     }
 
     /// Adds a process under `key`. Accepts a [`PidFd`] or anything that converts into one (an
-    /// [`AsyncPidFd`](crate::AsyncPidFd), which is deregistered from the reactor first).
+    /// [`AsyncPidFd`](crate::AsyncPidFd), which is taken out of its runtime's hub first).
     ///
     /// One `epoll_ctl(ADD)`. A process that has already exited is reported by the next
     /// [`next`](ExitSet::next).

@@ -1,6 +1,7 @@
 //! Waiting on processes with tokio through pidfds, from one process to tens of thousands.
 //!
-//! * [`AsyncPidFd`]: one pidfd registered with the runtime's reactor. [`wait`](AsyncPidFd::wait)
+//! * [`AsyncPidFd`]: one pidfd, waited on through the runtime's pidfd hub (one epoll instance
+//!   per runtime, registered once with the reactor). [`wait`](AsyncPidFd::wait)
 //!   reaps a child, or reports the exit status of any other process once its parent has reaped
 //!   it (6.15+); [`exited`](AsyncPidFd::exited) resolves on the exit of any process on any
 //!   kernel.
@@ -112,6 +113,7 @@ mod async_pidfd;
 mod command;
 mod error;
 mod exit_set;
+mod hub;
 mod orphans;
 mod sys;
 

@@ -1,8 +1,8 @@
 //! The crate's only unsafe code: registering an owned fd with tokio's reactor (and finding out
 //! whether the runtime has a reactor at all), the system calls of the epoll instances this crate
-//! owns (the [`ExitSet`](crate::ExitSet)'s inner set, the reaper of orphaned children), a
-//! zero-timeout `poll`, a `waitid` that looks without reaping, and `O_NONBLOCK` on the parent's
-//! ends of stdio pipes. One thin function per call.
+//! owns (each runtime's pidfd hub, the [`ExitSet`](crate::ExitSet)'s inner set, the reaper of
+//! orphaned children), a zero-timeout `poll`, a `waitid` that looks without reaping, and
+//! `O_NONBLOCK` on the parent's ends of stdio pipes. One thin function per call.
 #![allow(unsafe_code)]
 
 use std::cell::Cell;
@@ -11,7 +11,6 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::AssertUnwindSafe;
 
-use pidfd::PidFd;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::runtime::Handle;
@@ -22,9 +21,6 @@ use tokio::runtime::Handle;
 /// Implemented only for types of this crate or `pidfd` that hold an `OwnedFd` they never
 /// replace; sealed by being private.
 pub(crate) trait OwnsFd: AsRawFd {}
-
-/// `PidFd` holds an `OwnedFd` it never replaces; `as_raw_fd` returns it.
-impl OwnsFd for PidFd {}
 
 /// `Epoll` holds an `OwnedFd` it never replaces; `as_raw_fd` returns it.
 impl OwnsFd for Epoll {}
@@ -85,7 +81,7 @@ pub(crate) fn has_io_driver(handle: &Handle) -> io::Result<bool> {
 
 /// The runtime's id as a number (tokio's `Id` only offers `Hash`, `Eq` and `Display`; its hash
 /// writes the `NonZeroU64` inside as one `u64`).
-fn runtime_id(handle: &Handle) -> u64 {
+pub(crate) fn runtime_id(handle: &Handle) -> u64 {
     struct Capture(u64);
     impl Hasher for Capture {
         fn finish(&self) -> u64 {

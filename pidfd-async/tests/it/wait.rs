@@ -281,3 +281,58 @@ fn errors_convert_to_io_errors_with_the_errno() {
     let e = Error::from(pidfd::Error::Unsupported { feature: pidfd::Feature::InfoExit });
     assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::Unsupported);
 }
+
+/// The first `AsyncPidFd` of a runtime sets up the runtime's hub from inside a task whose
+/// cooperative budget is spent (where tokio answers a readiness poll with "pending"): the hub
+/// arms all the same, and the wait completes.
+#[test]
+fn the_first_registration_from_a_task_out_of_budget() {
+    rt().block_on(async {
+        let fd = sh("sleep 0.1; exit 4");
+        let fd = std::future::poll_fn(|cx| {
+            // Spend the task's budget within this one poll.
+            while pin!(tokio::task::consume_budget()).poll(cx).is_ready() {}
+            Poll::Ready(AsyncPidFd::new(fd.try_clone().unwrap()))
+        })
+        .await
+        .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(20), fd.wait()).await.expect("the wait ended");
+        assert_eq!(status.unwrap().code(), Some(4));
+    });
+}
+
+/// Runtimes one after another, each with waits in flight: each gets a working hub, and the
+/// pidfds of one runtime never wake the tasks of another.
+#[test]
+fn runtimes_in_succession_each_wait() {
+    for round in 0..3 {
+        let rt = if round % 2 == 0 { rt() } else { rt_mt() };
+        rt.block_on(async {
+            let fds: Vec<AsyncPidFd> =
+                (0..5).map(|i| AsyncPidFd::new(sh(&format!("sleep 0.0{i}; exit {i}"))).unwrap()).collect();
+            for (i, fd) in fds.iter().enumerate() {
+                let status = tokio::time::timeout(Duration::from_secs(20), fd.wait()).await.expect("ended");
+                assert_eq!(status.unwrap().code(), Some(i as i32), "round {round}");
+            }
+        });
+    }
+}
+
+/// A wait polled after its runtime is gone ends with an error instead of hanging, and the
+/// status is still there to collect through the pidfd.
+#[test]
+fn a_wait_after_its_runtime_is_gone_is_an_error() {
+    let rt = rt();
+    let (fd, release) = rt.block_on(async {
+        let (fd, release) = held(6);
+        (AsyncPidFd::new(fd).unwrap(), release)
+    });
+    drop(rt);
+    drop(release);
+    let other = rt_mt();
+    let err = other.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), fd.wait()).await.expect("an answer, not a hang")
+    });
+    assert!(matches!(err, Err(Error::Io { .. })), "{err:?}");
+    assert_eq!(fd.into_inner().wait().unwrap().code(), Some(6));
+}

@@ -1,0 +1,303 @@
+//! The hub: one epoll instance per runtime that holds the pidfd of every [`AsyncPidFd`]
+//! (crate::AsyncPidFd), registered once with tokio's reactor.
+//!
+//! Registering each pidfd with tokio would cost a reactor entry per process (tokio allocates a
+//! cache-line aligned `ScheduledIo` for each) and an `epoll_ctl(DEL)` when the pidfd goes (tokio
+//! deregisters explicitly). Here a pidfd is added to the hub's own epoll instance once
+//! (edge-triggered, data = its slot and the slot's generation) and leaves it by being closed,
+//! which the kernel handles as part of `close`. When tokio reports the hub's epoll readable, the
+//! hub's waker drains it with non-blocking `epoll_wait`s (up to [`BATCH`] events each): each
+//! event bumps its slot's tick and wakes the tasks waiting on that slot. No task and no thread
+//! of its own; O(1) work per event.
+//!
+//! The hub's waker runs wherever tokio wakes it: in the reactor's turn (after tokio has released
+//! its own locks), or at the runtime's shutdown, when the hub fails: every waiting task is
+//! woken and gets the error. A failed hub leaves the registry; the next `AsyncPidFd` of a
+//! runtime (a new one) gets a new hub.
+//!
+//! Waiting is by tick: a task reads its slot's tick, looks at the process, and if there is
+//! nothing to collect waits until the tick moves. An event between the look and the wait has
+//! moved the tick already, so no wake-up is lost.
+
+use std::future::{Future, poll_fn};
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Wake, Waker};
+
+use tokio::io::unix::AsyncFd;
+use tokio::runtime::Handle;
+
+use crate::sys::{self, EMPTY_EVENT, Epoll, Event};
+
+/// How many events one non-blocking `epoll_wait` on the hub collects.
+const BATCH: usize = 256;
+
+/// One runtime's hub.
+pub(crate) struct Hub {
+    epoll: AsyncFd<Epoll>,
+    state: Mutex<State>,
+    /// Drains the hub when tokio reports it readable; holds the hub weakly.
+    waker: Waker,
+    /// The runtime's id, to leave the registry by.
+    runtime: u64,
+}
+
+struct State {
+    slots: Vec<Slot>,
+    /// Indices of vacant slots.
+    free: Vec<u32>,
+    /// Set once the reactor failed (the runtime is shutting down): every wait ends with it.
+    failed: Option<(io::ErrorKind, String)>,
+    events: Box<[Event]>,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Bumped each time the slot is vacated: an event or a [`Key`] of an earlier occupant does
+    /// not reach the next.
+    generation: u32,
+    occupied: bool,
+    /// Bumped by each event of the slot's pidfd.
+    tick: u32,
+    /// The task waiting for the tick to move, and any others (several tasks may wait on one
+    /// `AsyncPidFd`); inline for the common single waiter, so a wait allocates nothing.
+    waker: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl Slot {
+    fn add_waker(&mut self, w: &Waker) {
+        match &self.waker {
+            None => self.waker = Some(w.clone()),
+            Some(first) if first.will_wake(w) => {}
+            Some(_) => {
+                if !self.more.iter().any(|m| m.will_wake(w)) {
+                    self.more.push(w.clone());
+                }
+            }
+        }
+    }
+
+    fn take_wakers(&mut self, into: &mut Vec<Waker>) {
+        into.extend(self.waker.take());
+        into.append(&mut self.more);
+    }
+}
+
+/// Names an entry of the hub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Key {
+    index: u32,
+    generation: u32,
+}
+
+impl Key {
+    fn pack(self) -> u64 {
+        u64::from(self.generation) << 32 | u64::from(self.index)
+    }
+
+    fn unpack(data: u64) -> Key {
+        Key { index: data as u32, generation: (data >> 32) as u32 }
+    }
+}
+
+/// The hubs of the runtimes that have one, by runtime id. Few runtimes per process: a list.
+static HUBS: Mutex<Vec<(u64, Arc<Hub>)>> = Mutex::new(Vec::new());
+
+fn hubs() -> MutexGuard<'static, Vec<(u64, Arc<Hub>)>> {
+    HUBS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct HubWaker(Weak<Hub>);
+
+impl Wake for HubWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(hub) = self.0.upgrade() {
+            hub.drive();
+        }
+    }
+}
+
+impl Hub {
+    /// The hub of the runtime of `handle` (the one in context, checked to have an I/O driver),
+    /// made and registered with the reactor the first time.
+    pub(crate) fn of(handle: &Handle) -> io::Result<Arc<Hub>> {
+        let runtime = sys::runtime_id(handle);
+        let mut hubs = hubs();
+        if let Some((_, hub)) = hubs.iter().find(|(id, _)| *id == runtime) {
+            return Ok(Arc::clone(hub));
+        }
+        let epoll = sys::register(Epoll::new()?).map_err(|(_, e)| e)?;
+        let hub = Arc::new_cyclic(|me| Hub {
+            epoll,
+            state: Mutex::new(State {
+                slots: Vec::new(),
+                free: Vec::new(),
+                failed: None,
+                events: vec![EMPTY_EVENT; BATCH].into_boxed_slice(),
+            }),
+            waker: Waker::from(Arc::new(HubWaker(me.clone()))),
+            runtime,
+        });
+        hubs.push((runtime, Arc::clone(&hub)));
+        drop(hubs);
+        // Arm: register the hub's waker with the reactor.
+        hub.drive();
+        Ok(hub)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds `fd`, edge-triggered; one `epoll_ctl(ADD)`. A process that has already exited is
+    /// reported by the add itself (epoll looks at the current readiness).
+    pub(crate) fn insert(&self, fd: BorrowedFd<'_>) -> io::Result<Key> {
+        let mut st = self.state();
+        let index = match st.free.pop() {
+            Some(i) => i,
+            None => {
+                let i = u32::try_from(st.slots.len()).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+                st.slots.push(Slot::default());
+                i
+            }
+        };
+        let slot = &mut st.slots[index as usize];
+        let key = Key { index, generation: slot.generation };
+        // Under the lock: an event of this fd finds its slot occupied.
+        if let Err(e) = self.epoll.get_ref().add(fd, key.pack()) {
+            st.free.push(index);
+            return Err(e);
+        }
+        slot.occupied = true;
+        slot.tick = 0;
+        Ok(key)
+    }
+
+    /// Vacates `key`'s slot. The caller closes the fd next, which takes it out of the epoll
+    /// instance (a duplicate kept elsewhere keeps it there until closed; its events are stale
+    /// by generation).
+    pub(crate) fn remove(&self, key: Key) {
+        let mut st = self.state();
+        let Some(slot) = st.slots.get_mut(key.index as usize) else { return };
+        if !slot.occupied || slot.generation != key.generation {
+            return;
+        }
+        slot.occupied = false;
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.waker = None;
+        slot.more = Vec::new();
+        st.free.push(key.index);
+    }
+
+    /// Takes `fd` out of the epoll instance (`epoll_ctl(DEL)`: it lives on elsewhere) and
+    /// vacates its slot.
+    pub(crate) fn delete(&self, key: Key, fd: BorrowedFd<'_>) {
+        let _ = self.epoll.get_ref().delete(fd);
+        self.remove(key);
+    }
+
+    /// The slot's tick, at once if `seen` is `None` or the tick has moved past it; otherwise
+    /// registers the task and waits for the next event of the slot. An error once the reactor
+    /// has failed.
+    pub(crate) fn poll_tick(&self, key: Key, seen: Option<u32>, cx: &mut Context<'_>) -> Poll<io::Result<u32>> {
+        let mut st = self.state();
+        if let Some((kind, text)) = &st.failed {
+            return Poll::Ready(Err(io::Error::new(*kind, text.clone())));
+        }
+        let Some(slot) = st.slots.get_mut(key.index as usize).filter(|s| s.occupied && s.generation == key.generation)
+        else {
+            return Poll::Ready(Err(io::Error::other("pidfd hub entry missing")));
+        };
+        if seen != Some(slot.tick) {
+            return Poll::Ready(Ok(slot.tick));
+        }
+        slot.add_waker(cx.waker());
+        Poll::Pending
+    }
+
+    /// Drains the hub while tokio reports it readable, then leaves the hub's waker registered
+    /// for the next readiness. Runs in the hub's waker (and once to arm it).
+    fn drive(&self) {
+        let mut woken = Vec::new();
+        loop {
+            let mut cx = Context::from_waker(&self.waker);
+            // Unconstrained: run inside a task whose cooperative budget is spent (the first
+            // `AsyncPidFd` of a runtime arms the hub from its caller's task), tokio would answer
+            // "pending" and defer the hub's waker until that task yields; this arms it now.
+            let ready = pin!(tokio::task::unconstrained(poll_fn(|cx| self.epoll.poll_read_ready(cx)))).poll(&mut cx);
+            let mut guard = match ready {
+                // Armed: the waker is registered for the next readiness.
+                Poll::Pending => break,
+                Poll::Ready(Ok(guard)) => guard,
+                Poll::Ready(Err(e)) => {
+                    self.fail(e.kind(), format!("wait for pidfd readiness: {e}"));
+                    return;
+                }
+            };
+            let mut locked = self.state();
+            let st = &mut *locked;
+            let n = match self.epoll.get_ref().wait_now(&mut st.events) {
+                Ok(n) => n,
+                Err(e) => {
+                    drop(guard);
+                    drop(locked);
+                    self.fail(e.kind(), format!("epoll_wait on the pidfd hub: {e}"));
+                    return;
+                }
+            };
+            for ev in &st.events[..n] {
+                let key = Key::unpack(ev.u64);
+                if let Some(slot) =
+                    st.slots.get_mut(key.index as usize).filter(|s| s.occupied && s.generation == key.generation)
+                {
+                    slot.tick = slot.tick.wrapping_add(1);
+                    slot.take_wakers(&mut woken);
+                }
+            }
+            // Fewer than asked: drained. An event from here on sets the readiness again (tokio
+            // keeps it if one came since the guard was taken).
+            if n < BATCH {
+                guard.clear_ready();
+            }
+            // Wake outside the lock: a waker may poll its task right here.
+            drop(guard);
+            drop(locked);
+            for w in woken.drain(..) {
+                w.wake();
+            }
+        }
+    }
+
+    /// Records the failure, leaves the registry (a later `AsyncPidFd` of this runtime, or of a
+    /// new runtime, gets a new hub), and wakes every waiting task: each finds the error.
+    fn fail(&self, kind: io::ErrorKind, text: String) {
+        let mut woken = Vec::new();
+        {
+            let mut st = self.state();
+            if st.failed.is_none() {
+                st.failed = Some((kind, text));
+            }
+            for slot in &mut st.slots {
+                slot.take_wakers(&mut woken);
+            }
+        }
+        // Dropped outside the registry's lock (this may be the registry's reference; the
+        // caller holds another).
+        let gone = {
+            let mut hubs = hubs();
+            let i = hubs.iter().position(|(id, hub)| *id == self.runtime && std::ptr::eq(Arc::as_ptr(hub), self));
+            i.map(|i| hubs.swap_remove(i))
+        };
+        drop(gone);
+        for w in woken {
+            w.wake();
+        }
+    }
+}

@@ -170,12 +170,37 @@ fn after_not_yet(fd: &PidFd) -> Next {
     }
 }
 
-/// What a pending [`AsyncPidFd::wait`] keeps between polls.
-struct WaitState {
+/// A pending wait's place among the waiters of its hub entry: what [`AsyncPidFd::wait`] and
+/// [`AsyncPidFd::exited`] keep between polls. A wait dropped while registered (cancelled) takes
+/// itself out, so cancelled waits do not pile up in the hub.
+struct Waiting<'a> {
+    fd: &'a AsyncPidFd,
     /// The hub entry's tick last seen with nothing to collect: the wait resumes once it moves.
     seen: Option<u32>,
+    /// The wait's id while it is registered with the hub.
+    id: Option<u64>,
     /// Since when a caller of the `PidFd` has held its reaping lock over an exit.
     retrying_since: Option<Instant>,
+}
+
+impl Waiting<'_> {
+    /// The hub entry's tick: at once if `seen` is `None` or the tick has moved past it, else
+    /// pending until the next event of the pidfd.
+    fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Result<u32>> {
+        let entry = &self.fd.entry;
+        entry
+            .hub
+            .poll_tick(entry.key, self.seen, &mut self.id, cx)
+            .map_err(|e| Error::io("wait for pidfd readiness", e))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.fd.entry.hub.forget(self.fd.entry.key, id);
+        }
+    }
 }
 
 /// Lets the other tasks run before this one is polled again (as `tokio::task::yield_now`).
@@ -271,14 +296,14 @@ impl AsyncPidFd {
     /// ```
     pub async fn wait(&self) -> Result<ExitStatus> {
         // A hand-written poll keeps the future small (a pending wait per process, by the
-        // thousand): its whole state is `WaitState`.
-        let mut state = WaitState { seen: None, retrying_since: None };
-        poll_fn(|cx| self.poll_wait(cx, &mut state)).await
+        // thousand): its whole state is `Waiting`.
+        let mut waiting = Waiting { fd: self, seen: None, id: None, retrying_since: None };
+        poll_fn(|cx| self.poll_wait(cx, &mut waiting)).await
     }
 
-    fn poll_wait(&self, cx: &mut Context<'_>, state: &mut WaitState) -> Poll<Result<ExitStatus>> {
+    fn poll_wait(&self, cx: &mut Context<'_>, state: &mut Waiting<'_>) -> Poll<Result<ExitStatus>> {
         loop {
-            let tick = ready!(self.poll_tick(cx, state.seen))?;
+            let tick = ready!(state.poll_tick(cx))?;
             let next = match self.reap() {
                 Some(Reap::Done(result)) => return Poll::Ready(result),
                 Some(Reap::NotYet) => after_not_yet(&self.fd),
@@ -308,12 +333,6 @@ impl AsyncPidFd {
         }
     }
 
-    /// The hub entry's tick: at once if `seen` is `None` or it has moved past `seen`, else
-    /// pending until the next event of the pidfd.
-    fn poll_tick(&self, cx: &mut Context<'_>, seen: Option<u32>) -> Poll<Result<u32>> {
-        self.entry.hub.poll_tick(self.entry.key, seen, cx).map_err(|e| Error::io("wait for pidfd readiness", e))
-    }
-
     /// Waits until the process has exited (it may still be a zombie), without collecting its
     /// status. Works for any process, child or not, and for thread pidfds (the thread exited).
     ///
@@ -335,15 +354,15 @@ impl AsyncPidFd {
     /// # }
     /// ```
     pub async fn exited(&self) -> Result<()> {
-        let mut seen = None;
+        let mut waiting = Waiting { fd: self, seen: None, id: None, retrying_since: None };
         poll_fn(|cx| {
             loop {
                 // The tick first, then the look: an exit after the look moves the tick.
-                let tick = ready!(self.poll_tick(cx, seen))?;
+                let tick = ready!(waiting.poll_tick(cx))?;
                 if sys::poll_readable_now(self.fd.as_fd()).map_err(|e| Error::io("poll", e))? {
                     return Poll::Ready(Ok(()));
                 }
-                seen = Some(tick);
+                waiting.seen = Some(tick);
             }
         })
         .await

@@ -50,6 +50,8 @@ struct State {
     free: Vec<u32>,
     /// Set once the reactor failed (the runtime is shutting down): every wait ends with it.
     failed: Option<(io::ErrorKind, String)>,
+    /// The id of the next wait to register.
+    next_waiter: u64,
     events: Box<[Event]>,
 }
 
@@ -61,28 +63,47 @@ struct Slot {
     occupied: bool,
     /// Bumped by each event of the slot's pidfd.
     tick: u32,
-    /// The task waiting for the tick to move, and any others (several tasks may wait on one
-    /// `AsyncPidFd`); inline for the common single waiter, so a wait allocates nothing.
-    waker: Option<Waker>,
-    more: Vec<Waker>,
+    /// The waits pending until the tick moves (several tasks may wait on one `AsyncPidFd`);
+    /// one inline, so the common single wait allocates nothing. A wait that is dropped takes
+    /// itself out ([`Hub::forget`]), so cancelled waits do not pile up.
+    first: Option<Waiter>,
+    more: Vec<Waiter>,
+}
+
+struct Waiter {
+    id: u64,
+    waker: Waker,
 }
 
 impl Slot {
-    fn add_waker(&mut self, w: &Waker) {
-        match &self.waker {
-            None => self.waker = Some(w.clone()),
-            Some(first) if first.will_wake(w) => {}
-            Some(_) => {
-                if !self.more.iter().any(|m| m.will_wake(w)) {
-                    self.more.push(w.clone());
-                }
+    /// Registers wait `id`, or updates its waker.
+    fn register(&mut self, id: u64, waker: &Waker) {
+        if let Some(w) = self.first.iter_mut().chain(self.more.iter_mut()).find(|w| w.id == id) {
+            if !w.waker.will_wake(waker) {
+                w.waker = waker.clone();
             }
+            return;
+        }
+        let w = Waiter { id, waker: waker.clone() };
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.more.push(w);
         }
     }
 
+    /// Takes wait `id` out, if it is registered.
+    fn unregister(&mut self, id: u64) -> Option<Waker> {
+        if self.first.as_ref().is_some_and(|w| w.id == id) {
+            return self.first.take().map(|w| w.waker);
+        }
+        let i = self.more.iter().position(|w| w.id == id)?;
+        Some(self.more.swap_remove(i).waker)
+    }
+
     fn take_wakers(&mut self, into: &mut Vec<Waker>) {
-        into.extend(self.waker.take());
-        into.append(&mut self.more);
+        into.extend(self.first.take().map(|w| w.waker));
+        into.extend(self.more.drain(..).map(|w| w.waker));
     }
 }
 
@@ -140,6 +161,7 @@ impl Hub {
                 slots: Vec::new(),
                 free: Vec::new(),
                 failed: None,
+                next_waiter: 0,
                 events: vec![EMPTY_EVENT; BATCH].into_boxed_slice(),
             }),
             waker: Waker::from(Arc::new(HubWaker(me.clone()))),
@@ -184,16 +206,21 @@ impl Hub {
     /// instance (a duplicate kept elsewhere keeps it there until closed; its events are stale
     /// by generation).
     pub(crate) fn remove(&self, key: Key) {
-        let mut st = self.state();
-        let Some(slot) = st.slots.get_mut(key.index as usize) else { return };
-        if !slot.occupied || slot.generation != key.generation {
-            return;
+        let mut stale = Vec::new();
+        {
+            let mut st = self.state();
+            let Some(slot) = st.slots.get_mut(key.index as usize) else { return };
+            if !slot.occupied || slot.generation != key.generation {
+                return;
+            }
+            slot.occupied = false;
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.take_wakers(&mut stale);
+            slot.more = Vec::new();
+            st.free.push(key.index);
         }
-        slot.occupied = false;
-        slot.generation = slot.generation.wrapping_add(1);
-        slot.waker = None;
-        slot.more = Vec::new();
-        st.free.push(key.index);
+        // Dropped outside the lock: dropping a waker may run code that uses the hub.
+        drop(stale);
     }
 
     /// Takes `fd` out of the epoll instance (`epoll_ctl(DEL)`: it lives on elsewhere) and
@@ -204,22 +231,53 @@ impl Hub {
     }
 
     /// The slot's tick, at once if `seen` is `None` or the tick has moved past it; otherwise
-    /// registers the task and waits for the next event of the slot. An error once the reactor
-    /// has failed.
-    pub(crate) fn poll_tick(&self, key: Key, seen: Option<u32>, cx: &mut Context<'_>) -> Poll<io::Result<u32>> {
-        let mut st = self.state();
-        if let Some((kind, text)) = &st.failed {
-            return Poll::Ready(Err(io::Error::new(*kind, text.clone())));
-        }
+    /// registers the task under wait id `*waiter` (allotted on the first registration) and
+    /// waits for the next event of the slot. An error once the reactor has failed.
+    ///
+    /// On `Ready` the wait is no longer registered (`*waiter` is `None`); a wait dropped while
+    /// registered must call [`forget`](Hub::forget).
+    pub(crate) fn poll_tick(
+        &self,
+        key: Key,
+        seen: Option<u32>,
+        waiter: &mut Option<u64>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<u32>> {
+        let mut locked = self.state();
+        let st = &mut *locked;
+        let failed = st.failed.as_ref().map(|(kind, text)| io::Error::new(*kind, text.clone()));
         let Some(slot) = st.slots.get_mut(key.index as usize).filter(|s| s.occupied && s.generation == key.generation)
         else {
             return Poll::Ready(Err(io::Error::other("pidfd hub entry missing")));
         };
-        if seen != Some(slot.tick) {
-            return Poll::Ready(Ok(slot.tick));
+        if failed.is_some() || seen != Some(slot.tick) {
+            // Still registered if the tick has not moved since (a retry without an event).
+            let stale = waiter.take().and_then(|id| slot.unregister(id));
+            let tick = slot.tick;
+            drop(locked);
+            drop(stale);
+            return Poll::Ready(failed.map_or(Ok(tick), Err));
         }
-        slot.add_waker(cx.waker());
+        let id = *waiter.get_or_insert_with(|| {
+            st.next_waiter += 1;
+            st.next_waiter
+        });
+        // (Re-borrowed: `next_waiter` is a sibling of `slots`.)
+        let slot = &mut st.slots[key.index as usize];
+        slot.register(id, cx.waker());
         Poll::Pending
+    }
+
+    /// Takes out a wait that is dropped while registered.
+    pub(crate) fn forget(&self, key: Key, waiter: u64) {
+        let stale = {
+            let mut st = self.state();
+            st.slots
+                .get_mut(key.index as usize)
+                .filter(|s| s.occupied && s.generation == key.generation)
+                .and_then(|slot| slot.unregister(waiter))
+        };
+        drop(stale);
     }
 
     /// Drains the hub while tokio reports it readable, then leaves the hub's waker registered

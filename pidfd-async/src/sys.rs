@@ -173,10 +173,22 @@ impl Epoll {
     }
 
     /// Adds `fd`, edge-triggered, for readability (and the implicit hang-up), with `data`.
+    ///
+    /// The kernel keys an entry by open file and fd number, and `close` removes it only with the
+    /// file's last fd: an fd closed while a duplicate lives on leaves its entry behind. If `fd`
+    /// has that number and file (a new duplicate of the same pidfd), the entry is taken over with
+    /// `EPOLL_CTL_MOD`, which checks the current readiness as an add does.
     pub(crate) fn add(&self, fd: BorrowedFd<'_>, data: u64) -> io::Result<()> {
+        match self.ctl(libc::EPOLL_CTL_ADD, fd, data) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => self.ctl(libc::EPOLL_CTL_MOD, fd, data),
+            r => r,
+        }
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: BorrowedFd<'_>, data: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: data };
         // SAFETY: both fds are open for the call; `ev` is a valid event for its duration.
-        let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut ev) };
+        let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), op, fd.as_raw_fd(), &mut ev) };
         if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
     }
 

@@ -29,6 +29,7 @@ pub(crate) fn reaped(fd: &PidFd) -> bool {
 
 /// A waker that only records that it was woken: poll a future with it to see its wake-up
 /// arrive without the future running again.
+#[derive(Default)]
 pub(crate) struct Flag(std::sync::atomic::AtomicBool);
 
 impl std::task::Wake for Flag {

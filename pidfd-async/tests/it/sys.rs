@@ -82,3 +82,14 @@ pub(crate) fn allow_any_tracer() {
     // SAFETY: PR_SET_PTRACER takes no pointers.
     let _ = unsafe { libc::prctl(libc::PR_SET_PTRACER, libc::PR_SET_PTRACER_ANY, 0, 0, 0) };
 }
+
+/// A close-on-exec duplicate of `fd` at the lowest free number from `at` on
+/// (`fcntl(F_DUPFD_CLOEXEC)`): with an `at` no other test uses, exactly `at`.
+pub(crate) fn dup_at(fd: std::os::fd::BorrowedFd<'_>, at: i32) -> std::os::fd::OwnedFd {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: F_DUPFD_CLOEXEC takes an int; `fd` is open for the call.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, at) };
+    assert!(r >= 0, "F_DUPFD_CLOEXEC: {}", io::Error::last_os_error());
+    // SAFETY: `r` was just returned by the kernel and is owned by nobody else.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(r) }
+}

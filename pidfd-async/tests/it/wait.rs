@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use pidfd::PidFd;
 use pidfd_async::{AsyncPidFd, Error};
 
 use crate::support::{Flag, held, poll_with, reaped, require, rt, rt_mt, sh};
@@ -335,4 +336,56 @@ fn a_wait_after_its_runtime_is_gone_is_an_error() {
     });
     assert!(matches!(err, Err(Error::Io { .. })), "{err:?}");
     assert_eq!(fd.into_inner().wait().unwrap().code(), Some(6));
+}
+
+/// Duplicates of one pidfd, each dropped while another lives on, come back under the same fd
+/// number: the kernel still holds the first one's epoll entry (closing removes it only with
+/// the file's last fd), and each new `AsyncPidFd` takes it over instead of failing with
+/// `EEXIST`; the last one gets the exit.
+#[test]
+fn a_new_duplicate_under_a_number_just_closed_is_accepted() {
+    use std::os::fd::AsFd;
+    rt().block_on(async {
+        let (orig, release) = held(9);
+        for round in 0..3 {
+            let dup = PidFd::try_from(crate::sys::dup_at(orig.as_fd(), 731)).unwrap();
+            assert_eq!(std::os::fd::AsRawFd::as_raw_fd(&dup), 731);
+            let fd = AsyncPidFd::new(dup).unwrap_or_else(|e| panic!("round {round}: {e}"));
+            if round < 2 {
+                // Still running: not ready, and the entry is left behind by the drop.
+                assert!(tokio::time::timeout(Duration::from_millis(20), fd.exited()).await.is_err());
+                continue;
+            }
+            drop(release);
+            let status = tokio::time::timeout(Duration::from_secs(20), fd.wait()).await.expect("the wait ended");
+            assert_eq!(status.unwrap().code(), Some(9));
+            return;
+        }
+    });
+}
+
+/// Waits cancelled while pending leave nothing behind: each wait registered its own waker with
+/// the hub, and once dropped the hub holds none of them (one stays only while its wait lives).
+#[test]
+fn cancelled_waits_leave_no_waker_behind() {
+    rt().block_on(async {
+        let (fd, release) = held(3);
+        let fd = AsyncPidFd::new(fd).unwrap();
+        let flags: Vec<Arc<Flag>> = (0..100).map(|_| Arc::new(Flag::default())).collect();
+        for flag in &flags {
+            let waker = std::task::Waker::from(Arc::clone(flag));
+            let mut wait = pin!(fd.wait());
+            assert!(poll_with(wait.as_mut(), &waker).is_none());
+            let mut exited = pin!(fd.exited());
+            assert!(poll_with(exited.as_mut(), &waker).is_none());
+            drop(waker);
+            // Registered while pending: the hub holds a clone.
+            assert!(Arc::strong_count(flag) > 1);
+        }
+        for (i, flag) in flags.iter().enumerate() {
+            assert_eq!(Arc::strong_count(flag), 1, "wait {i}: its waker is still held after the wait was dropped");
+        }
+        drop(release);
+        assert_eq!(fd.wait().await.unwrap().code(), Some(3));
+    });
 }

@@ -177,13 +177,51 @@ struct Waiting<'a> {
     fd: &'a AsyncPidFd,
     /// The hub entry's tick last seen with nothing to collect: the wait resumes once it moves.
     seen: Option<u32>,
-    /// The wait's id while it is registered with the hub.
-    id: Option<u64>,
+    /// The wait's id while it is registered with the hub; 0 when it is not.
+    id: u64,
     /// Since when a caller of the `PidFd` has held its reaping lock over an exit.
     retrying_since: Option<Instant>,
 }
 
-impl Waiting<'_> {
+impl<'a> Waiting<'a> {
+    fn new(fd: &'a AsyncPidFd) -> Waiting<'a> {
+        Waiting { fd, seen: None, id: 0, retrying_since: None }
+    }
+
+    /// One poll of [`AsyncPidFd::wait`].
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<ExitStatus>> {
+        let fd = self.fd;
+        loop {
+            let tick = ready!(self.poll_tick(cx))?;
+            let next = match fd.reap() {
+                Some(Reap::Done(result)) => return Poll::Ready(result),
+                Some(Reap::NotYet) => after_not_yet(&fd.fd),
+                // Another of our tasks is collecting the status this very moment (one
+                // non-blocking syscall): let it finish, then read the remembered status.
+                None => {
+                    self.seen = None;
+                    return yield_once(cx);
+                }
+            };
+            match next {
+                Next::Done(result) => return Poll::Ready(result),
+                // A caller of the `PidFd` itself holds its lock over the exit (see
+                // `after_not_yet`): let it finish, then look again without waiting for an event.
+                Next::Retry if self.retrying_since.get_or_insert_with(Instant::now).elapsed() < CONTENDED_RETRY => {
+                    self.seen = None;
+                    return yield_once(cx);
+                }
+                // A readiness that is not an exit we can collect: wait for the next wake-up.
+                // (After `CONTENDED_RETRY`, a lock held that long is not a reap in progress;
+                // from 6.9 on its eventual reap wakes the pidfd anyway.)
+                Next::Retry | Next::Wait => {
+                    self.retrying_since = None;
+                    self.seen = Some(tick);
+                }
+            }
+        }
+    }
+
     /// The hub entry's tick: at once if `seen` is `None` or the tick has moved past it, else
     /// pending until the next event of the pidfd.
     fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Result<u32>> {
@@ -197,8 +235,8 @@ impl Waiting<'_> {
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        if let Some(id) = self.id {
-            self.fd.entry.hub.forget(self.fd.entry.key, id);
+        if self.id != 0 {
+            self.fd.entry.hub.forget(self.fd.entry.key, self.id);
         }
     }
 }
@@ -296,41 +334,9 @@ impl AsyncPidFd {
     /// ```
     pub async fn wait(&self) -> Result<ExitStatus> {
         // A hand-written poll keeps the future small (a pending wait per process, by the
-        // thousand): its whole state is `Waiting`.
-        let mut waiting = Waiting { fd: self, seen: None, id: None, retrying_since: None };
-        poll_fn(|cx| self.poll_wait(cx, &mut waiting)).await
-    }
-
-    fn poll_wait(&self, cx: &mut Context<'_>, state: &mut Waiting<'_>) -> Poll<Result<ExitStatus>> {
-        loop {
-            let tick = ready!(state.poll_tick(cx))?;
-            let next = match self.reap() {
-                Some(Reap::Done(result)) => return Poll::Ready(result),
-                Some(Reap::NotYet) => after_not_yet(&self.fd),
-                // Another of our tasks is collecting the status this very moment (one
-                // non-blocking syscall): let it finish, then read the remembered status.
-                None => {
-                    state.seen = None;
-                    return yield_once(cx);
-                }
-            };
-            match next {
-                Next::Done(result) => return Poll::Ready(result),
-                // A caller of the `PidFd` itself holds its lock over the exit (see
-                // `after_not_yet`): let it finish, then look again without waiting for an event.
-                Next::Retry if state.retrying_since.get_or_insert_with(Instant::now).elapsed() < CONTENDED_RETRY => {
-                    state.seen = None;
-                    return yield_once(cx);
-                }
-                // A readiness that is not an exit we can collect: wait for the next wake-up.
-                // (After `CONTENDED_RETRY`, a lock held that long is not a reap in progress;
-                // from 6.9 on its eventual reap wakes the pidfd anyway.)
-                Next::Retry | Next::Wait => {
-                    state.retrying_since = None;
-                    state.seen = Some(tick);
-                }
-            }
-        }
+        // thousand): its whole state is one `Waiting`.
+        let mut waiting = Waiting::new(self);
+        poll_fn(move |cx| waiting.poll_wait(cx)).await
     }
 
     /// Waits until the process has exited (it may still be a zombie), without collecting its
@@ -354,8 +360,8 @@ impl AsyncPidFd {
     /// # }
     /// ```
     pub async fn exited(&self) -> Result<()> {
-        let mut waiting = Waiting { fd: self, seen: None, id: None, retrying_since: None };
-        poll_fn(|cx| {
+        let mut waiting = Waiting::new(self);
+        poll_fn(move |cx| {
             loop {
                 // The tick first, then the look: an exit after the look moves the tick.
                 let tick = ready!(waiting.poll_tick(cx))?;

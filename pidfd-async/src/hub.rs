@@ -231,16 +231,17 @@ impl Hub {
     }
 
     /// The slot's tick, at once if `seen` is `None` or the tick has moved past it; otherwise
-    /// registers the task under wait id `*waiter` (allotted on the first registration) and
+    /// registers the task under wait id `*waiter` (allotted on the first registration; 0: none
+    /// yet) and
     /// waits for the next event of the slot. An error once the reactor has failed.
     ///
-    /// On `Ready` the wait is no longer registered (`*waiter` is `None`); a wait dropped while
+    /// On `Ready` the wait is no longer registered (`*waiter` is 0); a wait dropped while
     /// registered must call [`forget`](Hub::forget).
     pub(crate) fn poll_tick(
         &self,
         key: Key,
         seen: Option<u32>,
-        waiter: &mut Option<u64>,
+        waiter: &mut u64,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<u32>> {
         let mut locked = self.state();
@@ -252,16 +253,18 @@ impl Hub {
         };
         if failed.is_some() || seen != Some(slot.tick) {
             // Still registered if the tick has not moved since (a retry without an event).
-            let stale = waiter.take().and_then(|id| slot.unregister(id));
+            let stale = (*waiter != 0).then(|| slot.unregister(std::mem::take(waiter))).flatten();
             let tick = slot.tick;
             drop(locked);
             drop(stale);
             return Poll::Ready(failed.map_or(Ok(tick), Err));
         }
-        let id = *waiter.get_or_insert_with(|| {
+        if *waiter == 0 {
+            // From 1: 0 means "not registered".
             st.next_waiter += 1;
-            st.next_waiter
-        });
+            *waiter = st.next_waiter;
+        }
+        let id = *waiter;
         // (Re-borrowed: `next_waiter` is a sibling of `slots`.)
         let slot = &mut st.slots[key.index as usize];
         slot.register(id, cx.waker());

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Child, Command, Stdio};
 
-use pidfd::{Feature, PidFd, Support};
+use pidfd::{Feature, PidFd};
 
 use crate::sys::{Call, fault, fixture};
 use crate::{Error, Namespace, NamespaceSet, NsFd, NsFeature, PidFdNsExt, run_in_namespaces};
@@ -16,46 +16,11 @@ fn without(f: Feature) -> fault::Guard {
     fault::inject(Call::Feature(f), libc::ENOSYS)
 }
 
-fn env_list(var: &str) -> Option<Vec<String>> {
-    std::env::var(var).ok().map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-}
-
-/// Whether to run a test that needs `f` (call it outside fault guards). Prints why it skips. A
-/// feature a policy refuses (`Support::Denied`) skips the test; under the kernel matrix
-/// (`PIDFD_TEST_EXPECT` set) only where `PIDFD_TEST_DENIED` lists it, and a feature the row
-/// expects present must be there (else the test panics).
-fn require(f: Feature) -> bool {
-    let support = f.support();
-    if support == Support::Supported {
-        return true;
-    }
-    let kernel = std::env::var("PIDFD_TEST_KERNEL").unwrap_or_default();
-    let expected = env_list("PIDFD_TEST_EXPECT");
-    let listed = env_list("PIDFD_TEST_DENIED").unwrap_or_default().iter().any(|d| d == f.name());
-    if let Support::Denied { .. } = support {
-        if listed {
-            eprintln!("skipped: {f} is denied by policy on {kernel} (PIDFD_TEST_DENIED lists {}): {support}", f.name());
-            return false;
-        }
-        assert!(
-            expected.is_none(),
-            "kernel {kernel}: the probe says {} ({f}) is {support}, but PIDFD_TEST_DENIED does not list it",
-            f.name()
-        );
-        eprintln!("skipped: {f} is denied by a security policy here (seccomp, LSM or container): {support}");
-        return false;
-    }
-    if let Some(exp) = expected {
-        assert!(
-            !exp.iter().any(|e| e == f.name()),
-            "kernel {kernel} must have {} ({f}), but the probe says {support}",
-            f.name()
-        );
-        assert!(!listed, "kernel {kernel}: {} ({f}) must be denied by policy, but the probe says {support}", f.name());
-    }
-    eprintln!("skipped: the running kernel lacks {f} (Linux {}+): {support}", f.since());
-    false
-}
+// The matrix's feature contract (`require`), shared with every crate's integration tests.
+#[allow(dead_code)]
+#[path = "../../pidfd/tests/common/require.rs"]
+mod contract;
+use contract::require;
 
 /// Whether the test may take pidfds (`pidfd_open`): every [`Held`] and `PidFd::from_self`.
 fn can_open_pidfds() -> bool {

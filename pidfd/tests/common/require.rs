@@ -1,7 +1,9 @@
 //! The kernel matrix's contract with every integration test binary of the workspace: which
 //! features a test may expect, which a seccomp profile refuses, and how a test that needs a
 //! feature skips (saying why) or fails (under the matrix, when the kernel should have it).
-//! Included by the `support` module of each crate's tests with `#[path]`.
+//! Included with `#[path]` by the `support` module of each crate's integration tests and by the
+//! unit tests of `pidfd-ns` (`pidfd`'s own unit tests, inside the crate, keep a copy: `pidfd::`
+//! does not name the crate there).
 
 use pidfd::{Feature, PidFd, Support};
 

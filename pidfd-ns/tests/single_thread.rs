@@ -1,8 +1,11 @@
 //! What only a single-threaded process may do: enter user and time namespaces.
 //!
 //! `harness = false`: no test threads. Each case runs in a fresh child process (this binary
-//! re-executed with the case's name), because entering a user namespace cannot be undone.
+//! re-executed with the case's name, by `pidfd/tests/common/harness.rs`), because entering a
+//! user namespace cannot be undone.
 
+#[path = "../../pidfd/tests/common/harness.rs"]
+mod harness;
 #[allow(dead_code, unreachable_pub)]
 #[path = "it/support.rs"]
 mod support;
@@ -23,95 +26,11 @@ const CASES: [(&str, fn()); 5] = [
     ),
 ];
 
-/// Set (to a case's name) in the child process that runs that one case.
-const CASE_ENV: &str = "PIDFD_NS_SINGLE_THREAD_CASE";
-
-/// The libtest command line, as far as it applies to these cases: positional filters
-/// (substrings, or whole names with `--exact`), `--skip`, `--list`, `--ignored` (none is), and
-/// options that take a value; anything else is accepted and has no effect here.
-struct Args {
-    filters: Vec<String>,
-    skip: Vec<String>,
-    exact: bool,
-    list: bool,
-    ignored_only: bool,
-}
-
-impl Args {
-    fn parse(args: impl Iterator<Item = String>) -> Args {
-        let mut a = Args { filters: Vec::new(), skip: Vec::new(), exact: false, list: false, ignored_only: false };
-        let mut args = args.peekable();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--exact" => a.exact = true,
-                "--list" => a.list = true,
-                "--ignored" => a.ignored_only = true,
-                "--skip" => a.skip.extend(args.next()),
-                // libtest options that take the next argument as their value.
-                "--test-threads" | "--format" | "--color" | "--logfile" | "--shuffle-seed" | "-Z" | "--report-time" => {
-                    if arg != "--report-time" {
-                        args.next();
-                    }
-                }
-                s if s.starts_with('-') => {}
-                s => a.filters.push(s.to_owned()),
-            }
-        }
-        a
-    }
-
-    fn selects(&self, name: &str) -> bool {
-        let hit = |f: &String| if self.exact { name == f } else { name.contains(f.as_str()) };
-        !self.ignored_only && (self.filters.is_empty() || self.filters.iter().any(hit)) && !self.skip.iter().any(hit)
-    }
-}
-
 fn main() {
-    if let Ok(name) = std::env::var(CASE_ENV) {
-        let (_, case) = CASES.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("unknown case {name}"));
+    if std::env::var_os(harness::CASE_ENV).is_some() {
         assert_eq!(threads(), 1, "the case must run single-threaded");
-        case();
-        println!("ok");
-        return;
     }
-    let args = Args::parse(std::env::args().skip(1));
-    let selected: Vec<&str> = CASES.iter().map(|(n, _)| *n).filter(|n| args.selects(n)).collect();
-    if args.list {
-        for name in &selected {
-            println!("{name}: test");
-        }
-        if !std::env::args().any(|a| a == "terse" || a == "--format=terse") {
-            println!("\n{} tests, 0 benchmarks", selected.len());
-        }
-        return;
-    }
-    let filtered_out = CASES.len() - selected.len();
-    println!("\nrunning {} test{}", selected.len(), if selected.len() == 1 { "" } else { "s" });
-    let me = std::env::current_exe().unwrap();
-    let mut failed = Vec::new();
-    for name in &selected {
-        let out = std::process::Command::new(&me).env(CASE_ENV, name).output().unwrap();
-        let ok = out.status.success() && String::from_utf8_lossy(&out.stdout).trim_end().ends_with("ok");
-        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
-        if !ok {
-            eprintln!(
-                "---- {name} ----\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            failed.push(*name);
-        }
-    }
-    println!(
-        "\ntest result: {}. {} passed; {} failed; 0 ignored; 0 measured; {filtered_out} filtered out\n",
-        if failed.is_empty() { "ok" } else { "FAILED" },
-        selected.len() - failed.len(),
-        failed.len()
-    );
-    if !failed.is_empty() {
-        eprintln!("failed: {failed:?}");
-        std::process::exit(101);
-    }
+    harness::main(&CASES);
 }
 
 fn threads() -> usize {

@@ -13,7 +13,8 @@ use pidfd::{Feature, PidFd};
 use tokio::runtime::Handle;
 
 use crate::error::{Error, Result};
-use crate::hub::{Hub, Key};
+use crate::hub::Hub;
+use crate::slots::Key;
 use crate::sys::{self, Peek};
 
 /// The runtime in context, checked to have an I/O driver, before anything is spawned or
@@ -453,7 +454,8 @@ impl AsyncPidFd {
     /// None.
     pub fn into_inner(self) -> PidFd {
         let AsyncPidFd { entry, fd, .. } = self;
-        entry.hub.delete(entry.key, fd.as_fd());
+        entry.hub.delete(fd.as_fd());
+        drop(entry);
         fd
     }
 }

@@ -14,6 +14,7 @@ use tokio::io::unix::AsyncFd;
 use crate::async_pidfd::{Reap, current_runtime, reap_now};
 use crate::error::{Error, Result};
 use crate::orphans;
+use crate::slots::{Key, Slots};
 use crate::sys::{self, EMPTY_EVENT, Epoll, Event};
 
 /// How many events one non-blocking `epoll_wait` on the inner set collects.
@@ -68,10 +69,7 @@ const BATCH: usize = 256;
 /// ```
 pub struct ExitSet<K> {
     epoll: AsyncFd<Epoll>,
-    slots: Vec<Slot<K>>,
-    /// Indices of vacant slots.
-    free: Vec<u32>,
-    len: usize,
+    entries: Slots<(K, PidFd)>,
     /// Event data (`generation << 32 | index`) fetched from the inner epoll, not yet looked at.
     pending: VecDeque<u64>,
     events: Box<[Event]>,
@@ -87,13 +85,6 @@ struct Failed {
     left: Vec<ExitId>,
 }
 
-struct Slot<K> {
-    /// Bumped each time the slot is vacated, so a stale event or [`ExitId`] cannot reach the
-    /// next occupant.
-    generation: u32,
-    entry: Option<(K, PidFd)>,
-}
-
 /// Names one entry of an [`ExitSet`], for [`ExitSet::remove`] and [`ExitSet::get`]. Never
 /// names a later entry that reuses the slot.
 ///
@@ -103,18 +94,7 @@ struct Slot<K> {
 /// # Errors
 /// None.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ExitId {
-    index: u32,
-    generation: u32,
-}
-
-fn pack(index: u32, generation: u32) -> u64 {
-    u64::from(generation) << 32 | u64::from(index)
-}
-
-fn unpack(data: u64) -> ExitId {
-    ExitId { index: data as u32, generation: (data >> 32) as u32 }
-}
+pub struct ExitId(Key);
 
 impl<K> ExitSet<K> {
     /// An empty set, registered with the current tokio runtime.
@@ -132,9 +112,7 @@ impl<K> ExitSet<K> {
             sys::register(epoll).map_err(|(_, e)| Error::io("register the exit set with the tokio reactor", e))?;
         Ok(ExitSet {
             epoll,
-            slots: Vec::new(),
-            free: Vec::new(),
-            len: 0,
+            entries: Slots::new(),
             pending: VecDeque::new(),
             events: vec![EMPTY_EVENT; BATCH].into_boxed_slice(),
             failed: None,
@@ -155,23 +133,12 @@ impl<K> ExitSet<K> {
     /// the pidfd is then closed, the process untouched.
     pub fn insert(&mut self, key: K, fd: impl Into<PidFd>) -> Result<ExitId> {
         let fd = fd.into();
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                let i = u32::try_from(self.slots.len())
-                    .map_err(|_| Error::io("insert", io::ErrorKind::OutOfMemory.into()))?;
-                self.slots.push(Slot { generation: 0, entry: None });
-                i
-            }
-        };
-        let slot = &mut self.slots[index as usize];
-        if let Err(e) = self.epoll.get_ref().add(fd.as_fd(), pack(index, slot.generation)) {
-            self.free.push(index);
-            return Err(Error::io("epoll_ctl(EPOLL_CTL_ADD)", e));
-        }
-        slot.entry = Some((key, fd));
-        self.len += 1;
-        let id = ExitId { index, generation: slot.generation };
+        let epoll = &self.epoll;
+        let id = self
+            .entries
+            .insert_with(|id| epoll.get_ref().add(fd.as_fd(), id.pack()).map(|()| (key, fd)))
+            .map(ExitId)
+            .map_err(|e| Error::io("epoll_ctl(EPOLL_CTL_ADD)", e))?;
         if let Some(failed) = &mut self.failed {
             failed.left.push(id);
         }
@@ -187,11 +154,7 @@ impl<K> ExitSet<K> {
     /// # Errors
     /// None: the `epoll_ctl(DEL)` cannot fail for a registered fd.
     pub fn remove(&mut self, id: ExitId) -> Option<(K, PidFd)> {
-        let slot = self.slots.get(id.index as usize)?;
-        if slot.generation != id.generation || slot.entry.is_none() {
-            return None;
-        }
-        let (key, fd) = self.vacate(id.index);
+        let (key, fd) = self.entries.remove(id.0)?;
         let _ = self.epoll.get_ref().delete(fd.as_fd());
         Some((key, fd))
     }
@@ -204,11 +167,7 @@ impl<K> ExitSet<K> {
     /// # Errors
     /// None.
     pub fn get(&self, id: ExitId) -> Option<(&K, &PidFd)> {
-        let slot = self.slots.get(id.index as usize)?;
-        if slot.generation != id.generation {
-            return None;
-        }
-        slot.entry.as_ref().map(|(k, fd)| (k, fd))
+        self.entries.get(id.0).map(|(k, fd)| (k, fd))
     }
 
     /// Every entry still in the set, in no particular order (for example to signal them all).
@@ -220,9 +179,7 @@ impl<K> ExitSet<K> {
     /// # Errors
     /// None.
     pub fn iter(&self) -> impl Iterator<Item = (ExitId, &K, &PidFd)> + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, slot)| {
-            slot.entry.as_ref().map(|(k, fd)| (ExitId { index: i as u32, generation: slot.generation }, k, fd))
-        })
+        self.entries.iter().map(|(id, (k, fd))| (ExitId(id), k, fd))
     }
 
     /// How many processes have not been reported yet.
@@ -233,7 +190,7 @@ impl<K> ExitSet<K> {
     /// # Errors
     /// None.
     pub fn len(&self) -> usize {
-        self.len
+        self.entries.len()
     }
 
     /// Whether every process has been reported (or none was inserted).
@@ -244,7 +201,7 @@ impl<K> ExitSet<K> {
     /// # Errors
     /// None.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.entries.len() == 0
     }
 
     /// Waits for the next process of the set to exit and returns its key and status; `None`
@@ -275,11 +232,10 @@ impl<K> ExitSet<K> {
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(K, Result<ExitStatus>)>> {
         loop {
             while let Some(data) = self.pending.pop_front() {
-                let id = unpack(data);
-                let Some(slot) = self.slots.get(id.index as usize) else { continue };
-                let Some((_, fd)) = slot.entry.as_ref().filter(|_| slot.generation == id.generation) else { continue };
+                let id = Key::unpack(data);
+                let Some((_, fd)) = self.entries.get(id) else { continue };
                 if let Reap::Done(result) = reap_now(fd) {
-                    let (key, fd) = self.vacate(id.index);
+                    let Some((key, fd)) = self.entries.remove(id) else { continue };
                     // Closing the pidfd drops its inner epoll item (unless the caller holds a dup;
                     // then the bumped generation makes its events stale).
                     drop(fd);
@@ -287,7 +243,7 @@ impl<K> ExitSet<K> {
                 }
                 // Not yet: its next wake-up brings a new event (edge-triggered).
             }
-            if self.len == 0 {
+            if self.entries.len() == 0 {
                 return Poll::Ready(None);
             }
             if self.failed.is_some() {
@@ -328,10 +284,9 @@ impl<K> ExitSet<K> {
             let failed = self.failed.as_mut()?;
             let id = failed.left.pop()?;
             let source = io::Error::new(failed.kind, failed.text.clone());
-            let Some(slot) = self.slots.get(id.index as usize) else { continue };
-            let Some((_, fd)) = slot.entry.as_ref().filter(|_| slot.generation == id.generation) else { continue };
+            let Some((_, fd)) = self.entries.get(id.0) else { continue };
             let reaped = reap_now(fd);
-            let (key, fd) = self.vacate(id.index);
+            let Some((key, fd)) = self.entries.remove(id.0) else { continue };
             return Some(match reaped {
                 Reap::Done(result) => (key, result),
                 Reap::NotYet => {
@@ -341,19 +296,13 @@ impl<K> ExitSet<K> {
             });
         }
     }
-
-    fn vacate(&mut self, index: u32) -> (K, PidFd) {
-        let slot = &mut self.slots[index as usize];
-        let entry = slot.entry.take().expect("an occupied slot");
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(index);
-        self.len -= 1;
-        entry
-    }
 }
 
 impl<K: fmt::Debug> fmt::Debug for ExitSet<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExitSet").field("len", &self.len).field("pending_events", &self.pending.len()).finish()
+        f.debug_struct("ExitSet")
+            .field("len", &self.entries.len())
+            .field("pending_events", &self.pending.len())
+            .finish()
     }
 }

@@ -29,6 +29,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use tokio::io::unix::AsyncFd;
 use tokio::runtime::Handle;
 
+use crate::slots::{Key, Slots};
 use crate::sys::{self, EMPTY_EVENT, Epoll, Event};
 
 /// How many events one non-blocking `epoll_wait` on the hub collects.
@@ -45,9 +46,7 @@ pub(crate) struct Hub {
 }
 
 struct State {
-    slots: Vec<Slot>,
-    /// Indices of vacant slots.
-    free: Vec<u32>,
+    entries: Slots<Entry>,
     /// Set once the reactor failed (the runtime is shutting down): every wait ends with it.
     failed: Option<(io::ErrorKind, String)>,
     /// The id of the next wait to register.
@@ -55,13 +54,10 @@ struct State {
     events: Box<[Event]>,
 }
 
+/// One pidfd's place in the hub.
 #[derive(Default)]
-struct Slot {
-    /// Bumped each time the slot is vacated: an event or a [`Key`] of an earlier occupant does
-    /// not reach the next.
-    generation: u32,
-    occupied: bool,
-    /// Bumped by each event of the slot's pidfd.
+struct Entry {
+    /// Bumped by each event of the pidfd.
     tick: u32,
     /// The waits pending until the tick moves (several tasks may wait on one `AsyncPidFd`);
     /// one inline, so the common single wait allocates nothing. A wait that is dropped takes
@@ -75,7 +71,7 @@ struct Waiter {
     waker: Waker,
 }
 
-impl Slot {
+impl Entry {
     /// Registers wait `id`, or updates its waker.
     fn register(&mut self, id: u64, waker: &Waker) {
         if let Some(w) = self.first.iter_mut().chain(self.more.iter_mut()).find(|w| w.id == id) {
@@ -104,23 +100,6 @@ impl Slot {
     fn take_wakers(&mut self, into: &mut Vec<Waker>) {
         into.extend(self.first.take().map(|w| w.waker));
         into.extend(self.more.drain(..).map(|w| w.waker));
-    }
-}
-
-/// Names an entry of the hub.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Key {
-    index: u32,
-    generation: u32,
-}
-
-impl Key {
-    fn pack(self) -> u64 {
-        u64::from(self.generation) << 32 | u64::from(self.index)
-    }
-
-    fn unpack(data: u64) -> Key {
-        Key { index: data as u32, generation: (data >> 32) as u32 }
     }
 }
 
@@ -158,8 +137,7 @@ impl Hub {
         let hub = Arc::new_cyclic(|me| Hub {
             epoll,
             state: Mutex::new(State {
-                slots: Vec::new(),
-                free: Vec::new(),
+                entries: Slots::new(),
                 failed: None,
                 next_waiter: 0,
                 events: vec![EMPTY_EVENT; BATCH].into_boxed_slice(),
@@ -181,59 +159,28 @@ impl Hub {
     /// Adds `fd`, edge-triggered; one `epoll_ctl(ADD)`. A process that has already exited is
     /// reported by the add itself (epoll looks at the current readiness).
     pub(crate) fn insert(&self, fd: BorrowedFd<'_>) -> io::Result<Key> {
-        let mut st = self.state();
-        let index = match st.free.pop() {
-            Some(i) => i,
-            None => {
-                let i = u32::try_from(st.slots.len()).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-                st.slots.push(Slot::default());
-                i
-            }
-        };
-        let slot = &mut st.slots[index as usize];
-        let key = Key { index, generation: slot.generation };
-        // Under the lock: an event of this fd finds its slot occupied.
-        if let Err(e) = self.epoll.get_ref().add(fd, key.pack()) {
-            st.free.push(index);
-            return Err(e);
-        }
-        slot.occupied = true;
-        slot.tick = 0;
-        Ok(key)
+        // Under the lock: an event of this fd finds its entry.
+        self.state().entries.insert_with(|key| self.epoll.get_ref().add(fd, key.pack()).map(|()| Entry::default()))
     }
 
-    /// Vacates `key`'s slot. The caller closes the fd next, which takes it out of the epoll
+    /// Vacates `key`'s entry. The caller closes the fd next, which takes it out of the epoll
     /// instance (a duplicate kept elsewhere keeps it there until closed; its events are stale
     /// by generation).
     pub(crate) fn remove(&self, key: Key) {
-        let mut stale = Vec::new();
-        {
-            let mut st = self.state();
-            let Some(slot) = st.slots.get_mut(key.index as usize) else { return };
-            if !slot.occupied || slot.generation != key.generation {
-                return;
-            }
-            slot.occupied = false;
-            slot.generation = slot.generation.wrapping_add(1);
-            slot.take_wakers(&mut stale);
-            slot.more = Vec::new();
-            st.free.push(key.index);
-        }
+        let gone = self.state().entries.remove(key);
         // Dropped outside the lock: dropping a waker may run code that uses the hub.
-        drop(stale);
+        drop(gone);
     }
 
-    /// Takes `fd` out of the epoll instance (`epoll_ctl(DEL)`: it lives on elsewhere) and
-    /// vacates its slot.
-    pub(crate) fn delete(&self, key: Key, fd: BorrowedFd<'_>) {
+    /// Takes `fd` out of the epoll instance (`epoll_ctl(DEL)`: it lives on elsewhere); its
+    /// entry is vacated by [`remove`](Hub::remove).
+    pub(crate) fn delete(&self, fd: BorrowedFd<'_>) {
         let _ = self.epoll.get_ref().delete(fd);
-        self.remove(key);
     }
 
-    /// The slot's tick, at once if `seen` is `None` or the tick has moved past it; otherwise
+    /// The entry's tick, at once if `seen` is `None` or the tick has moved past it; otherwise
     /// registers the task under wait id `*waiter` (allotted on the first registration; 0: none
-    /// yet) and
-    /// waits for the next event of the slot. An error once the reactor has failed.
+    /// yet) and waits for the next event of the pidfd. An error once the reactor has failed.
     ///
     /// On `Ready` the wait is no longer registered (`*waiter` is 0); a wait dropped while
     /// registered must call [`forget`](Hub::forget).
@@ -247,14 +194,13 @@ impl Hub {
         let mut locked = self.state();
         let st = &mut *locked;
         let failed = st.failed.as_ref().map(|(kind, text)| io::Error::new(*kind, text.clone()));
-        let Some(slot) = st.slots.get_mut(key.index as usize).filter(|s| s.occupied && s.generation == key.generation)
-        else {
+        let Some(entry) = st.entries.get_mut(key) else {
             return Poll::Ready(Err(io::Error::other("pidfd hub entry missing")));
         };
-        if failed.is_some() || seen != Some(slot.tick) {
+        if failed.is_some() || seen != Some(entry.tick) {
             // Still registered if the tick has not moved since (a retry without an event).
-            let stale = (*waiter != 0).then(|| slot.unregister(std::mem::take(waiter))).flatten();
-            let tick = slot.tick;
+            let stale = (*waiter != 0).then(|| entry.unregister(std::mem::take(waiter))).flatten();
+            let tick = entry.tick;
             drop(locked);
             drop(stale);
             return Poll::Ready(failed.map_or(Ok(tick), Err));
@@ -264,10 +210,7 @@ impl Hub {
             st.next_waiter += 1;
             *waiter = st.next_waiter;
         }
-        let id = *waiter;
-        // (Re-borrowed: `next_waiter` is a sibling of `slots`.)
-        let slot = &mut st.slots[key.index as usize];
-        slot.register(id, cx.waker());
+        entry.register(*waiter, cx.waker());
         Poll::Pending
     }
 
@@ -275,10 +218,7 @@ impl Hub {
     pub(crate) fn forget(&self, key: Key, waiter: u64) {
         let stale = {
             let mut st = self.state();
-            st.slots
-                .get_mut(key.index as usize)
-                .filter(|s| s.occupied && s.generation == key.generation)
-                .and_then(|slot| slot.unregister(waiter))
+            st.entries.get_mut(key).and_then(|entry| entry.unregister(waiter))
         };
         drop(stale);
     }
@@ -314,12 +254,10 @@ impl Hub {
                 }
             };
             for ev in &st.events[..n] {
-                let key = Key::unpack(ev.u64);
-                if let Some(slot) =
-                    st.slots.get_mut(key.index as usize).filter(|s| s.occupied && s.generation == key.generation)
-                {
-                    slot.tick = slot.tick.wrapping_add(1);
-                    slot.take_wakers(&mut woken);
+                // A stale key (an fd closed while a duplicate kept its epoll item) finds nothing.
+                if let Some(entry) = st.entries.get_mut(Key::unpack(ev.u64)) {
+                    entry.tick = entry.tick.wrapping_add(1);
+                    entry.take_wakers(&mut woken);
                 }
             }
             // Fewer than asked: drained. An event from here on sets the readiness again (tokio
@@ -345,8 +283,8 @@ impl Hub {
             if st.failed.is_none() {
                 st.failed = Some((kind, text));
             }
-            for slot in &mut st.slots {
-                slot.take_wakers(&mut woken);
+            for entry in st.entries.values_mut() {
+                entry.take_wakers(&mut woken);
             }
         }
         // Dropped outside the registry's lock (this may be the registry's reference; the

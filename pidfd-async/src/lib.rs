@@ -129,6 +129,7 @@ mod error;
 mod exit_set;
 mod hub;
 mod orphans;
+mod slots;
 mod sys;
 
 pub use async_pidfd::AsyncPidFd;

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Child, Command, Stdio};
 
-use pidfd::{Feature, PidFd};
+use pidfd::{Feature, PidFd, Support};
 
 use crate::sys::{Call, fault, fixture};
 use crate::{Error, Namespace, NamespaceSet, NsFd, NsFeature, PidFdNsExt, run_in_namespaces};

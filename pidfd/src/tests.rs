@@ -15,10 +15,6 @@ fn without(f: Feature) -> fault::Guard {
     fault::inject(Call::Feature(f), libc::ENOSYS)
 }
 
-fn env_list(var: &str) -> Option<Vec<String>> {
-    std::env::var(var).ok().map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-}
-
 /// `host` on the host, `matrix` under the kernel matrix (`PIDFD_TEST_EXPECT` set), where each
 /// process creation costs milliseconds under QEMU's software emulation and the whole matrix has
 /// a time budget. The property tested is the same; the host run does the full count.
@@ -26,47 +22,11 @@ fn iterations(host: usize, matrix: usize) -> usize {
     if std::env::var_os("PIDFD_TEST_EXPECT").is_some() { matrix } else { host }
 }
 
-/// Whether the running system lets a test use `f` (call it outside fault guards). A feature a
-/// policy refuses (`Support::Denied`) skips the test, saying so; under the kernel matrix
-/// (`PIDFD_TEST_EXPECT` set) only where `PIDFD_TEST_DENIED` lists it, and a feature the row
-/// expects present must be there. Outside the matrix a missing feature skips with the reason.
-fn require(f: Feature) -> bool {
-    let support = f.support();
-    if support == Support::Supported {
-        return true;
-    }
-    let kernel = std::env::var("PIDFD_TEST_KERNEL").unwrap_or_default();
-    let expected = env_list("PIDFD_TEST_EXPECT");
-    let listed = env_list("PIDFD_TEST_DENIED").unwrap_or_default().iter().any(|d| d == f.name());
-    if let Support::Denied { .. } = support {
-        if listed {
-            eprintln!("skipped: {f} is denied by policy on {kernel} (PIDFD_TEST_DENIED lists {}): {support}", f.name());
-            return false;
-        }
-        assert!(
-            expected.is_none(),
-            "kernel {kernel}: the probe says {} ({f}) is {support}, but PIDFD_TEST_DENIED does not list it",
-            f.name()
-        );
-        eprintln!("skipped: {f} is denied by a security policy here (seccomp, LSM or container): {support}");
-        return false;
-    }
-    if let Some(exp) = expected {
-        assert!(
-            !exp.iter().any(|e| e == f.name()),
-            "kernel {kernel} must have {} ({f}), but the probe says {support}",
-            f.name()
-        );
-        assert!(!listed, "kernel {kernel}: {} ({f}) must be denied by policy, but the probe says {support}", f.name());
-    }
-    eprintln!("skipped: the running kernel lacks {f} (Linux {}+): {support}", f.since());
-    false
-}
-
-/// [`require`] for every feature of `fs` (each is checked).
-fn require_all(fs: &[Feature]) -> bool {
-    fs.iter().filter(|&&f| !require(f)).count() == 0
-}
+// The matrix's feature contract (`require`), shared with every crate's integration tests.
+#[allow(dead_code)]
+#[path = "../tests/common/require.rs"]
+mod contract;
+use contract::{require, require_all};
 
 /// A pidfd of this process, or `None` (the test skips) where `pidfd_open` is refused.
 fn self_pidfd() -> Option<PidFd> {

@@ -1,4 +1,4 @@
-use pidfd::PidFd;
+use pidfd::{Feature, PidFd, Support};
 
 // The matrix's feature contract, shared by every crate's tests.
 #[allow(dead_code, unused_imports)]

@@ -4,7 +4,7 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use pidfd::{Feature, PidFd};
+use pidfd::{Feature, PidFd, Support};
 use pidfd_ns::Namespace;
 
 // The matrix's feature contract, shared by every crate's tests.

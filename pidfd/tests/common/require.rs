@@ -2,10 +2,12 @@
 //! features a test may expect, which a seccomp profile refuses, and how a test that needs a
 //! feature skips (saying why) or fails (under the matrix, when the kernel should have it).
 //! Included with `#[path]` by the `support` module of each crate's integration tests and by the
-//! unit tests of `pidfd-ns` (`pidfd`'s own unit tests, inside the crate, keep a copy: `pidfd::`
-//! does not name the crate there).
+//! unit tests of `pidfd` and `pidfd-ns`; the including module has `Feature`, `PidFd` and
+//! `Support` in scope.
 
-use pidfd::{Feature, PidFd, Support};
+// From the including module, which names them from `pidfd` (or, in `pidfd`'s own unit tests,
+// from `crate`).
+use super::{Feature, PidFd, Support};
 
 /// A comma-separated list from the environment, `None` when the variable is unset.
 fn env_list(var: &str) -> Option<Vec<String>> {

@@ -1,7 +1,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use pidfd::{Feature, PidFd};
+use pidfd::{Feature, PidFd, Support};
 
 // The matrix's feature contract, shared by every crate's tests.
 #[allow(dead_code, unused_imports)]

@@ -77,6 +77,10 @@ pub(crate) fn waitid_pidfd_nohang(fd: RawFd) -> io::Result<Option<(i32, i32)>> {
 pub(crate) struct Epoll(OwnedFd);
 
 impl Epoll {
+    pub(crate) fn fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+
     pub(crate) fn new() -> io::Result<Epoll> {
         // SAFETY: no pointers.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -89,7 +93,16 @@ impl Epoll {
 
     /// Level-triggered `EPOLLIN` with `data`.
     pub(crate) fn add(&self, fd: RawFd, data: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: data };
+        self.add_events(fd, data, libc::EPOLLIN as u32)
+    }
+
+    /// Edge-triggered `EPOLLIN` with `data`.
+    pub(crate) fn add_edge(&self, fd: RawFd, data: u64) -> io::Result<()> {
+        self.add_events(fd, data, (libc::EPOLLIN | libc::EPOLLET) as u32)
+    }
+
+    fn add_events(&self, fd: RawFd, data: u64, events: u32) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events, u64: data };
         // SAFETY: `ev` is valid for the call.
         let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
         if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
@@ -97,9 +110,18 @@ impl Epoll {
 
     /// Blocks until events arrive; returns their data.
     pub(crate) fn wait(&self, buf: &mut [libc::epoll_event]) -> io::Result<usize> {
+        self.wait_for(buf, -1)
+    }
+
+    /// The events ready now, without blocking.
+    pub(crate) fn wait_now(&self, buf: &mut [libc::epoll_event]) -> io::Result<usize> {
+        self.wait_for(buf, 0)
+    }
+
+    fn wait_for(&self, buf: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
         loop {
             // SAFETY: `buf` is valid for `buf.len()` events.
-            let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), buf.as_mut_ptr(), buf.len() as i32, -1) };
+            let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), buf.as_mut_ptr(), buf.len() as i32, timeout_ms) };
             if n >= 0 {
                 return Ok(n as usize);
             }

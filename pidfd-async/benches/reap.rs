@@ -46,7 +46,7 @@
 //! more and the `epoll_wait` share comes out low. With neither: `n/a`.
 //!
 //! Run: `cargo bench -p pidfd-async --bench reap` (full: N = 100, 1000, 5000, 10000 with 5, 3,
-//! 2, 1 timed rounds, then the counting rows; about 5 minutes here when the machine is otherwise
+//! 2, 1 timed rounds, then the counting rows; about 8 minutes here when the machine is otherwise
 //! idle) or
 //! `cargo bench -p pidfd-async --bench reap -- --quick` (N = 100, 1000, 3 rounds each, about a
 //! minute). Environment overrides: `BENCH_N` (comma list), `BENCH_ROUNDS` (for every N),
@@ -1005,7 +1005,7 @@ impl Plan {
             .iter()
             .map(|&n| {
                 // Rows at 10000 take 20 s (60 s for tokio, whose spawn slows with the pidfds
-                // it holds): one timed round there keeps a full run near 5 minutes.
+                // it holds): one timed round there keeps a full run near 8 minutes.
                 let default = match (quick, n) {
                     (true, _) => 3,
                     (false, ..=100) => 5,

@@ -93,12 +93,14 @@
 //! slot of the set. Per exit: `waitid` and `close`, plus the wake-ups, which exits arriving
 //! together share: tokio's `epoll_wait` and one on the hub or set. Measured by
 //! `benches/reap.rs` (N children exiting one per millisecond; 2 vCPUs, nested virtualization),
-//! against a hand-written epoll + `waitid` loop: parent CPU 1.01-1.07x the loop for an
-//! `ExitSet` from N = 1000 to 10000 (1.2x at N = 100) and 1.16-1.27x for an `AsyncPidFd` in a
-//! task per child, where `tokio::process` pays 1.09-1.62x; 2.0-2.3 system calls per child
-//! when exits come together (the loop: 2.0; `tokio::process`: 3.05), 3.7-3.9 when every exit
-//! is a wake-up of its own (the loop: 2.9); 0.1-0.35 KiB per pending child in an `ExitSet`,
-//! 0.7-0.85 KiB for an `AsyncPidFd` with its task (`tokio::process`: 1.3 KiB); no thread.
+//! against a hand-written epoll + `waitid` loop, over several runs: parent CPU 1.01-1.17x the
+//! loop for an `ExitSet` from N = 1000 to 10000 (1.13-1.36x at N = 100) and 1.12-1.41x for an
+//! `AsyncPidFd` in a task per child, where `tokio::process` pays 1.09-1.36x in the same rounds
+//! (the same loop behind a second epoll level, without tokio: 1.02-1.23x); 2.0-2.7 system calls
+//! per child when exits come together (the loop: 2.0; `tokio::process`: 3.05), 3.7-4.0 when
+//! every exit is a wake-up of its own (the loop: 2.9; behind a second epoll level: 3.7-3.9;
+//! `tokio::process`: 3.9-4.0); 0.1-0.35 KiB per pending child in an `ExitSet`, 0.7-0.85 KiB
+//! for an `AsyncPidFd` with its task (`tokio::process`: 1.3 KiB); no thread.
 //!
 //! # Kernel support
 //!

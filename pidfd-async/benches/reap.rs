@@ -61,7 +61,7 @@ mod sys;
 use std::collections::BTreeMap;
 use std::future::{Future, poll_fn};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -457,36 +457,54 @@ fn count_strace(trace: &str) -> (u64, BTreeMap<String, u64>) {
     (reap, names)
 }
 
+/// The raw loops' pidfds (one per child, by index) and how many are still to reap.
+struct RawPidfds {
+    fds: Vec<Option<OwnedFd>>,
+    left: usize,
+}
+
+impl RawPidfds {
+    /// Opens a pidfd for every child and hands it to `add` with its index.
+    fn open(children: &[Child], add: impl Fn(RawFd, u64)) -> RawPidfds {
+        let fds: Vec<Option<OwnedFd>> = children
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let fd = sys::pidfd_open(c.id() as i32).unwrap();
+                add(fd.as_raw_fd(), i as u64);
+                Some(fd)
+            })
+            .collect();
+        RawPidfds { left: fds.len(), fds }
+    }
+
+    /// Reaps, checks and closes each child of `events` that has exited.
+    fn reap(&mut self, row: &mut Row, events: &[libc::epoll_event]) {
+        for ev in events {
+            let i = ev.u64 as usize;
+            let Some(fd) = self.fds[i].as_ref() else { continue };
+            if let Some((code, si_code)) = sys::waitid_pidfd_nohang(fd.as_raw_fd()).unwrap() {
+                row.resolved[i] = sys::now_ns();
+                assert!(si_code == sys::CLD_EXITED && code == (i % 256) as i32, "child {i}: {si_code} {code}");
+                self.fds[i] = None;
+                self.left -= 1;
+            }
+        }
+    }
+}
+
 fn floor(row: &mut Row) {
     let children = row.spawn_std();
     row.spawned();
     row.mark("setup");
     let ep = sys::Epoll::new().unwrap();
-    let mut fds: Vec<Option<OwnedFd>> = children
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let fd = sys::pidfd_open(c.id() as i32).unwrap();
-            ep.add(fd.as_raw_fd(), i as u64).unwrap();
-            Some(fd)
-        })
-        .collect();
+    let mut pidfds = RawPidfds::open(&children, |fd, i| ep.add(fd, i).unwrap());
     row.pending();
     row.release();
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
-    let mut left = row.n;
-    while left > 0 {
+    while pidfds.left > 0 {
         let k = ep.wait(&mut events).unwrap();
-        for ev in &events[..k] {
-            let i = ev.u64 as usize;
-            let Some(fd) = fds[i].as_ref() else { continue };
-            if let Some((code, si_code)) = sys::waitid_pidfd_nohang(fd.as_raw_fd()).unwrap() {
-                row.resolved[i] = sys::now_ns();
-                assert!(si_code == sys::CLD_EXITED && code == (i % 256) as i32, "child {i}: {si_code} {code}");
-                fds[i] = None;
-                left -= 1;
-            }
-        }
+        pidfds.reap(row, &events[..k]);
     }
     row.done();
     drop(children);
@@ -506,34 +524,16 @@ fn nested(row: &mut Row) {
     let outer = sys::Epoll::new().unwrap();
     let inner = sys::Epoll::new().unwrap();
     outer.add_edge(inner.fd(), 0).unwrap();
-    let mut fds: Vec<Option<OwnedFd>> = children
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let fd = sys::pidfd_open(c.id() as i32).unwrap();
-            inner.add_edge(fd.as_raw_fd(), i as u64).unwrap();
-            Some(fd)
-        })
-        .collect();
+    let mut pidfds = RawPidfds::open(&children, |fd, i| inner.add_edge(fd, i).unwrap());
     row.pending();
     row.release();
     let mut one = [libc::epoll_event { events: 0, u64: 0 }];
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
-    let mut left = row.n;
-    while left > 0 {
+    while pidfds.left > 0 {
         outer.wait(&mut one).unwrap();
         loop {
             let k = inner.wait_now(&mut events).unwrap();
-            for ev in &events[..k] {
-                let i = ev.u64 as usize;
-                let Some(fd) = fds[i].as_ref() else { continue };
-                if let Some((code, si_code)) = sys::waitid_pidfd_nohang(fd.as_raw_fd()).unwrap() {
-                    row.resolved[i] = sys::now_ns();
-                    assert!(si_code == sys::CLD_EXITED && code == (i % 256) as i32, "child {i}: {si_code} {code}");
-                    fds[i] = None;
-                    left -= 1;
-                }
-            }
+            pidfds.reap(row, &events[..k]);
             if k < events.len() {
                 break;
             }

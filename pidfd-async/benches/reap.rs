@@ -45,7 +45,8 @@
 //! markers: `statx` of `/pidfd-bench-marker/<phase>`); strace slows the parent, so exits batch
 //! more and the `epoll_wait` share comes out low. With neither: `n/a`.
 //!
-//! Run: `cargo bench -p pidfd-async --bench reap` (full: N = 100, 1000, 5000, 10000 with 5, 3,
+//! Under `cargo test` (no `--bench` argument) it only checks that every method and the counting
+//! work, on 16 children. Run: `cargo bench -p pidfd-async --bench reap` (full: N = 100, 1000, 5000, 10000 with 5, 3,
 //! 2, 1 timed rounds, then the counting rows; about 8 minutes here when the machine is otherwise
 //! idle) or
 //! `cargo bench -p pidfd-async --bench reap -- --quick` (N = 100, 1000, 3 rounds each, about a
@@ -148,13 +149,45 @@ const NAMED: &[&str] =
     &["epoll_wait", "epoll_pwait", "epoll_pwait2", "waitid", "wait4", "epoll_ctl", "close", "read", "write", "futex"];
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; `cargo test` (which runs this target too) does not.
+    let measuring = all.iter().any(|a| a == "--bench");
+    let args: Vec<String> = all.into_iter().filter(|a| a != "--bench").collect();
     match args.first().map(String::as_str) {
         Some("--child") => child(&args[1..]),
         Some("--one") => one(&args[1..]),
+        Some("--list") => {}
+        _ if !measuring => smoke(),
         Some("--quick") => driver(true),
         _ => driver(false),
     }
+}
+
+/// Under `cargo test`: every method reaps a few children in both regimes, each row in its own
+/// process as a measured row is, and one counting row runs where a counter works; nothing is
+/// timed or compared.
+fn smoke() {
+    let n = 16;
+    for m in Method::ALL {
+        for regime in [Regime::Staggered, Regime::Burst] {
+            let f = run_row(m, n, regime.window(n).min(20_000), Counter::None, &[]);
+            assert_eq!(f.get("n"), Some(&(n as f64)), "{} reaped a row of {n}: {f:?}", m.name());
+        }
+    }
+    let (counter, events) = match perf_events() {
+        Some(ev) => (Counter::Perf, ev),
+        None if strace_works() => (Counter::Strace, Vec::new()),
+        None => (Counter::None, Vec::new()),
+    };
+    if counter != Counter::None {
+        let f = run_row(Method::ExitSet, n, 0, counter, &events);
+        let total = f.get("sys.total").copied().unwrap_or(0.0);
+        assert!(total >= n as f64, "{} counted the reap phase: {f:?}", counter.name());
+    }
+    println!(
+        "reap smoke: every method works, counting by {} (run `cargo bench -p pidfd-async --bench reap` to measure)",
+        counter.name()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

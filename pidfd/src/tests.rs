@@ -712,6 +712,27 @@ fn command_on_every_creation_path() {
     }
 }
 
+/// Under the kernel matrix, on a kernel with `CLONE_CLEAR_SIGHAND` (5.5; every kernel with
+/// `pidfd_getfd`, 5.6, has it) and an architecture with the trampoline (x86_64, aarch64), the
+/// default spawn is the vfork clone3: a trampoline or flag set that the kernel refused would
+/// otherwise pass every other test through the fallback.
+#[test]
+fn the_vfork_clone3_is_the_default_where_the_kernel_has_it() {
+    use crate::sys::Method;
+    let Some(expected) = contract::expected() else {
+        eprintln!("skipped: only the kernel matrix knows whether this kernel must take the vfork clone3");
+        return;
+    };
+    let has = |f: Feature| expected.iter().any(|e| e == f.name());
+    if !crate::sys::CLONE3_VFORK || !has(Feature::Clone3) || !has(Feature::PidfdGetfd) {
+        eprintln!("skipped: this architecture or kernel has no vfork clone3 (CLONE_CLEAR_SIGHAND is 5.5)");
+        return;
+    }
+    let (child, _) = spawn_reporting(&mut crate::Command::new("sh"));
+    finish(child);
+    assert_eq!(fault::last_spawned(), Some(Method::Clone3Vfork), "refused: {}", crate::sys::clone3_vfork_refused());
+}
+
 /// The fork path's child cannot open its own pidfd: an `Exec` error with that errno.
 #[test]
 fn fork_child_failing_before_its_pidfd_is_an_exec_error() {

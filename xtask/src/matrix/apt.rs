@@ -13,6 +13,7 @@
 //! checked, and the packages are fetched by exact version and verified against
 //! the hashes in the signed indexes.
 
+use super::arch::Arch;
 use super::config::{Kernel, Version};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -165,7 +166,7 @@ impl PrivateApt {
              Dir::State \"{d}/state\";\n\
              Dir::State::status \"{d}/state/status\";\n\
              Dir::Cache \"{d}/cache\";\n\
-             APT::Architectures {{ \"amd64\"; }};\n\
+             APT::Architectures {{ \"amd64\"; \"arm64\"; }};\n\
              APT::Sandbox::User \"root\";\n\
              Acquire::Languages \"none\";\n\
              Acquire::Retries \"3\";\n"
@@ -192,11 +193,12 @@ impl PrivateApt {
         Ok(())
     }
 
-    /// Downloads `pkg` (`name=version` or `name/suite`) into `dest`; returns the `.deb`.
+    /// Downloads `pkg` (`name=version` or `name/suite`, the name qualified `name:arch` for a
+    /// foreign architecture) into `dest`; returns the `.deb`.
     pub(crate) fn download(&mut self, pkg: &str, dest: &Path) -> Result<PathBuf, String> {
         self.update()?;
         std::fs::create_dir_all(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-        let name = pkg.split(['=', '/']).next().unwrap_or(pkg);
+        let name = pkg.split(['=', '/', ':']).next().unwrap_or(pkg);
         let before = debs(dest, name);
         run(self.apt("apt-get").args(["-q", "download", pkg]).current_dir(dest), &format!("apt-get download {pkg}"))?;
         let after = debs(dest, name);
@@ -341,7 +343,7 @@ pub(crate) fn kernel_image(fetcher: &mut Fetcher, k: &Kernel, kmatrix: &Path) ->
     let tmp = cache.with_extension("tmp");
     for pkg in candidates {
         let started = std::time::Instant::now();
-        let deb = apt.download(&format!("{pkg}={}", k.package_version), &debs)?;
+        let deb = apt.download(&format!("{pkg}:{}={}", k.arch.debian(), k.package_version), &debs)?;
         let size = std::fs::metadata(&deb).map(|m| m.len()).unwrap_or(0);
         let _ = std::fs::remove_dir_all(&tmp);
         extract(
@@ -371,13 +373,13 @@ pub(crate) fn kernel_image(fetcher: &mut Fetcher, k: &Kernel, kmatrix: &Path) ->
     Err(format!("no vmlinuz in {} {} (nor in its linux-binary-* package)", k.package, k.package_version))
 }
 
-/// The cached static busybox, fetching `busybox-static` from `suite` when missing.
-pub(crate) fn busybox(fetcher: &mut Fetcher, suite: &str, kmatrix: &Path) -> Result<PathBuf, String> {
-    let out = kmatrix.join("busybox").join("busybox");
+/// The cached static busybox of `arch`, fetching `busybox-static` from `suite` when missing.
+pub(crate) fn busybox(fetcher: &mut Fetcher, suite: &str, arch: Arch, kmatrix: &Path) -> Result<PathBuf, String> {
+    let out = kmatrix.join("busybox").join(format!("busybox-{}", arch.debian()));
     if out.exists() {
         return Ok(out);
     }
-    let deb = fetcher.apt()?.download(&format!("busybox-static/{suite}"), &kmatrix.join("debs"))?;
+    let deb = fetcher.apt()?.download(&format!("busybox-static:{}/{suite}", arch.debian()), &kmatrix.join("debs"))?;
     let tmp = kmatrix.join("busybox.tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     extract(&deb, &tmp, &["./bin/busybox", "./usr/bin/busybox"])?;
@@ -389,7 +391,7 @@ pub(crate) fn busybox(fetcher: &mut Fetcher, suite: &str, kmatrix: &Path) -> Res
     Ok(out)
 }
 
-/// The version `qemu-system-x86_64 --version` reports, if it runs.
+/// The version `qemu --version` reports, if it runs.
 pub(crate) fn qemu_version(qemu: &str) -> Option<Version> {
     let out = Command::new(qemu).arg("--version").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -410,11 +412,11 @@ fn upgrade_is_ours(package: &str) -> bool {
     package.starts_with("qemu-") || ["seabios", "ipxe-qemu", "qemu-efi-aarch64", "ovmf"].contains(&package)
 }
 
-/// Makes sure a QEMU >= `min` is installed; installs bookworm-backports'
-/// `qemu-system-x86` on bookworm (whose own 7.2 is too old), as root, upgrading an old QEMU
-/// but refusing any removal and any upgrade of an unrelated package.
-pub(crate) fn ensure_qemu(min: Version, kmatrix: &Path) -> Result<String, String> {
-    let qemu = "qemu-system-x86_64";
+/// Makes sure a QEMU >= `min` for `arch` guests is installed; installs bookworm-backports'
+/// package (`qemu-system-x86`, `qemu-system-arm`) on bookworm (whose own 7.2 is too old), as
+/// root, upgrading an old QEMU but refusing any removal and any upgrade of an unrelated package.
+pub(crate) fn ensure_qemu(min: Version, arch: Arch, kmatrix: &Path) -> Result<String, String> {
+    let (qemu, package) = arch.qemu();
     match qemu_version(qemu) {
         Some(v) if v >= min => return Ok(qemu.to_owned()),
         Some(v) => {
@@ -426,7 +428,7 @@ pub(crate) fn ensure_qemu(min: Version, kmatrix: &Path) -> Result<String, String
     if unsafe { libc::geteuid() } != 0 {
         return Err(format!(
             "install QEMU >= {min} (on Debian bookworm: apt-get install -t bookworm-backports \
-             --no-install-recommends qemu-system-x86), or run as root so the xtask can"
+             --no-install-recommends {package}), or run as root so the xtask can"
         ));
     }
     let archive = machine_archive()?;
@@ -462,16 +464,16 @@ pub(crate) fn ensure_qemu(min: Version, kmatrix: &Path) -> Result<String, String
         c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         c
     };
-    eprintln!("kernel-matrix: installing qemu-system-x86 from {}", target_release.as_deref().unwrap_or(&codename));
+    eprintln!("kernel-matrix: installing {package} from {}", target_release.as_deref().unwrap_or(&codename));
     run(&mut apt(&["-q", "update"]), "apt-get update (QEMU sources)")?;
     let mut install = vec!["-y", "-q", "--no-install-recommends"];
     if let Some(t) = &target_release {
         install.extend(["-t", t.as_str()]);
     }
-    install.extend(["install", "qemu-system-x86"]);
+    install.extend(["install", package]);
     let mut sim = install.clone();
     sim.insert(0, "-s");
-    let plan = run(&mut apt(&sim), "apt-get -s install qemu-system-x86")?;
+    let plan = run(&mut apt(&sim), &format!("apt-get -s install {package}"))?;
     let risky: Vec<&str> = plan
         .lines()
         .filter(|l| {
@@ -487,7 +489,7 @@ pub(crate) fn ensure_qemu(min: Version, kmatrix: &Path) -> Result<String, String
         return Err(format!("refusing to install QEMU: apt would remove or upgrade packages:\n{}", risky.join("\n")));
     }
     let started = std::time::Instant::now();
-    run(&mut apt(&install), "apt-get install qemu-system-x86")?;
+    run(&mut apt(&install), &format!("apt-get install {package}"))?;
     eprintln!("kernel-matrix: installed QEMU in {:.1} s", started.elapsed().as_secs_f64());
     match qemu_version(qemu) {
         Some(v) if v >= min => Ok(qemu.to_owned()),

@@ -1,13 +1,11 @@
 //! Building the static binaries that go into the VM: the test binaries of the
 //! library crates, the `features` example of `pidfd`, and `xtask-init`.
 
+use super::arch::Arch;
 use super::json::{self, Json};
 use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-/// The static target everything in the VM is built for.
-pub(crate) const TARGET: &str = "x86_64-unknown-linux-musl";
 
 /// Workspace members that are not part of the suite.
 const NOT_TESTED: &[&str] = &["xtask", "xtask-init", "pidfd-demo"];
@@ -39,9 +37,9 @@ fn cargo() -> Command {
 }
 
 /// Makes sure the musl target's standard library is installed.
-fn ensure_target() -> Result<(), String> {
+pub(crate) fn ensure_target(target: &str) -> Result<(), String> {
     let out = Command::new("rustc")
-        .args(["--print", "target-libdir", "--target", TARGET])
+        .args(["--print", "target-libdir", "--target", target])
         .output()
         .map_err(|e| format!("running rustc: {e}"))?;
     let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
@@ -51,20 +49,31 @@ fn ensure_target() -> Result<(), String> {
     if has_std {
         return Ok(());
     }
-    eprintln!("kernel-matrix: installing the {TARGET} standard library with rustup");
-    let ok = Command::new("rustup").args(["target", "add", TARGET]).status().is_ok_and(|s| s.success());
-    if ok { Ok(()) } else { Err(format!("the {TARGET} target is missing and `rustup target add {TARGET}` failed")) }
+    eprintln!("kernel-matrix: installing the {target} standard library with rustup");
+    let ok = Command::new("rustup").args(["target", "add", target]).status().is_ok_and(|s| s.success());
+    if ok { Ok(()) } else { Err(format!("the {target} target is missing and `rustup target add {target}` failed")) }
 }
 
-/// Runs a cargo command with `--message-format=json-render-diagnostics` and
+/// Runs a cargo command for `arch` with `--message-format=json-render-diagnostics` and
 /// returns the parsed `compiler-artifact` messages.
-fn cargo_json(args: &[&str]) -> Result<Vec<Json>, String> {
+fn cargo_json(arch: Arch, args: &[&str]) -> Result<Vec<Json>, String> {
+    let target = arch.rust_target();
     let mut cmd = cargo();
     cmd.args(args)
-        .args(["--message-format=json-render-diagnostics", "--target", TARGET])
+        .args(["--message-format=json-render-diagnostics", "--target", target])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let shown = format!("cargo {} --target {TARGET}", args.join(" "));
+    // Without debug information (the initramfs holds every test binary, in the guest's RAM),
+    // left out by the linker: the host's `strip` cannot read other architectures' binaries.
+    let mut settings = vec![("RUSTFLAGS", "-C strip=debuginfo")];
+    settings.extend(arch.linker().map(|l| ("LINKER", l)));
+    for (key, value) in settings {
+        let var = format!("CARGO_TARGET_{}_{key}", target.to_uppercase().replace('-', "_"));
+        if std::env::var_os(&var).is_none() {
+            cmd.env(var, value);
+        }
+    }
+    let shown = format!("cargo {} --target {target}", args.join(" "));
     let mut child = cmd.spawn().map_err(|e| format!("{shown}: {e}"))?;
     let mut artifacts = Vec::new();
     if let Some(out) = child.stdout.take() {
@@ -94,12 +103,13 @@ fn executable(msg: &Json) -> Option<PathBuf> {
     msg.get("executable").and_then(Json::as_str).map(PathBuf::from)
 }
 
-/// Builds everything; prints what it does.
+/// Builds everything for `arch`; prints what it does.
 /// `packages` limits the test binaries to those packages (all library crates when empty).
-pub(crate) fn build(packages: &[String]) -> Result<Artifacts, String> {
-    ensure_target()?;
-    eprintln!("kernel-matrix: building xtask-init and the test binaries for {TARGET}");
-    let init = cargo_json(&["build", "--quiet", "-p", "xtask-init", "--release"])?
+pub(crate) fn build(arch: Arch, packages: &[String]) -> Result<Artifacts, String> {
+    let target = arch.rust_target();
+    ensure_target(target)?;
+    eprintln!("kernel-matrix: building xtask-init and the test binaries for {target}");
+    let init = cargo_json(arch, &["build", "--quiet", "-p", "xtask-init", "--release"])?
         .iter()
         .filter_map(executable)
         .next()
@@ -117,7 +127,7 @@ pub(crate) fn build(packages: &[String]) -> Result<Artifacts, String> {
         }
     }
     let mut tests = Vec::new();
-    for msg in cargo_json(&args)? {
+    for msg in cargo_json(arch, &args)? {
         let is_test = msg.get("profile").and_then(|p| p.get("test")).is_some_and(|t| *t == Json::Bool(true));
         let (Some(exe), true) = (executable(&msg), is_test) else {
             continue;
@@ -146,11 +156,15 @@ pub(crate) fn build(packages: &[String]) -> Result<Artifacts, String> {
     let root = super::workspace_root();
     let has_example = (packages.is_empty() || packages.iter().any(|p| p == "pidfd"))
         && ["pidfd/examples/features.rs", "pidfd/examples/features/main.rs"].iter().any(|p| root.join(p).exists());
-    let features = if let Some(path) = std::env::var_os("KMATRIX_FEATURES") {
-        // A stand-in for the example, for debugging the matrix itself.
+    let stand_in = std::env::var_os("KMATRIX_FEATURES").filter(|_| arch.native());
+    let features = if let Some(path) = stand_in {
+        // A stand-in for the example, for debugging the matrix itself (host architecture).
         Some(PathBuf::from(path))
     } else if has_example {
-        cargo_json(&["build", "--quiet", "-p", "pidfd", "--example", "features"])?.iter().filter_map(executable).next()
+        cargo_json(arch, &["build", "--quiet", "-p", "pidfd", "--example", "features"])?
+            .iter()
+            .filter_map(executable)
+            .next()
     } else {
         eprintln!("kernel-matrix: pidfd has no `features` example yet; feature columns stay empty");
         None

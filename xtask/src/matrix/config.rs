@@ -2,6 +2,7 @@
 //! (`[table]`, `[[array-of-tables]]`, `key = "string" | integer | bool |
 //! ["string", ...]` on one line, `#` comments), and the typed view of it.
 
+use super::arch::Arch;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -194,6 +195,8 @@ pub(crate) struct Kernel {
     pub(crate) expect_add: Vec<String>,
     /// Features this build lacks despite its mainline version.
     pub(crate) expect_remove: Vec<String>,
+    /// The guest architecture (`arch = "arm64"`; x86_64 when absent).
+    pub(crate) arch: Arch,
 }
 
 impl Kernel {
@@ -283,6 +286,10 @@ pub(crate) fn load() -> Result<Config, String> {
         let need = |k: &str| t.str(k).map(str::to_owned).ok_or_else(|| format!("kernels.toml: a [[kernel]] lacks {k}"));
         let version_s = need("version")?;
         let version = Version::parse(&version_s).ok_or_else(|| format!("kernels.toml: bad version {version_s}"))?;
+        let arch = match t.str("arch") {
+            None => Arch::X86_64,
+            Some(a) => Arch::parse(a).ok_or_else(|| format!("kernels.toml: {version_s}: unknown arch {a}"))?,
+        };
         let k = Kernel {
             label: t.str("label").map_or_else(|| version_s.clone(), str::to_owned),
             version,
@@ -291,6 +298,7 @@ pub(crate) fn load() -> Result<Config, String> {
             package_version: need("package_version")?,
             expect_add: t.list("expect_add"),
             expect_remove: t.list("expect_remove"),
+            arch,
         };
         check(&k.expect_add, &k.label)?;
         check(&k.expect_remove, &k.label)?;
@@ -345,6 +353,8 @@ mod tests {
         let e = v612.expected(&c.features);
         assert!(e.contains(&"pidfs".to_owned()) && e.contains(&"namespace_ioctls".to_owned()));
         assert!(!e.contains(&"get_info".to_owned()));
+        let arm = c.kernels.iter().filter(|k| k.arch == Arch::Aarch64).count();
+        assert!(arm >= 1 && c.kernels.iter().any(|k| k.arch == Arch::X86_64), "{arm} aarch64 rows");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! the emulation rows on the host; print the matrix.
 
 mod apt;
+mod arch;
 mod artifacts;
 pub(crate) mod config;
 mod cpio;
@@ -19,8 +20,10 @@ pub(crate) mod readme;
 mod report;
 mod vm;
 
+use arch::Arch;
 use config::{Config, Kernel, Version};
 use report::{Row, Streamer};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -112,10 +115,11 @@ fn selected(label: &str, only: &[String]) -> bool {
         || only.iter().any(|o| label == o || label.strip_prefix(o.as_str()).is_some_and(|rest| rest.starts_with('.')))
 }
 
-/// One kernel to boot: from kernels.toml, or a user's image.
+/// One kernel to boot: from kernels.toml, or a user's image (x86_64).
 struct Planned {
     label: String,
     expected: Vec<String>,
+    arch: Arch,
     source: Source,
 }
 
@@ -139,6 +143,7 @@ fn user_kernel(spec: &str, cfg: &Config) -> Result<Planned, String> {
     Ok(Planned {
         label: release.split(['-', '+']).next().unwrap_or(&release).to_owned(),
         expected: cfg.features.for_version(v),
+        arch: Arch::X86_64,
         source: Source::File(path),
     })
 }
@@ -158,6 +163,7 @@ pub fn kernel_matrix(args: &[String]) -> Result<(), String> {
             plan.push(Planned {
                 label: k.label.clone(),
                 expected: k.expected(&cfg.features),
+                arch: k.arch,
                 source: Source::Debian(k.clone()),
             });
         }
@@ -179,7 +185,7 @@ pub fn kernel_matrix(args: &[String]) -> Result<(), String> {
     if opts.list {
         for p in &plan {
             let what = match &p.source {
-                Source::Debian(k) => format!("{} {} ({})", k.package, k.package_version, k.suite),
+                Source::Debian(k) => format!("{}:{} {} ({})", k.package, k.arch.debian(), k.package_version, k.suite),
                 Source::File(f) => f.display().to_string(),
             };
             println!("{:16} {what}\n{:16} expect: {}", p.label, "", p.expected.join(","));
@@ -200,17 +206,28 @@ pub fn kernel_matrix(args: &[String]) -> Result<(), String> {
         return Ok(());
     }
 
-    // 1. Binaries.
-    let t = Instant::now();
-    let artifacts = artifacts::build(&opts.packages)?;
-    eprintln!(
-        "kernel-matrix: built {} test binaries{} in {:.1} s",
-        artifacts.tests.len(),
-        if artifacts.features.is_some() { " and features" } else { "" },
-        t.elapsed().as_secs_f64()
-    );
+    // 1. Binaries, for each architecture a row needs (the host rows run x86_64's).
+    let mut archs: Vec<Arch> = plan.iter().map(|p| p.arch).collect();
+    if !emulations.is_empty() {
+        archs.push(Arch::X86_64);
+    }
+    archs.sort();
+    archs.dedup();
+    let mut built: BTreeMap<Arch, artifacts::Artifacts> = BTreeMap::new();
+    for &arch in &archs {
+        let t = Instant::now();
+        let a = artifacts::build(arch, &opts.packages)?;
+        eprintln!(
+            "kernel-matrix: built {} test binaries{} for {} in {:.1} s",
+            a.tests.len(),
+            if a.features.is_some() { " and features" } else { "" },
+            arch.rust_target(),
+            t.elapsed().as_secs_f64()
+        );
+        built.insert(arch, a);
+    }
     let mut rows = Vec::new();
-    let mut qemu_name = String::from("no QEMU");
+    let mut qemu_names = Vec::new();
 
     if !plan.is_empty() {
         // 2. Downloads (kernels, busybox), cached under target/kmatrix.
@@ -218,13 +235,6 @@ pub fn kernel_matrix(args: &[String]) -> Result<(), String> {
         let mut suites: Vec<String> = cfg.kernels.iter().map(|k| k.suite.clone()).collect();
         suites.push(cfg.busybox_suite.clone());
         let mut fetcher = apt::Fetcher::new(kdir.join("apt"), suites);
-        let busybox = match apt::busybox(&mut fetcher, &cfg.busybox_suite, &kdir) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                eprintln!("kernel-matrix: warning: no busybox in the VM ({e})");
-                None
-            }
-        };
         let mut images = Vec::new();
         for p in &plan {
             images.push(match &p.source {
@@ -234,32 +244,51 @@ pub fn kernel_matrix(args: &[String]) -> Result<(), String> {
         }
         eprintln!("kernel-matrix: kernels ready in {:.1} s", t.elapsed().as_secs_f64());
 
-        // 3. Initramfs and QEMU.
+        // 3. Initramfs and QEMU, per architecture.
         std::fs::create_dir_all(&kdir).map_err(|e| format!("{}: {e}", kdir.display()))?;
-        let initrd = vm::initramfs(&artifacts, busybox.as_deref(), &kdir.join("initramfs.cpio"))?;
-        let qemu = apt::ensure_qemu(cfg.qemu_min, &kdir)?;
-        qemu_name = format!("QEMU {}", apt::qemu_version(&qemu).map_or("?".to_owned(), |v| v.to_string()));
+        let mut guests: BTreeMap<Arch, (PathBuf, String)> = BTreeMap::new();
+        for p in &plan {
+            if guests.contains_key(&p.arch) {
+                continue;
+            }
+            let busybox = match apt::busybox(&mut fetcher, &cfg.busybox_suite, p.arch, &kdir) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    eprintln!("kernel-matrix: warning: no busybox in the {} VM ({e})", p.arch.debian());
+                    None
+                }
+            };
+            let out = kdir.join(format!("initramfs-{}.cpio", p.arch.debian()));
+            let initrd = vm::initramfs(&built[&p.arch], busybox.as_deref(), &out)?;
+            let qemu = apt::ensure_qemu(cfg.qemu_min, p.arch, &kdir)?;
+            let version = apt::qemu_version(&qemu).map_or("?".to_owned(), |v| v.to_string());
+            qemu_names.push(format!("{qemu} {version}"));
+            guests.insert(p.arch, (initrd, qemu));
+        }
         let mut kvm = !opts.tcg && vm::kvm_candidate();
         eprintln!(
-            "kernel-matrix: {qemu_name}, {}; booting {} kernels one after another",
+            "kernel-matrix: {}, {}; booting {} kernels one after another",
+            qemu_names.join(", "),
             if kvm { "trying KVM" } else { "TCG (no usable KVM)" },
             plan.len()
         );
 
         // 4. Boots.
         for (p, image) in plan.iter().zip(&images) {
+            let (initrd, qemu) = &guests[&p.arch];
             let b = vm::Boot {
                 label: &p.label,
+                arch: p.arch,
                 image,
-                initrd: &initrd,
+                initrd,
                 expected: &p.expected,
-                qemu: &qemu,
+                qemu,
                 threads: cfg.test_threads,
                 binary_timeout: cfg.binary_timeout,
                 timeouts: (Duration::from_secs(cfg.timeout_tcg), Duration::from_secs(cfg.timeout_kvm)),
                 log_dir: &log_dir,
                 verbose: opts.verbose,
-                has_features: artifacts.features.is_some(),
+                has_features: built[&p.arch].features.is_some(),
             };
             let mut row = vm::boot(&b, &mut kvm)?;
             check_features(&mut row, &cfg);
@@ -269,7 +298,7 @@ pub fn kernel_matrix(args: &[String]) -> Result<(), String> {
 
     // 5. Host emulation rows.
     for e in &emulations {
-        let mut row = host_row(e, &cfg, host, &artifacts, &kdir, opts.verbose)?;
+        let mut row = host_row(e, &cfg, host, &built[&Arch::X86_64], &kdir, opts.verbose)?;
         check_features(&mut row, &cfg);
         rows.push(row);
     }
@@ -279,6 +308,7 @@ pub fn kernel_matrix(args: &[String]) -> Result<(), String> {
     let names = cfg.features.names();
     print!("{}", report::terminal(&rows, &names, total));
     let md = kdir.join("matrix.md");
+    let qemu_name = if qemu_names.is_empty() { "no QEMU".to_owned() } else { qemu_names.join(", ") };
     std::fs::write(&md, report::markdown(&rows, &names, total, &qemu_name))
         .map_err(|e| format!("{}: {e}", md.display()))?;
     println!("matrix written to {}", md.display());

@@ -1,5 +1,6 @@
 //! The initramfs and QEMU: building, booting, judging one kernel.
 
+use super::arch::Arch;
 use super::artifacts::Artifacts;
 use super::cpio::Cpio;
 use super::report::{Row, Streamer};
@@ -32,10 +33,10 @@ pub(crate) fn initramfs(a: &Artifacts, busybox: Option<&Path>, out: &Path) -> Re
         }
     }
     if let Some(f) = &a.features {
-        c.file("bin/features", 0o755, &strip(f)?);
+        c.file("bin/features", 0o755, &read(f)?);
     }
     for t in &a.tests {
-        c.file(&format!("tests/{}", t.name), 0o755, &strip(&t.path)?);
+        c.file(&format!("tests/{}", t.name), 0o755, &read(&t.path)?);
     }
     let bytes = c.finish();
     std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -48,25 +49,6 @@ pub(crate) fn initramfs(a: &Artifacts, busybox: Option<&Path>, out: &Path) -> Re
         if busybox.is_some() { ", busybox" } else { "" },
     );
     Ok(out.to_owned())
-}
-
-/// The binary without debug info (smaller initramfs, faster boots), or as is
-/// when `strip` is missing.
-fn strip(p: &Path) -> Result<Vec<u8>, String> {
-    let tmp = std::env::temp_dir().join(format!("kmatrix-strip-{}", std::process::id()));
-    let ok = Command::new("strip")
-        .args(["--strip-debug", "-o"])
-        .arg(&tmp)
-        .arg(p)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let stripped = if ok { std::fs::read(&tmp).ok() } else { None };
-    let _ = std::fs::remove_file(&tmp);
-    match stripped {
-        Some(b) if b.starts_with(b"\x7fELF") => Ok(b),
-        _ => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())),
-    }
 }
 
 /// Hardware acceleration.
@@ -105,7 +87,9 @@ pub(crate) fn kvm_candidate() -> bool {
 pub(crate) struct Boot<'a> {
     /// Row label and `PIDFD_TEST_KERNEL`.
     pub(crate) label: &'a str,
-    /// The kernel image (bzImage or PVH ELF).
+    /// The guest architecture (the image's, the initramfs's and QEMU's).
+    pub(crate) arch: Arch,
+    /// The kernel image (x86_64: bzImage or PVH ELF; aarch64: `Image`).
     pub(crate) image: &'a Path,
     /// The initramfs.
     pub(crate) initrd: &'a Path,
@@ -137,20 +121,17 @@ struct Attempt {
 
 fn attempt(b: &Boot<'_>, accel: Accel, n: u32) -> Result<Attempt, String> {
     let append = format!(
-        "console=ttyS0 panic=-1 quiet kmatrix.kernel={} kmatrix.expect={} kmatrix.threads={} kmatrix.timeout={}",
+        "console={} panic=-1 quiet kmatrix.kernel={} kmatrix.expect={} kmatrix.threads={} kmatrix.timeout={}",
+        b.arch.console(),
         b.label,
         b.expected.join(","),
         b.threads,
         b.binary_timeout
     );
     let mut cmd = Command::new(b.qemu);
-    match accel {
-        Accel::Tcg => cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max"]),
-        Accel::Kvm => cmd.args(["-accel", "kvm", "-cpu", "host"]),
-    };
-    cmd.args(["-m", "512", "-smp", "2", "-no-user-config", "-nodefaults", "-display", "none"])
+    cmd.args(b.arch.machine_args(accel))
+        .args(["-m", "512", "-smp", "2", "-no-user-config", "-nodefaults", "-display", "none"])
         .args(["-serial", "stdio", "-monitor", "none", "-no-reboot"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .arg("-kernel")
         .arg(b.image)
         .arg("-initrd")
@@ -190,13 +171,13 @@ fn shell_words(cmd: &Command) -> String {
 }
 
 /// Boots one kernel (retrying a crash before the init started once, and
-/// falling back from KVM to TCG); returns its row. `kvm` is cleared when KVM
-/// turns out not to work.
+/// falling back from KVM to TCG); returns its row. `kvm` (whether to try KVM for a guest of
+/// the host's architecture) is cleared when KVM turns out not to work.
 pub(crate) fn boot(b: &Boot<'_>, kvm: &mut bool) -> Result<Row, String> {
     let started = Instant::now();
     let mut notes = Vec::new();
     let mut retries = 0;
-    let mut accel = if *kvm { Accel::Kvm } else { Accel::Tcg };
+    let mut accel = if *kvm && b.arch.native() { Accel::Kvm } else { Accel::Tcg };
     let a = loop {
         let a = attempt(b, accel, retries)?;
         let early = !a.streamer.run.begun;
@@ -234,8 +215,9 @@ pub(crate) fn boot(b: &Boot<'_>, kvm: &mut bool) -> Result<Row, String> {
         Some(rc) => fail(format!("KMATRIX-DONE rc={rc}")),
         None => fail("no KMATRIX-DONE marker".to_owned()),
     }
-    if a.qemu_status != Some(1) && !a.timed_out && run.crash.is_none() {
-        fail(format!("QEMU exit status {:?} (isa-debug-exit success is 1)", a.qemu_status));
+    let passed = b.arch.passed_status();
+    if a.qemu_status != Some(passed) && !a.timed_out && run.crash.is_none() {
+        fail(format!("QEMU exit status {:?} (a passed suite ends it with {passed})", a.qemu_status));
     }
     for (name, st) in &run.exits {
         if *st != 0 {

@@ -403,7 +403,8 @@ impl AsyncPidFd {
     /// Sends signal `sig` (0 checks that the process is alive) through the pidfd.
     ///
     /// # Kernel support
-    /// `pidfd_send_signal` (5.1).
+    /// `pidfd_send_signal` (5.1); where a policy refuses it, by the pid of our own unreaped
+    /// child (see [`PidFd::send_signal`]).
     ///
     /// # Errors
     /// As [`PidFd::send_signal`]: `pidfd::Error::Exited` once the process has been reaped,
@@ -415,7 +416,7 @@ impl AsyncPidFd {
     /// Sends `SIGKILL`. Does not wait: follow with [`wait`](AsyncPidFd::wait).
     ///
     /// # Kernel support
-    /// `pidfd_send_signal` (5.1).
+    /// As [`send_signal`](AsyncPidFd::send_signal).
     ///
     /// # Errors
     /// As [`send_signal`](AsyncPidFd::send_signal).

@@ -634,7 +634,8 @@ impl Command {
     ///
     /// # Kernel support
     /// `pidfd_send_signal` (5.1). Where a policy refuses it (old container profiles), the
-    /// dropped child is not killed, only reaped once it exits.
+    /// child is killed by its pid, which is still its own (it is not reaped yet; see
+    /// [`PidFd::send_signal`](pidfd::PidFd::send_signal)).
     ///
     /// # Errors
     /// None.
@@ -892,7 +893,8 @@ impl Child {
     /// Sends signal `sig` through the pidfd (never to a recycled pid).
     ///
     /// # Kernel support
-    /// `pidfd_send_signal` (5.1).
+    /// `pidfd_send_signal` (5.1); where a policy refuses it, by the child's pid while the
+    /// child is unreaped (see [`PidFd::send_signal`](pidfd::PidFd::send_signal)).
     ///
     /// # Errors
     /// As [`AsyncPidFd::send_signal`].
@@ -904,7 +906,7 @@ impl Child {
     /// A child whose status was already collected counts as killed: `Ok(())`, as in std.
     ///
     /// # Kernel support
-    /// `pidfd_send_signal` (5.1).
+    /// As [`send_signal`](Child::send_signal).
     ///
     /// # Errors
     /// `PermissionDenied` and other errors of [`AsyncPidFd::kill`], except `Exited`.

@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use pidfd_sys as uapi;
 
 use crate::error::{Error, Result, from_errno};
-use crate::{Feature, PidFd, sys};
+use crate::{Feature, PidFd, Support, sys};
 
 /// Who receives a signal sent through a pidfd.
 ///
@@ -120,7 +120,12 @@ impl PidFd {
     /// Sends `sig` to the process (signal 0 checks that it is alive and signalable).
     ///
     /// # Kernel support
-    /// `pidfd_send_signal` (5.1).
+    /// `pidfd_send_signal` (5.1). Where a policy refuses that call (old container seccomp
+    /// profiles: the [`Feature::PidfdSendSignal`] probe answers `Denied`) and the process is
+    /// this process's own child, not yet reaped, the signal goes by `kill(pid)`: the pid names
+    /// the child until its reap, which `waitid(WNOWAIT)` confirms has not happened just before
+    /// (a reap by another waiter of this process between the two calls is a residual window,
+    /// see SECURITY.md). Any other process gets the refusal.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a signal outside `0..=SIGRTMAX`; [`Error::Exited`] once the
@@ -142,13 +147,32 @@ impl PidFd {
     pub fn send_signal(&self, sig: i32) -> Result<()> {
         // The direct path of `send(sig, Default, None)`: no payload, no scope flags.
         check_signal(sig)?;
-        sys::pidfd_send_signal(self.as_raw_fd(), sig, None, 0).map_err(signal_error)
+        sys::pidfd_send_signal(self.as_raw_fd(), sig, None, 0).or_else(|e| self.send_refused(sig, e))
+    }
+
+    /// After `pidfd_send_signal` failed with `e`: `kill(pid)` for our own unreaped child when a
+    /// policy refuses the call itself (see [`send_signal`](PidFd::send_signal)), else `e`.
+    #[cold]
+    fn send_refused(&self, sig: i32, e: std::io::Error) -> Result<()> {
+        let refused_by_policy = matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES))
+            && matches!(Feature::PidfdSendSignal.support(), Support::Denied { .. });
+        if !refused_by_policy || !Feature::WaitidPidfd.is_supported() || self.is_thread().unwrap_or(true) {
+            return Err(signal_error(e));
+        }
+        // Our child, alive or a zombie, not reaped: `waitid` finds it (ECHILD otherwise).
+        let options = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        let unreaped_child = sys::waitid(uapi::P_PIDFD, self.as_raw_fd(), options, None).is_ok();
+        let pid = self.pid();
+        match pid {
+            Ok(pid) if unreaped_child => sys::kill(pid, sig).map_err(|e| from_errno("kill", e)),
+            _ => Err(signal_error(e)),
+        }
     }
 
     /// Sends `SIGKILL`.
     ///
     /// # Kernel support
-    /// `pidfd_send_signal` (5.1).
+    /// As [`PidFd::send_signal`], including its pid-based path for our own unreaped child.
     ///
     /// # Errors
     /// As [`PidFd::send_signal`].

@@ -276,7 +276,7 @@ impl RtSigInfo {
 /// `pidfd_send_signal(fd, sig, info, flags)` (5.1; flags 6.9).
 #[inline]
 pub(crate) fn pidfd_send_signal(fd: RawFd, sig: i32, info: Option<&RtSigInfo>, flags: u32) -> io::Result<()> {
-    fault::check(Call::PidfdSendSignal)?;
+    fault::check_fd(Call::PidfdSendSignal, fd)?;
     let info_ptr = info.map_or(std::ptr::null(), |i| i as *const RtSigInfo);
     // SAFETY: `info_ptr` is null or points to a 128-byte siginfo that outlives the call.
     let ret = unsafe { libc::syscall(uapi::SYS_pidfd_send_signal, fd, sig, info_ptr, flags) };

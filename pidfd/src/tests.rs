@@ -214,6 +214,45 @@ fn seccomp_eperm_is_denied_not_unsupported() {
     }
 }
 
+/// Where a policy refuses `pidfd_send_signal` itself (`EPERM`; its probe answers `Denied`), a
+/// signal to our own child goes by `kill(pid)` while the child is unreaped; once it is reaped
+/// (the pid may name another process by then), the refusal comes back.
+#[test]
+fn a_refused_pidfd_send_signal_reaches_an_unreaped_child_by_pid() {
+    if !require(Feature::WaitidPidfd) {
+        return;
+    }
+    let mut child = crate::Command::new("sleep").arg("30").spawn().unwrap();
+    let _g = fault::inject(Call::PidfdSendSignal, libc::EPERM);
+    assert_eq!(Feature::PidfdSendSignal.support(), Support::Denied { errno: libc::EPERM });
+    child.pidfd().send_signal(0).unwrap();
+    assert_eq!(child.try_wait().unwrap(), None);
+    child.pidfd().send_signal(libc::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
+    for e in [child.pidfd().send_signal(0).unwrap_err(), child.kill().unwrap_err()] {
+        assert!(matches!(&e, Error::PermissionDenied { .. }) && e.raw_os_error() == Some(libc::EPERM), "{e:?}");
+    }
+}
+
+/// An `EPERM` from `pidfd_send_signal` while the call itself is allowed (the probe answers
+/// `Supported`) is the kernel's own refusal to signal that process: no pid-based retry.
+#[test]
+fn a_kernel_eperm_from_pidfd_send_signal_is_not_retried_by_pid() {
+    if !require_all(&[Feature::WaitidPidfd, Feature::PidfdSendSignal]) {
+        return;
+    }
+    let mut child = crate::Command::new("sleep").arg("30").spawn().unwrap();
+    {
+        let _g = fault::inject_on_fd(Call::PidfdSendSignal, child.pidfd().as_raw_fd(), libc::EPERM);
+        assert_eq!(Feature::PidfdSendSignal.support(), Support::Supported);
+        let e = child.pidfd().send_signal(libc::SIGTERM).unwrap_err();
+        assert!(matches!(&e, Error::PermissionDenied { .. }), "{e:?}");
+        assert_eq!(child.try_wait().unwrap(), None, "the child was signalled anyway");
+    }
+    child.kill().unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+}
+
 #[test]
 fn only_definite_answers_are_cached() {
     assert_eq!(super::compat::cached_state(Support::Denied { errno: libc::EPERM }), None);

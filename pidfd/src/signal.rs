@@ -123,9 +123,9 @@ impl PidFd {
     /// `pidfd_send_signal` (5.1). Where a policy refuses that call (old container seccomp
     /// profiles: the [`Feature::PidfdSendSignal`] probe answers `Denied`) and the process is
     /// this process's own child, not yet reaped, the signal goes by `kill(pid)`: the pid names
-    /// the child until its reap, which `waitid(WNOWAIT)` confirms has not happened just before
-    /// (a reap by another waiter of this process between the two calls is a residual window,
-    /// see SECURITY.md). Any other process gets the refusal.
+    /// the child until its reap, which `waitid(P_PIDFD, WNOWAIT)` (5.4) confirms has not
+    /// happened just before (a reap by another waiter between the two calls is a residual
+    /// window, see SECURITY.md). Any other process, and a thread pidfd, get the refusal.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a signal outside `0..=SIGRTMAX`; [`Error::Exited`] once the
@@ -156,17 +156,28 @@ impl PidFd {
     fn send_refused(&self, sig: i32, e: std::io::Error) -> Result<()> {
         let refused_by_policy = matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES))
             && matches!(Feature::PidfdSendSignal.support(), Support::Denied { .. });
-        if !refused_by_policy || !Feature::WaitidPidfd.is_supported() || self.is_thread().unwrap_or(true) {
+        if !refused_by_policy {
             return Err(signal_error(e));
         }
-        // Our child, alive or a zombie, not reaped: `waitid` finds it (ECHILD otherwise).
-        let options = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-        let unreaped_child = sys::waitid(uapi::P_PIDFD, self.as_raw_fd(), options, None).is_ok();
-        let pid = self.pid();
-        match pid {
-            Ok(pid) if unreaped_child => sys::kill(pid, sig).map_err(|e| from_errno("kill", e)),
-            _ => Err(signal_error(e)),
+        // This `PidFd` collected the status: the process is gone, as the call would have said.
+        if self.remembered().is_some() {
+            return Err(Error::Exited);
         }
+        // A thread pidfd (`PIDFD_THREAD`, read from the flags: its probe may be refused too)
+        // names one thread, which `kill` would not.
+        let thread = sys::get_fl(self.as_raw_fd()).map_or(true, |fl| fl as u32 & uapi::PIDFD_THREAD != 0);
+        if thread || !Feature::WaitidPidfd.is_supported() {
+            return Err(signal_error(e));
+        }
+        // The pid first, then the check: a process that `waitid` finds unreaped (our child, or
+        // our tracee) was unreaped when its pid was read, and no other process can take that
+        // pid before the reap. ECHILD: not ours, or reaped already; the refusal stands.
+        let Ok(pid) = self.pid() else { return Err(signal_error(e)) };
+        let options = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        if sys::waitid(uapi::P_PIDFD, self.as_raw_fd(), options, None).is_err() {
+            return Err(signal_error(e));
+        }
+        sys::kill(pid, sig).map_err(|e| from_errno("kill", e))
     }
 
     /// Sends `SIGKILL`.

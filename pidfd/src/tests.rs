@@ -215,23 +215,52 @@ fn seccomp_eperm_is_denied_not_unsupported() {
 }
 
 /// Where a policy refuses `pidfd_send_signal` itself (`EPERM`; its probe answers `Denied`), a
-/// signal to our own child goes by `kill(pid)` while the child is unreaped; once it is reaped
-/// (the pid may name another process by then), the refusal comes back.
+/// signal to our own child goes by `kill(pid)` while the child is unreaped. Once reaped it is
+/// `Exited` for the `PidFd` that reaped it, and a duplicate that did not (its pid may name
+/// another process by then) gets the refusal.
 #[test]
 fn a_refused_pidfd_send_signal_reaches_an_unreaped_child_by_pid() {
     if !require(Feature::WaitidPidfd) {
         return;
     }
     let mut child = crate::Command::new("sleep").arg("30").spawn().unwrap();
+    let dup = child.pidfd().try_clone().unwrap();
     let _g = fault::inject(Call::PidfdSendSignal, libc::EPERM);
     assert_eq!(Feature::PidfdSendSignal.support(), Support::Denied { errno: libc::EPERM });
     child.pidfd().send_signal(0).unwrap();
     assert_eq!(child.try_wait().unwrap(), None);
     child.pidfd().send_signal(libc::SIGTERM).unwrap();
     assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
-    for e in [child.pidfd().send_signal(0).unwrap_err(), child.kill().unwrap_err()] {
+    assert!(matches!(child.pidfd().send_signal(0), Err(Error::Exited)));
+    assert!(matches!(child.kill(), Err(Error::Exited)));
+    let e = dup.send_signal(libc::SIGTERM).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { .. }) && e.raw_os_error() == Some(libc::EPERM), "{e:?}");
+}
+
+/// The same refusal for a process that is not our child (a grandchild): no pid-based retry,
+/// nothing is sent.
+#[test]
+fn a_refused_pidfd_send_signal_does_not_reach_a_non_child() {
+    if !require_all(&[Feature::WaitidPidfd, Feature::PidfdOpen]) {
+        return;
+    }
+    let mut parent = crate::Command::new("sh")
+        .args(["-c", "sleep 30 & echo $!; wait $!"])
+        .stdout(crate::Stdio::Piped)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(parent.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let grandchild = PidFd::open(line.trim().parse().unwrap()).unwrap();
+    {
+        let _g = fault::inject(Call::PidfdSendSignal, libc::EPERM);
+        let e = grandchild.send_signal(libc::SIGTERM).unwrap_err();
         assert!(matches!(&e, Error::PermissionDenied { .. }) && e.raw_os_error() == Some(libc::EPERM), "{e:?}");
     }
+    // The shell reports how the grandchild died: by the SIGKILL sent now, not by a SIGTERM
+    // that went by pid before (which would be 128 + 15).
+    grandchild.kill().unwrap();
+    assert_eq!(parent.wait().unwrap().code(), Some(128 + libc::SIGKILL));
 }
 
 /// An `EPERM` from `pidfd_send_signal` while the call itself is allowed (the probe answers

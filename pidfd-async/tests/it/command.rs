@@ -273,6 +273,9 @@ fn kill_on_drop_where_pidfd_signals_are_refused_kills_by_pid() {
         eprintln!("skipped: pidfd_send_signal is not refused here (this checks the container-eperm row)");
         return;
     }
+    if !require(Feature::WaitidPidfd) {
+        return;
+    }
     rt().block_on(async {
         let child = Command::new("sleep").arg("30").kill_on_drop(true).spawn().unwrap();
         let watch = child.pidfd().try_clone().unwrap();

@@ -3,8 +3,9 @@
 //! `ENOSYS`; the kernel matrix's `container-eperm` row): operations that need a refused call
 //! fail with `Error::Denied` or `Error::PermissionDenied` carrying the errno, the refusal is
 //! never cached, `pidfd::Command` still spawns and waits (`clone(CLONE_PIDFD)`, the `clone3`
-//! fallback), and a signal to our own unreaped child still arrives (by its pid). Where the calls are allowed, the same calls succeed. Every check follows what the
-//! probe says, so this file runs (and checks something) on every row.
+//! fallback), and a signal to our own unreaped child still arrives (by its pid, 5.4+). Where
+//! the calls are allowed, the same calls succeed. Every check follows what the probe says, so
+//! this file runs (and checks something) on every row.
 //!
 //! Whether a refused probe runs again on the next call is not observable from outside the
 //! crate (a seccomp `EPERM` leaves no trace): what is observable is that the answer stays
@@ -130,16 +131,24 @@ fn signals_follow_the_probe() {
             if denied().iter().any(|d| d == "pidfd_send_signal") {
                 assert_eq!(errno, libc::EPERM, "the container profile answers EPERM");
             }
-            // Our own child, not reaped: the signal goes by its pid, which names it until then.
-            child.pidfd().send_signal(0).unwrap();
-            assert_eq!(child.try_wait().unwrap(), None, "signal 0 did something");
-            child.pidfd().send_signal(libc::SIGTERM).unwrap();
-            assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
-            // Reaped: no pid-based retry any more; the refusal comes back, every time.
-            for _ in 0..3 {
-                assert_refused(child.pidfd().send_signal(0).unwrap_err(), Feature::PidfdSendSignal, errno);
-                assert_refused(child.pidfd().send_signal(libc::SIGTERM).unwrap_err(), Feature::PidfdSendSignal, errno);
+            let dup = child.pidfd().try_clone().unwrap();
+            if Feature::WaitidPidfd.is_supported() {
+                // Our own child, not reaped: the signal goes by its pid, which names it until then.
+                child.pidfd().send_signal(0).unwrap();
+                assert_eq!(child.try_wait().unwrap(), None, "signal 0 did something");
+                child.pidfd().send_signal(libc::SIGTERM).unwrap();
+                assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
+                assert!(matches!(child.kill(), Err(Error::Exited)), "reaped through this PidFd");
+            } else {
                 assert_refused(child.kill().unwrap_err(), Feature::PidfdSendSignal, errno);
+                child.stdin.take().unwrap().write_all(b"\n").unwrap();
+                assert_eq!(child.wait().unwrap().code(), Some(3));
+            }
+            // Reaped, seen through a duplicate that did not reap it: the pid is not ours any
+            // more; the refusal comes back, every time (never cached).
+            for _ in 0..3 {
+                assert_refused(dup.send_signal(0).unwrap_err(), Feature::PidfdSendSignal, errno);
+                assert_refused(dup.send_signal(libc::SIGTERM).unwrap_err(), Feature::PidfdSendSignal, errno);
                 assert!(matches!(Feature::PidfdSendSignal.support(), Support::Denied { .. }));
             }
         }

@@ -198,10 +198,11 @@ impl PrivateApt {
     pub(crate) fn download(&mut self, pkg: &str, dest: &Path) -> Result<PathBuf, String> {
         self.update()?;
         std::fs::create_dir_all(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-        let name = pkg.split(['=', '/', ':']).next().unwrap_or(pkg);
-        let before = debs(dest, name);
+        let qualified = pkg.split(['=', '/']).next().unwrap_or(pkg);
+        let (name, arch) = qualified.split_once(':').map_or((qualified, None), |(n, a)| (n, Some(a)));
+        let before = debs(dest, name, arch);
         run(self.apt("apt-get").args(["-q", "download", pkg]).current_dir(dest), &format!("apt-get download {pkg}"))?;
-        let after = debs(dest, name);
+        let after = debs(dest, name, arch);
         after
             .iter()
             .find(|d| !before.contains(d))
@@ -211,14 +212,16 @@ impl PrivateApt {
     }
 }
 
-fn debs(dir: &Path, name: &str) -> Vec<PathBuf> {
+/// The `.deb`s of package `name` in `dir` (of architecture `arch`, or `all`, when given).
+fn debs(dir: &Path, name: &str, arch: Option<&str>) -> Vec<PathBuf> {
     let prefix = format!("{name}_");
+    let of_arch = |f: &str| arch.is_none_or(|a| f.ends_with(&format!("_{a}.deb")) || f.ends_with("_all.deb"));
     std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     let f = p.file_name().unwrap_or_default().to_string_lossy();
-                    f.starts_with(&prefix) && f.ends_with(".deb")
+                    f.starts_with(&prefix) && f.ends_with(".deb") && of_arch(&f)
                 })
                 .collect()
         })

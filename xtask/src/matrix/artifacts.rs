@@ -65,13 +65,23 @@ fn cargo_json(arch: Arch, args: &[&str]) -> Result<Vec<Json>, String> {
         .stderr(Stdio::inherit());
     // Without debug information (the initramfs holds every test binary, in the guest's RAM),
     // left out by the linker: the host's `strip` cannot read other architectures' binaries.
-    let mut settings = vec![("RUSTFLAGS", "-C strip=debuginfo")];
-    settings.extend(arch.linker().map(|l| ("LINKER", l)));
-    for (key, value) in settings {
-        let var = format!("CARGO_TARGET_{}_{key}", target.to_uppercase().replace('-', "_"));
-        if std::env::var_os(&var).is_none() {
-            cmd.env(var, value);
-        }
+    // Added to the flags cargo would use (the first set of CARGO_ENCODED_RUSTFLAGS, RUSTFLAGS,
+    // the target's own), so that a user's RUSTFLAGS neither lose it nor are lost.
+    const STRIP: &str = "-Cstrip=debuginfo";
+    let triple = target.to_uppercase().replace('-', "_");
+    if let Ok(encoded) = std::env::var("CARGO_ENCODED_RUSTFLAGS") {
+        let sep = if encoded.is_empty() { "" } else { "\x1f" };
+        cmd.env("CARGO_ENCODED_RUSTFLAGS", format!("{encoded}{sep}{STRIP}"));
+    } else if let Ok(flags) = std::env::var("RUSTFLAGS") {
+        cmd.env("RUSTFLAGS", format!("{flags} {STRIP}"));
+    } else {
+        let var = format!("CARGO_TARGET_{triple}_RUSTFLAGS");
+        let flags = std::env::var(&var).map_or(STRIP.to_owned(), |f| format!("{f} {STRIP}"));
+        cmd.env(var, flags);
+    }
+    let linker_var = format!("CARGO_TARGET_{triple}_LINKER");
+    if let (Some(linker), None) = (arch.linker(), std::env::var_os(&linker_var)) {
+        cmd.env(linker_var, linker);
     }
     let shown = format!("cargo {} --target {target}", args.join(" "));
     let mut child = cmd.spawn().map_err(|e| format!("{shown}: {e}"))?;

@@ -212,7 +212,8 @@ impl PidFd {
     /// # Kernel support
     /// `PIDFD_SIGNAL_*` (6.9). Before: `Default`/`ThreadGroup` go through the pidfd as usual;
     /// `Thread` uses `tgkill` and `ProcessGroup` `killpg`, each after a liveness check through
-    /// the pidfd (a residual race remains; see SECURITY.md).
+    /// the pidfd (a residual race remains; see SECURITY.md). `Default` is
+    /// [`send_signal`](PidFd::send_signal), including its path for a refused call.
     ///
     /// # Errors
     /// As [`PidFd::send_signal`]; for `ProcessGroup` as [`PidFd::signal_process_group`].
@@ -238,6 +239,10 @@ impl PidFd {
     }
 
     fn send(&self, sig: i32, scope: SignalScope, info: Option<SigInfo>) -> Result<()> {
+        if info.is_none() && scope == SignalScope::Default {
+            // The same call as `send_signal`, with its pid-based path for our own child.
+            return self.send_signal(sig);
+        }
         check_signal(sig)?;
         let raw = info.map(|i| sys::RtSigInfo::new(sig, i.code, i.value.word()));
         let flags = match scope {

@@ -228,6 +228,7 @@ fn a_refused_pidfd_send_signal_reaches_an_unreaped_child_by_pid() {
     let _g = fault::inject(Call::PidfdSendSignal, libc::EPERM);
     assert_eq!(Feature::PidfdSendSignal.support(), Support::Denied { errno: libc::EPERM });
     child.pidfd().send_signal(0).unwrap();
+    child.pidfd().send_signal_to(0, SignalScope::Default).unwrap();
     assert_eq!(child.try_wait().unwrap(), None);
     child.pidfd().send_signal(libc::SIGTERM).unwrap();
     assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));

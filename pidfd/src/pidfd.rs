@@ -219,8 +219,10 @@ impl PidFd {
     /// # Errors
     /// [`Error::Os`] from `fcntl`.
     pub fn is_thread(&self) -> Result<bool> {
+        // Read from the flags alone, not gated on the `PidfdThread` probe (which a policy may
+        // refuse): before 6.9 no pidfd carries the bit (`O_EXCL`, which open(2) never keeps).
         let fl = sys::get_fl(self.as_raw_fd()).map_err(|e| Error::os("fcntl(F_GETFL)", e))?;
-        Ok(Feature::PidfdThread.is_supported() && fl as u32 & uapi::PIDFD_THREAD != 0)
+        Ok(fl as u32 & uapi::PIDFD_THREAD != 0)
     }
 
     /// The process's pid in the caller's PID namespace (a thread id for a thread pidfd).

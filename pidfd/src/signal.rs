@@ -163,10 +163,8 @@ impl PidFd {
         if self.remembered().is_some() {
             return Err(Error::Exited);
         }
-        // A thread pidfd (`PIDFD_THREAD`, read from the flags: its probe may be refused too)
-        // names one thread, which `kill` would not.
-        let thread = sys::get_fl(self.as_raw_fd()).map_or(true, |fl| fl as u32 & uapi::PIDFD_THREAD != 0);
-        if thread || !Feature::WaitidPidfd.is_supported() {
+        // A thread pidfd names one thread, which `kill` would not.
+        if self.is_thread().unwrap_or(true) || !Feature::WaitidPidfd.is_supported() {
             return Err(signal_error(e));
         }
         // The pid first, then the check: a process that `waitid` finds unreaped (our child, or

@@ -37,7 +37,7 @@ fn cargo() -> Command {
 }
 
 /// Makes sure the musl target's standard library is installed.
-pub(crate) fn ensure_target(target: &str) -> Result<(), String> {
+fn ensure_target(target: &str) -> Result<(), String> {
     let out = Command::new("rustc")
         .args(["--print", "target-libdir", "--target", target])
         .output()

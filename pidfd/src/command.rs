@@ -18,7 +18,7 @@ use std::process::{ExitStatus, Output};
 
 use crate::error::{Error, Result};
 use crate::sys::SpawnError;
-use crate::{Feature, PidFd, reaper, sys};
+use crate::{PidFd, method, reaper, sys};
 
 /// What one of the child's standard streams is connected to.
 ///
@@ -460,31 +460,24 @@ impl Command {
             }
             plan.fd_map.push((fd.as_raw_fd(), *target));
         }
-        let mut method = self.method(&mut plan, &mut keep)?;
+        let own_memory = plan.changes_credentials();
+        let cgroup = self.cgroup.as_ref().map(|cg| cg.as_raw_fd());
+        let mut method = method::first(own_memory, cgroup);
+        if cgroup.is_some() && !matches!(method, sys::Method::Clone3Cgroup { .. }) {
+            self.cgroup_procs_fallback(&mut plan, &mut keep)?;
+        }
         let result = loop {
-            match sys::spawn_child(&mut plan, method) {
-                // The vfork clone3 missing (ENOSYS), denied (EPERM: a seccomp policy) or
-                // without CLONE_CLEAR_SIGHAND (EINVAL, 5.3 and 5.4): the vfork clone (the kernel's
-                // definite answers are remembered by `sys`, so later spawns go there at once).
-                Err(SpawnError::Create(libc::ENOSYS | libc::EPERM | libc::EINVAL))
-                    if method == sys::Method::Clone3Vfork =>
-                {
-                    method = sys::Method::VforkClone;
-                }
-                // clone3 missing or denied at spawn time: place the child from inside instead.
-                Err(SpawnError::Create(libc::ENOSYS | libc::EPERM))
-                    if matches!(method, sys::Method::Clone3Cgroup { .. }) =>
-                {
-                    self.cgroup_procs_fallback(&mut plan, &mut keep)?;
-                    method = self.base_method();
-                }
-                // The vfork clone refused (a policy that filters clone flags) or CLONE_PIDFD
-                // ignored: a plain fork whose child sends its own pidfd.
-                Err(SpawnError::Create(libc::ENOSYS | libc::EPERM)) if method == sys::Method::VforkClone => {
-                    method = sys::Method::Fork;
-                }
-                r => break r,
+            let result = sys::spawn_child(&mut plan, method);
+            let next = match &result {
+                Err(SpawnError::Create { errno, .. }) => method::next(method, *errno, own_memory),
+                _ => None,
+            };
+            let Some(next) = next else { break result };
+            if matches!(method, sys::Method::Clone3Cgroup { .. }) {
+                // clone3 missing or denied at spawn time: the child places itself.
+                self.cgroup_procs_fallback(&mut plan, &mut keep)?;
             }
+            method = next;
         };
         drop(strings);
         drop(keep);
@@ -504,48 +497,23 @@ impl Command {
                 })
             }
             Err(SpawnError::Child { errno, child }) => {
-                // A step before or at exec failed: the child exited (127); reap it (unless
-                // that was done already) and report the errno.
+                // A step before or at exec failed: the child exited (127); reap it through its
+                // pidfd (unless that was done already) and report the errno.
                 if let Some((_pid, fd)) = child {
                     let _ = PidFd::from_owned_unchecked(fd).wait();
                 }
                 Err(exec_error(errno))
             }
-            Err(SpawnError::Create(errno)) => {
-                let op = match method {
-                    sys::Method::Clone3Vfork => "clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_CLEAR_SIGHAND)",
-                    sys::Method::VforkClone => "clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)",
-                    sys::Method::Clone3Cgroup { .. } => "clone3(CLONE_PIDFD|CLONE_INTO_CGROUP)",
-                    sys::Method::Fork => "fork",
-                };
-                Err(Error::os(op, std::io::Error::from_raw_os_error(errno)))
-            }
+            Err(SpawnError::Create { op, errno }) => Err(Error::os(op, std::io::Error::from_raw_os_error(errno))),
         }
-    }
-
-    /// The creation path without cgroup placement.
-    fn base_method(&self) -> sys::Method {
-        if !Feature::ClonePidfd.is_supported() {
-            sys::Method::Fork
-        } else if clone3_vfork_usable() {
-            sys::Method::Clone3Vfork
-        } else {
-            sys::Method::VforkClone
-        }
-    }
-
-    fn method(&self, plan: &mut sys::ChildPlan, keep: &mut Vec<OwnedFd>) -> Result<sys::Method> {
-        let Some(cg) = &self.cgroup else { return Ok(self.base_method()) };
-        if Feature::CloneIntoCgroup.is_supported() {
-            return Ok(sys::Method::Clone3Cgroup { cgroup: cg.as_raw_fd() });
-        }
-        self.cgroup_procs_fallback(plan, keep)?;
-        Ok(self.base_method())
     }
 
     /// Opens `cgroup.procs` of the target cgroup for the child to write itself into.
     fn cgroup_procs_fallback(&self, plan: &mut sys::ChildPlan, keep: &mut Vec<OwnedFd>) -> Result<()> {
         let Some(cg) = &self.cgroup else { return Ok(()) };
+        if plan.cgroup_procs.is_some() {
+            return Ok(());
+        }
         let procs = sys::openat(cg.as_raw_fd(), c"cgroup.procs", libc::O_WRONLY)
             .map_err(|e| Error::os("open cgroup.procs", e))?;
         plan.cgroup_procs = Some(procs.as_raw_fd());
@@ -563,35 +531,35 @@ impl Command {
             strings.push(cstr(a)?);
         }
         plan.argv = strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
-        // Unmodified: the child passes `environ` itself (`envp` stays `None`).
-        if self.env_clear || !self.env.is_empty() {
-            let mut envp = Vec::new();
-            if !self.env_clear {
-                // The parent's entries, minus those set or removed here, as std's `vars_os`
-                // sees them (an entry without `=` after its first byte is skipped).
-                sys::environ_entries(|entry| {
-                    let bytes = entry.to_bytes();
-                    let Some(eq) = bytes.iter().skip(1).position(|&b| b == b'=') else { return };
-                    if !self.env.contains_key(OsStr::from_bytes(&bytes[..eq + 1])) {
-                        envp.push(entry.as_ptr());
-                    }
-                });
-            }
-            for (k, v) in &self.env {
-                if let Some(v) = v {
-                    let mut kv = Vec::with_capacity(k.len() + 1 + v.len() + 1);
-                    kv.extend_from_slice(k.as_bytes());
-                    kv.push(b'=');
-                    kv.extend_from_slice(v.as_bytes());
-                    let kv = CString::new(kv).map_err(|_| Error::InvalidInput("a NUL byte in the environment"))?;
-                    // The heap buffer does not move when `strings` grows.
-                    envp.push(kv.as_ptr());
-                    strings.push(kv);
+        // The environment as std's `vars_os` sees it, copied under std's environment lock (so a
+        // concurrent `set_var` cannot free what the child reads), minus the entries set or
+        // removed here, plus those set here.
+        let mut envp = Vec::new();
+        let mut entry = |k: &OsStr, v: &OsStr| -> Result<()> {
+            let mut kv = Vec::with_capacity(k.len() + 1 + v.len() + 1);
+            kv.extend_from_slice(k.as_bytes());
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            let kv = CString::new(kv).map_err(|_| Error::InvalidInput("a NUL byte in the environment"))?;
+            // The heap buffer does not move when `strings` grows.
+            envp.push(kv.as_ptr());
+            strings.push(kv);
+            Ok(())
+        };
+        if !self.env_clear {
+            for (k, v) in std::env::vars_os() {
+                if !self.env.contains_key(&k) {
+                    entry(&k, &v)?;
                 }
             }
-            envp.push(std::ptr::null());
-            plan.envp = Some(envp);
         }
+        for (k, v) in &self.env {
+            if let Some(v) = v {
+                entry(k, v)?;
+            }
+        }
+        envp.push(std::ptr::null());
+        plan.envp = envp;
         // PATH: the child's if set here, else the parent's (only read for a bare name).
         plan.candidates = if self.program.as_bytes().contains(&b'/') {
             candidates(&self.program, None)?
@@ -651,13 +619,6 @@ impl Command {
     pub fn status(&mut self) -> Result<ExitStatus> {
         self.spawn()?.wait()
     }
-}
-
-/// Whether to try the vfork clone3 first: this architecture has its trampoline, the kernel has
-/// clone3 (the probe, which on Android runs only once allowed) and has not refused it for good
-/// at an earlier spawn.
-pub(crate) fn clone3_vfork_usable() -> bool {
-    sys::CLONE3_VFORK && !sys::clone3_vfork_refused() && Feature::Clone3.is_supported()
 }
 
 /// Paths for execve, `execvp`-style: a program with a `/` is used as is, else each `PATH` entry

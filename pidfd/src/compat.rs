@@ -703,6 +703,7 @@ impl FeatureReport {
     /// None.
     pub fn operations(&self) -> Vec<(&'static str, &'static str)> {
         let has = |f| self.support(f) == Some(Support::Supported);
+        let [spawn, spawn_credentials, spawn_cgroup] = crate::method::described(&|f| self.support(f));
         vec![
             ("pid", if has(Feature::GetInfo) { "PIDFD_GET_INFO" } else { "/proc/self/fdinfo Pid: line" }),
             (
@@ -749,24 +750,9 @@ impl FeatureReport {
                 },
             ),
             ("spawn (pidfd::spawn)", "fork; the child sends its own pidfd"),
-            (
-                "spawn (pidfd::Command)",
-                if !has(Feature::ClonePidfd) {
-                    "fork; the child sends its own pidfd"
-                } else if crate::sys::CLONE3_VFORK && has(Feature::Clone3) {
-                    "clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_CLEAR_SIGHAND); clone() if refused (before 5.5)"
-                } else {
-                    "clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)"
-                },
-            ),
-            (
-                "spawn into a cgroup",
-                match (has(Feature::CloneIntoCgroup), has(Feature::ClonePidfd)) {
-                    (true, _) => "clone3(CLONE_PIDFD|CLONE_INTO_CGROUP)",
-                    (false, true) => "vfork clone; the child writes cgroup.procs",
-                    (false, false) => "fork; the child writes cgroup.procs and sends its pidfd",
-                },
-            ),
+            ("spawn (pidfd::Command)", spawn),
+            ("spawn with uid, gid or groups", spawn_credentials),
+            ("spawn into a cgroup", spawn_cgroup),
         ]
     }
 

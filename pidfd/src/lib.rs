@@ -61,6 +61,7 @@ mod command;
 mod compat;
 mod error;
 mod info;
+mod method;
 mod parse;
 mod pidfd;
 mod procdir;

@@ -1,6 +1,6 @@
 //! Race-free spawning from a `std::process::Command`.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::{Child, Command};
 
 use crate::error::{Error, Result};
@@ -38,20 +38,32 @@ pub fn spawn(cmd: &mut Command) -> Result<(Child, PidFd)> {
     // thread (a `waitpid(-1)` loop) reaped it first: do not fork a child that cannot succeed.
     crate::Feature::PidfdOpen.require()?;
     let (parent, child_end) = sys::seqpacket_pair().map_err(|e| Error::os("socketpair", e))?;
+    // Both ends above the standard streams: were 0 or 1 closed, the pair would land there, and
+    // std's `dup2` of the child's stdio would replace the child's end before the hook runs.
+    let lift = |fd: OwnedFd| sys::dup_cloexec(fd.as_fd()).map_err(|e| Error::os("fcntl(F_DUPFD_CLOEXEC)", e));
+    let (parent, child_end) = (lift(parent)?, lift(child_end)?);
     let slot = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(child_end.as_raw_fd()));
     sys::pre_exec_send_self_pidfd(cmd, std::sync::Arc::clone(&slot));
     let spawned = cmd.spawn();
     // Later spawns of the same Command must not send into a reused fd number.
     slot.store(-1, std::sync::atomic::Ordering::SeqCst);
     drop(child_end);
-    let child = spawned.map_err(|e| Error::os("spawn", e))?;
+    let mut child = spawned.map_err(|e| Error::os("spawn", e))?;
     let mut got = Vec::new();
     let mut byte = [0u8; 1];
-    sys::recv_with_fds(parent.as_raw_fd(), &mut byte, &mut got).map_err(|e| Error::os("recvmsg", e))?;
-    match got.into_iter().next() {
-        Some(sys::Received::Rights(fd)) => Ok((child, PidFd::from_owned_unchecked(fd))),
-        _ => {
-            Err(Error::Os { op: "receive the child's pidfd", source: std::io::Error::from_raw_os_error(libc::EPROTO) })
+    let received = sys::recv_with_fds(parent.as_raw_fd(), &mut byte, &mut got);
+    match (received, got.into_iter().next()) {
+        (Ok(_), Some(sys::Received::Rights(fd))) => Ok((child, PidFd::from_owned_unchecked(fd))),
+        (received, _) => {
+            // No pidfd came: the child runs, and nothing names it for certain. It is ours and
+            // unreaped (std's `Child` reaps only when asked), so end it rather than leave it.
+            let _ = child.kill();
+            let _ = child.wait();
+            let source = match received {
+                Err(e) => e,
+                Ok(_) => std::io::Error::from_raw_os_error(libc::EPROTO),
+            };
+            Err(Error::Os { op: "receive the child's pidfd", source })
         }
     }
 }

@@ -739,7 +739,7 @@ fn command_on_every_creation_path() {
     // have it, else the vfork clone.
     let (child, _) = spawn_reporting(&mut crate::Command::new("sh"));
     finish(child);
-    let default = if crate::command::clone3_vfork_usable() { Method::Clone3Vfork } else { Method::VforkClone };
+    let default = if crate::method::clone3_vfork_usable() { Method::Clone3Vfork } else { Method::VforkClone };
     assert_eq!(fault::last_spawned(), Some(default));
     // The vfork clone3 missing (the probe), or refused at spawn time (ENOSYS, a seccomp EPERM,
     // EINVAL without CLONE_CLEAR_SIGHAND before 5.5): the vfork clone.
@@ -799,7 +799,7 @@ fn the_vfork_clone3_is_the_default_where_the_kernel_has_it() {
     }
     let (child, _) = spawn_reporting(&mut crate::Command::new("sh"));
     finish(child);
-    assert_eq!(fault::last_spawned(), Some(Method::Clone3Vfork), "refused: {}", crate::sys::clone3_vfork_refused());
+    assert_eq!(fault::last_spawned(), Some(Method::Clone3Vfork), "refused: {}", crate::method::clone3_vfork_refused());
 }
 
 /// The fork path's child cannot open its own pidfd: an `Exec` error with that errno.
@@ -917,16 +917,22 @@ fn child_inherits_only_stdio_and_mapped_fds_on_every_path() {
 // ---------------------------------------------------------------------------------------------
 
 /// Runs `check` once on each creation path this system has, saying which (the paths without
-/// a cgroup: the default vfork clone3, the vfork clone, the fork), and checks the path taken.
+/// a cgroup: the default vfork clone3, the vfork clone, the fork-like clone, the fork), and
+/// checks the path taken.
 fn on_each_path(mut check: impl FnMut(&str)) {
     use crate::sys::Method;
     check("default");
-    let default = if crate::command::clone3_vfork_usable() { Method::Clone3Vfork } else { Method::VforkClone };
+    let default = if crate::method::clone3_vfork_usable() { Method::Clone3Vfork } else { Method::VforkClone };
     assert_eq!(fault::last_spawned(), Some(default));
     {
         let _g = fault::inject(Call::Clone3, libc::ENOSYS);
         check("vfork clone");
         assert_eq!(fault::last_spawned(), Some(Method::VforkClone));
+    }
+    {
+        let _g = fault::inject(Call::Vfork, libc::EPERM);
+        check("fork-like clone");
+        assert_eq!(fault::last_spawned(), Some(Method::ForkClone));
     }
     if Feature::PidfdOpen.is_supported() {
         let _g = without(Feature::ClonePidfd);
@@ -1141,11 +1147,10 @@ fn closed_std_fds_cases() {
     eprintln!("{CLOSED_STD_FDS_DONE}");
 }
 
-/// The process's environment, entry by entry, in `environ`'s order.
+/// The process's environment as std sees it, entry by entry, in `environ`'s order.
 fn parent_environ() -> Vec<Vec<u8>> {
-    let mut v = Vec::new();
-    crate::sys::environ_entries(|e| v.push(e.to_bytes().to_vec()));
-    v
+    use std::os::unix::ffi::OsStrExt;
+    std::env::vars_os().map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat()).collect()
 }
 
 /// The environment a child got: `cat /proc/self/environ`, entry by entry.
@@ -1155,7 +1160,7 @@ fn child_environ(cmd: &mut crate::Command) -> Vec<Vec<u8>> {
     out.stdout.split(|&b| b == 0).filter(|e| !e.is_empty()).map(<[u8]>::to_vec).collect()
 }
 
-/// Without env settings the child gets `environ` itself, entry for entry and in order; with
+/// Without env settings the child gets the environment std sees, entry for entry and in order; with
 /// them, the parent's other entries in order, then the set ones; `env_clear` gives exactly
 /// the set ones. On every creation path.
 #[test]
@@ -1326,14 +1331,14 @@ fn clone3_refusal_case(errno: i32) {
         finish(child);
         fault::last_spawned()
     };
-    if !cfg!(target_endian = "little") || !crate::command::clone3_vfork_usable() {
+    if !cfg!(target_endian = "little") || !crate::method::clone3_vfork_usable() {
         eprintln!("{CLONE3_REFUSAL_SKIPPED}: no vfork clone3 here");
         return;
     }
     if spawn() != Some(Method::Clone3Vfork) {
         // The kernel itself refused it (before 5.5 `CLONE_CLEAR_SIGHAND` is EINVAL; the
         // emulated 5.4 row says so too): that refusal is definite and remembered.
-        assert!(crate::sys::clone3_vfork_refused(), "errno {errno}: the vfork clone3 was not used, nor refused");
+        assert!(crate::method::clone3_vfork_refused(), "errno {errno}: the vfork clone3 was not used, nor refused");
         eprintln!("{CLONE3_REFUSAL_SKIPPED}: the kernel refuses the vfork clone3 already");
         return;
     }
@@ -1343,8 +1348,10 @@ fn clone3_refusal_case(errno: i32) {
     }
     assert_eq!(spawn(), Some(Method::VforkClone), "errno {errno}: falls back");
     let definite = errno != libc::EPERM;
-    assert_eq!(crate::sys::clone3_vfork_refused(), definite, "errno {errno}: remembered");
-    assert_eq!(crate::command::clone3_vfork_usable(), !definite, "errno {errno}");
+    assert_eq!(crate::method::clone3_vfork_refused(), definite, "errno {errno}: remembered");
+    assert_eq!(crate::method::clone3_vfork_usable(), !definite, "errno {errno}");
     assert_eq!(spawn(), Some(Method::VforkClone), "errno {errno}: the next spawn");
     eprintln!("{CLONE3_REFUSAL_DONE}");
 }
+
+mod hardening;

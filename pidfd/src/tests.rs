@@ -1348,3 +1348,4 @@ fn clone3_refusal_case(errno: i32) {
     assert_eq!(spawn(), Some(Method::VforkClone), "errno {errno}: the next spawn");
     eprintln!("{CLONE3_REFUSAL_DONE}");
 }
+mod cgroup;

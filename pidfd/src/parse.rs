@@ -84,7 +84,8 @@ pub(crate) enum Cgroup2<'a> {
     /// The line ends in ` (deleted)`, which the kernel appends when the cgroup was removed (only
     /// zombies can be left in it). A live cgroup whose name itself ends in ` (deleted)` gives the
     /// same line: `literal` is then its path (suffix included, no leading `/`). `None` for
-    /// `0:: (deleted)`, no path at all (6.7+, a cgroup gone while the file was written).
+    /// `0:: (deleted)`, no path at all (the form a proposed `proc_cgroup_show` change writes for
+    /// a hierarchy gone during the read; never a path either way).
     Deleted { literal: Option<&'a [u8]> },
     /// The path starts with `/..`: the cgroup is outside the reader's cgroup namespace.
     OutsideNamespace,

@@ -540,7 +540,7 @@ fn floor(row: &mut Row) {
     let mut pidfds = RawPidfds::open(&children, |fd, i| ep.add(fd, i).unwrap());
     row.pending();
     row.release();
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+    let mut events = sys::event_buffer(256);
     while pidfds.left > 0 {
         let k = ep.wait(&mut events).unwrap();
         pidfds.reap(row, &events[..k]);
@@ -566,8 +566,8 @@ fn nested(row: &mut Row) {
     let mut pidfds = RawPidfds::open(&children, |fd, i| inner.add_edge(fd, i).unwrap());
     row.pending();
     row.release();
-    let mut one = [libc::epoll_event { events: 0, u64: 0 }];
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+    let mut one = sys::event_buffer(1);
+    let mut events = sys::event_buffer(256);
     while pidfds.left > 0 {
         outer.wait(&mut one).unwrap();
         loop {

@@ -15,7 +15,7 @@ use crate::async_pidfd::{Reap, current_runtime, reap_now};
 use crate::error::{Error, Result};
 use crate::orphans;
 use crate::slots::{Key, Slots};
-use crate::sys::{self, EMPTY_EVENT, Epoll, Event};
+use crate::sys::{self, Epoll, Event};
 
 /// How many events one non-blocking `epoll_wait` on the inner set collects.
 const BATCH: usize = 256;
@@ -114,7 +114,7 @@ impl<K> ExitSet<K> {
             epoll,
             entries: Slots::new(),
             pending: VecDeque::new(),
-            events: vec![EMPTY_EVENT; BATCH].into_boxed_slice(),
+            events: sys::event_buffer(BATCH),
             failed: None,
         })
     }

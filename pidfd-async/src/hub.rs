@@ -30,7 +30,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::runtime::Handle;
 
 use crate::slots::{Key, Slots};
-use crate::sys::{self, EMPTY_EVENT, Epoll, Event};
+use crate::sys::{self, Epoll, Event};
 
 /// How many events one non-blocking `epoll_wait` on the hub collects.
 const BATCH: usize = 256;
@@ -140,7 +140,7 @@ impl Hub {
                 entries: Slots::new(),
                 failed: None,
                 next_waiter: 0,
-                events: vec![EMPTY_EVENT; BATCH].into_boxed_slice(),
+                events: sys::event_buffer(BATCH),
             }),
             waker: Waker::from(Arc::new(HubWaker(me.clone()))),
             runtime,

@@ -21,7 +21,7 @@ use std::sync::{Mutex, OnceLock};
 
 use pidfd::PidFd;
 
-use crate::sys::{EMPTY_EVENT, Epoll};
+use crate::sys::Epoll;
 
 struct Reaper {
     epoll: Epoll,
@@ -63,7 +63,7 @@ fn start() -> Option<&'static Reaper> {
 }
 
 fn run(reaper: &'static Reaper) {
-    let mut events = vec![EMPTY_EVENT; 64];
+    let mut events = crate::sys::event_buffer(64);
     loop {
         let n = match reaper.epoll.wait_blocking(&mut events) {
             Ok(n) => n,

@@ -1,6 +1,7 @@
 //! [`Slots`]: the slab behind the runtime's pidfd hub and each [`ExitSet`](crate::ExitSet),
 //! whose keys carry a generation, so a key (or epoll event data) of a vacated entry never
-//! reaches the next occupant of its slot.
+//! reaches a later occupant of its slot: a slot's generations are never reused (a slot whose
+//! generation would wrap is retired), so the key packs whole into the 64-bit epoll data.
 
 use std::io;
 
@@ -31,7 +32,8 @@ pub(crate) struct Slots<T> {
 }
 
 struct Slot<T> {
-    /// Bumped each time the slot is vacated.
+    /// Bumped each time the slot is vacated; never wraps (a slot vacated under `u32::MAX` is
+    /// retired), so no two occupants of a slot ever have the same key.
     generation: u32,
     value: Option<T>,
 }
@@ -84,9 +86,16 @@ impl<T> Slots<T> {
             return None;
         }
         let value = slot.value.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(key.index);
         self.len -= 1;
+        // After the last generation a key can carry, the next would be one handed out before,
+        // under which a stale key (or an epoll item that outlived its entry, as one does while
+        // a duplicate of its fd is open) would name the new occupant. Such a slot is retired:
+        // it stays vacant for good, and the slab grows by a slot instead (one per 2^32 reuses
+        // of a slot).
+        if let Some(next) = slot.generation.checked_add(1) {
+            slot.generation = next;
+            self.free.push(key.index);
+        }
         Some(value)
     }
 
@@ -100,6 +109,13 @@ impl<T> Slots<T> {
         self.slots.iter().enumerate().filter_map(|(i, slot)| {
             slot.value.as_ref().map(|v| (Key { index: i as u32, generation: slot.generation }, v))
         })
+    }
+
+    /// Sets the generation of slot `index` (vacant or not), as if it had been vacated that many
+    /// times.
+    #[cfg(test)]
+    fn set_generation(&mut self, index: u32, generation: u32) {
+        self.slots[index as usize].generation = generation;
     }
 
     /// Every filled slot's value, mutably. O(capacity).
@@ -126,5 +142,34 @@ mod tests {
         assert!(s.insert_with(|_| Err::<&str, _>(io::Error::other("no"))).is_err());
         assert_eq!(s.len(), 1);
         assert_eq!(s.iter().map(|(k, v)| (k, *v)).collect::<Vec<_>>(), [(b, "b")]);
+    }
+
+    /// A slot vacated under the last generation its key can carry: reusing it would hand out
+    /// generation 0 again, under which a stale key (or an epoll item still holding its packed
+    /// data) named an earlier occupant. It is never reused.
+    #[test]
+    fn a_stale_key_never_matches_after_the_generation_wraps() {
+        let mut s = Slots::new();
+        let first = s.insert_with(|_| Ok("first")).unwrap();
+        let stale = first.pack();
+        assert_eq!(s.remove(first), Some("first"));
+        // 2^32 - 1 more reuses of the slot, skipped.
+        s.set_generation(first.index, u32::MAX);
+        let last = s.insert_with(|_| Ok("last")).unwrap();
+        assert_eq!((last.index, last.generation), (first.index, u32::MAX), "the same slot, its last generation");
+        assert_eq!(s.get(first), None);
+        assert_eq!(s.remove(last), Some("last"));
+        for i in 0..3 {
+            let next = s.insert_with(|_| Ok("next")).unwrap();
+            assert_ne!(next, first, "round {i}: the first occupant's key names the new one");
+            assert_ne!(next.pack(), stale, "round {i}: the first occupant's epoll data names the new one");
+            assert_eq!(s.get(first), None, "round {i}");
+            assert_eq!(s.get(Key::unpack(stale)), None, "round {i}");
+            assert_eq!(s.get(last), None, "round {i}");
+            assert_eq!(s.get(next), Some(&"next"));
+            assert_eq!(s.remove(next), Some("next"));
+        }
+        assert_eq!(s.remove(first), None);
+        assert_eq!(s.len(), 0);
     }
 }

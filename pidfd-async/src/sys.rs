@@ -8,6 +8,7 @@
 use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::AssertUnwindSafe;
 
@@ -186,18 +187,22 @@ impl Epoll {
     }
 
     fn ctl(&self, op: libc::c_int, fd: BorrowedFd<'_>, data: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: data };
-        // SAFETY: both fds are open for the call; `ev` is a valid event for its duration.
-        let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), op, fd.as_raw_fd(), &mut ev) };
-        if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        with_event((libc::EPOLLIN | libc::EPOLLET) as u32, data, |ev| {
+            // SAFETY: both fds are open for the call; `ev` points to a valid, fully initialised
+            // event (padding zeroed) for its duration.
+            let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), op, fd.as_raw_fd(), ev) };
+            if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        })
     }
 
     /// Removes `fd`.
     pub(crate) fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        let mut ev = libc::epoll_event { events: 0, u64: 0 };
-        // SAFETY: both fds are open for the call; `ev` is valid (ignored by the kernel since 2.6.9).
-        let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_DEL, fd.as_raw_fd(), &mut ev) };
-        if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        with_event(0, 0, |ev| {
+            // SAFETY: both fds are open for the call; `ev` points to a valid, fully initialised
+            // event (ignored by the kernel since 2.6.9).
+            let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_DEL, fd.as_raw_fd(), ev) };
+            if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        })
     }
 
     /// Collects ready events into `buf` without blocking (timeout 0); returns how many.
@@ -227,8 +232,32 @@ impl Epoll {
     }
 }
 
-/// An empty event, to size buffers.
-pub(crate) const EMPTY_EVENT: Event = libc::epoll_event { events: 0, u64: 0 };
+/// Calls `f` with an `epoll_event` of `events` and `data` that starts all zero, padding
+/// included (`epoll_event` is packed on x86_64 only; elsewhere 4 bytes of padding follow
+/// `events`, which a struct literal would leave uninitialised for the kernel to copy in). The
+/// event stays in place, in zeroed memory, for the whole of `f` (a move could drop the
+/// padding's zeros).
+fn with_event<R>(events: u32, data: u64, f: impl FnOnce(*mut Event) -> R) -> R {
+    let mut ev = MaybeUninit::<Event>::zeroed();
+    // SAFETY: all-zero bytes are a valid `epoll_event` (two integers and padding); the
+    // reference writes the two fields only and is gone before `f` gets the pointer.
+    let fields = unsafe { ev.assume_init_mut() };
+    fields.events = events;
+    fields.u64 = data;
+    f(ev.as_mut_ptr())
+}
+
+/// A buffer of `n` events for `epoll_wait`, zeroed (padding included) in place on the heap.
+pub(crate) fn event_buffer(n: usize) -> Box<[Event]> {
+    // SAFETY: all-zero bytes are a valid `epoll_event`; `new_zeroed_slice` zeroed every byte.
+    unsafe { Box::<[Event]>::new_zeroed_slice(n).assume_init() }
+}
+
+/// `pollfd` has no padding: every byte handed to the kernel is a field's.
+const _: () = assert!(
+    std::mem::size_of::<libc::pollfd>()
+        == std::mem::size_of::<libc::c_int>() + 2 * std::mem::size_of::<libc::c_short>()
+);
 
 impl AsRawFd for Epoll {
     fn as_raw_fd(&self) -> RawFd {

@@ -134,6 +134,17 @@ fn enter_each(fds: &[NsFd]) -> Result<()> {
 /// it is, and cannot create threads of its own there). A panic in `f` is resumed on the
 /// caller's thread.
 ///
+/// Only the fresh thread is joined before this returns; what `f` starts is not. A thread that
+/// `f` spawns (directly, or by starting a thread pool, a runtime or a library's helper thread
+/// for the first time inside `f`) is created by the fresh thread and inherits its namespaces
+/// (and, with [`MOUNT`](NamespaceSet::MOUNT), its own root and working directory, which it
+/// shares), and it keeps them: it may still be running, in the target namespaces, after
+/// `run_in_namespaces` has returned, and a pool started this way runs all its later work there,
+/// whoever submits it. The same holds for the processes `f` spawns. With
+/// [`PID`](NamespaceSet::PID) in `set` and a target PID namespace other than the caller's, `f`
+/// cannot spawn threads at all (`clone(CLONE_THREAD)` fails with `EINVAL` where the PID
+/// namespace for children differs from the thread's own).
+///
 /// User and time namespaces cannot be entered this way: the kernel lets only a
 /// single-threaded process enter them, and the fresh thread makes the process
 /// multi-threaded. Unless the caller is already in them (then they are left out), the result

@@ -352,8 +352,9 @@ pub(crate) fn read_at(dir: RawFd, path: &CStr, buf: &mut [u8]) -> io::Result<usi
 /// Whether `path` (relative to `dir`) exists: `fstatat` succeeding (symlinks not followed).
 pub(crate) fn exists_at(dir: RawFd, path: &CStr) -> io::Result<()> {
     fault::check_path(Call::Stat, path)?;
-    let mut st = MaybeUninit::<libc::stat64>::uninit();
-    // SAFETY: `path` is NUL-terminated, `st` is writable.
+    let mut st = MaybeUninit::<libc::stat64>::zeroed();
+    // SAFETY: `path` is NUL-terminated, `st` is writable (and zeroed, padding included, like every
+    // struct handed to the kernel).
     retry(|| cvt(unsafe { libc::fstatat64(dir, path.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) })).map(drop)
 }
 
@@ -366,8 +367,9 @@ pub(crate) fn gettid() -> libc::pid_t {
 /// `(st_dev, st_ino)` of what `path` names (symlinks followed).
 pub(crate) fn stat_id(path: &CStr) -> io::Result<(u64, u64)> {
     fault::check_path(Call::Stat, path)?;
-    let mut st = MaybeUninit::<libc::stat64>::uninit();
-    // SAFETY: `path` is NUL-terminated, `st` is writable.
+    let mut st = MaybeUninit::<libc::stat64>::zeroed();
+    // SAFETY: `path` is NUL-terminated, `st` is writable (and zeroed, padding included, like every
+    // struct handed to the kernel).
     retry(|| cvt(unsafe { libc::stat64(path.as_ptr(), st.as_mut_ptr()) }))?;
     // SAFETY: stat64 succeeded and filled `st`.
     let st = unsafe { st.assume_init() };
@@ -378,8 +380,8 @@ pub(crate) fn stat_id(path: &CStr) -> io::Result<(u64, u64)> {
 /// `(st_dev, st_ino)` of an fd.
 pub(crate) fn fstat_id(fd: RawFd) -> io::Result<(u64, u64)> {
     fault::check(Call::Stat)?;
-    let mut st = MaybeUninit::<libc::stat64>::uninit();
-    // SAFETY: `st` is writable.
+    let mut st = MaybeUninit::<libc::stat64>::zeroed();
+    // SAFETY: `st` is writable (and zeroed, padding included, like every struct handed to the kernel).
     retry(|| cvt(unsafe { libc::fstat64(fd, st.as_mut_ptr()) }))?;
     // SAFETY: fstat64 succeeded and filled `st`.
     let st = unsafe { st.assume_init() };
@@ -391,13 +393,19 @@ pub(crate) fn fstat_id(fd: RawFd) -> io::Result<(u64, u64)> {
 #[inline]
 pub(crate) fn fstatfs_type(fd: RawFd) -> io::Result<u32> {
     fault::check(Call::Fstatfs)?;
-    let mut st = MaybeUninit::<libc::statfs64>::uninit();
-    // SAFETY: `st` is writable.
+    let mut st = MaybeUninit::<libc::statfs64>::zeroed();
+    // SAFETY: `st` is writable (and zeroed, padding included, like every struct handed to the kernel).
     retry(|| cvt(unsafe { libc::fstatfs64(fd, st.as_mut_ptr()) }))?;
     // SAFETY: fstatfs64 succeeded and filled `st`.
     #[allow(clippy::unnecessary_cast)]
     Ok(unsafe { st.assume_init() }.f_type as u32)
 }
+
+/// `pollfd` has no padding: every byte handed to the kernel is a field's.
+const _: () = assert!(
+    std::mem::size_of::<libc::pollfd>()
+        == std::mem::size_of::<libc::c_int>() + 2 * std::mem::size_of::<libc::c_short>()
+);
 
 /// `poll(fd, POLLIN, 0)`: whether the fd is readable now (a pidfd: the process has exited).
 pub(crate) fn poll_readable_now(fd: RawFd) -> io::Result<bool> {
@@ -536,6 +544,9 @@ pub(crate) mod fixture {
             permitted: u32,
             inheritable: u32,
         }
+        // No padding in either: every byte capget/capset reads is a field's.
+        const _: () = assert!(std::mem::size_of::<Header>() == 4 + std::mem::size_of::<libc::c_int>());
+        const _: () = assert!(std::mem::size_of::<Data>() == 3 * 4);
         let mut header = Header { version: 0x2008_0522, pid: 0 };
         let mut data = [Data { effective: 0, permitted: 0, inheritable: 0 }; 2];
         // SAFETY: a version-3 header and two data structs, as capget writes them.

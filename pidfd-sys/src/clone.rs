@@ -138,5 +138,19 @@ const _: () = {
     assert!(offset_of!(clone_args, cgroup) == CLONE_ARGS_SIZE_VER1);
 };
 
+assert_no_padding!(clone_args {
+    flags,
+    pidfd,
+    child_tid,
+    parent_tid,
+    exit_signal,
+    stack,
+    stack_size,
+    tls,
+    set_tid,
+    set_tid_size,
+    cgroup,
+});
+
 #[cfg(any(target_os = "linux", target_os = "android"))]
 const _: () = assert!(CLONE_PIDFD == libc::CLONE_PIDFD as u64);

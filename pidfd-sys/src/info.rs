@@ -478,6 +478,83 @@ const _: () = {
     assert!(offset_of!(pidfd_info_v3, supported_mask) == 80);
 };
 
+// No padding in any version: the kernel copies the whole struct in (and zero-checks what it
+// does not know), so every byte must be a field's.
+assert_no_padding!(pidfd_info_v0 {
+    mask,
+    cgroupid,
+    pid,
+    tgid,
+    ppid,
+    ruid,
+    rgid,
+    euid,
+    egid,
+    suid,
+    sgid,
+    fsuid,
+    fsgid,
+    exit_code,
+});
+assert_no_padding!(pidfd_info_v1 {
+    mask,
+    cgroupid,
+    pid,
+    tgid,
+    ppid,
+    ruid,
+    rgid,
+    euid,
+    egid,
+    suid,
+    sgid,
+    fsuid,
+    fsgid,
+    exit_code,
+    coredump_mask,
+    __spare1,
+});
+assert_no_padding!(pidfd_info_v2 {
+    mask,
+    cgroupid,
+    pid,
+    tgid,
+    ppid,
+    ruid,
+    rgid,
+    euid,
+    egid,
+    suid,
+    sgid,
+    fsuid,
+    fsgid,
+    exit_code,
+    coredump_mask,
+    coredump_signal,
+    supported_mask,
+});
+assert_no_padding!(pidfd_info_v3 {
+    mask,
+    cgroupid,
+    pid,
+    tgid,
+    ppid,
+    ruid,
+    rgid,
+    euid,
+    egid,
+    suid,
+    sgid,
+    fsuid,
+    fsgid,
+    exit_code,
+    coredump_mask,
+    coredump_signal,
+    coredump_code,
+    coredump_pad,
+    supported_mask,
+});
+
 // `_IOWR` has the same bits on both ioctl layouts (READ|WRITE fills the top three
 // bits either way), so these numbers hold on every covered architecture.
 const _: () = {

@@ -50,6 +50,24 @@
 // Keep the kernel's spelling of every name.
 #![allow(non_camel_case_types, non_snake_case, non_upper_case_globals)]
 
+/// Proves at compile time that the struct `$t` has no padding: the sizes of its fields (all
+/// listed, which the exhaustive pattern checks) add up to its size. Every byte the kernel reads
+/// from such a struct is a field's, so a struct literal hands it no uninitialised byte.
+macro_rules! assert_no_padding {
+    ($t:ident { $($f:ident),+ $(,)? }) => {
+        const _: () = {
+            const fn size_of_field<T, F>(_: fn(&T) -> &F) -> usize {
+                core::mem::size_of::<F>()
+            }
+            let fields = 0 $(+ size_of_field(|s: &$t| &s.$f))+;
+            assert!(fields == core::mem::size_of::<$t>(), concat!(stringify!($t), " has padding"));
+            let _every_field_listed = |v: $t| {
+                let $t { $($f: _),+ } = v;
+            };
+        };
+    };
+}
+
 pub mod clone;
 pub mod fd;
 pub mod flags;

@@ -266,6 +266,11 @@ const _: () = {
     assert!(TIME_NS == crate::CLONE_NEWTIME as u32);
 };
 
+// No padding: every byte the kernel reads (or the caller reads back) is a field's.
+assert_no_padding!(mnt_ns_info { size, nr_mounts, mnt_ns_id });
+assert_no_padding!(nsfs_file_handle { ns_id, ns_type, ns_inum });
+assert_no_padding!(ns_id_req { size, spare, ns_id, ns_type, spare2, user_ns_id });
+
 #[cfg(not(any(
     target_arch = "powerpc",
     target_arch = "powerpc64",

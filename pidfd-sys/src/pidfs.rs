@@ -115,6 +115,9 @@ const _: () = {
     assert!(offset_of!(pidfs_file_handle, id) == 8);
 };
 
+// No padding: `name_to_handle_at` / `open_by_handle_at` read every byte of it.
+assert_no_padding!(pidfs_file_handle { handle_bytes, handle_type, id });
+
 #[cfg(not(any(
     target_arch = "powerpc",
     target_arch = "powerpc64",

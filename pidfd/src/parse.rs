@@ -75,9 +75,102 @@ pub(crate) fn status(buf: &[u8]) -> Status {
     }
 }
 
-/// The cgroup v2 path from `/proc/<pid>/cgroup` (the `0::/path` line), without the leading `/`.
-pub(crate) fn cgroup_v2_path(buf: &[u8]) -> Option<&[u8]> {
-    lines(buf).find_map(|l| l.strip_prefix(b"0::/"))
+/// The process's cgroup v2 as `/proc/<pid>/cgroup` shows it (the one `0::` line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cgroup2<'a> {
+    /// `0::/path`: the path under the hierarchy root of the reader's cgroup namespace, without
+    /// the leading `/` (empty for the root).
+    Live(&'a [u8]),
+    /// The line ends in ` (deleted)`, which the kernel appends when the cgroup was removed (only
+    /// zombies can be left in it). A live cgroup whose name itself ends in ` (deleted)` gives the
+    /// same line: `literal` is then its path (suffix included, no leading `/`). `None` for
+    /// `0:: (deleted)`, no path at all (the form a proposed `proc_cgroup_show` change writes for
+    /// a hierarchy gone during the read; never a path either way).
+    Deleted { literal: Option<&'a [u8]> },
+    /// The path starts with `/..`: the cgroup is outside the reader's cgroup namespace.
+    OutsideNamespace,
+}
+
+/// The suffix `proc_cgroup_show` writes after the path of a removed cgroup v2.
+const DELETED: &[u8] = b" (deleted)";
+
+/// The cgroup v2 of `/proc/<pid>/cgroup`, parsed exactly as `proc_cgroup_show` writes the file:
+/// lines `hierarchy-ID:controller-list:path`, each ending in `\n`; the ID is decimal without
+/// leading zeros; the v2 line is the one with ID `0`, an empty controller list and a path that
+/// is absolute (`/` and names, none empty, `.` only as `..` at the start), maybe followed by
+/// ` (deleted)`, or is ` (deleted)` alone. Cgroup names cannot hold a `\n` (`cgroup_mkdir`
+/// refuses it), so lines split exactly; they may hold `:` and blanks. `None` for a file that is
+/// not this (a line without its `\n`, as a truncated read leaves it, a malformed line, no v2
+/// line, two of them).
+pub(crate) fn cgroup_v2(buf: &[u8]) -> Option<Cgroup2<'_>> {
+    let body = buf.strip_suffix(b"\n")?;
+    let mut found = None;
+    for line in body.split(|&b| b == b'\n') {
+        let mut parts = line.splitn(3, |&b| b == b':');
+        let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        // `%d` of the hierarchy's (non-negative) `int` ID.
+        let decimal = !id.is_empty() && id.iter().all(u8::is_ascii_digit) && (id == b"0" || id[0] != b'0');
+        if !decimal || int(id).and_then(|v| i32::try_from(v).ok()).is_none() {
+            return None;
+        }
+        if id != b"0" {
+            // A v1 hierarchy (controllers or `name=`): its path may be ` (deleted)` alone too.
+            if controllers.is_empty() || !(path == DELETED || cgroup_path(path).is_some()) {
+                return None;
+            }
+            continue;
+        }
+        if !controllers.is_empty() || found.is_some() {
+            return None;
+        }
+        found = Some(if path == DELETED {
+            Cgroup2::Deleted { literal: None }
+        } else if let Some(stripped) = path.strip_suffix(DELETED) {
+            match (cgroup_path(stripped), cgroup_path(path)?) {
+                // Outside the namespace either way.
+                (_, None) => Cgroup2::OutsideNamespace,
+                // `/a/ (deleted)`: no removed cgroup has the path `/a/`; a live one is named so.
+                (None, Some(literal)) => Cgroup2::Live(literal),
+                (Some(_), Some(literal)) => Cgroup2::Deleted { literal: Some(literal) },
+            }
+        } else {
+            match cgroup_path(path)? {
+                Some(rel) => Cgroup2::Live(rel),
+                None => Cgroup2::OutsideNamespace,
+            }
+        });
+    }
+    found
+}
+
+/// A path as `cgroup_path_ns` writes it: `None` when malformed, `Some(None)` when it starts with
+/// `/..` (outside the reader's cgroup namespace: `..` only ever leads, and no cgroup is named
+/// `.` or `..`), else `Some(Some(rel))`, the path without its leading `/`.
+fn cgroup_path(path: &[u8]) -> Option<Option<&[u8]>> {
+    let rel = path.strip_prefix(b"/")?;
+    if rel.is_empty() {
+        return Some(Some(rel));
+    }
+    let mut leading = true;
+    let mut outside = false;
+    for name in rel.split(|&b| b == b'/') {
+        match name {
+            b"" | b"." => return None,
+            b".." if leading => outside = true,
+            b".." => return None,
+            _ => leading = false,
+        }
+    }
+    Some((!outside).then_some(rel))
+}
+
+/// Whether a `cgroup.procs` / `cgroup.threads` listing (one decimal pid a line, each ending in
+/// `\n`) has the line `pid`.
+pub(crate) fn lists_pid(buf: &[u8], pid: i32) -> bool {
+    let mut digits = [0u8; 64];
+    let want = path_with_number(&mut digits, b"", pid.into(), b"\n");
+    let want = &want[..want.len() - 1];
+    pid > 0 && buf.split_inclusive(|&b| b == b'\n').any(|l| l == want)
 }
 
 /// The mount point of the first cgroup2 mount of `/proc/self/mountinfo` that shows the
@@ -227,9 +320,92 @@ mod tests {
 
     #[test]
     fn cgroup() {
-        assert_eq!(cgroup_v2_path(b"0::/user.slice/a.scope\n"), Some(&b"user.slice/a.scope"[..]));
-        assert_eq!(cgroup_v2_path(b"12:pids:/x\n0::/\n"), Some(&b""[..]));
-        assert_eq!(cgroup_v2_path(b"12:pids:/x\n"), None);
+        use Cgroup2::*;
+        assert_eq!(cgroup_v2(b"0::/user.slice/a.scope\n"), Some(Live(&b"user.slice/a.scope"[..])));
+        assert_eq!(cgroup_v2(b"12:pids:/x\n0::/\n"), Some(Live(&b""[..])));
+        assert_eq!(cgroup_v2(b"12:pids:/x\n"), None);
+        // Names may hold `:` and blanks.
+        assert_eq!(cgroup_v2(b"0::/a:b/0::/c d\n"), Some(Live(&b"a:b/0::/c d"[..])));
+        assert_eq!(cgroup_v2(b"2:cpu,cpuacct:/\n1:name=systemd:/user.slice\n0::/x\n"), Some(Live(&b"x"[..])));
+        assert_eq!(cgroup_v2(b"2147483647:pids:/\n0::/x\n"), Some(Live(&b"x"[..])));
+    }
+
+    /// What the kernel writes for a removed cgroup v2 (` (deleted)` after the path) is never a
+    /// path: the suffix is reported, with the literal path for a live cgroup named so.
+    #[test]
+    fn cgroup_deleted() {
+        use Cgroup2::*;
+        assert_eq!(cgroup_v2(b"0::/a/b (deleted)\n"), Some(Deleted { literal: Some(&b"a/b (deleted)"[..]) }));
+        assert_eq!(cgroup_v2(b"0::/ (deleted)\n"), Some(Deleted { literal: Some(&b" (deleted)"[..]) }));
+        assert_eq!(cgroup_v2(b"0:: (deleted)\n"), Some(Deleted { literal: None }));
+        assert_eq!(
+            cgroup_v2(b"0::/x (deleted) (deleted)\n"),
+            Some(Deleted { literal: Some(&b"x (deleted) (deleted)"[..]) })
+        );
+        // `/a/` is no cgroup's path: only a live cgroup named ` (deleted)` in `a` is written so.
+        assert_eq!(cgroup_v2(b"0::/a/ (deleted)\n"), Some(Live(&b"a/ (deleted)"[..])));
+        // Not the suffix: part of the name.
+        assert_eq!(cgroup_v2(b"0::/a (deleted)b\n"), Some(Live(&b"a (deleted)b"[..])));
+        assert_eq!(cgroup_v2(b"0::/a(deleted)\n"), Some(Live(&b"a(deleted)"[..])));
+        // A v1 hierarchy gone while the file was written (6.7+) is no v2 line.
+        assert_eq!(cgroup_v2(b"3:pids: (deleted)\n0::/x\n"), Some(Live(&b"x"[..])));
+    }
+
+    /// Outside the reader's cgroup namespace (`/..` first), and everything the kernel does not
+    /// write: no `\n` at the end, two v2 lines, a v2 line with controllers, malformed IDs and
+    /// paths, malformed v1 lines.
+    #[test]
+    fn cgroup_exact() {
+        use Cgroup2::*;
+        assert_eq!(cgroup_v2(b"0::/../../x\n"), Some(OutsideNamespace));
+        assert_eq!(cgroup_v2(b"0::/..\n"), Some(OutsideNamespace));
+        assert_eq!(cgroup_v2(b"0::/../x (deleted)\n"), Some(OutsideNamespace));
+        assert_eq!(cgroup_v2(b"0::/.. (deleted)\n"), Some(Deleted { literal: Some(&b".. (deleted)"[..]) }));
+        for bad in [
+            &b""[..],
+            b"\n",
+            b"0::/x",
+            b"0::/x\n12:pids:/y",
+            b"0::/x\n0::/y\n",
+            b"0::/x\n0::/x\n",
+            b"0:cpu:/x\n",
+            b"00::/x\n",
+            b"1::/y\n0::/x\n",
+            b"01:pids:/y\n0::/x\n",
+            b"-1:pids:/y\n0::/x\n",
+            b"+1:pids:/y\n0::/x\n",
+            b"2147483648:pids:/y\n0::/x\n",
+            b" 0::/x\n",
+            b"0::x\n",
+            b"0::\n",
+            b"0::/x/\n",
+            b"0::/x//y\n",
+            b"0::/x/./y\n",
+            b"0::/x/../y\n",
+            b"0::/.\n",
+            b"0::/x\n\n",
+            b"\n0::/x\n",
+            b"0::/x\nnot a line\n",
+            b"12:pids\n0::/x\n",
+            b"12:pids:y\n0::/x\n",
+            b"0:: (deleted) \n",
+            b"0::(deleted)\n",
+        ] {
+            assert_eq!(cgroup_v2(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn pid_listing() {
+        assert!(lists_pid(b"1\n22\n333\n", 22));
+        assert!(lists_pid(b"7\n", 7));
+        assert!(!lists_pid(b"1\n222\n", 22));
+        assert!(!lists_pid(b"122\n", 22));
+        assert!(!lists_pid(b"22", 22), "a line ends in a newline");
+        assert!(!lists_pid(b"022\n", 22));
+        assert!(!lists_pid(b"", 1));
+        assert!(!lists_pid(b"-1\n0\n", -1));
+        assert!(!lists_pid(b"0\n", 0));
     }
 
     #[test]
@@ -432,9 +608,67 @@ mod tests {
         assert_eq!(st.gid, oracle_ids(buf, b"Gid:"), "{case}: {lossy:?}");
     }
 
+    /// A cgroup path as the kernel writes it: `/`, or `/` and names (none empty, none `.`),
+    /// where `..` only leads (out of the reader's cgroup namespace). `Some(outside)`.
+    fn oracle_cgroup_path(path: &[u8]) -> Option<bool> {
+        if path == b"/" {
+            return Some(false);
+        }
+        let names: Vec<&[u8]> = path.strip_prefix(b"/")?.split(|&b| b == b'/').collect();
+        let ups = names.iter().take_while(|n| **n == b"..").count();
+        if names[ups..].iter().any(|n| n.is_empty() || *n == b"." || *n == b"..") {
+            return None;
+        }
+        Some(ups > 0)
+    }
+
+    /// `/proc/<pid>/cgroup` by its definition: every line `ID:controllers:path\n` (decimal ID
+    /// as `%d` prints it; controllers for v1, none for v2; a path or ` (deleted)`), exactly one
+    /// line of ID 0, whose path is classified.
+    fn oracle_cgroup(buf: &[u8]) -> Option<Cgroup2<'_>> {
+        let mut v2 = Vec::new();
+        for line in buf.strip_suffix(b"\n")?.split(|&b| b == b'\n') {
+            let first = line.iter().position(|&b| b == b':')?;
+            let second = first + 1 + line[first + 1..].iter().position(|&b| b == b':')?;
+            let (id, controllers, path) = (&line[..first], &line[first + 1..second], &line[second + 1..]);
+            let id_text = std::str::from_utf8(id).ok()?;
+            let n: i32 = id_text.parse().ok()?;
+            if n < 0 || n.to_string() != id_text {
+                return None;
+            }
+            if n == 0 {
+                if !controllers.is_empty() {
+                    return None;
+                }
+                v2.push(path);
+            } else if controllers.is_empty() || (path != b" (deleted)" && oracle_cgroup_path(path).is_none()) {
+                return None;
+            }
+        }
+        let [path] = v2[..] else { return None };
+        if path == b" (deleted)" {
+            return Some(Cgroup2::Deleted { literal: None });
+        }
+        let outside = oracle_cgroup_path(path);
+        let removed = path.strip_suffix(b" (deleted)").and_then(oracle_cgroup_path).is_some();
+        Some(match outside? {
+            true => Cgroup2::OutsideNamespace,
+            false if removed => Cgroup2::Deleted { literal: Some(&path[1..]) },
+            false => Cgroup2::Live(&path[1..]),
+        })
+    }
+
     fn check_cgroup(buf: &[u8], case: &str) {
-        let want = buf.split(|&b| b == b'\n').find(|l| l.starts_with(b"0::/")).map(|l| &l[4..]);
-        assert_eq!(cgroup_v2_path(buf), want, "{case}");
+        assert_eq!(cgroup_v2(buf), oracle_cgroup(buf), "{case}: {:?}", String::from_utf8_lossy(buf));
+    }
+
+    /// A parsed cgroup v2, owned: (kind, path).
+    fn owned_cgroup(c: Option<Cgroup2<'_>>) -> Option<(&'static str, Option<Vec<u8>>)> {
+        c.map(|c| match c {
+            Cgroup2::Live(p) => ("live", Some(p.to_vec())),
+            Cgroup2::Deleted { literal } => ("deleted", literal.map(<[u8]>::to_vec)),
+            Cgroup2::OutsideNamespace => ("outside", None),
+        })
     }
 
     /// A valid fdinfo of a pidfd (5.2 to 7.x layouts), its lines in any order: the pid and
@@ -484,27 +718,61 @@ mod tests {
         (text.into_bytes(), Status { tgid: Some(tgid), ppid: Some(ppid), uid: Some(uid), gid: Some(gid) })
     }
 
-    /// A valid `/proc/<pid>/cgroup`: v1 lines, and the v2 line (`0::/path`) or not.
-    fn gen_cgroup(rng: &mut Rng) -> (Vec<u8>, Option<Vec<u8>>) {
+    /// A valid `/proc/<pid>/cgroup` (every line ending in `\n`): v1 lines, and the v2 line or not
+    /// (a live path, a removed one with ` (deleted)`, ` (deleted)` alone, a path outside the
+    /// cgroup namespace); what `cgroup_v2` must answer, owned.
+    #[allow(clippy::type_complexity)]
+    fn gen_cgroup(rng: &mut Rng) -> (Vec<u8>, Option<(&'static str, Option<Vec<u8>>)>) {
         let mut lines: Vec<Vec<u8>> = (0..rng.below(5))
             .map(|i| {
-                format!("{}:{}:/x/{}", i + 1, rng.pick(&["pids", "cpu,cpuacct", "name=systemd", ""]), i).into_bytes()
+                let path = *rng.pick(&["/x/", "/", "/../y", " (deleted)", "/z (deleted)"]);
+                let controllers = rng.pick(&["pids", "cpu,cpuacct", "name=systemd", "memory"]);
+                format!("{}:{controllers}:{path}{}", i + 1, if path == "/x/" { i.to_string() } else { String::new() })
+                    .into_bytes()
             })
             .collect();
-        let path = rng.chance(80).then(|| {
+        let mut want = None;
+        if rng.chance(80) {
             let parts = rng.below(4);
-            (0..parts)
-                .map(|_| rng.pick(&[&b"user.slice"[..], b"a b", b"x:y", b"0::", b"\xff"]).to_vec())
+            let mut path = (0..parts)
+                .map(|_| rng.pick(&[&b"user.slice"[..], b"a b", b"x:y", b"0::", b"\xff", b"(deleted)", b"\r"]).to_vec())
                 .collect::<Vec<_>>()
-                .join(&b'/')
-        });
-        if let Some(p) = &path {
-            let mut line = b"0::/".to_vec();
-            line.extend_from_slice(p);
+                .join(&b'/');
+            let mut line = b"0::".to_vec();
+            match rng.below(10) {
+                0 => {
+                    line.extend_from_slice(b" (deleted)");
+                    want = Some(("deleted", None));
+                }
+                1 => {
+                    line.extend_from_slice(b"/../..");
+                    if !path.is_empty() {
+                        line.push(b'/');
+                    }
+                    line.extend_from_slice(&path);
+                    want = Some(("outside", None));
+                }
+                2..=4 => {
+                    path.extend_from_slice(b" (deleted)");
+                    line.push(b'/');
+                    line.extend_from_slice(&path);
+                    want = Some(("deleted", Some(path)));
+                }
+                _ => {
+                    line.push(b'/');
+                    line.extend_from_slice(&path);
+                    want = Some(("live", Some(path)));
+                }
+            }
             let at = rng.below(lines.len() + 1);
             lines.insert(at, line);
         }
-        (lines.join(&b'\n'), path)
+        let mut text = Vec::new();
+        for l in lines {
+            text.extend_from_slice(&l);
+            text.push(b'\n');
+        }
+        (text, want)
     }
 
     /// A path as mountinfo prints it: space, tab, newline and backslash as `\ooo`.
@@ -565,12 +833,7 @@ mod tests {
             let (st, want) = gen_status(&mut rng);
             assert_eq!(status(&st), want, "case {case}: {:?}", String::from_utf8_lossy(&st));
             let (cg, path) = gen_cgroup(&mut rng);
-            assert_eq!(
-                cgroup_v2_path(&cg).map(<[u8]>::to_vec),
-                path,
-                "case {case}: {:?}",
-                String::from_utf8_lossy(&cg)
-            );
+            assert_eq!(owned_cgroup(cgroup_v2(&cg)), path, "case {case}: {:?}", String::from_utf8_lossy(&cg));
             let (mi, mount) = gen_mountinfo(&mut rng);
             let mut out = vec![b'?'];
             let found = cgroup2_mount(&mi, &mut out);

@@ -364,11 +364,16 @@ impl PidFd {
     /// (`name_to_handle_at`, the whole 64-bit id) or, on 64-bit targets where that fails, its
     /// inode number; then the pidfd re-check of [`PidFd::ppid`]. A 32-bit target never returns
     /// an inode number (a 32-bit kernel's is only the id's low half). On a cgroup-v1-only host
-    /// the kernel reports the v2 root (1), and the fallback fails with `ENODATA`.
+    /// the kernel reports the v2 root (1), and the fallback fails with `ENODATA`. Where the
+    /// cgroup was removed after the process exited (the kernel then writes the path followed by
+    /// ` (deleted)`), the fallback answers [`Error::Exited`]; a path ending so is taken as a
+    /// live cgroup's name only when that cgroup lists the process in `cgroup.threads`.
     ///
     /// # Errors
-    /// As [`PidFd::ppid`]; [`Error::Os`] when the cgroup2 mount or directory cannot be found
-    /// or identified.
+    /// As [`PidFd::ppid`]; [`Error::Exited`] for a zombie whose cgroup was removed (fallback);
+    /// [`Error::Os`] when the cgroup2 mount or directory cannot be found or identified
+    /// (`ENODATA`; also for a cgroup outside the caller's cgroup namespace), or when the
+    /// cgroup was removed while the process was exiting but not yet a zombie (`ENOENT`).
     pub fn cgroup_id(&self) -> Result<u64> {
         if let Some(info) = self.kernel_info(uapi::PIDFD_INFO_CGROUPID)? {
             return info.cgroup_id().ok_or(Error::Exited);
@@ -379,13 +384,52 @@ impl PidFd {
             .map_err(|_| Error::InvalidInput("proc path"))?;
         let mut buf = [0u8; 4096];
         let n = sys::read_file(path, &mut buf).map_err(|e| proc_error("read /proc/<pid>/cgroup", e))?;
-        let rel = parse::cgroup_v2_path(&buf[..n]).ok_or(Error::Os {
-            op: "find cgroup v2 in /proc/<pid>/cgroup",
-            source: io::Error::from_raw_os_error(libc::ENODATA),
-        })?;
-        let id = cgroup_dir_id(rel)?;
+        let no_data = |op| Error::Os { op, source: io::Error::from_raw_os_error(libc::ENODATA) };
+        let rel = match parse::cgroup_v2(&buf[..n]) {
+            Some(parse::Cgroup2::Live(rel)) => rel,
+            Some(parse::Cgroup2::Deleted { literal }) => return self.removed_cgroup_id(pid, literal),
+            Some(parse::Cgroup2::OutsideNamespace) => {
+                self.recheck(pid)?;
+                return Err(no_data("the cgroup v2 of /proc/<pid>/cgroup is outside the caller's cgroup namespace"));
+            }
+            None => {
+                self.recheck(pid)?;
+                return Err(no_data("find cgroup v2 in /proc/<pid>/cgroup"));
+            }
+        };
+        let id = cgroup_dir_id(&open_cgroup_dir(rel)?)?;
         self.recheck(pid)?;
         Ok(id)
+    }
+
+    /// The `cgroup_id` fallback where the v2 line of `/proc/<pid>/cgroup` ends in ` (deleted)`:
+    /// either the cgroup was removed, which cgroup2 allows only once the process has left it by
+    /// exiting (a zombie stays shown in its cgroup), or the process is in a live cgroup whose
+    /// name ends so (`literal`), whose `cgroup.threads` then lists it. Never the id of another
+    /// directory: a live cgroup of the literal name that does not list the process is not its
+    /// cgroup.
+    fn removed_cgroup_id(&self, pid: i32, literal: Option<&[u8]>) -> Result<u64> {
+        if let Some(rel) = literal
+            && let Ok(dir) = open_cgroup_dir(rel)
+            && cgroup_lists(&dir, pid)
+        {
+            let id = cgroup_dir_id(&dir)?;
+            self.recheck(pid)?;
+            return Ok(id);
+        }
+        // Removed. Reaped (`Exited`), or a zombie: the pidfd polls readable once the process
+        // has exited (since 5.3, the kernel of `pidfd_open`; before, a pidfd had no poll and
+        // always read as readable, so the poll is not trusted there).
+        self.recheck(pid)?;
+        if Feature::PidfdOpen.is_supported() && sys::poll_readable(self.as_raw_fd(), 0).unwrap_or(false) {
+            return Err(Error::Exited);
+        }
+        // Between leaving its cgroup and turning into a zombie, or moved out of the literal
+        // cgroup since the read.
+        Err(Error::Os {
+            op: "the cgroup v2 of /proc/<pid>/cgroup was removed",
+            source: io::Error::from_raw_os_error(libc::ENOENT),
+        })
     }
 
     /// The unique 64-bit id of the process, never reused while the system runs (the pidfs
@@ -629,12 +673,9 @@ fn check_flags(flags: OpenFlags) -> Result<()> {
     Ok(())
 }
 
-/// The id of the cgroup v2 directory `rel` (relative to the hierarchy root), found through the
-/// cgroup2 mount of `/proc/self/mountinfo` and checked to be on cgroup2. The id is the kernfs
-/// node id, which the directory's file handle carries whole (as systemd reads it); the inode
-/// number equals it only where `ino_t` is 64-bit in the kernel, so it is the fallback on 64-bit
-/// targets alone (a 32-bit kernel's inode number is the id's low half).
-fn cgroup_dir_id(rel: &[u8]) -> Result<u64> {
+/// The cgroup v2 directory `rel` (relative to the hierarchy root), found through the cgroup2
+/// mount of `/proc/self/mountinfo` and checked to be on cgroup2.
+fn open_cgroup_dir(rel: &[u8]) -> Result<OwnedFd> {
     let no_data = |op| Error::Os { op, source: io::Error::from_raw_os_error(libc::ENODATA) };
     let mountinfo = std::fs::read("/proc/self/mountinfo").map_err(|e| Error::os("read /proc/self/mountinfo", e))?;
     let mut full = Vec::new();
@@ -650,6 +691,25 @@ fn cgroup_dir_id(rel: &[u8]) -> Result<u64> {
     if sys::fstatfs_type(dir.as_raw_fd()).map_err(|e| Error::os("fstatfs", e))? != CGROUP2_SUPER_MAGIC {
         return Err(no_data("the cgroup2 mount is not cgroup2"));
     }
+    Ok(dir)
+}
+
+/// Whether the cgroup directory `dir` lists the task `pid` in its `cgroup.threads` (every
+/// thread in the cgroup, a process's main thread by the process's pid). `false` when the file
+/// cannot be read.
+fn cgroup_lists(dir: &OwnedFd, pid: i32) -> bool {
+    use std::io::Read;
+    let Ok(file) = sys::openat(dir.as_raw_fd(), c"cgroup.threads", 0) else { return false };
+    let mut buf = Vec::new();
+    std::fs::File::from(file).read_to_end(&mut buf).is_ok() && parse::lists_pid(&buf, pid)
+}
+
+/// The id of the cgroup v2 directory `dir` (from [`open_cgroup_dir`]). The id is the kernfs
+/// node id, which the directory's file handle carries whole (as systemd reads it); the inode
+/// number equals it only where `ino_t` is 64-bit in the kernel, so it is the fallback on 64-bit
+/// targets alone (a 32-bit kernel's inode number is the id's low half).
+fn cgroup_dir_id(dir: &OwnedFd) -> Result<u64> {
+    let no_data = |op| Error::Os { op, source: io::Error::from_raw_os_error(libc::ENODATA) };
     let handle = sys::name_to_handle(dir.as_raw_fd());
     match handle {
         Ok((uapi::FILEID_KERNFS, id)) => Ok(id),

@@ -1354,4 +1354,5 @@ fn clone3_refusal_case(errno: i32) {
     eprintln!("{CLONE3_REFUSAL_DONE}");
 }
 
+mod cgroup;
 mod hardening;

@@ -7,9 +7,12 @@ use std::time::Duration;
 
 /// CLOCK_MONOTONIC in nanoseconds (the same clock in every process of the machine).
 pub(crate) fn now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // Zeroed in place, padding included (32-bit targets with a 64-bit `time_t` have some).
+    let mut ts = std::mem::MaybeUninit::<libc::timespec>::zeroed();
     // SAFETY: `ts` is valid for the call to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, ts.as_mut_ptr()) };
+    // SAFETY: all-zero bytes are a valid `timespec`, and the kernel wrote only whole fields.
+    let ts = unsafe { ts.assume_init() };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
@@ -73,6 +76,15 @@ pub(crate) fn waitid_pidfd_nohang(fd: RawFd) -> io::Result<Option<(i32, i32)>> {
     Ok((pid != 0).then_some((status, info.si_code)))
 }
 
+/// A buffer of `n` events for `epoll_wait`, zeroed (padding included) in place on the heap.
+pub(crate) fn event_buffer(n: usize) -> Box<[libc::epoll_event]> {
+    // SAFETY: all-zero bytes are a valid `epoll_event`; `new_zeroed_slice` zeroed every byte.
+    unsafe { Box::<[libc::epoll_event]>::new_zeroed_slice(n).assume_init() }
+}
+
+// `rlimit` has no padding: every byte handed to the kernel is a field's.
+const _: () = assert!(std::mem::size_of::<libc::rlimit>() == 2 * std::mem::size_of::<libc::rlim_t>());
+
 /// An epoll instance.
 pub(crate) struct Epoll(OwnedFd);
 
@@ -102,9 +114,15 @@ impl Epoll {
     }
 
     fn add_events(&self, fd: RawFd, data: u64, events: u32) -> io::Result<()> {
-        let mut ev = libc::epoll_event { events, u64: data };
-        // SAFETY: `ev` is valid for the call.
-        let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        // Zeroed in place, padding included (4 bytes after `events` except on x86_64, where
+        // `epoll_event` is packed), and never moved before the call.
+        let mut ev = std::mem::MaybeUninit::<libc::epoll_event>::zeroed();
+        // SAFETY: all-zero bytes are a valid `epoll_event`; only the two fields are written.
+        let fields = unsafe { ev.assume_init_mut() };
+        fields.events = events;
+        fields.u64 = data;
+        // SAFETY: `ev` is a valid, fully initialised event for the call.
+        let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, ev.as_mut_ptr()) };
         if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
     }
 

@@ -7,7 +7,6 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
 
 use pidfd::{Feature, PidFd};
 use tokio::runtime::Handle;
@@ -27,12 +26,6 @@ pub(crate) fn current_runtime() -> Result<Handle> {
         Err(e) => Err(Error::io("probe the tokio runtime for an I/O driver (epoll_create1)", e)),
     }
 }
-
-/// How long [`AsyncPidFd::wait`] keeps retrying, without waiting for an event, while another
-/// caller of the same [`PidFd`] holds its reaping lock over an exit that is there to collect.
-/// Every caller of `pidfd` that waits for exits holds it for one system call once the exit is
-/// there; only a blocking `wait_event` without `EXITED` can hold it longer.
-const CONTENDED_RETRY: Duration = Duration::from_millis(20);
 
 /// A pidfd registered with the current tokio runtime: wait for the process to exit without
 /// blocking a runtime thread.
@@ -162,6 +155,9 @@ fn after_not_yet(fd: &PidFd) -> Next {
             // Reaped: by the lock holder (whose status the `PidFd` is about to remember), or by
             // someone else (`try_wait` then reports that once the lock is free).
             Err(pidfd::Error::Exited) => Next::Retry,
+            // Our child that a reaper has taken (the kernel marks it dead before it releases
+            // the pid, so the pid still reads): the same, one step earlier.
+            Ok(_) if fd.ppid().is_ok_and(|ppid| ppid == std::process::id() as i32) => Next::Retry,
             // Not our child and not reaped yet: as `reap_now` answers for a non-child. With
             // `PIDFD_INFO_EXIT` the reap by its parent wakes the pidfd (POLLHUP).
             Ok(_) if Feature::InfoExit.is_supported() => Next::Wait,
@@ -180,13 +176,11 @@ struct Waiting<'a> {
     seen: Option<u32>,
     /// The wait's id while it is registered with the hub; 0 when it is not.
     id: u64,
-    /// Since when a caller of the `PidFd` has held its reaping lock over an exit.
-    retrying_since: Option<Instant>,
 }
 
 impl<'a> Waiting<'a> {
     fn new(fd: &'a AsyncPidFd) -> Waiting<'a> {
-        Waiting { fd, seen: None, id: 0, retrying_since: None }
+        Waiting { fd, seen: None, id: 0 }
     }
 
     /// One poll of [`AsyncPidFd::wait`].
@@ -208,17 +202,14 @@ impl<'a> Waiting<'a> {
                 Next::Done(result) => return Poll::Ready(result),
                 // A caller of the `PidFd` itself holds its lock over the exit (see
                 // `after_not_yet`): let it finish, then look again without waiting for an event.
-                Next::Retry if self.retrying_since.get_or_insert_with(Instant::now).elapsed() < CONTENDED_RETRY => {
+                // No time limit: before 6.9 the holder's reap wakes nobody, so giving up on a
+                // slow holder (a loaded machine) would lose the wake-up for good.
+                Next::Retry => {
                     self.seen = None;
                     return yield_once(cx);
                 }
                 // A readiness that is not an exit we can collect: wait for the next wake-up.
-                // (After `CONTENDED_RETRY`, a lock held that long is not a reap in progress;
-                // from 6.9 on its eventual reap wakes the pidfd anyway.)
-                Next::Retry | Next::Wait => {
-                    self.retrying_since = None;
-                    self.seen = Some(tick);
-                }
+                Next::Wait => self.seen = Some(tick),
             }
         }
     }

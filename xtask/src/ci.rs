@@ -213,6 +213,7 @@ fn tidy(root: &Path) -> Result<(), String> {
             }
         }
     }
+    problems.extend(child_side_raw_only(root)?);
     let features = crate::matrix::config::load()?.features;
     if let Err(e) = crate::matrix::readme::check(&features) {
         problems.push(e);
@@ -222,6 +223,33 @@ fn tidy(root: &Path) -> Result<(), String> {
     } else {
         Err(format!("{} problem(s):\n  {}", problems.len(), problems.join("\n  ")))
     }
+}
+
+/// The files of the code that runs between clone and `execve` (ARCHITECTURE.md, invariant 7).
+const CHILD_SIDE: &[&str] = &["pidfd/src/sys/child.rs", "pidfd/src/sys/raw.rs"];
+
+/// Invariant 7: the child side calls no `libc::` function but `libc::syscall` (the `CMSG_*`
+/// helpers are pure Rust functions of the `libc` crate), so no glibc wrapper (a cancellation
+/// point, a lock) runs in a child that may share the parent's memory.
+fn child_side_raw_only(root: &Path) -> Result<Vec<String>, String> {
+    let mut problems = Vec::new();
+    for rel in CHILD_SIDE {
+        let text = std::fs::read_to_string(root.join(rel)).map_err(|e| format!("{rel}: {e}"))?;
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for (i, _) in code.match_indices("libc::") {
+                let name: String = code[i + 6..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let called = code[i + 6 + name.len()..].trim_start().starts_with('(');
+                if called && name != "syscall" && !name.starts_with("CMSG_") {
+                    problems.push(format!(
+                        "{rel}:{}: libc::{name}() between clone and execve; only libc::syscall (sys/raw.rs)",
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    Ok(problems)
 }
 
 /// Public functions whose doc comment lacks a `# Kernel support` or an `# Errors` section.

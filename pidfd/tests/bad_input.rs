@@ -271,11 +271,12 @@ fn commands_with_bad_fd_targets() {
     for target in [i32::MAX, i32::MAX - 1, 1 << 30] {
         error(&format!("fd(_, {target})"), || Command::new("true").fd(dev_null(), target).spawn());
     }
+    // Any number of mappings is accepted (the child side has no fixed table): 197 arrive.
     let mut many = Command::new("true");
     for t in 3..200 {
         many.fd(dev_null(), t);
     }
-    error("197 fd mappings", || many.spawn());
+    assert!(many.status().unwrap().success(), "197 fd mappings");
     error("a cgroup that is /dev/null", || Command::new("true").cgroup(dev_null()).spawn());
 }
 

@@ -155,13 +155,17 @@ fn after_not_yet(fd: &PidFd) -> Next {
             // Reaped: by the lock holder (whose status the `PidFd` is about to remember), or by
             // someone else (`try_wait` then reports that once the lock is free).
             Err(pidfd::Error::Exited) => Next::Retry,
-            // Our child that a reaper has taken (the kernel marks it dead before it releases
-            // the pid, so the pid still reads): the same, one step earlier.
-            Ok(_) if fd.ppid().is_ok_and(|ppid| ppid == std::process::id() as i32) => Next::Retry,
-            // Not our child and not reaped yet: as `reap_now` answers for a non-child. With
-            // `PIDFD_INFO_EXIT` the reap by its parent wakes the pidfd (POLLHUP).
-            Ok(_) if Feature::InfoExit.is_supported() => Next::Wait,
-            Ok(_) => Next::Done(Err(pidfd::Error::Unsupported { feature: Feature::InfoExit }.into())),
+            Ok(_) => match fd.ppid() {
+                // Our child that a reaper has taken: the kernel marks it dead before it releases
+                // the pid, so the pid still reads (and may be gone by the time the parent is
+                // read): the same as above, one step earlier.
+                Ok(ppid) if ppid == std::process::id() as i32 => Next::Retry,
+                Err(pidfd::Error::Exited) => Next::Retry,
+                // Not our child and not reaped yet: as `reap_now` answers for a non-child. With
+                // `PIDFD_INFO_EXIT` the reap by its parent wakes the pidfd (POLLHUP).
+                _ if Feature::InfoExit.is_supported() => Next::Wait,
+                _ => Next::Done(Err(pidfd::Error::Unsupported { feature: Feature::InfoExit }.into())),
+            },
             Err(_) => Next::Wait,
         },
     }

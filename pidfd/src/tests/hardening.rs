@@ -4,7 +4,7 @@
 //! clone, every fd closed without `close_range` and `/proc`, a guard page of the real page size,
 //! and the environment read under std's lock.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 
@@ -154,8 +154,13 @@ fn fork_path_children_are_reaped_through_their_pidfd() {
     ts::ignore_sigchld();
     for i in 0..20 {
         if i % 2 == 0 {
-            let (child, _) = spawn_reporting(&mut crate::Command::new("sh"));
-            finish(child);
+            let (mut child, _) = spawn_reporting(&mut crate::Command::new("sh"));
+            child.stdin.take().unwrap().write_all(b"\n").unwrap();
+            // Auto-reaped (SIGCHLD ignored): the status is there only with PIDFD_INFO_EXIT.
+            match child.wait() {
+                Ok(status) => assert!(status.success()),
+                Err(e) => assert!(matches!(e, crate::Error::NotChild) && !Feature::InfoExit.is_supported(), "{e:?}"),
+            }
         } else {
             let e = crate::Command::new("/nonexistent/pidfd-test").spawn().unwrap_err();
             assert!(
@@ -244,10 +249,12 @@ fn fds_above_the_soft_limit_are_closed_without_close_range_and_proc() {
         in_subprocess(TEST, "no-proc");
         return;
     };
-    ts::set_nofile_soft(8192);
-    let high = ts::inheritable_fd(5000);
-    assert_eq!(high.as_raw_fd(), 5000);
-    ts::set_nofile_soft(1024);
+    // An fd just below the hard limit (4096 for a VM's init), then the soft limit far below it.
+    let hard = ts::set_nofile_soft(u64::MAX);
+    let high_no = (hard.min(5001) - 1) as i32;
+    let high = ts::inheritable_fd(high_no);
+    assert_eq!(high.as_raw_fd(), high_no);
+    ts::set_nofile_soft(64);
     if !ts::hide_proc() {
         eprintln!("skipped: cannot unmount /proc in a mount namespace of our own here");
         return;
@@ -260,8 +267,8 @@ fn fds_above_the_soft_limit_are_closed_without_close_range_and_proc() {
         let mut child = cmd.spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-        let got = child.pidfd().get_fd(5000);
-        assert!(got.is_err(), "{path}: fd 5000 (above the soft limit) leaked into the child");
+        let got = child.pidfd().get_fd(high_no);
+        assert!(got.is_err(), "{path}: fd {high_no} (above the soft limit) leaked into the child");
         finish(child);
     });
     drop(high);

@@ -12,7 +12,7 @@
 //! `Denied` (a cached answer could only be `Supported` or `Unsupported`) and that operations
 //! keep failing with `Denied`, not `Unsupported`. The re-probe itself is shown by the unit
 //! tests `seccomp_eperm_is_denied_not_unsupported` (the same probe answers `Supported` once the
-//! injected refusal is gone) and `only_definite_answers_are_cached` in `src/tests.rs`.
+//! injected refusal is gone) and `only_definite_answers_are_cached` in `src/tests/fallbacks.rs`.
 
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;

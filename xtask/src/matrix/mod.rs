@@ -15,7 +15,6 @@ mod arch;
 mod artifacts;
 pub(crate) mod config;
 mod cpio;
-mod json;
 pub(crate) mod readme;
 mod report;
 mod vm;

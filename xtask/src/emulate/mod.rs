@@ -116,8 +116,7 @@ fn explain(profile: &Profile) -> String {
 }
 
 /// Entry point of `cargo xtask emulate`.
-#[allow(unreachable_pub, reason = "the interface main.rs calls")]
-pub fn emulate(args: &[String]) -> Result<(), String> {
+pub(crate) fn emulate(args: &[String]) -> Result<(), String> {
     let mut kernel = None;
     let mut profile = None;
     let mut explain_only = false;

@@ -2,7 +2,7 @@
 //! library crates, the `features` example of `pidfd`, and `xtask-init`.
 
 use super::arch::Arch;
-use super::json::{self, Json};
+use serde::Deserialize;
 use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -28,6 +28,43 @@ pub(crate) struct Artifacts {
     pub(crate) features: Option<PathBuf>,
     /// `/tests/*`.
     pub(crate) tests: Vec<TestBinary>,
+}
+
+/// The part of a cargo `--message-format=json` message the matrix reads; every field
+/// optional, so that any message (a `build-finished`, a `compiler-message`) reads too.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Message {
+    /// `compiler-artifact` for the messages this module keeps.
+    reason: String,
+    /// `path+file:///w/pidfd-sys#0.1.0`.
+    package_id: String,
+    target: Target,
+    profile: Profile,
+    /// The built executable (`null` for a library or build script).
+    executable: Option<PathBuf>,
+}
+
+/// A message's `target`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Target {
+    /// `["lib"]`, `["test"]`, `["bin"]`, ...
+    kind: Vec<String>,
+    name: String,
+}
+
+/// A message's `profile`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Profile {
+    /// Built as a test harness.
+    test: bool,
+}
+
+/// A `compiler-artifact` message of one line of cargo's output; `None` for any other line.
+fn artifact(line: &str) -> Option<Message> {
+    serde_json::from_str::<Message>(line).ok().filter(|m| m.reason == "compiler-artifact")
 }
 
 fn cargo() -> Command {
@@ -56,7 +93,7 @@ fn ensure_target(target: &str) -> Result<(), String> {
 
 /// Runs a cargo command for `arch` with `--message-format=json-render-diagnostics` and
 /// returns the parsed `compiler-artifact` messages.
-fn cargo_json(arch: Arch, args: &[&str]) -> Result<Vec<Json>, String> {
+fn cargo_json(arch: Arch, args: &[&str]) -> Result<Vec<Message>, String> {
     let target = arch.rust_target();
     let mut cmd = cargo();
     cmd.args(args)
@@ -89,10 +126,7 @@ fn cargo_json(arch: Arch, args: &[&str]) -> Result<Vec<Json>, String> {
     if let Some(out) = child.stdout.take() {
         for line in std::io::BufReader::new(out).lines() {
             let line = line.map_err(|e| format!("{shown}: reading output: {e}"))?;
-            let Some(msg) = json::parse(&line) else { continue };
-            if msg.get("reason").and_then(Json::as_str) == Some("compiler-artifact") {
-                artifacts.push(msg);
-            }
+            artifacts.extend(artifact(&line));
         }
     }
     let status = child.wait().map_err(|e| format!("{shown}: {e}"))?;
@@ -109,8 +143,23 @@ fn package_name(id: &str) -> String {
     }
 }
 
-fn executable(msg: &Json) -> Option<PathBuf> {
-    msg.get("executable").and_then(Json::as_str).map(PathBuf::from)
+fn executable(msg: &Message) -> Option<PathBuf> {
+    msg.executable.clone()
+}
+
+/// The test binary a `compiler-artifact` message names (a test harness with an executable,
+/// of a package in the suite), named `<package>-lib` or `<package>-<kind>-<target>`.
+fn test_binary(msg: &Message) -> Option<TestBinary> {
+    let exe = executable(msg).filter(|_| msg.profile.test)?;
+    let pkg = package_name(&msg.package_id);
+    if NOT_TESTED.contains(&pkg.as_str()) {
+        return None;
+    }
+    let name = match msg.target.kind.first().map_or("unknown", String::as_str) {
+        "lib" => format!("{pkg}-lib"),
+        other => format!("{pkg}-{other}-{}", msg.target.name),
+    };
+    Some(TestBinary { name, path: exe })
 }
 
 /// Builds everything for `arch`; prints what it does.
@@ -137,28 +186,9 @@ pub(crate) fn build(arch: Arch, packages: &[String]) -> Result<Artifacts, String
         }
     }
     let mut tests = Vec::new();
-    for msg in cargo_json(arch, &args)? {
-        let is_test = msg.get("profile").and_then(|p| p.get("test")).is_some_and(|t| *t == Json::Bool(true));
-        let (Some(exe), true) = (executable(&msg), is_test) else {
-            continue;
-        };
-        let pkg = package_name(msg.get("package_id").and_then(Json::as_str).unwrap_or(""));
-        if NOT_TESTED.contains(&pkg.as_str()) {
-            continue;
-        }
-        let target = msg.get("target");
-        let kind = target
-            .and_then(|t| t.get("kind"))
-            .and_then(|k| k.as_arr().first())
-            .and_then(Json::as_str)
-            .unwrap_or("unknown");
-        let tname = target.and_then(|t| t.get("name")).and_then(Json::as_str).unwrap_or("");
-        let name = match kind {
-            "lib" => format!("{pkg}-lib"),
-            other => format!("{pkg}-{other}-{tname}"),
-        };
-        if !tests.iter().any(|t: &TestBinary| t.name == name) {
-            tests.push(TestBinary { name, path: exe });
+    for t in cargo_json(arch, &args)?.iter().filter_map(test_binary) {
+        if !tests.iter().any(|u: &TestBinary| u.name == t.name) {
+            tests.push(t);
         }
     }
     tests.sort_by(|a, b| a.name.cmp(&b.name));
@@ -184,12 +214,49 @@ pub(crate) fn build(arch: Arch, packages: &[String]) -> Result<Artifacts, String
 
 #[cfg(test)]
 mod tests {
-    use super::package_name;
+    use super::*;
+    use std::path::Path;
 
     #[test]
     fn package_ids() {
         assert_eq!(package_name("path+file:///w/pidfd-sys#0.1.0"), "pidfd-sys");
         assert_eq!(package_name("path+file:///w/dir#pidfd-ns@0.1.0"), "pidfd-ns");
         assert_eq!(package_name("registry+https://x/y#libc@0.2.1"), "libc");
+    }
+
+    /// Lines of `cargo test --no-run` and `cargo build` with `--message-format=json-render-diagnostics`,
+    /// as cargo 1.95 printed them.
+    const CARGO_LINES: &[&str] = &[
+        r#"{"reason":"compiler-artifact","package_id":"path+file:///work/wt-h4/pidfd-sys#0.1.0","manifest_path":"/work/wt-h4/pidfd-sys/Cargo.toml","target":{"kind":["test"],"crate_types":["bin"],"name":"libc_crosscheck","src_path":"/work/wt-h4/pidfd-sys/tests/libc_crosscheck.rs","edition":"2024","doc":false,"doctest":false,"test":true},"profile":{"opt_level":"0","debuginfo":2,"debug_assertions":true,"overflow_checks":true,"test":true},"features":[],"filenames":["/work/wt-h4/target/debug/deps/libc_crosscheck-084c10ea0e9abc85"],"executable":"/work/wt-h4/target/debug/deps/libc_crosscheck-084c10ea0e9abc85","fresh":false}"#,
+        r#"{"reason":"compiler-artifact","package_id":"path+file:///work/wt-h4/pidfd-sys#0.1.0","manifest_path":"/work/wt-h4/pidfd-sys/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"pidfd_sys","src_path":"/work/wt-h4/pidfd-sys/src/lib.rs","edition":"2024","doc":true,"doctest":true,"test":true},"profile":{"opt_level":"0","debuginfo":2,"debug_assertions":true,"overflow_checks":true,"test":true},"features":[],"filenames":["/work/wt-h4/target/debug/deps/pidfd_sys-8cbc1e68129187b8"],"executable":"/work/wt-h4/target/debug/deps/pidfd_sys-8cbc1e68129187b8","fresh":false}"#,
+        r#"{"reason":"compiler-artifact","package_id":"path+file:///work/wt-h4/pidfd#0.1.0","manifest_path":"/work/wt-h4/pidfd/Cargo.toml","target":{"kind":["example"],"crate_types":["bin"],"name":"features","src_path":"/work/wt-h4/pidfd/examples/features.rs","edition":"2024","doc":false,"doctest":false,"test":false},"profile":{"opt_level":"0","debuginfo":2,"debug_assertions":true,"overflow_checks":true,"test":false},"features":[],"filenames":["/work/wt-h4/target/debug/examples/features"],"executable":"/work/wt-h4/target/debug/examples/features","fresh":false}"#,
+        r#"{"reason":"compiler-artifact","package_id":"path+file:///work/wt-h4/xtask-init#0.1.0","manifest_path":"/work/wt-h4/xtask-init/Cargo.toml","target":{"kind":["bin"],"crate_types":["bin"],"name":"xtask-init","src_path":"/work/wt-h4/xtask-init/src/main.rs","edition":"2024","doc":true,"doctest":false,"test":true},"profile":{"opt_level":"3","debuginfo":0,"debug_assertions":false,"overflow_checks":false,"test":false},"features":[],"filenames":["/work/wt-h4/target/release/xtask-init"],"executable":"/work/wt-h4/target/release/xtask-init","fresh":false}"#,
+        r#"{"reason":"compiler-artifact","package_id":"path+file:///work/wt-h4/pidfd-sys#0.1.0","manifest_path":"/work/wt-h4/pidfd-sys/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"pidfd_sys","src_path":"/work/wt-h4/pidfd-sys/src/lib.rs","edition":"2024","doc":true,"doctest":true,"test":true},"profile":{"opt_level":"0","debuginfo":2,"debug_assertions":true,"overflow_checks":true,"test":false},"features":[],"filenames":["/work/wt-h4/target/debug/deps/libpidfd_sys-222cafa6ee55ffe6.rlib","/work/wt-h4/target/debug/deps/libpidfd_sys-222cafa6ee55ffe6.rmeta"],"executable":null,"fresh":false}"#,
+        r#"{"reason":"build-script-executed","package_id":"registry+https://github.com/rust-lang/crates.io-index#libc@0.2.191","linked_libs":[],"linked_paths":[],"cfgs":["linux_time_bits64"],"env":[],"out_dir":"/work/wt-h4/target/debug/build/libc-334ccc815bcc6544/out"}"#,
+        r#"{"reason":"build-finished","success":true}"#,
+        "warning: not JSON",
+    ];
+
+    #[test]
+    fn cargo_messages() {
+        let artifacts: Vec<Message> = CARGO_LINES.iter().filter_map(|l| artifact(l)).collect();
+        assert_eq!(artifacts.len(), 5, "the build-script-executed, build-finished and non-JSON lines are dropped");
+        let tests: Vec<(String, PathBuf)> =
+            artifacts.iter().filter_map(test_binary).map(|t| (t.name, t.path)).collect();
+        let deps = Path::new("/work/wt-h4/target/debug/deps");
+        assert_eq!(
+            tests,
+            [
+                ("pidfd-sys-test-libc_crosscheck".to_owned(), deps.join("libc_crosscheck-084c10ea0e9abc85")),
+                ("pidfd-sys-lib".to_owned(), deps.join("pidfd_sys-8cbc1e68129187b8")),
+            ]
+        );
+        let exes: Vec<PathBuf> = artifacts.iter().filter_map(executable).collect();
+        assert_eq!(exes.len(), 4, "the rlib has \"executable\":null");
+        assert_eq!(exes[2], Path::new("/work/wt-h4/target/debug/examples/features"));
+        assert_eq!(exes[3], Path::new("/work/wt-h4/target/release/xtask-init"));
+        // The same test binary in a package outside the suite is not one of the suite's.
+        let xtask = artifact(&CARGO_LINES[0].replace("pidfd-sys#0.1.0", "xtask#0.1.0")).unwrap();
+        assert!(test_binary(&xtask).is_none());
     }
 }

@@ -1,146 +1,11 @@
-//! `xtask/kernels.toml`: a tiny parser for the TOML subset the file uses
-//! (`[table]`, `[[array-of-tables]]`, `key = "string" | integer | bool |
-//! ["string", ...]` on one line, `#` comments), and the typed view of it.
+//! `xtask/kernels.toml`, read with `toml` and serde into the typed view the matrix and the
+//! emulation use: the file's shape ([`File`]), then the checks serde cannot make (versions,
+//! architectures, feature names) with errors that name the entry.
 
 use super::arch::Arch;
-use std::collections::BTreeMap;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::path::Path;
-
-/// A parsed value.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Value {
-    /// `"text"`.
-    Str(String),
-    /// `42`.
-    Int(i64),
-    /// `true` / `false`.
-    Bool(bool),
-    /// `["a", "b"]`.
-    List(Vec<String>),
-}
-
-/// One `[table]` or one element of a `[[array]]`, keys in file order.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Table {
-    /// `(key, value)` pairs.
-    pub(crate) entries: Vec<(String, Value)>,
-}
-
-impl Table {
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
-    /// A string value.
-    pub(crate) fn str(&self, key: &str) -> Option<&str> {
-        match self.get(key) {
-            Some(Value::Str(s)) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// An integer value.
-    pub(crate) fn int(&self, key: &str) -> Option<i64> {
-        match self.get(key) {
-            Some(Value::Int(i)) => Some(*i),
-            _ => None,
-        }
-    }
-
-    /// A list of strings (empty when absent).
-    pub(crate) fn list(&self, key: &str) -> Vec<String> {
-        match self.get(key) {
-            Some(Value::List(l)) => l.clone(),
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// The whole document: named tables and arrays of tables.
-#[derive(Debug, Default)]
-pub(crate) struct Document {
-    /// `[name]` tables.
-    pub(crate) tables: BTreeMap<String, Table>,
-    /// `[[name]]` arrays.
-    pub(crate) arrays: BTreeMap<String, Vec<Table>>,
-}
-
-/// Parses the subset; errors name the line.
-pub(crate) fn parse(text: &str) -> Result<Document, String> {
-    let mut doc = Document::default();
-    enum Cur {
-        Table(String),
-        Array(String),
-    }
-    let mut cur = Cur::Table(String::new());
-    doc.tables.insert(String::new(), Table::default());
-    for (n, raw) in text.lines().enumerate() {
-        let line = strip_comment(raw).trim();
-        let err = |m: &str| format!("kernels.toml:{}: {m}: {raw}", n + 1);
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")) {
-            let name = name.trim().to_owned();
-            doc.arrays.entry(name.clone()).or_default().push(Table::default());
-            cur = Cur::Array(name);
-        } else if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            let name = name.trim().to_owned();
-            doc.tables.entry(name.clone()).or_default();
-            cur = Cur::Table(name);
-        } else {
-            let (key, value) = line.split_once('=').ok_or_else(|| err("expected key = value"))?;
-            let key = key.trim().trim_matches('"').to_owned();
-            let value = parse_value(value.trim()).ok_or_else(|| err("unsupported value"))?;
-            let table = match &cur {
-                Cur::Table(name) => doc.tables.get_mut(name),
-                Cur::Array(name) => doc.arrays.get_mut(name).and_then(|a| a.last_mut()),
-            }
-            .ok_or_else(|| err("internal: no current table"))?;
-            table.entries.push((key, value));
-        }
-    }
-    Ok(doc)
-}
-
-/// Removes a `#` comment that is not inside a string.
-fn strip_comment(line: &str) -> &str {
-    let mut in_str = false;
-    for (i, c) in line.char_indices() {
-        match c {
-            '"' => in_str = !in_str,
-            '#' if !in_str => return &line[..i],
-            _ => {}
-        }
-    }
-    line
-}
-
-fn parse_value(v: &str) -> Option<Value> {
-    if let Some(s) = parse_str(v) {
-        return Some(Value::Str(s));
-    }
-    if v == "true" || v == "false" {
-        return Some(Value::Bool(v == "true"));
-    }
-    if let Some(inner) = v.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
-        let mut items = Vec::new();
-        for item in inner.split(',') {
-            let item = item.trim();
-            if item.is_empty() {
-                continue;
-            }
-            items.push(parse_str(item)?);
-        }
-        return Some(Value::List(items));
-    }
-    v.replace('_', "").parse().ok().map(Value::Int)
-}
-
-fn parse_str(v: &str) -> Option<String> {
-    let inner = v.strip_prefix('"')?.strip_suffix('"')?;
-    (!inner.contains('"') && !inner.contains('\\')).then(|| inner.to_owned())
-}
 
 /// A `major.minor` kernel version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -163,8 +28,37 @@ impl std::fmt::Display for Version {
 }
 
 /// The feature table: name and first mainline kernel, in file order.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Features(pub(crate) Vec<(String, Version)>);
+
+/// `[features]` as a map read in file order (`toml`'s `preserve_order`), each value a version
+/// string: the order is the order of `pidfd::features()` and of the matrix's columns.
+impl<'de> Deserialize<'de> for Features {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct InOrder;
+        impl<'de> Visitor<'de> for InOrder {
+            type Value = Features;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table of feature = \"version\"")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Features, A::Error> {
+                let mut out = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let toml::Value::String(s) = map.next_value()? else {
+                        return Err(de::Error::custom(format!("[features] {name} must be a version string")));
+                    };
+                    let since = Version::parse(&s)
+                        .ok_or_else(|| de::Error::custom(format!("[features] {name}: bad version {s}")))?;
+                    out.push((name, since));
+                }
+                Ok(Features(out))
+            }
+        }
+        d.deserialize_map(InOrder)
+    }
+}
 
 impl Features {
     /// The features a mainline kernel of version `v` has.
@@ -255,6 +149,71 @@ pub(crate) struct Config {
     pub(crate) qemu_min: Version,
 }
 
+/// The file as written: every table optional, unknown keys ignored.
+#[derive(Deserialize)]
+struct File {
+    #[serde(default)]
+    settings: Settings,
+    #[serde(default)]
+    features: Features,
+    #[serde(default, rename = "kernel")]
+    kernels: Vec<KernelEntry>,
+    #[serde(default, rename = "emulation")]
+    emulations: Vec<EmulationEntry>,
+}
+
+/// `[settings]`; an absent key takes its default.
+#[derive(Deserialize)]
+#[serde(default)]
+struct Settings {
+    timeout_tcg: u64,
+    timeout_kvm: u64,
+    binary_timeout: u64,
+    test_threads: u32,
+    busybox_suite: String,
+    qemu_min: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            timeout_tcg: 240,
+            timeout_kvm: 90,
+            binary_timeout: 180,
+            test_threads: 2,
+            busybox_suite: "bookworm".to_owned(),
+            qemu_min: "8.1".to_owned(),
+        }
+    }
+}
+
+/// One `[[kernel]]` as written.
+#[derive(Deserialize)]
+struct KernelEntry {
+    label: Option<String>,
+    version: String,
+    suite: String,
+    package: String,
+    package_version: String,
+    #[serde(default)]
+    expect_add: Vec<String>,
+    #[serde(default)]
+    expect_remove: Vec<String>,
+    arch: Option<String>,
+}
+
+/// One `[[emulation]]` as written.
+#[derive(Deserialize)]
+struct EmulationEntry {
+    label: String,
+    kernel: Option<String>,
+    profile: Option<String>,
+    #[serde(default)]
+    expect_add: Vec<String>,
+    #[serde(default)]
+    expect_remove: Vec<String>,
+}
+
 /// Path of the configuration file.
 pub(crate) fn path() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kernels.toml"))
@@ -263,17 +222,13 @@ pub(crate) fn path() -> &'static Path {
 /// Reads and checks `xtask/kernels.toml`.
 pub(crate) fn load() -> Result<Config, String> {
     let text = std::fs::read_to_string(path()).map_err(|e| format!("reading {}: {e}", path().display()))?;
-    let doc = parse(&text)?;
-    let settings = doc.tables.get("settings").cloned().unwrap_or_default();
-    let mut features = Vec::new();
-    for (name, v) in &doc.tables.get("features").cloned().unwrap_or_default().entries {
-        let Value::Str(s) = v else {
-            return Err(format!("kernels.toml: [features] {name} must be a version string"));
-        };
-        let since = Version::parse(s).ok_or_else(|| format!("kernels.toml: bad version {s}"))?;
-        features.push((name.clone(), since));
-    }
-    let features = Features(features);
+    parse(&text)
+}
+
+/// Parses and checks the text of a `kernels.toml`; errors name the entry and the key.
+fn parse(text: &str) -> Result<Config, String> {
+    let file: File = toml::from_str(text).map_err(|e| format!("kernels.toml: {e}"))?;
+    let features = file.features;
     let known = features.names();
     let check = |list: &[String], what: &str| -> Result<(), String> {
         match list.iter().find(|f| !known.contains(f)) {
@@ -282,22 +237,20 @@ pub(crate) fn load() -> Result<Config, String> {
         }
     };
     let mut kernels = Vec::new();
-    for t in doc.arrays.get("kernel").map(Vec::as_slice).unwrap_or_default() {
-        let need = |k: &str| t.str(k).map(str::to_owned).ok_or_else(|| format!("kernels.toml: a [[kernel]] lacks {k}"));
-        let version_s = need("version")?;
-        let version = Version::parse(&version_s).ok_or_else(|| format!("kernels.toml: bad version {version_s}"))?;
-        let arch = match t.str("arch") {
+    for t in file.kernels {
+        let version = Version::parse(&t.version).ok_or_else(|| format!("kernels.toml: bad version {}", t.version))?;
+        let arch = match &t.arch {
             None => Arch::X86_64,
-            Some(a) => Arch::parse(a).ok_or_else(|| format!("kernels.toml: {version_s}: unknown arch {a}"))?,
+            Some(a) => Arch::parse(a).ok_or_else(|| format!("kernels.toml: {}: unknown arch {a}", t.version))?,
         };
         let k = Kernel {
-            label: t.str("label").map_or_else(|| version_s.clone(), str::to_owned),
+            label: t.label.unwrap_or(t.version),
             version,
-            suite: need("suite")?,
-            package: need("package")?,
-            package_version: need("package_version")?,
-            expect_add: t.list("expect_add"),
-            expect_remove: t.list("expect_remove"),
+            suite: t.suite,
+            package: t.package,
+            package_version: t.package_version,
+            expect_add: t.expect_add,
+            expect_remove: t.expect_remove,
             arch,
         };
         check(&k.expect_add, &k.label)?;
@@ -305,45 +258,37 @@ pub(crate) fn load() -> Result<Config, String> {
         kernels.push(k);
     }
     let mut emulations = Vec::new();
-    for t in doc.arrays.get("emulation").map(Vec::as_slice).unwrap_or_default() {
-        let label = t.str("label").ok_or("kernels.toml: an [[emulation]] lacks label")?.to_owned();
+    for t in file.emulations {
         let e = Emulation {
-            label,
-            kernel: t.str("kernel").map(str::to_owned),
-            profile: t.str("profile").map(str::to_owned),
-            expect_add: t.list("expect_add"),
-            expect_remove: t.list("expect_remove"),
+            label: t.label,
+            kernel: t.kernel,
+            profile: t.profile,
+            expect_add: t.expect_add,
+            expect_remove: t.expect_remove,
         };
         check(&e.expect_add, &e.label)?;
         check(&e.expect_remove, &e.label)?;
         emulations.push(e);
     }
-    let uint = |k: &str, d: u64| settings.int(k).and_then(|v| u64::try_from(v).ok()).unwrap_or(d);
+    let s = file.settings;
+    let qemu_min =
+        Version::parse(&s.qemu_min).ok_or_else(|| format!("kernels.toml: [settings] bad qemu_min {}", s.qemu_min))?;
     Ok(Config {
         features,
         kernels,
         emulations,
-        timeout_tcg: uint("timeout_tcg", 240),
-        timeout_kvm: uint("timeout_kvm", 90),
-        binary_timeout: uint("binary_timeout", 180),
-        test_threads: u32::try_from(uint("test_threads", 2)).unwrap_or(2),
-        busybox_suite: settings.str("busybox_suite").unwrap_or("bookworm").to_owned(),
-        qemu_min: settings.str("qemu_min").and_then(Version::parse).unwrap_or(Version(8, 1)),
+        timeout_tcg: s.timeout_tcg,
+        timeout_kvm: s.timeout_kvm,
+        binary_timeout: s.binary_timeout,
+        test_threads: s.test_threads,
+        busybox_suite: s.busybox_suite,
+        qemu_min,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_the_subset() {
-        let doc = parse("a = 1 # c\n[s]\nx = \"y#z\"\n[[k]]\nl = [\"a\", \"b\",]\n[[k]]\nb = true\n").unwrap();
-        assert_eq!(doc.tables[""].int("a"), Some(1));
-        assert_eq!(doc.tables["s"].str("x"), Some("y#z"));
-        assert_eq!(doc.arrays["k"].len(), 2);
-        assert_eq!(doc.arrays["k"][0].list("l"), vec!["a", "b"]);
-    }
 
     #[test]
     fn the_shipped_file_loads() {
@@ -355,6 +300,73 @@ mod tests {
         assert!(!e.contains(&"get_info".to_owned()));
         let arm = c.kernels.iter().filter(|k| k.arch == Arch::Aarch64).count();
         assert!(arm >= 1 && c.kernels.iter().any(|k| k.arch == Arch::X86_64), "{arm} aarch64 rows");
+    }
+
+    #[test]
+    fn the_shipped_file_reads_as_written() {
+        let c = load().unwrap();
+        assert_eq!(c.features.0.len(), 26);
+        assert_eq!(c.features.0[0], ("pidfd_send_signal".to_owned(), Version(5, 1)));
+        assert_eq!(c.features.0.last(), Some(&("clone_autoreap".to_owned(), Version(7, 1))));
+        // File order, not sorted: the matrix's columns and `pidfd::features()` follow it.
+        assert_eq!(c.features.names()[2..4], ["pidfd_open", "clone3"]);
+        assert!(c.features.0.contains(&("get_info".to_owned(), Version(6, 13))));
+        assert_eq!(c.kernels.len(), 12);
+        let first = &c.kernels[0];
+        assert_eq!((first.label.as_str(), first.version, first.arch), ("5.10.223", Version(5, 10), Arch::X86_64));
+        assert_eq!((first.suite.as_str(), first.package_version.as_str()), ("bullseye", "5.10.223-1"));
+        assert_eq!(first.package, "linux-image-5.10.0-32-cloud-amd64");
+        let last = c.kernels.last().unwrap();
+        assert_eq!((last.label.as_str(), last.version, last.arch), ("7.3.4-arm64", Version(7, 3), Arch::Aarch64));
+        assert!(c.kernels.iter().all(|k| k.expect_add.is_empty() && k.expect_remove.is_empty()));
+        let e: Vec<_> =
+            c.emulations.iter().map(|e| (e.label.as_str(), e.kernel.as_deref(), e.profile.as_deref())).collect();
+        assert_eq!(e, [("emulated-5.4", Some("5.4"), None), ("container-eperm", None, Some("container-eperm"))]);
+        assert_eq!((c.timeout_tcg, c.timeout_kvm, c.binary_timeout, c.test_threads), (180, 90, 120, 2));
+        assert_eq!((c.busybox_suite.as_str(), c.qemu_min), ("bookworm", Version(8, 1)));
+    }
+
+    #[test]
+    fn absent_tables_and_keys_take_the_defaults() {
+        let c = parse("").unwrap();
+        assert!(c.features.0.is_empty() && c.kernels.is_empty() && c.emulations.is_empty());
+        assert_eq!((c.timeout_tcg, c.timeout_kvm, c.binary_timeout, c.test_threads), (240, 90, 180, 2));
+        assert_eq!((c.busybox_suite.as_str(), c.qemu_min), ("bookworm", Version(8, 1)));
+        let c = parse(
+            "[settings]\ntimeout_kvm = 1_000 # ms? no: s\n[features]\n\"a\" = \"5.1\"\nb = \"6.2\"\n\
+             [[kernel]]\nversion = \"6.2.1\"\nsuite = \"s\"\npackage = \"p\"\npackage_version = \"v\"\n\
+             expect_remove = [\"a\",]\nunknown_key = true\n",
+        )
+        .unwrap();
+        assert_eq!((c.timeout_tcg, c.timeout_kvm), (240, 1000));
+        assert_eq!(c.features.names(), ["a", "b"]);
+        let k = &c.kernels[0];
+        assert_eq!((k.label.as_str(), k.arch), ("6.2.1", Arch::X86_64));
+        assert_eq!(k.expected(&c.features), ["b"]);
+    }
+
+    /// A bad file is an error that names the key (and, from `toml`, the line).
+    #[test]
+    fn errors_name_the_key() {
+        let err = |text: &str| parse(text).unwrap_err();
+        let kernel = "[[kernel]]\nversion = \"6.1\"\nsuite = \"s\"\npackage = \"p\"\n";
+        let e = err(kernel);
+        assert!(e.starts_with("kernels.toml: ") && e.contains("missing field `package_version`"), "{e}");
+        let e = err(&format!("{kernel}package_version = \"v\"\narch = \"mips\"\n"));
+        assert_eq!(e, "kernels.toml: 6.1: unknown arch mips");
+        let e = err(&format!("{kernel}package_version = \"v\"\nexpect_add = [\"nope\"]\n"));
+        assert_eq!(e, "kernels.toml: 6.1 names unknown feature nope");
+        let e = err(&format!("{kernel}package_version = \"v\"\n").replace("6.1", "six"));
+        assert_eq!(e, "kernels.toml: bad version six");
+        assert!(err("[[emulation]]\nkernel = \"5.4\"\n").contains("missing field `label`"));
+        let e = err("[features]\na = \"5.1\"\nb = 5\n");
+        assert!(e.contains("[features] b must be a version string"), "{e}");
+        assert!(err("[features]\na = \"five\"\n").contains("[features] a: bad version five"));
+        let e = err("[settings]\ntimeout_tcg = \"180\"\n");
+        assert!(e.contains("line 2") && e.contains("timeout_tcg") && e.contains("expected u64"), "{e}");
+        assert!(err("[settings]\ntest_threads = -1\n").contains("test_threads = -1"));
+        assert_eq!(err("[settings]\nqemu_min = \"new\"\n"), "kernels.toml: [settings] bad qemu_min new");
+        assert!(err("x = [1,\n").contains("line 1"));
     }
 
     #[test]

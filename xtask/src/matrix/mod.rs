@@ -15,7 +15,6 @@ mod arch;
 mod artifacts;
 pub(crate) mod config;
 mod cpio;
-mod json;
 pub(crate) mod readme;
 mod report;
 mod vm;
@@ -149,8 +148,7 @@ fn user_kernel(spec: &str, cfg: &Config) -> Result<Planned, String> {
 }
 
 /// Entry point of `cargo xtask kernel-matrix`.
-#[allow(unreachable_pub, reason = "the interface main.rs calls")]
-pub fn kernel_matrix(args: &[String]) -> Result<(), String> {
+pub(crate) fn kernel_matrix(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let opts = parse_args(args)?;
     let cfg = config::load()?;

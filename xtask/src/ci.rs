@@ -204,7 +204,7 @@ fn tidy(root: &Path) -> Result<(), String> {
         let allowed: &[&str] = match *lib {
             "pidfd-sys" => &["libc"],
             "pidfd" => &["pidfd-sys", "libc", "bitflags", "thiserror"],
-            "pidfd-ns" => &["pidfd-sys", "pidfd", "libc", "bitflags", "thiserror", "nix"],
+            "pidfd-ns" => &["pidfd-sys", "pidfd", "libc", "bitflags", "thiserror"],
             _ => &["pidfd-sys", "pidfd", "libc", "bitflags", "thiserror", "tokio"],
         };
         for d in &deps {

@@ -541,7 +541,7 @@ fn probe(feature: Feature) -> io::Result<bool> {
             // 6.13-6.15: only a reaped process tells.
             let dead = sys::reaped_child_pidfd()?;
             let mut raw = RawInfo::request(uapi::PIDFD_INFO_EXIT);
-            match sys::pidfd_get_info(dead.as_raw_fd(), raw.as_mut(), RawInfo::SIZE) {
+            match raw.fetch(dead.as_raw_fd()) {
                 Ok(()) => Ok(raw.returned(uapi::PIDFD_INFO_EXIT)),
                 Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
                 Err(e) => Err(e),
@@ -615,7 +615,7 @@ fn info_probe() -> io::Result<Option<RawInfo>> {
     let mut raw = RawInfo::request(
         uapi::PIDFD_INFO_PID | uapi::PIDFD_INFO_CREDS | uapi::PIDFD_INFO_COREDUMP | uapi::PIDFD_INFO_SUPPORTED_MASK,
     );
-    match sys::pidfd_get_info(fd.as_raw_fd(), raw.as_mut(), RawInfo::SIZE) {
+    match raw.fetch(fd.as_raw_fd()) {
         Ok(()) => Ok(Some(raw)),
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTTY | libc::EINVAL)) => Ok(None),
         Err(e) => Err(e),

@@ -37,8 +37,9 @@ impl RawInfo {
         self.size
     }
 
-    pub(crate) fn as_mut(&mut self) -> &mut pidfd_info_v3 {
-        &mut self.info
+    /// `PIDFD_GET_INFO` on `fd` into this buffer, with the size it was made for.
+    pub(crate) fn fetch(&mut self, fd: std::os::fd::RawFd) -> std::io::Result<()> {
+        crate::sys::pidfd_get_info(fd, &mut self.info, self.size)
     }
 
     /// Whether the kernel set `bit` in the returned mask.

@@ -240,17 +240,23 @@ impl PidFd {
     /// (fdinfo `Pid: 0`, or `EREMOTE` from 7.0); [`Error::NotPidfd`].
     #[doc(alias = "pidfd_getpid")]
     pub fn pid(&self) -> Result<i32> {
+        self.proc_pid().map(|p| p.pid)
+    }
+
+    /// [`PidFd::pid`], and where it came from, so that a `/proc` fallback re-checks it at the
+    /// same place ([`PidFd::recheck`]).
+    fn proc_pid(&self) -> Result<ProcPid> {
         if Feature::GetInfo.is_supported() {
             let mut raw = RawInfo::request(uapi::PIDFD_INFO_PID);
-            match sys::pidfd_get_info(self.as_raw_fd(), raw.as_mut(), RawInfo::SIZE) {
-                Ok(()) => return raw.pid().ok_or(Error::Exited),
+            match raw.fetch(self.as_raw_fd()) {
+                Ok(()) => return raw.pid().map(|pid| ProcPid { pid, by_fdinfo: false }).ok_or(Error::Exited),
                 // Reaped, another PID namespace, or (6.13, 6.14) a live process whose parent
                 // is outside the caller's PID namespace: fdinfo tells which, and the pid.
                 Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
                 Err(e) => return Err(self.info_error(e)),
             }
         }
-        self.fdinfo_pid()
+        self.fdinfo_pid().map(|pid| ProcPid { pid, by_fdinfo: true })
     }
 
     /// The fdinfo fallback of [`PidFd::pid`]: open + read into a stack buffer + close. Before
@@ -281,17 +287,19 @@ impl PidFd {
         }
     }
 
-    /// `PIDFD_GET_INFO` for `mask`, or `None` when the caller must take the `/proc` fallback:
-    /// the kernel lacks the ioctl, or (6.13, 6.14) refuses with `ESRCH` a live process whose
-    /// parent is outside the caller's PID namespace.
-    fn kernel_info(&self, mask: u64) -> Result<Option<ProcessInfo>> {
+    /// `PIDFD_GET_INFO` for `mask`, or the pid the `/proc` fallback reads under (from fdinfo)
+    /// when the caller must take it: the kernel lacks the ioctl, or (6.13, 6.14) refuses with
+    /// `ESRCH` a live process whose parent is outside the caller's PID namespace. One ioctl at
+    /// most; the fallback's re-check then reads fdinfo again, not the ioctl that refused.
+    fn kernel_info(&self, mask: u64) -> Result<std::result::Result<ProcessInfo, ProcPid>> {
+        let fallback = || self.fdinfo_pid().map(|pid| Err(ProcPid { pid, by_fdinfo: true }));
         if !Feature::GetInfo.is_supported() {
-            return Ok(None);
+            return fallback();
         }
         let mut raw = RawInfo::request(mask);
-        match sys::pidfd_get_info(self.as_raw_fd(), raw.as_mut(), RawInfo::SIZE) {
-            Ok(()) => Ok(Some(ProcessInfo::new(raw))),
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => self.fdinfo_pid().map(|_| None),
+        match raw.fetch(self.as_raw_fd()) {
+            Ok(()) => Ok(Ok(ProcessInfo::new(raw))),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => fallback(),
             Err(e) => Err(self.info_error(e)),
         }
     }
@@ -324,10 +332,11 @@ impl PidFd {
     /// As [`PidFd::pid`]; [`Error::Os`] when `/proc/<pid>/status` cannot be read or lacks the
     /// field.
     pub fn ppid(&self) -> Result<i32> {
-        if let Some(info) = self.kernel_info(uapi::PIDFD_INFO_PID)? {
-            return info.ppid().ok_or(Error::Exited);
-        }
-        self.status_fallback()?
+        let pid = match self.kernel_info(uapi::PIDFD_INFO_PID)? {
+            Ok(info) => return info.ppid().ok_or(Error::Exited),
+            Err(pid) => pid,
+        };
+        self.status_fallback(pid)?
             .ppid
             .ok_or(Error::Os { op: "parse /proc/<pid>/status", source: io::Error::from_raw_os_error(libc::ENODATA) })
     }
@@ -342,10 +351,11 @@ impl PidFd {
     /// # Errors
     /// As [`PidFd::ppid`].
     pub fn credentials(&self) -> Result<Credentials> {
-        if let Some(info) = self.kernel_info(uapi::PIDFD_INFO_CREDS)? {
-            return info.credentials().ok_or(Error::Exited);
-        }
-        let st = self.status_fallback()?;
+        let pid = match self.kernel_info(uapi::PIDFD_INFO_CREDS)? {
+            Ok(info) => return info.credentials().ok_or(Error::Exited),
+            Err(pid) => pid,
+        };
+        let st = self.status_fallback(pid)?;
         match (st.uid, st.gid) {
             (Some([ruid, euid, suid, fsuid]), Some([rgid, egid, sgid, fsgid])) => {
                 Ok(Credentials { ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid })
@@ -375,10 +385,11 @@ impl PidFd {
     /// (`ENODATA`; also for a cgroup outside the caller's cgroup namespace), or when the
     /// cgroup was removed while the process was exiting but not yet a zombie (`ENOENT`).
     pub fn cgroup_id(&self) -> Result<u64> {
-        if let Some(info) = self.kernel_info(uapi::PIDFD_INFO_CGROUPID)? {
-            return info.cgroup_id().ok_or(Error::Exited);
-        }
-        let pid = self.pid()?;
+        let at = match self.kernel_info(uapi::PIDFD_INFO_CGROUPID)? {
+            Ok(info) => return info.cgroup_id().ok_or(Error::Exited),
+            Err(at) => at,
+        };
+        let pid = at.pid;
         let mut path = [0u8; 64];
         let path = CStr::from_bytes_with_nul(parse::path_with_number(&mut path, b"/proc/", pid.into(), b"/cgroup"))
             .map_err(|_| Error::InvalidInput("proc path"))?;
@@ -387,18 +398,18 @@ impl PidFd {
         let no_data = |op| Error::Os { op, source: io::Error::from_raw_os_error(libc::ENODATA) };
         let rel = match parse::cgroup_v2(&buf[..n]) {
             Some(parse::Cgroup2::Live(rel)) => rel,
-            Some(parse::Cgroup2::Deleted { literal }) => return self.removed_cgroup_id(pid, literal),
+            Some(parse::Cgroup2::Deleted { literal }) => return self.removed_cgroup_id(at, literal),
             Some(parse::Cgroup2::OutsideNamespace) => {
-                self.recheck(pid)?;
+                self.recheck(at)?;
                 return Err(no_data("the cgroup v2 of /proc/<pid>/cgroup is outside the caller's cgroup namespace"));
             }
             None => {
-                self.recheck(pid)?;
+                self.recheck(at)?;
                 return Err(no_data("find cgroup v2 in /proc/<pid>/cgroup"));
             }
         };
         let id = cgroup_dir_id(&open_cgroup_dir(rel)?)?;
-        self.recheck(pid)?;
+        self.recheck(at)?;
         Ok(id)
     }
 
@@ -408,19 +419,20 @@ impl PidFd {
     /// name ends so (`literal`), whose `cgroup.threads` then lists it. Never the id of another
     /// directory: a live cgroup of the literal name that does not list the process is not its
     /// cgroup.
-    fn removed_cgroup_id(&self, pid: i32, literal: Option<&[u8]>) -> Result<u64> {
+    fn removed_cgroup_id(&self, at: ProcPid, literal: Option<&[u8]>) -> Result<u64> {
+        let pid = at.pid;
         if let Some(rel) = literal
             && let Ok(dir) = open_cgroup_dir(rel)
             && cgroup_lists(&dir, pid)
         {
             let id = cgroup_dir_id(&dir)?;
-            self.recheck(pid)?;
+            self.recheck(at)?;
             return Ok(id);
         }
         // Removed. Reaped (`Exited`), or a zombie: the pidfd polls readable once the process
         // has exited (since 5.3, the kernel of `pidfd_open`; before, a pidfd had no poll and
         // always read as readable, so the poll is not trusted there).
-        self.recheck(pid)?;
+        self.recheck(at)?;
         if Feature::PidfdOpen.is_supported() && sys::poll_readable(self.as_raw_fd(), 0).unwrap_or(false) {
             return Err(Error::Exited);
         }
@@ -496,7 +508,7 @@ impl PidFd {
 
     pub(crate) fn get_info(&self, mask: u64) -> Result<ProcessInfo> {
         let mut raw = RawInfo::request(mask);
-        sys::pidfd_get_info(self.as_raw_fd(), raw.as_mut(), RawInfo::SIZE).map_err(|e| self.info_error(e))?;
+        raw.fetch(self.as_raw_fd()).map_err(|e| self.info_error(e))?;
         Ok(ProcessInfo::new(raw))
     }
 
@@ -550,10 +562,10 @@ impl PidFd {
     /// # Ok::<(), pidfd::Error>(())
     /// ```
     pub fn access_proc<T>(&self, f: impl FnOnce(&ProcDir) -> T) -> Result<T> {
-        let pid = self.pid()?;
-        let dir = ProcDir::open(pid).map_err(|e| proc_error("open /proc/<pid>", e))?;
+        let at = self.proc_pid()?;
+        let dir = ProcDir::open(at.pid).map_err(|e| proc_error("open /proc/<pid>", e))?;
         let result = f(&dir);
-        self.recheck(pid)?;
+        self.recheck(at)?;
         Ok(result)
     }
 
@@ -561,23 +573,24 @@ impl PidFd {
     /// (checked through the pidfd itself, since before 5.5 fdinfo keeps showing the pid of a
     /// reaped process). A pid is not recycled before its process is reaped, so what was read
     /// was this process's.
-    fn recheck(&self, pid: i32) -> Result<()> {
-        match self.pid() {
-            Ok(now) if now == pid => self.unreaped(),
+    fn recheck(&self, at: ProcPid) -> Result<()> {
+        let now = if at.by_fdinfo { self.fdinfo_pid() } else { self.pid() };
+        match now {
+            Ok(now) if now == at.pid => self.unreaped(),
             Ok(_) | Err(Error::Exited) => Err(Error::Exited),
             Err(e) => Err(e),
         }
     }
 
-    fn status_fallback(&self) -> Result<parse::Status> {
-        let pid = self.pid()?;
+    fn status_fallback(&self, at: ProcPid) -> Result<parse::Status> {
+        let pid = at.pid;
         let mut path = [0u8; 64];
         let path = CStr::from_bytes_with_nul(parse::path_with_number(&mut path, b"/proc/", pid.into(), b"/status"))
             .map_err(|_| Error::InvalidInput("proc path"))?;
         let mut buf = [0u8; 4096];
         let n = sys::read_file(path, &mut buf).map_err(|e| proc_error("read /proc/<pid>/status", e))?;
         let st = parse::status(&buf[..n]);
-        self.recheck(pid)?;
+        self.recheck(at)?;
         Ok(st)
     }
 
@@ -903,4 +916,12 @@ impl From<PidFd> for std::os::linux::process::PidFd {
     fn from(p: PidFd) -> std::os::linux::process::PidFd {
         std::os::linux::process::PidFd::from(p.fd)
     }
+}
+
+/// The pid a `/proc` fallback reads under, and whether fdinfo gave it (the ioctl being absent or
+/// refusing this process): the re-check after the read asks the same place.
+#[derive(Clone, Copy, Debug)]
+struct ProcPid {
+    pid: i32,
+    by_fdinfo: bool,
 }

@@ -26,6 +26,7 @@ mod seam {
         static NEXT: Cell<u64> = const { Cell::new(0) };
         static SPAWNED: Cell<Option<super::super::Method>> = const { Cell::new(None) };
         static STACKS_MAPPED: Cell<u64> = const { Cell::new(0) };
+        static CALLS: RefCell<Vec<(Call, Option<RawFd>)>> = const { RefCell::new(Vec::new()) };
     }
 
     /// Records the method that created this thread's last `pidfd::Command` child.
@@ -87,7 +88,14 @@ mod seam {
         FAULTS.with(|f| !f.borrow().is_empty())
     }
 
+    /// How many times this thread made `call` (counted at the seam, whether or not a fault hit),
+    /// on fd `on` for the calls the seam sees with their fd.
+    pub(crate) fn calls(call: Call, on: Option<RawFd>) -> u64 {
+        CALLS.with(|c| c.borrow().iter().filter(|&&(c, fd)| c == call && (on.is_none() || fd == on)).count() as u64)
+    }
+
     fn find(call: Call, on: Option<RawFd>) -> std::io::Result<()> {
+        CALLS.with(|c| c.borrow_mut().push((call, on)));
         FAULTS.with(|f| {
             let hit = f.borrow().iter().find_map(|(_, fault)| match fault {
                 Fault::Call { call: c, errno, fd } if *c == call && (fd.is_none() || *fd == on) => Some(*errno),

@@ -255,7 +255,7 @@ fn every_pidfd_info_size() {
             pidfd_sys::PIDFD_INFO_PID | pidfd_sys::PIDFD_INFO_COREDUMP | pidfd_sys::PIDFD_INFO_SUPPORTED_MASK,
             size,
         );
-        crate::sys::pidfd_get_info(me.as_raw_fd(), raw.as_mut(), size).unwrap();
+        raw.fetch(me.as_raw_fd()).unwrap();
         let info = crate::ProcessInfo::new(raw);
         assert_eq!(info.pid(), Some(std::process::id() as i32), "size {size}");
         if size == 64 {
@@ -266,5 +266,30 @@ fn every_pidfd_info_size() {
         } else {
             assert_eq!(info.supported_mask().is_some(), Feature::SupportedMask.is_supported());
         }
+    }
+}
+
+/// The `/proc` fallback of `ppid()` reads each source once: fdinfo for the pid, the status
+/// file, fdinfo again for the re-check; where `PIDFD_GET_INFO` refuses the process (`ESRCH`, as
+/// 6.13 and 6.14 do when its parent is outside our PID namespace), one ioctl before that, and the
+/// re-check does not ask the ioctl that refused.
+#[test]
+fn the_info_fallback_reads_each_source_once() {
+    let Some(me) = self_pidfd() else { return };
+    let has_info = Feature::GetInfo.is_supported();
+    let count = || (fault::calls(Call::GetInfo, Some(me.as_raw_fd())), fault::calls(Call::ReadFile, None));
+    {
+        let _g = without(Feature::GetInfo);
+        let before = count();
+        me.ppid().unwrap();
+        let after = count();
+        assert_eq!((after.0 - before.0, after.1 - before.1), (0, 3), "ioctls, file reads without PIDFD_GET_INFO");
+    }
+    if has_info {
+        let _g = fault::inject_on_fd(Call::GetInfo, me.as_raw_fd(), libc::ESRCH);
+        let before = count();
+        assert_eq!(me.ppid().unwrap(), std::os::unix::process::parent_id() as i32);
+        let after = count();
+        assert_eq!((after.0 - before.0, after.1 - before.1), (1, 3), "ioctls, file reads where the ioctl refuses");
     }
 }

@@ -71,7 +71,7 @@
 //! containerd still do without CAP_SYS_ADMIN. Everything else is the host's.
 //!
 //! The parts: [`profiles`] (what each profile is, and the filter rules it
-//! installs), [`filter`] (the rules compiled to classic BPF), [`spawn`] (a
+//! installs), [`filter`] (the rules compiled to classic BPF), [`mod@spawn`] (a
 //! command started under the filter), [`notify`] (the supervisor answering the
 //! calls the filter hands over), [`expectations`] (what the test suite must
 //! then see, in three states: present, denied, absent).

@@ -2,6 +2,8 @@
 //! sends us over a socket (`SCM_RIGHTS`), so no `pidfd_open` is needed and these run under the
 //! container-eperm row too (where `PIDFD_INFO_EXIT` is refused: `wait` gives `Unsupported`).
 
+use std::future::Future;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -26,6 +28,8 @@ fn parent_helper() {
     let mut child = pidfd::Command::new("sh").args(["-c", &format!("sleep {a}; exit 5")]).spawn().unwrap();
     pidfd::send_pidfd(&sock, child.pidfd(), b"g").unwrap();
     std::thread::sleep(Duration::from_secs_f64(b).saturating_sub(start.elapsed()));
+    // Reap only once the test says so (a byte), or at EOF.
+    let _ = (&sock).read(&mut [0u8; 1]);
     let status = child.wait().unwrap();
     std::process::exit(if status.code() == Some(5) { 0 } else { 1 });
 }
@@ -33,7 +37,7 @@ fn parent_helper() {
 /// A grandchild: our child (this test binary again, [`parent_helper`]) starts
 /// `sh -c 'sleep A; exit 5'` and reaps it only at time B, so the grandchild is a zombie from A
 /// to B (a shell would reap it at once). Returns our child's pidfd and the grandchild's.
-fn grandchild(exit_after: f64, reaped_after: f64) -> (PidFd, PidFd) {
+fn grandchild(exit_after: f64, reaped_after: f64) -> (PidFd, PidFd, UnixStream) {
     let (ours, theirs) = UnixStream::pair().unwrap();
     let child = pidfd::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "nonchild::parent_helper", "--nocapture", "--test-threads=1"])
@@ -44,33 +48,36 @@ fn grandchild(exit_after: f64, reaped_after: f64) -> (PidFd, PidFd) {
     let mut buf = [0u8; 1];
     let (n, fd) = pidfd::recv_pidfd(&ours, &mut buf).unwrap();
     assert_eq!(n, 1, "the parent helper ended without sending the grandchild's pidfd");
-    (child.into_pidfd(), fd.expect("a pidfd with the message"))
+    (child.into_pidfd(), fd.expect("a pidfd with the message"), ours)
 }
 
 #[test]
 fn a_grandchild_is_waited_for() {
     rt().block_on(async {
-        let start = Instant::now();
-        let (sh_fd, fd) = grandchild(0.2, 0.6);
+        // The parent reaps the grandchild only when told (after 0.1 s at the earliest): every
+        // "before the reap" below holds by construction, not by timing.
+        let (sh_fd, fd, mut reap_now) = grandchild(0.05, 0.1);
         let fd = AsyncPidFd::new(fd).unwrap();
         assert!(matches!(fd.pidfd().try_wait(), Err(pidfd::Error::NotChild)));
 
         // `exited` resolves at the exit, while the grandchild is still a zombie.
         fd.exited().await.unwrap();
-        let exited_at = start.elapsed();
-        assert!(exited_at >= Duration::from_millis(190), "{exited_at:?}");
-        assert!(exited_at < Duration::from_millis(550), "{exited_at:?}: should not wait for the reap");
+        assert!(fd.pidfd().pid().is_ok(), "exited() waited for the reap");
 
         if require(Feature::InfoExit) {
-            // Still a zombie: not yet.
+            // Still a zombie: not yet, and a wait stays pending.
             assert_eq!(fd.try_wait().unwrap(), None);
+            let mut wait = std::pin::pin!(fd.wait());
+            let early = std::future::poll_fn(|cx| std::task::Poll::Ready(wait.as_mut().poll(cx))).await;
+            assert!(early.is_pending(), "resolved before the reap: {early:?}");
             // `wait` resolves once `sh` has reaped it, with the status the kernel kept.
-            let status = fd.wait().await.unwrap();
-            let reaped_at = start.elapsed();
+            reap_now.write_all(b"r").unwrap();
+            let status = wait.await.unwrap();
             assert_eq!(status.code(), Some(5));
-            assert!(reaped_at >= Duration::from_millis(590), "{reaped_at:?}: resolved before the reap");
+            assert!(matches!(fd.pidfd().pid(), Err(pidfd::Error::Exited)));
             assert_eq!(fd.wait().await.unwrap(), status);
         } else {
+            reap_now.write_all(b"r").unwrap();
             let err = fd.wait().await.unwrap_err();
             assert!(matches!(err, Error::Pidfd(pidfd::Error::Unsupported { feature: Feature::InfoExit })), "{err}");
         }
@@ -81,7 +88,7 @@ fn a_grandchild_is_waited_for() {
 #[test]
 fn a_grandchild_in_an_exit_set() {
     rt().block_on(async {
-        let (sh_fd, fd) = grandchild(0.1, 0.3);
+        let (sh_fd, fd, _) = grandchild(0.1, 0.3);
         let mut set = ExitSet::new().unwrap();
         set.insert("grandchild", fd).unwrap();
         set.insert("sh", sh_fd).unwrap();
@@ -103,7 +110,7 @@ fn a_grandchild_in_an_exit_set() {
 fn exited_works_for_any_process() {
     rt().block_on(async {
         // A process that is neither our child nor ever reaped while we look: `exited` only.
-        let (sh_fd, fd) = grandchild(0.05, 0.2);
+        let (sh_fd, fd, _) = grandchild(0.05, 0.2);
         let fd = AsyncPidFd::new(fd).unwrap();
         tokio::time::timeout(Duration::from_secs(5), fd.exited()).await.unwrap().unwrap();
         assert!(AsyncPidFd::new(sh_fd).unwrap().wait().await.unwrap().success());

@@ -2,7 +2,6 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::time::Duration;
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the new soft limit.
 pub(crate) fn raise_nofile() -> u64 {
@@ -15,16 +14,6 @@ pub(crate) fn raise_nofile() -> u64 {
     // SAFETY: as above.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
     lim.rlim_cur
-}
-
-/// CPU time (user + system) used so far by the calling thread.
-pub(crate) fn thread_cpu() -> Duration {
-    // SAFETY: all-zero is a valid `rusage`.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `ru` is valid for the call to fill.
-    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) }, 0);
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// `PTRACE_SEIZE` of `pid` (no stop, no options).

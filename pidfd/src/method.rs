@@ -11,7 +11,7 @@ use crate::{Feature, Support};
 
 /// Set when the kernel answered the vfork clone3 with a definite "no": `ENOSYS`, or `EINVAL`
 /// (no `CLONE_CLEAR_SIGHAND` before 5.5). Never after an `EPERM` (a policy may change), nor
-/// while the fault seam is active on the thread (as no probe caches then).
+/// for an error the fault seam injected.
 static CLONE3_VFORK_REFUSED: AtomicBool = AtomicBool::new(false);
 
 /// Whether the kernel refused the vfork clone3 for good (see [`CLONE3_VFORK_REFUSED`]).
@@ -62,7 +62,10 @@ pub(crate) fn next(method: Method, errno: i32, own_memory: bool) -> Option<Metho
         // Missing (ENOSYS), denied (EPERM: a seccomp policy), or without CLONE_CLEAR_SIGHAND
         // (EINVAL, 5.3 and 5.4): the kernel's definite answers are remembered.
         (Method::Clone3Vfork, libc::ENOSYS | libc::EPERM | libc::EINVAL) => {
-            if errno != libc::EPERM && !sys::fault::active() {
+            if errno != libc::EPERM
+                && !sys::fault::injected(sys::Call::Clone3)
+                && !sys::fault::injected(sys::Call::Vfork)
+            {
                 CLONE3_VFORK_REFUSED.store(true, Ordering::Relaxed);
             }
             Some(Method::VforkClone)

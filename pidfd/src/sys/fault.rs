@@ -83,9 +83,21 @@ mod seam {
         add(Fault::File { path: CString::new(path).unwrap(), content: content.into() })
     }
 
-    /// Whether any fault is active on this thread (probe results must then not be cached).
+    /// Whether a fault that a probe could meet is active on this thread (probe results must
+    /// then not be cached, nor cached ones used). The faults of `pidfd::Command`'s creation paths
+    /// never reach a probe (the probes make their own calls, unseen by the seam).
     pub(crate) fn active() -> bool {
-        FAULTS.with(|f| !f.borrow().is_empty())
+        let spawn_only =
+            |c: &Call| matches!(c, Call::Clone3 | Call::Clone | Call::Vfork | Call::IgnorePidfdFlag | Call::CloseRange);
+        FAULTS.with(|f| {
+            f.borrow().iter().any(|(_, fault)| !matches!(fault, Fault::Call { call, .. } if spawn_only(call)))
+        })
+    }
+
+    /// Whether a fault for `call` is active on this thread (its errors are the seam's, not the
+    /// kernel's).
+    pub(crate) fn injected(call: Call) -> bool {
+        FAULTS.with(|f| f.borrow().iter().any(|(_, fault)| matches!(fault, Fault::Call { call: c, .. } if *c == call)))
     }
 
     /// How many times this thread made `call` (counted at the seam, whether or not a fault hit),
@@ -143,6 +155,11 @@ mod off {
 
     #[inline(always)]
     pub(crate) fn active() -> bool {
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn injected(_call: Call) -> bool {
         false
     }
 

@@ -31,6 +31,12 @@ fn command_on_every_creation_path() {
         let _g = fault::inject(Call::Clone3, errno);
         took(Method::VforkClone, &format!("clone3 refused with {errno}"));
     }
+    // A refusal the seam injected is not the kernel's: it is not remembered.
+    assert_eq!(
+        crate::method::clone3_vfork_usable(),
+        default == Method::Clone3Vfork,
+        "an injected refusal was remembered"
+    );
     // The fork paths: the child opens its own pidfd (pidfd_open).
     if require(Feature::PidfdOpen) {
         // CLONE_PIDFD not honoured: fork, the child sends its own pidfd.

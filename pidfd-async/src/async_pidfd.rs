@@ -49,9 +49,6 @@ pub(crate) fn current_runtime() -> Result<Handle> {
 /// # Kernel support
 /// Any kernel with pidfds (5.3, polling included); per method below.
 ///
-/// # Errors
-/// Per method: [`Error`].
-///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), pidfd_async::Error> {
@@ -428,12 +425,6 @@ impl AsyncPidFd {
     /// taken over an exit keeps its readiness and tries again until the holder has remembered
     /// the status, instead of waiting for a wake-up that kernels before 6.9 never send for a
     /// reap.
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn pidfd(&self) -> &PidFd {
         &self.fd
     }
@@ -444,10 +435,7 @@ impl AsyncPidFd {
     /// status collected so far.
     ///
     /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
+    /// Any kernel: one `epoll_ctl(EPOLL_CTL_DEL)` on the runtime's hub.
     pub fn into_inner(self) -> PidFd {
         let AsyncPidFd { entry, fd, .. } = self;
         entry.hub.delete(fd.as_fd());

@@ -29,12 +29,6 @@ use crate::{orphans, sys};
 /// [`std::io::pipe`]), and so does the pipe of another child ([`ChildStdout`], [`ChildStderr`],
 /// [`ChildStdin`], through `TryFrom`, which makes the fd blocking again), to connect children
 /// to each other.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None here; a pipe that cannot be created fails [`Command::spawn`].
 pub struct Stdio(StdioKind);
 
 enum StdioKind {
@@ -46,23 +40,13 @@ enum StdioKind {
 
 impl Stdio {
     /// The parent's stream (the default).
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn inherit() -> Stdio {
         Stdio(StdioKind::Inherit)
     }
 
     /// `/dev/null` (read-only for stdin, write-only for stdout and stderr).
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; a child that cannot open `/dev/null` fails [`Command::spawn`].
+    /// A child that cannot open `/dev/null` makes [`Command::spawn`] fail.
     pub fn null() -> Stdio {
         Stdio(StdioKind::Null)
     }
@@ -71,11 +55,7 @@ impl Stdio {
     /// [`Child::stderr`] (non-blocking, registered with the runtime, close-on-exec); the
     /// child's end is blocking, as programs expect.
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; a pipe that cannot be created fails [`Command::spawn`].
+    /// A pipe that cannot be created makes [`Command::spawn`] fail.
     pub fn piped() -> Stdio {
         Stdio(StdioKind::Piped)
     }
@@ -111,12 +91,6 @@ impl fmt::Debug for Stdio {
 }
 
 /// The child gets this fd as the stream (the parent's copy is closed with the [`Command`]).
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl From<OwnedFd> for Stdio {
     fn from(fd: OwnedFd) -> Stdio {
         Stdio(StdioKind::Fd(fd))
@@ -124,12 +98,6 @@ impl From<OwnedFd> for Stdio {
 }
 
 /// The child gets this file as the stream.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl From<std::fs::File> for Stdio {
     fn from(f: std::fs::File) -> Stdio {
         Stdio::from(OwnedFd::from(f))
@@ -137,12 +105,6 @@ impl From<std::fs::File> for Stdio {
 }
 
 /// The child reads from this pipe.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl From<std::io::PipeReader> for Stdio {
     fn from(p: std::io::PipeReader) -> Stdio {
         Stdio::from(OwnedFd::from(p))
@@ -150,12 +112,6 @@ impl From<std::io::PipeReader> for Stdio {
 }
 
 /// The child writes into this pipe.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl From<std::io::PipeWriter> for Stdio {
     fn from(p: std::io::PipeWriter) -> Stdio {
         Stdio::from(OwnedFd::from(p))
@@ -168,7 +124,8 @@ macro_rules! stdio_from_child_pipe {
         /// blocking again, as the program on the other end expects.
         ///
         /// # Kernel support
-        /// Any kernel.
+        /// Any kernel: the reactor deregistration (`epoll_ctl(EPOLL_CTL_DEL)`) and an `fcntl` that
+        /// clears `O_NONBLOCK`.
         ///
         /// # Errors
         /// The `fcntl` that clears `O_NONBLOCK`.
@@ -244,12 +201,6 @@ enum Inner {
 impl Command {
     /// A command for `program` (a path, or a name looked up in `PATH` as `execvp` does), with
     /// std's defaults: the parent's environment, working directory and stdio.
-    ///
-    /// # Kernel support
-    /// Any kernel (records the setting; see [`Command`] for what spawning needs).
-    ///
-    /// # Errors
-    /// None here; [`spawn`](Command::spawn) reports them.
     pub fn new<S: AsRef<OsStr>>(program: S) -> Command {
         Command { inner: Inner::Pidfd(pidfd::Command::new(program)), kill_on_drop: false }
     }
@@ -281,11 +232,7 @@ impl Command {
 
     /// Adds one argument.
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; a NUL byte fails [`spawn`](Command::spawn).
+    /// A NUL byte makes [`spawn`](Command::spawn) fail.
     pub fn arg<S: AsRef<OsStr>>(&mut self, arg: S) -> &mut Command {
         let arg = arg.as_ref();
         self.set(
@@ -300,11 +247,7 @@ impl Command {
 
     /// Adds arguments.
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; a NUL byte fails [`spawn`](Command::spawn).
+    /// A NUL byte makes [`spawn`](Command::spawn) fail.
     pub fn args<I, S>(&mut self, args: I) -> &mut Command
     where
         I: IntoIterator<Item = S>,
@@ -318,11 +261,7 @@ impl Command {
 
     /// Sets `argv[0]` (default: the program as given).
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; a NUL byte fails [`spawn`](Command::spawn).
+    /// A NUL byte makes [`spawn`](Command::spawn) fail.
     pub fn arg0<S: AsRef<OsStr>>(&mut self, arg0: S) -> &mut Command {
         let arg0 = arg0.as_ref();
         self.set(
@@ -337,11 +276,7 @@ impl Command {
 
     /// Sets an environment variable of the child.
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; a NUL byte fails [`spawn`](Command::spawn).
+    /// A NUL byte makes [`spawn`](Command::spawn) fail.
     pub fn env<K: AsRef<OsStr>, V: AsRef<OsStr>>(&mut self, key: K, val: V) -> &mut Command {
         let (key, val) = (key.as_ref(), val.as_ref());
         self.set(
@@ -356,11 +291,7 @@ impl Command {
 
     /// Sets several environment variables of the child.
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; a NUL byte fails [`spawn`](Command::spawn).
+    /// A NUL byte makes [`spawn`](Command::spawn) fail.
     pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
     where
         I: IntoIterator<Item = (K, V)>,
@@ -374,12 +305,6 @@ impl Command {
     }
 
     /// Removes an environment variable from the child's environment.
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn env_remove<K: AsRef<OsStr>>(&mut self, key: K) -> &mut Command {
         let key = key.as_ref();
         self.set(
@@ -393,12 +318,6 @@ impl Command {
     }
 
     /// Starts the child with an empty environment (plus what `env` adds).
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn env_clear(&mut self) -> &mut Command {
         self.set(
             |c| {
@@ -412,11 +331,7 @@ impl Command {
 
     /// The child's working directory.
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; a directory the child cannot enter fails [`spawn`](Command::spawn).
+    /// A directory the child cannot enter makes [`spawn`](Command::spawn) fail.
     pub fn current_dir<P: AsRef<Path>>(&mut self, dir: P) -> &mut Command {
         let dir = dir.as_ref();
         self.set(
@@ -431,33 +346,21 @@ impl Command {
 
     /// The child's stdin; [`Stdio::piped`] gives [`Child::stdin`].
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; a pipe that cannot be created fails [`spawn`](Command::spawn).
+    /// A pipe that cannot be created makes [`spawn`](Command::spawn) fail.
     pub fn stdin<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
         self.set_stdio(0, cfg.into())
     }
 
     /// The child's stdout; [`Stdio::piped`] gives [`Child::stdout`].
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; a pipe that cannot be created fails [`spawn`](Command::spawn).
+    /// A pipe that cannot be created makes [`spawn`](Command::spawn) fail.
     pub fn stdout<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
         self.set_stdio(1, cfg.into())
     }
 
     /// The child's stderr; [`Stdio::piped`] gives [`Child::stderr`].
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; a pipe that cannot be created fails [`spawn`](Command::spawn).
+    /// A pipe that cannot be created makes [`spawn`](Command::spawn) fail.
     pub fn stderr<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
         self.set_stdio(2, cfg.into())
     }
@@ -487,11 +390,7 @@ impl Command {
     /// Gives the child `fd` as its file descriptor number `target` (3 or more). Apart from
     /// these and 0-2 the child inherits no fd (see [`pidfd::Command::fd`]).
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; a target below 3 or given twice fails [`spawn`](Command::spawn) with
+    /// A target below 3 or given twice makes [`spawn`](Command::spawn) fail with
     /// [`pidfd::Error::InvalidInput`], as does this setting on a command converted from std.
     pub fn fd(&mut self, fd: OwnedFd, target: RawFd) -> &mut Command {
         self.set_pidfd_only("Command::fd on a command converted from std::process::Command", |c| {
@@ -502,11 +401,7 @@ impl Command {
     /// Puts the child in process group `pgroup` (0: a new group led by the child), so that
     /// [`PidFd::signal_process_group`] reaches it and everything it starts.
     ///
-    /// # Kernel support
-    /// Any kernel (`setpgid` in the child).
-    ///
-    /// # Errors
-    /// None here; a refused `setpgid` fails [`spawn`](Command::spawn).
+    /// The child calls `setpgid` before exec; a refusal makes [`spawn`](Command::spawn) fail.
     pub fn process_group(&mut self, pgroup: i32) -> &mut Command {
         self.set(
             |c| {
@@ -520,12 +415,8 @@ impl Command {
 
     /// Starts the child in a new session (`setsid`), leading a new process group.
     ///
-    /// # Kernel support
-    /// Any kernel (`setsid` in the child).
-    ///
-    /// # Errors
-    /// None here; a refused `setsid` fails [`spawn`](Command::spawn); on a command converted
-    /// from std, [`pidfd::Error::InvalidInput`].
+    /// The child calls `setsid` before exec; a refusal makes [`spawn`](Command::spawn) fail, and
+    /// so, with [`pidfd::Error::InvalidInput`], does this setting on a command converted from std.
     pub fn setsid(&mut self, on: bool) -> &mut Command {
         self.set_pidfd_only("Command::setsid on a command converted from std::process::Command", |c| {
             c.setsid(on);
@@ -535,11 +426,8 @@ impl Command {
     /// Runs the child as user `uid` (supplementary groups are dropped unless
     /// [`groups`](Command::groups) sets them).
     ///
-    /// # Kernel support
-    /// Any kernel (`setresuid` in the child).
-    ///
-    /// # Errors
-    /// None here; without `CAP_SETUID` [`spawn`](Command::spawn) fails with `EPERM`.
+    /// The child calls `setresuid` before exec; without `CAP_SETUID` [`spawn`](Command::spawn)
+    /// fails with `EPERM`.
     pub fn uid(&mut self, uid: u32) -> &mut Command {
         self.set(
             |c| {
@@ -553,11 +441,8 @@ impl Command {
 
     /// Runs the child with group `gid`.
     ///
-    /// # Kernel support
-    /// Any kernel (`setresgid` in the child).
-    ///
-    /// # Errors
-    /// None here; without `CAP_SETGID` [`spawn`](Command::spawn) fails with `EPERM`.
+    /// The child calls `setresgid` before exec; without `CAP_SETGID` [`spawn`](Command::spawn)
+    /// fails with `EPERM`.
     pub fn gid(&mut self, gid: u32) -> &mut Command {
         self.set(
             |c| {
@@ -571,12 +456,8 @@ impl Command {
 
     /// Sets the child's supplementary groups.
     ///
-    /// # Kernel support
-    /// Any kernel (`setgroups` in the child).
-    ///
-    /// # Errors
-    /// None here; without `CAP_SETGID` [`spawn`](Command::spawn) fails with `EPERM`; on a
-    /// command converted from std, [`pidfd::Error::InvalidInput`].
+    /// The child calls `setgroups` before exec; without `CAP_SETGID` [`spawn`](Command::spawn)
+    /// fails with `EPERM`, and with [`pidfd::Error::InvalidInput`] on a command converted from std.
     pub fn groups(&mut self, groups: &[u32]) -> &mut Command {
         self.set_pidfd_only("Command::groups on a command converted from std::process::Command", |c| {
             c.groups(groups);
@@ -585,11 +466,7 @@ impl Command {
 
     /// Blocks exactly these signals in the child (default: the spawning thread's mask).
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; a signal number out of range fails [`spawn`](Command::spawn) with
+    /// A signal number out of range makes [`spawn`](Command::spawn) fail with
     /// [`pidfd::Error::InvalidInput`], as does this setting on a command converted from std.
     pub fn signal_mask(&mut self, signals: &[i32]) -> &mut Command {
         self.set_pidfd_only("Command::signal_mask on a command converted from std::process::Command", |c| {
@@ -600,11 +477,7 @@ impl Command {
     /// Resets every signal disposition to the default in the child, ignored ones included
     /// (see [`pidfd::Command::reset_signals`]).
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None here; on a command converted from std, [`spawn`](Command::spawn) fails with
+    /// On a command converted from std, [`spawn`](Command::spawn) fails with
     /// [`pidfd::Error::InvalidInput`].
     pub fn reset_signals(&mut self, on: bool) -> &mut Command {
         self.set_pidfd_only("Command::reset_signals on a command converted from std::process::Command", |c| {
@@ -614,14 +487,10 @@ impl Command {
 
     /// Starts the child in the cgroup v2 directory `dir` (an open directory fd).
     ///
-    /// # Kernel support
-    /// `clone3(CLONE_INTO_CGROUP)` (5.7); without clone3 (or with it refused) the child
-    /// writes itself into `cgroup.procs` before exec.
-    ///
-    /// # Errors
-    /// None here; [`spawn`](Command::spawn) fails when the kernel refuses the move or
-    /// `cgroup.procs` cannot be opened; on a command converted from std, with
-    /// [`pidfd::Error::InvalidInput`].
+    /// At spawn: `clone3(CLONE_INTO_CGROUP)` (5.7); without clone3 (or with it refused) the child
+    /// writes itself into `cgroup.procs` before exec. [`spawn`](Command::spawn) fails when the
+    /// kernel refuses the move or `cgroup.procs` cannot be opened, and with
+    /// [`pidfd::Error::InvalidInput`] on a command converted from std.
     pub fn cgroup(&mut self, dir: OwnedFd) -> &mut Command {
         self.set_pidfd_only("Command::cgroup on a command converted from std::process::Command", |c| {
             c.cgroup(dir);
@@ -632,13 +501,9 @@ impl Command {
     /// (default `false`). Either way a dropped child is reaped in the background, so it does
     /// not stay a zombie (see [`Child`]).
     ///
-    /// # Kernel support
-    /// `pidfd_send_signal` (5.1). Where a policy refuses it (old container profiles), the
-    /// child is killed by its pid, which is still its own (it is not reaped yet; see
+    /// The kill uses `pidfd_send_signal` (5.1); where a policy refuses it (old container profiles),
+    /// the child is killed by its pid, which is still its own (it is not reaped yet; see
     /// [`PidFd::send_signal`](pidfd::PidFd::send_signal)).
-    ///
-    /// # Errors
-    /// None.
     pub fn kill_on_drop(&mut self, kill_on_drop: bool) -> &mut Command {
         self.kill_on_drop = kill_on_drop;
         self
@@ -755,12 +620,6 @@ fn async_pipe<T>(fd: Option<OwnedFd>, make: fn(OwnedFd) -> io::Result<T>) -> io:
 }
 
 /// Wraps a configured [`pidfd::Command`] (kill-on-drop off).
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl From<pidfd::Command> for Command {
     fn from(cmd: pidfd::Command) -> Command {
         Command { inner: Inner::Pidfd(cmd), kill_on_drop: false }
@@ -770,12 +629,6 @@ impl From<pidfd::Command> for Command {
 /// Wraps a configured std `Command` whole (kill-on-drop off): it is spawned with
 /// [`pidfd::spawn`], which honours every std setting and needs `pidfd_open` (see
 /// [`Command`]).
-///
-/// # Kernel support
-/// `pidfd_open` (5.3) in the child.
-///
-/// # Errors
-/// None here; [`Command::spawn`] reports them.
 impl From<std::process::Command> for Command {
     fn from(cmd: std::process::Command) -> Command {
         Command { inner: Inner::Std { cmd, refused: None }, kill_on_drop: false }
@@ -811,9 +664,6 @@ impl fmt::Debug for Command {
 ///
 /// # Kernel support
 /// As [`AsyncPidFd`]; signals through `pidfd_send_signal` (5.1).
-///
-/// # Errors
-/// Per method: [`Error`].
 pub struct Child {
     /// The child's stdin, when spawned with [`Stdio::piped`]. [`wait`](Child::wait) closes it
     /// first, so a child that reads to end-of-file can finish.
@@ -841,13 +691,12 @@ impl Child {
     /// the number may name another process: use [`pidfd`](Child::pidfd) for anything that acts
     /// on the process).
     ///
+    /// `None` once the child has been reaped (through this `Child` or its pidfd).
+    ///
     /// # Kernel support
     /// Any kernel with pidfds: whether it was reaped is asked through the pidfd
     /// (`PIDFD_GET_INFO`, 6.13, else `/proc/self/fdinfo`); the number is the one the kernel
     /// returned at the spawn.
-    ///
-    /// # Errors
-    /// None: `None` once the child has been reaped (through this `Child` or its pidfd).
     pub fn id(&self) -> Option<u32> {
         if self.reaped {
             return None;
@@ -918,23 +767,11 @@ impl Child {
     }
 
     /// The child's pidfd.
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn pidfd(&self) -> &PidFd {
         self.fd().pidfd()
     }
 
     /// The child's registered pidfd.
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn async_pidfd(&self) -> &AsyncPidFd {
         self.fd()
     }
@@ -943,10 +780,7 @@ impl Child {
     /// from then on is the caller's to wait on (no kill, no background reaping on drop).
     ///
     /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
+    /// Any kernel: the `close` (after the reactor deregistration) of the stdio pipes still held.
     pub fn into_async_pidfd(mut self) -> AsyncPidFd {
         self.fd.take().expect("the pidfd is present until the Child is consumed")
     }
@@ -1106,12 +940,6 @@ pub struct ChildStderr(pipe::Receiver);
 
 impl ChildStdin {
     /// The tokio pipe inside.
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn into_inner(self) -> pipe::Sender {
         self.0
     }
@@ -1119,12 +947,6 @@ impl ChildStdin {
 
 impl ChildStdout {
     /// The tokio pipe inside.
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn into_inner(self) -> pipe::Receiver {
         self.0
     }
@@ -1132,12 +954,6 @@ impl ChildStdout {
 
 impl ChildStderr {
     /// The tokio pipe inside.
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn into_inner(self) -> pipe::Receiver {
         self.0
     }

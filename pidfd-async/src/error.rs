@@ -13,9 +13,6 @@ use std::io;
 ///
 /// # Kernel support
 /// Any kernel; [`pidfd::Error::Unsupported`] names the feature a kernel lacks.
-///
-/// # Errors
-/// This is the error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -44,22 +41,10 @@ pub enum Error {
 }
 
 /// `Result` with this crate's [`Error`].
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// The `errno` behind this error, if it came from the kernel.
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None: this only inspects the error.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::Pidfd(e) => e.raw_os_error(),

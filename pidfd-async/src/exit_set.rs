@@ -87,12 +87,6 @@ struct Failed {
 
 /// Names one entry of an [`ExitSet`], for [`ExitSet::remove`] and [`ExitSet::get`]. Never
 /// names a later entry that reuses the slot.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ExitId(Key);
 
@@ -149,10 +143,7 @@ impl<K> ExitSet<K> {
     /// `None` if `id` was already reported or removed.
     ///
     /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None: the `epoll_ctl(DEL)` cannot fail for a registered fd.
+    /// Any kernel: one `epoll_ctl(EPOLL_CTL_DEL)`, which cannot fail for a registered fd.
     pub fn remove(&mut self, id: ExitId) -> Option<(K, PidFd)> {
         let (key, fd) = self.entries.remove(id.0)?;
         let _ = self.epoll.get_ref().delete(fd.as_fd());
@@ -160,46 +151,22 @@ impl<K> ExitSet<K> {
     }
 
     /// The key and pidfd of an entry still in the set.
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn get(&self, id: ExitId) -> Option<(&K, &PidFd)> {
         self.entries.get(id.0).map(|(k, fd)| (k, fd))
     }
 
     /// Every entry still in the set, in no particular order (for example to signal them all).
     /// O(capacity): for occasional use, not per exit.
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn iter(&self) -> impl Iterator<Item = (ExitId, &K, &PidFd)> + '_ {
         self.entries.iter().map(|(id, (k, fd))| (ExitId(id), k, fd))
     }
 
     /// How many processes have not been reported yet.
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether every process has been reported (or none was inserted).
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn is_empty(&self) -> bool {
         self.entries.len() == 0
     }

@@ -36,12 +36,6 @@ pub enum NsFeature {
 impl NsFeature {
     /// The first mainline Linux release that has it (distributions backport: never compare it
     /// with the running kernel's version).
-    ///
-    /// # Kernel support
-    /// Any kernel: no system call.
-    ///
-    /// # Errors
-    /// None.
     pub const fn since(self) -> &'static str {
         match self {
             NsFeature::Pidfd(f) => f.since(),
@@ -162,12 +156,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// The `errno` behind this error, if it came from the kernel (or stands for one the kernel
     /// gives for it: `ESRCH` for [`Error::Exited`], `EOPNOTSUPP` for a disabled namespace type).
-    ///
-    /// # Kernel support
-    /// Any kernel: no system call.
-    ///
-    /// # Errors
-    /// None.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::PermissionDenied { source } | Error::Os { source, .. } => source.raw_os_error(),

@@ -46,9 +46,6 @@ pub enum Namespace {
 
 impl Namespace {
     /// Every kind, in the order of `/proc/<pid>/ns`.
-    ///
-    /// # Kernel support
-    /// Any kernel: no system call.
     pub const ALL: [Namespace; 10] = [
         Namespace::Cgroup,
         Namespace::Ipc,
@@ -64,12 +61,6 @@ impl Namespace {
 
     /// The file name in `/proc/<pid>/ns`: `"cgroup"`, `"ipc"`, `"mnt"`, `"net"`, `"pid"`,
     /// `"pid_for_children"`, `"time"`, `"time_for_children"`, `"user"`, `"uts"`.
-    ///
-    /// # Kernel support
-    /// Any kernel: no system call.
-    ///
-    /// # Errors
-    /// None.
     pub const fn proc_name(self) -> &'static str {
         match self {
             Namespace::Cgroup => "cgroup",
@@ -86,24 +77,12 @@ impl Namespace {
     }
 
     /// Looks a kind up by its [`proc_name`](Namespace::proc_name).
-    ///
-    /// # Kernel support
-    /// Any kernel: no system call.
-    ///
-    /// # Errors
-    /// None.
     pub fn from_proc_name(name: &str) -> Option<Namespace> {
         Namespace::ALL.into_iter().find(|n| n.proc_name() == name)
     }
 
     /// The `CLONE_NEW*` flag of the namespace type (`CLONE_NEWPID` for both PID kinds,
     /// `CLONE_NEWTIME` for both time kinds), as `setns`, `unshare` and `NS_GET_NSTYPE` use it.
-    ///
-    /// # Kernel support
-    /// Any kernel: no system call.
-    ///
-    /// # Errors
-    /// None.
     pub const fn clone_flag(self) -> libc::c_int {
         match self {
             Namespace::Cgroup => libc::CLONE_NEWCGROUP,
@@ -119,12 +98,6 @@ impl Namespace {
 
     /// The namespace type a `CLONE_NEW*` value names (what `NS_GET_NSTYPE` returns): one of
     /// the eight types, never a `*ForChildren` kind. `None` for any other value.
-    ///
-    /// # Kernel support
-    /// Any kernel: no system call.
-    ///
-    /// # Errors
-    /// None.
     pub const fn from_clone_flag(flag: libc::c_int) -> Option<Namespace> {
         Some(match flag {
             libc::CLONE_NEWCGROUP => Namespace::Cgroup,
@@ -140,12 +113,6 @@ impl Namespace {
     }
 
     /// The first mainline kernel with this kind in `/proc/<pid>/ns` (for messages).
-    ///
-    /// # Kernel support
-    /// Any kernel: no system call.
-    ///
-    /// # Errors
-    /// None.
     pub const fn since(self) -> &'static str {
         match self {
             Namespace::Ipc | Namespace::Net | Namespace::Uts => "3.0",
@@ -246,12 +213,6 @@ impl NamespaceSet {
     /// other kinds in the order `nsenter` uses, then the user namespace (the order in which the
     /// per-namespace fallback of
     /// [`PidFdNsExt::enter_namespaces`](crate::PidFdNsExt::enter_namespaces) first tries them).
-    ///
-    /// # Kernel support
-    /// Any kernel: no system call.
-    ///
-    /// # Errors
-    /// None.
     pub fn namespaces(self) -> impl Iterator<Item = Namespace> {
         NamespaceSet::ENTRY_ORDER.into_iter().filter(move |(flag, _)| self.contains(*flag)).map(|(_, ns)| ns)
     }

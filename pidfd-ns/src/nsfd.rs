@@ -62,12 +62,6 @@ impl NsFd {
     }
 
     /// The kind of namespace, as it was asked for (a `*ForChildren` kind stays one).
-    ///
-    /// # Kernel support
-    /// Any kernel: no system call.
-    ///
-    /// # Errors
-    /// None.
     pub fn namespace(&self) -> Namespace {
         self.kind
     }
@@ -331,7 +325,7 @@ impl NsFd {
     /// A second fd for the same namespace (`F_DUPFD_CLOEXEC`).
     ///
     /// # Kernel support
-    /// Any kernel.
+    /// Any kernel (`fcntl(F_DUPFD_CLOEXEC)`).
     ///
     /// # Errors
     /// [`Error::Os`] when the fd table is full.

@@ -9,7 +9,8 @@ use crate::{PidFd, Result};
 /// As [`PidFd::pid`].
 ///
 /// # Kernel support
-/// Any kernel (the fallback path itself; for the bench only).
+/// The `Pid:` line of `/proc/self/fdinfo/<fd>` (5.2), whatever the kernel has; needs `/proc`. For
+/// the bench only.
 pub fn fdinfo_pid(fd: &PidFd) -> Result<i32> {
     fd.fdinfo_pid()
 }

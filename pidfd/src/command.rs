@@ -21,9 +21,6 @@ use crate::sys::SpawnError;
 use crate::{PidFd, method, reaper, sys};
 
 /// What one of the child's standard streams is connected to.
-///
-/// # Kernel support
-/// Any kernel (see [`Command::stdin`]).
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub enum Stdio {
@@ -41,12 +38,6 @@ pub enum Stdio {
 }
 
 /// [`Stdio::Fd`]: the child gets this fd as the stream.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl From<OwnedFd> for Stdio {
     fn from(fd: OwnedFd) -> Stdio {
         Stdio::Fd(fd)
@@ -121,11 +112,8 @@ impl Command {
     /// A command running `program`: a path, or a name looked up in `PATH` (the child's `PATH`
     /// if set with [`Command::env`], else the parent's) as `execvp` does.
     ///
-    /// # Kernel support
-    /// Any kernel (records the setting; see [`Command`] for what spawning needs).
-    ///
-    /// # Errors
-    /// None here; an empty name or a NUL byte fails [`Command::spawn`] with [`Error::InvalidInput`], a program that cannot be found or executed with [`Error::Exec`].
+    /// An empty name or a NUL byte makes [`Command::spawn`] fail with [`Error::InvalidInput`]; a
+    /// program that cannot be found or executed, with [`Error::Exec`].
     pub fn new(program: impl AsRef<OsStr>) -> Command {
         let program = program.as_ref().to_owned();
         Command {
@@ -149,11 +137,7 @@ impl Command {
 
     /// Adds an argument.
     ///
-    /// # Kernel support
-    /// Any kernel (records the setting).
-    ///
-    /// # Errors
-    /// None here; a NUL byte fails [`Command::spawn`] with [`Error::InvalidInput`].
+    /// A NUL byte makes [`Command::spawn`] fail with [`Error::InvalidInput`].
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
         self.args.push(arg.as_ref().to_owned());
         self
@@ -161,11 +145,7 @@ impl Command {
 
     /// Adds arguments.
     ///
-    /// # Kernel support
-    /// Any kernel (records the setting).
-    ///
-    /// # Errors
-    /// None here; a NUL byte fails [`Command::spawn`] with [`Error::InvalidInput`].
+    /// A NUL byte makes [`Command::spawn`] fail with [`Error::InvalidInput`].
     pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(&mut self, args: I) -> &mut Command {
         self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
@@ -173,11 +153,7 @@ impl Command {
 
     /// Sets `argv[0]` (default: the program as given).
     ///
-    /// # Kernel support
-    /// Any kernel (records the setting).
-    ///
-    /// # Errors
-    /// None here; a NUL byte fails [`Command::spawn`] with [`Error::InvalidInput`].
+    /// A NUL byte makes [`Command::spawn`] fail with [`Error::InvalidInput`].
     pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Command {
         self.args[0] = arg0.as_ref().to_owned();
         self
@@ -185,11 +161,7 @@ impl Command {
 
     /// Sets an environment variable.
     ///
-    /// # Kernel support
-    /// Any kernel (records the setting).
-    ///
-    /// # Errors
-    /// None here; a NUL byte fails [`Command::spawn`] with [`Error::InvalidInput`].
+    /// A NUL byte makes [`Command::spawn`] fail with [`Error::InvalidInput`].
     pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Command {
         self.env.insert(key.as_ref().to_owned(), Some(value.as_ref().to_owned()));
         self
@@ -197,11 +169,7 @@ impl Command {
 
     /// Sets environment variables.
     ///
-    /// # Kernel support
-    /// Any kernel (records the setting).
-    ///
-    /// # Errors
-    /// None here; a NUL byte fails [`Command::spawn`] with [`Error::InvalidInput`].
+    /// A NUL byte makes [`Command::spawn`] fail with [`Error::InvalidInput`].
     pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
     where
         I: IntoIterator<Item = (K, V)>,
@@ -215,24 +183,12 @@ impl Command {
     }
 
     /// Removes an environment variable.
-    ///
-    /// # Kernel support
-    /// Any kernel (records the setting).
-    ///
-    /// # Errors
-    /// None.
     pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
         self.env.insert(key.as_ref().to_owned(), None);
         self
     }
 
     /// Starts from an empty environment instead of the parent's.
-    ///
-    /// # Kernel support
-    /// Any kernel (records the setting).
-    ///
-    /// # Errors
-    /// None.
     pub fn env_clear(&mut self) -> &mut Command {
         self.env_clear = true;
         self.env.clear();
@@ -241,11 +197,8 @@ impl Command {
 
     /// The child's working directory.
     ///
-    /// # Kernel support
-    /// Any kernel (the child calls `chdir` before exec).
-    ///
-    /// # Errors
-    /// None here; a directory the child cannot enter fails [`Command::spawn`] with [`Error::Exec`] and the `chdir` errno.
+    /// The child calls `chdir` before exec; a directory it cannot enter makes [`Command::spawn`]
+    /// fail with [`Error::Exec`] and the `chdir` errno.
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
         self.cwd = Some(dir.as_ref().to_owned());
         self
@@ -253,12 +206,9 @@ impl Command {
 
     /// The child's standard input.
     ///
-    /// # Kernel support
-    /// Any kernel (the child `dup2`s the fd before exec).
-    ///
-    /// # Errors
-    /// None here; [`Command::spawn`] reports a failure to create the pipe as [`Error::Os`], and
-    /// a failure of the child to open `/dev/null` as [`Error::Exec`] with the errno.
+    /// The child `dup2`s the fd before exec. [`Command::spawn`] reports a failure to create the
+    /// pipe as [`Error::Os`], and a failure of the child to open `/dev/null` as [`Error::Exec`]
+    /// with the errno.
     pub fn stdin(&mut self, s: Stdio) -> &mut Command {
         self.stdio[0] = s;
         self
@@ -266,12 +216,9 @@ impl Command {
 
     /// The child's standard output.
     ///
-    /// # Kernel support
-    /// Any kernel (the child `dup2`s the fd before exec).
-    ///
-    /// # Errors
-    /// None here; [`Command::spawn`] reports a failure to create the pipe as [`Error::Os`], and
-    /// a failure of the child to open `/dev/null` as [`Error::Exec`] with the errno.
+    /// The child `dup2`s the fd before exec. [`Command::spawn`] reports a failure to create the
+    /// pipe as [`Error::Os`], and a failure of the child to open `/dev/null` as [`Error::Exec`]
+    /// with the errno.
     pub fn stdout(&mut self, s: Stdio) -> &mut Command {
         self.stdio[1] = s;
         self
@@ -279,12 +226,9 @@ impl Command {
 
     /// The child's standard error.
     ///
-    /// # Kernel support
-    /// Any kernel (the child `dup2`s the fd before exec).
-    ///
-    /// # Errors
-    /// None here; [`Command::spawn`] reports a failure to create the pipe as [`Error::Os`], and
-    /// a failure of the child to open `/dev/null` as [`Error::Exec`] with the errno.
+    /// The child `dup2`s the fd before exec. [`Command::spawn`] reports a failure to create the
+    /// pipe as [`Error::Os`], and a failure of the child to open `/dev/null` as [`Error::Exec`]
+    /// with the errno.
     pub fn stderr(&mut self, s: Stdio) -> &mut Command {
         self.stdio[2] = s;
         self
@@ -298,14 +242,11 @@ impl Command {
     /// takes over (see the cost section of [`Command`]): a low `fd` keeps the spawn cheap when
     /// the parent holds many fds.
     ///
-    /// # Kernel support
-    /// Any kernel. The child closes the other fds with one `close_range` per gap between the
-    /// fds it keeps (5.9); before, it closes the numbers `/proc/self/fd` lists (read without
-    /// allocating), or, without `/proc`, every number below the `RLIMIT_NOFILE` soft limit.
-    ///
-    /// # Errors
-    /// None here; [`Command::spawn`] fails with [`Error::InvalidInput`] for a target below 3
-    /// (use the stdio setters) or one given twice.
+    /// The child closes the other fds with one `close_range` per gap between the fds it keeps
+    /// (5.9); before, it closes the numbers `/proc/self/fd` lists (read without allocating), or,
+    /// without `/proc`, every number below the `RLIMIT_NOFILE` soft limit. [`Command::spawn`] fails
+    /// with [`Error::InvalidInput`] for a target below 3 (use the stdio setters) or one given
+    /// twice.
     pub fn fd(&mut self, fd: OwnedFd, target: RawFd) -> &mut Command {
         self.fds.push((fd, target));
         self
@@ -314,11 +255,8 @@ impl Command {
     /// Puts the child in process group `pgid`; `0` makes it the leader of a new group, whose
     /// members [`PidFd::signal_process_group`] then reaches together.
     ///
-    /// # Kernel support
-    /// Any kernel (the child calls `setpgid` before exec).
-    ///
-    /// # Errors
-    /// None here; a refused `setpgid` fails [`Command::spawn`] with [`Error::Exec`] and its errno (`EPERM`: a group of another session).
+    /// The child calls `setpgid` before exec; a refusal makes [`Command::spawn`] fail with
+    /// [`Error::Exec`] and its errno (`EPERM`: a group of another session).
     pub fn process_group(&mut self, pgid: i32) -> &mut Command {
         self.pgroup = Some(pgid);
         self
@@ -326,11 +264,8 @@ impl Command {
 
     /// Starts a new session (`setsid`): the child leads a new session and process group.
     ///
-    /// # Kernel support
-    /// Any kernel (the child calls `setsid` before exec).
-    ///
-    /// # Errors
-    /// None here; a refused `setsid` fails [`Command::spawn`] with [`Error::Exec`] and its errno.
+    /// The child calls `setsid` before exec; a refusal makes [`Command::spawn`] fail with
+    /// [`Error::Exec`] and its errno.
     pub fn setsid(&mut self, on: bool) -> &mut Command {
         self.setsid = on;
         self
@@ -338,12 +273,9 @@ impl Command {
 
     /// Runs the child as user `uid` (and drops supplementary groups unless [`Command::groups`]).
     ///
-    /// # Kernel support
-    /// Any kernel (the child calls `setresuid` before exec; the 32-bit-id calls on x86, arm and sparc).
-    ///
-    /// # Errors
-    /// None here; without the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`;
-    /// `u32::MAX` (which the kernel reads as "unchanged") with [`Error::InvalidInput`].
+    /// The child calls `setresuid` before exec (the 32-bit-id call on x86, arm and sparc). Without
+    /// the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`; `u32::MAX` (which
+    /// the kernel reads as "unchanged") with [`Error::InvalidInput`].
     pub fn uid(&mut self, uid: u32) -> &mut Command {
         self.uid = Some(uid);
         self
@@ -351,12 +283,9 @@ impl Command {
 
     /// Runs the child with group `gid`.
     ///
-    /// # Kernel support
-    /// Any kernel (the child calls `setresgid` before exec; the 32-bit-id calls on x86, arm and sparc).
-    ///
-    /// # Errors
-    /// None here; without the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`;
-    /// `u32::MAX` (which the kernel reads as "unchanged") with [`Error::InvalidInput`].
+    /// The child calls `setresgid` before exec (the 32-bit-id call on x86, arm and sparc). Without
+    /// the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`; `u32::MAX` (which
+    /// the kernel reads as "unchanged") with [`Error::InvalidInput`].
     pub fn gid(&mut self, gid: u32) -> &mut Command {
         self.gid = Some(gid);
         self
@@ -364,12 +293,9 @@ impl Command {
 
     /// Sets the child's supplementary groups.
     ///
-    /// # Kernel support
-    /// Any kernel (the child calls `setgroups` before exec; the 32-bit-id calls on x86, arm and sparc).
-    ///
-    /// # Errors
-    /// None here; without the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`;
-    /// a group `u32::MAX` with [`Error::InvalidInput`].
+    /// The child calls `setgroups` before exec (the 32-bit-id call on x86, arm and sparc). Without
+    /// the privilege [`Command::spawn`] fails with [`Error::Exec`] and `EPERM`; a group `u32::MAX`
+    /// with [`Error::InvalidInput`].
     pub fn groups(&mut self, groups: &[u32]) -> &mut Command {
         self.groups = Some(groups.to_vec());
         self
@@ -377,11 +303,8 @@ impl Command {
 
     /// Blocks exactly these signals in the child (default: the spawning thread's mask).
     ///
-    /// # Kernel support
-    /// Any kernel (the child sets its mask before exec).
-    ///
-    /// # Errors
-    /// None here; a signal number outside `1..=SIGRTMAX` fails [`Command::spawn`] with [`Error::InvalidInput`].
+    /// The child sets its mask before exec; a signal number outside `1..=SIGRTMAX` makes
+    /// [`Command::spawn`] fail with [`Error::InvalidInput`].
     pub fn signal_mask(&mut self, signals: &[i32]) -> &mut Command {
         self.sigmask = Some(signals.to_vec());
         self
@@ -390,12 +313,6 @@ impl Command {
     /// Resets every signal disposition to the default in the child, ignored ones included.
     /// Without it, caught signals and `SIGPIPE` are reset (handlers cannot survive exec, and
     /// Rust's runtime ignores `SIGPIPE`), and other ignored signals stay ignored.
-    ///
-    /// # Kernel support
-    /// Any kernel (the child resets the dispositions before exec).
-    ///
-    /// # Errors
-    /// None.
     pub fn reset_signals(&mut self, on: bool) -> &mut Command {
         self.reset_signals = on;
         self
@@ -403,13 +320,10 @@ impl Command {
 
     /// Starts the child in the cgroup v2 directory `dir` (an open directory fd).
     ///
-    /// # Kernel support
-    /// `clone3(CLONE_INTO_CGROUP)` (5.7). Without clone3 (or with it denied), the child writes
-    /// itself into `cgroup.procs` before exec.
-    ///
-    /// # Errors
-    /// None here; [`Command::spawn`] fails with [`Error::Os`] when `cgroup.procs` cannot be
-    /// opened for the fallback, and with [`Error::Exec`] when the kernel refuses the move.
+    /// At spawn: `clone3(CLONE_INTO_CGROUP)` (5.7); without clone3 (or with it denied), the child
+    /// writes itself into `cgroup.procs` before exec. [`Command::spawn`] fails with [`Error::Os`]
+    /// when `cgroup.procs` cannot be opened for that fallback, and with [`Error::Exec`] when the
+    /// kernel refuses the move.
     pub fn cgroup(&mut self, dir: OwnedFd) -> &mut Command {
         self.cgroup = Some(dir);
         self
@@ -651,12 +565,6 @@ fn candidates(program: &OsStr, path: Option<&OsStr>) -> Result<Vec<CString>> {
 /// relies on a `pre_exec` hook loses that in the conversion, and its child would run with this
 /// process's credentials. Set those on the `pidfd::Command`, or spawn the std command itself
 /// with [`spawn`](crate::spawn), which keeps every std setting.
-///
-/// # Kernel support
-/// Any kernel (copies settings; spawning as [`Command`]).
-///
-/// # Errors
-/// None.
 impl From<std::process::Command> for Command {
     fn from(c: std::process::Command) -> Command {
         let mut cmd = Command::new(c.get_program());
@@ -696,23 +604,11 @@ pub struct Child {
 impl Child {
     /// The child's pid (in the caller's PID namespace), as the kernel returned it at creation;
     /// it names the child only until the child is reaped (use [`Child::pidfd`] after that).
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn id(&self) -> i32 {
         self.pid
     }
 
     /// The child's pidfd.
-    ///
-    /// # Kernel support
-    /// Any kernel `pidfd::Command` runs on.
-    ///
-    /// # Errors
-    /// None.
     pub fn pidfd(&self) -> &PidFd {
         self.pidfd.as_ref().expect("present until into_pidfd/detach")
     }
@@ -721,10 +617,8 @@ impl Child {
     /// owner waits or the process exits).
     ///
     /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
+    /// Any kernel: nothing but the `close` of the pipe ends still held in [`Child::stdin`],
+    /// `stdout` and `stderr`.
     pub fn into_pidfd(mut self) -> PidFd {
         self.pidfd.take().expect("present until into_pidfd/detach")
     }
@@ -733,10 +627,7 @@ impl Child {
     /// this process exits, unless `SIGCHLD` is ignored).
     ///
     /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
+    /// Any kernel: `close` of the pidfd and of the pipe ends still held; nothing is waited for.
     pub fn detach(self) {
         drop(self.into_pidfd());
     }
@@ -806,12 +697,10 @@ impl Child {
 /// Reaps the child in the background once it exits (unless waited for, detached or taken
 /// with [`Child::into_pidfd`]), so no zombie is left.
 ///
+/// A child that cannot be handed to the reaper (no thread) stays a zombie until this process exits.
+///
 /// # Kernel support
 /// As [`PidFd::try_wait`]; the background thread polls the pidfds (5.3).
-///
-/// # Errors
-/// None: a child that cannot be handed to the reaper (no thread) stays a zombie until this
-/// process exits.
 impl Drop for Child {
     fn drop(&mut self) {
         if let Some(fd) = self.pidfd.take()
@@ -824,12 +713,6 @@ impl Drop for Child {
 }
 
 /// The child's pidfd.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl AsFd for Child {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.pidfd().as_fd()

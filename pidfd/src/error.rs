@@ -102,20 +102,13 @@ pub enum Error {
 }
 
 /// `Result` with this crate's [`Error`].
-///
-/// # Kernel support
-/// Any kernel (a type alias).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// The `errno` behind this error, if it came from the kernel (`ESRCH` for
     /// [`Error::Exited`] and [`Error::NoSuchProcess`], `ECHILD` for [`Error::NotChild`]).
     ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None: `None` for the variants that carry no errno (such as [`Error::Unsupported`]).
+    /// `None` for the variants that carry no errno (such as [`Error::Unsupported`]).
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::Denied { source, .. }
@@ -138,12 +131,6 @@ impl Error {
 /// Keeps the OS error where there is one (`ESRCH` for an exited process, `ECHILD` for a
 /// non-child); [`Error::Unsupported`] becomes [`io::ErrorKind::Unsupported`], the argument
 /// errors [`io::ErrorKind::InvalidInput`].
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         match e {

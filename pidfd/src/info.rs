@@ -190,24 +190,12 @@ pub struct Coredump {
 
 impl Coredump {
     /// The kernel wrote a core dump (as recorded by the kernel: see [`Coredump::flags`]).
-    ///
-    /// # Kernel support
-    /// 6.16 (a `Coredump` exists only there).
-    ///
-    /// # Errors
-    /// None.
     pub fn dumped(&self) -> bool {
         self.flags & uapi::PIDFD_COREDUMPED != 0
     }
 
     /// The process is dumpable by its user (`PIDFD_COREDUMP_USER`) or only as root
     /// (`PIDFD_COREDUMP_ROOT`); `None` if neither was reported.
-    ///
-    /// # Kernel support
-    /// 6.16 (a `Coredump` exists only there).
-    ///
-    /// # Errors
-    /// None.
     pub fn dumpable_by_user(&self) -> Option<bool> {
         if self.flags & uapi::PIDFD_COREDUMP_USER != 0 {
             Some(true)
@@ -236,111 +224,63 @@ impl ProcessInfo {
     }
 
     /// The returned mask (`PIDFD_INFO_*` bits of `pidfd-sys`).
-    ///
-    /// # Kernel support
-    /// 6.13.
-    ///
-    /// # Errors
-    /// None.
     pub fn mask(&self) -> u64 {
         self.raw.info.mask
     }
 
     /// How many bytes of `struct pidfd_info` were passed to the kernel.
-    ///
-    /// # Kernel support
-    /// Any kernel with `PIDFD_GET_INFO` (6.13).
-    ///
-    /// # Errors
-    /// None.
     pub fn size(&self) -> usize {
         self.raw.size()
     }
 
     /// The process's pid (the thread's id for a thread pidfd) in the caller's PID namespace.
     ///
-    /// # Kernel support
-    /// 6.13; `None` once the process is reaped.
-    ///
-    /// # Errors
-    /// None.
+    /// `None` once the process is reaped.
     pub fn pid(&self) -> Option<i32> {
         self.raw.pid()
     }
 
     /// The thread-group id: equal to [`pid`](Self::pid) for a process pidfd.
     ///
-    /// # Kernel support
-    /// 6.13; `None` once the process is reaped.
-    ///
-    /// # Errors
-    /// None.
+    /// `None` once the process is reaped.
     pub fn tgid(&self) -> Option<i32> {
         self.raw.tgid()
     }
 
     /// The parent's pid; 0 when the parent is outside the caller's PID namespace.
     ///
-    /// # Kernel support
-    /// 6.13; `None` once the process is reaped.
-    ///
-    /// # Errors
-    /// None.
+    /// `None` once the process is reaped.
     pub fn ppid(&self) -> Option<i32> {
         self.raw.ppid()
     }
 
     /// The credentials.
-    ///
-    /// # Kernel support
-    /// 6.13.
-    ///
-    /// # Errors
-    /// None.
     pub fn credentials(&self) -> Option<Credentials> {
         self.raw.credentials()
     }
 
     /// The cgroup v2 id (the process's cgroup at exit, for a reaped process).
-    ///
-    /// # Kernel support
-    /// 6.13.
-    ///
-    /// # Errors
-    /// None.
     pub fn cgroup_id(&self) -> Option<u64> {
         self.raw.cgroup_id()
     }
 
     /// The exit status, once the process has been reaped (6.15).
     ///
-    /// # Kernel support
-    /// 6.15 (`PIDFD_INFO_EXIT`); always `None` before.
-    ///
-    /// # Errors
-    /// None.
+    /// Always `None` before 6.15 (`PIDFD_INFO_EXIT`).
     pub fn exit_status(&self) -> Option<ExitStatus> {
         self.raw.exit_status()
     }
 
     /// Core-dump information (6.16).
     ///
-    /// # Kernel support
-    /// 6.16 (`PIDFD_INFO_COREDUMP`); always `None` before.
-    ///
-    /// # Errors
-    /// None.
+    /// Always `None` before 6.16 (`PIDFD_INFO_COREDUMP`).
     pub fn coredump(&self) -> Option<Coredump> {
         self.raw.coredump()
     }
 
     /// The mask bits the kernel supports (6.19).
     ///
-    /// # Kernel support
-    /// 6.19 (`PIDFD_INFO_SUPPORTED_MASK`); always `None` before.
-    ///
-    /// # Errors
-    /// None.
+    /// Always `None` before 6.19 (`PIDFD_INFO_SUPPORTED_MASK`).
     pub fn supported_mask(&self) -> Option<u64> {
         self.raw.supported_mask()
     }

@@ -172,7 +172,7 @@ impl PidFd {
     /// remembered exit status.
     ///
     /// # Kernel support
-    /// Any kernel.
+    /// Any kernel (`fcntl(F_DUPFD_CLOEXEC)`).
     ///
     /// # Errors
     /// [`Error::Os`] when the fd table is full.
@@ -188,7 +188,7 @@ impl PidFd {
     /// Whether the fd is non-blocking (`PIDFD_NONBLOCK` / `O_NONBLOCK`).
     ///
     /// # Kernel support
-    /// Any kernel.
+    /// Any kernel (`fcntl(F_GETFL)`).
     ///
     /// # Errors
     /// [`Error::Os`] from `fcntl`.
@@ -820,12 +820,6 @@ impl Advice {
 }
 
 /// The pidfd, for `poll` and the other fd-taking calls.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl AsFd for PidFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -833,12 +827,6 @@ impl AsFd for PidFd {
 }
 
 /// The pidfd's number.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl AsRawFd for PidFd {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
@@ -846,12 +834,6 @@ impl AsRawFd for PidFd {
 }
 
 /// Gives up ownership of the fd (and the remembered exit status).
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl IntoRawFd for PidFd {
     fn into_raw_fd(self) -> RawFd {
         self.fd.into_raw_fd()
@@ -859,12 +841,6 @@ impl IntoRawFd for PidFd {
 }
 
 /// Gives up the `PidFd` wrapper (and its remembered exit status), keeping the fd.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl From<PidFd> for OwnedFd {
     fn from(p: PidFd) -> OwnedFd {
         p.fd
@@ -892,11 +868,7 @@ impl TryFrom<OwnedFd> for PidFd {
 
 /// Takes over std's (unstable) pidfd.
 ///
-/// # Kernel support
-/// Any kernel std hands out pidfds on (5.3+).
-///
-/// # Errors
-/// None.
+/// std hands out pidfds from 5.3; nothing is checked.
 #[cfg(feature = "nightly")]
 impl From<std::os::linux::process::PidFd> for PidFd {
     fn from(p: std::os::linux::process::PidFd) -> PidFd {
@@ -905,12 +877,6 @@ impl From<std::os::linux::process::PidFd> for PidFd {
 }
 
 /// Hands the fd to std's (unstable) pidfd type.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 #[cfg(feature = "nightly")]
 impl From<PidFd> for std::os::linux::process::PidFd {
     fn from(p: PidFd) -> std::os::linux::process::PidFd {

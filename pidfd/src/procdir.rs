@@ -53,12 +53,6 @@ impl ProcDir {
     }
 
     /// The pid this directory is named after (in the caller's PID namespace).
-    ///
-    /// # Kernel support
-    /// Any kernel.
-    ///
-    /// # Errors
-    /// None.
     pub fn pid(&self) -> i32 {
         self.pid
     }
@@ -104,7 +98,8 @@ impl ProcDir {
     /// Reads the symbolic link `name` (e.g. `"exe"`, `"cwd"`, `"ns/net"`).
     ///
     /// # Kernel support
-    /// Any kernel.
+    /// Any kernel (`readlinkat` under the open `/proc/<pid>` directory); which links exist depends
+    /// on the kernel and its configuration.
     ///
     /// # Errors
     /// As [`ProcDir::open_file`] for the name; otherwise the `readlinkat` error (`EINVAL` for a
@@ -119,12 +114,6 @@ impl ProcDir {
 }
 
 /// The open `/proc/<pid>` directory (for `openat` of your own).
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl AsFd for ProcDir {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

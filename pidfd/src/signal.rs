@@ -35,9 +35,6 @@ pub enum SignalScope {
 /// stored as: an `Int` is stored as C stores `sival_int` (the union's first four bytes, the
 /// rest zero), a `Ptr` as C stores `sival_ptr`. On little-endian targets a non-negative `Int`
 /// also reads back through `sival_ptr`; on big-endian 64-bit targets it does not, as in C.
-///
-/// # Kernel support
-/// Any kernel (plain data).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SigValue {
     /// `sival_int`.
@@ -74,11 +71,7 @@ pub struct SigInfo {
 impl SigInfo {
     /// `SI_QUEUE` with `value` as `si_value` (what `sigqueue(3)` sends).
     ///
-    /// # Kernel support
-    /// Any kernel (plain data); sending it: [`PidFd::send_signal_with`].
-    ///
-    /// # Errors
-    /// None.
+    /// Sending it: [`PidFd::send_signal_with`].
     pub fn queue(value: SigValue) -> SigInfo {
         SigInfo { code: libc::SI_QUEUE, value }
     }
@@ -87,7 +80,8 @@ impl SigInfo {
     /// `SI_TKILL`, for itself).
     ///
     /// # Kernel support
-    /// Any kernel (plain data); sending it: [`PidFd::send_signal_with`].
+    /// None needed: the values are checked, nothing is called; sending it: `pidfd_send_signal`
+    /// (5.1), see [`PidFd::send_signal_with`].
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for `code >= 0` or `code == SI_TKILL`.

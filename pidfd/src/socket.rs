@@ -91,7 +91,7 @@ pub fn recv_pidfd(sock: impl AsFd, buf: &mut [u8]) -> Result<(usize, Option<PidF
 /// same process.
 ///
 /// # Kernel support
-/// Any kernel.
+/// Any kernel with pidfds: `sendmsg` with `SCM_RIGHTS`, which every kernel has.
 ///
 /// # Errors
 /// [`Error::InvalidInput`] for empty `data` on a stream socket (nothing would carry the fd)

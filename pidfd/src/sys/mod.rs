@@ -500,11 +500,7 @@ const _: () = assert!(size_of::<RawFd>() == size_of::<libc::c_int>());
 /// safety); nothing is checked: use `PidFd::try_from(OwnedFd)` to check. (`FromRawFd` needs
 /// `unsafe`, so it lives here.)
 ///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None; an fd that is not a pidfd makes later operations fail (mostly with
+/// An fd that is not a pidfd makes later operations fail (mostly with
 /// [`Error::NotPidfd`](crate::Error::NotPidfd)).
 impl FromRawFd for crate::PidFd {
     unsafe fn from_raw_fd(fd: RawFd) -> Self {

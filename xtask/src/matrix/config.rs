@@ -98,7 +98,8 @@ impl Features {
         FACTS
             .get_or_init(|| {
                 let args = ["run", "--quiet", "-p", "pidfd", "--example", "features", "--", "--facts"];
-                let out = Command::new("cargo")
+                // The cargo running the xtask (`CARGO`), as the gate's steps do.
+                let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                     .args(args)
                     .current_dir(super::workspace_root())
                     .output()

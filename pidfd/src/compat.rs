@@ -86,39 +86,264 @@ pub enum Feature {
     CloneAutoreap,
 }
 
+/// What is known of a feature without probing it: one row of [`FACTS`].
+struct Facts {
+    /// The row's feature (the table is in `Feature` order).
+    feature: Feature,
+    /// [`Feature::name`].
+    name: &'static str,
+    /// [`Feature::since`].
+    since: &'static str,
+    /// `Display`.
+    display: &'static str,
+    /// [`Feature::probe_needs`]: the features `probe` asks first (`needs(Feature::X)?`, also
+    /// inside `info_probe` and `supported_mask`), in order.
+    needs: &'static [Feature],
+    /// [`Feature::probe_calls`]: the pidfd system calls (`pidfd_open`, `pidfd_send_signal`,
+    /// `pidfd_getfd`, `clone3`, `process_madvise`, `process_mrelease`) `probe` then makes
+    /// itself, in order. Other calls (`clone` with `CLONE_PIDFD`, `waitid`, `setns`, `ioctl`,
+    /// `fstatfs`, `getsockopt`, `name_to_handle_at`, `open_by_handle_at`) are left out, and so
+    /// is `reaped_child_pidfd`'s `pidfd_open` fallback for a kernel without `CLONE_PIDFD`.
+    calls: &'static [&'static str],
+}
+
+/// Every feature's facts, declared once, in `Feature` order (`Feature::ALL`, `name`, `since`
+/// and `Display` read it; the `features` example prints it for the kernel matrix with
+/// `--facts`). `needs` and `calls` restate `fn probe`: change them together.
+const FACTS: [Facts; 26] = [
+    Facts {
+        feature: Feature::PidfdSendSignal,
+        name: "pidfd_send_signal",
+        since: "5.1",
+        display: "pidfd_send_signal()",
+        needs: &[],
+        calls: &["pidfd_send_signal"],
+    },
+    Facts {
+        feature: Feature::ClonePidfd,
+        name: "clone_pidfd",
+        since: "5.2",
+        display: "clone(CLONE_PIDFD)",
+        needs: &[],
+        calls: &[],
+    },
+    Facts {
+        feature: Feature::PidfdOpen,
+        name: "pidfd_open",
+        since: "5.3",
+        display: "pidfd_open()",
+        needs: &[],
+        calls: &["pidfd_open"],
+    },
+    Facts {
+        feature: Feature::Clone3,
+        name: "clone3",
+        since: "5.3",
+        display: "clone3()",
+        needs: &[],
+        calls: &["clone3"],
+    },
+    // A reaped child's pidfd from clone(CLONE_PIDFD).
+    Facts {
+        feature: Feature::WaitidPidfd,
+        name: "waitid_pidfd",
+        since: "5.4",
+        display: "waitid(P_PIDFD)",
+        needs: &[Feature::ClonePidfd],
+        calls: &[],
+    },
+    Facts {
+        feature: Feature::PidfdGetfd,
+        name: "pidfd_getfd",
+        since: "5.6",
+        display: "pidfd_getfd()",
+        needs: &[],
+        calls: &["pidfd_getfd"],
+    },
+    Facts {
+        feature: Feature::CloneIntoCgroup,
+        name: "clone_into_cgroup",
+        since: "5.7",
+        display: "clone3(CLONE_INTO_CGROUP)",
+        needs: &[Feature::Clone3],
+        calls: &["clone3"],
+    },
+    // A reaped child's pidfd from clone(CLONE_PIDFD).
+    Facts {
+        feature: Feature::SetnsPidfd,
+        name: "setns_pidfd",
+        since: "5.8",
+        display: "setns() on a pidfd",
+        needs: &[Feature::ClonePidfd],
+        calls: &[],
+    },
+    Facts {
+        feature: Feature::PidfdNonblock,
+        name: "pidfd_nonblock",
+        since: "5.10",
+        display: "PIDFD_NONBLOCK",
+        needs: &[Feature::PidfdOpen],
+        calls: &["pidfd_open"],
+    },
+    Facts {
+        feature: Feature::ProcessMadvise,
+        name: "process_madvise",
+        since: "5.10",
+        display: "process_madvise()",
+        needs: &[],
+        calls: &["process_madvise"],
+    },
+    Facts {
+        feature: Feature::ProcessMrelease,
+        name: "process_mrelease",
+        since: "5.15",
+        display: "process_mrelease()",
+        needs: &[],
+        calls: &["process_mrelease"],
+    },
+    Facts {
+        feature: Feature::SoPeerPidfd,
+        name: "so_peerpidfd",
+        since: "6.5",
+        display: "SO_PEERPIDFD/SCM_PIDFD",
+        needs: &[],
+        calls: &[],
+    },
+    Facts {
+        feature: Feature::Pidfs,
+        name: "pidfs",
+        since: "6.9",
+        display: "pidfs",
+        needs: &[Feature::PidfdOpen],
+        calls: &["pidfd_open"],
+    },
+    Facts {
+        feature: Feature::PidfdThread,
+        name: "pidfd_thread",
+        since: "6.9",
+        display: "PIDFD_THREAD",
+        needs: &[Feature::PidfdOpen],
+        calls: &["pidfd_open"],
+    },
+    Facts {
+        feature: Feature::SignalScope,
+        name: "signal_scope",
+        since: "6.9",
+        display: "PIDFD_SIGNAL_* scopes",
+        needs: &[Feature::PidfdOpen],
+        calls: &["pidfd_open", "pidfd_send_signal"],
+    },
+    Facts {
+        feature: Feature::NamespaceIoctls,
+        name: "namespace_ioctls",
+        since: "6.11",
+        display: "PIDFD_GET_*_NAMESPACE ioctls",
+        needs: &[Feature::Pidfs],
+        calls: &["pidfd_open"],
+    },
+    // `info_probe`.
+    Facts {
+        feature: Feature::GetInfo,
+        name: "get_info",
+        since: "6.13",
+        display: "PIDFD_GET_INFO ioctl",
+        needs: &[Feature::Pidfs],
+        calls: &["pidfd_open"],
+    },
+    Facts {
+        feature: Feature::FileHandles,
+        name: "file_handles",
+        since: "6.14",
+        display: "pidfs file handles",
+        needs: &[Feature::Pidfs],
+        calls: &["pidfd_open"],
+    },
+    Facts {
+        feature: Feature::PidfdSelf,
+        name: "pidfd_self",
+        since: "6.15",
+        display: "PIDFD_SELF_* sentinels",
+        needs: &[],
+        calls: &["pidfd_send_signal"],
+    },
+    // `supported_mask` (through pidfs), then `needs(GetInfo)`, then a reaped child's pidfd. Its
+    // `needs(InfoCoredump)` is a shortcut to `true`, not a need.
+    Facts {
+        feature: Feature::InfoExit,
+        name: "info_exit",
+        since: "6.15",
+        display: "PIDFD_INFO_EXIT",
+        needs: &[Feature::Pidfs, Feature::GetInfo],
+        calls: &["pidfd_open"],
+    },
+    // `info_probe`.
+    Facts {
+        feature: Feature::InfoCoredump,
+        name: "info_coredump",
+        since: "6.16",
+        display: "PIDFD_INFO_COREDUMP",
+        needs: &[Feature::Pidfs],
+        calls: &["pidfd_open"],
+    },
+    Facts {
+        feature: Feature::PidfsRoot,
+        name: "pidfs_root",
+        since: "6.17",
+        display: "FD_PIDFS_ROOT",
+        needs: &[Feature::FileHandles],
+        calls: &["pidfd_open"],
+    },
+    // `supported_mask` (`info_probe`).
+    Facts {
+        feature: Feature::SupportedMask,
+        name: "supported_mask",
+        since: "6.19",
+        display: "PIDFD_INFO_SUPPORTED_MASK",
+        needs: &[Feature::Pidfs],
+        calls: &["pidfd_open"],
+    },
+    // `supported_mask` (`info_probe`).
+    Facts {
+        feature: Feature::CoredumpSignal,
+        name: "coredump_signal",
+        since: "6.19",
+        display: "PIDFD_INFO_COREDUMP_SIGNAL",
+        needs: &[Feature::Pidfs],
+        calls: &["pidfd_open"],
+    },
+    // `supported_mask` (`info_probe`).
+    Facts {
+        feature: Feature::CoredumpCode,
+        name: "coredump_code",
+        since: "7.1",
+        display: "PIDFD_INFO_COREDUMP_CODE",
+        needs: &[Feature::Pidfs],
+        calls: &["pidfd_open"],
+    },
+    Facts {
+        feature: Feature::CloneAutoreap,
+        name: "clone_autoreap",
+        since: "7.1",
+        display: "clone3(CLONE_AUTOREAP)",
+        needs: &[Feature::CloneIntoCgroup],
+        calls: &["clone3"],
+    },
+];
+
 impl Feature {
     /// Every feature, in kernel order.
     ///
     /// # Kernel support
     /// Any kernel (a constant).
-    pub const ALL: [Feature; 26] = [
-        Feature::PidfdSendSignal,
-        Feature::ClonePidfd,
-        Feature::PidfdOpen,
-        Feature::Clone3,
-        Feature::WaitidPidfd,
-        Feature::PidfdGetfd,
-        Feature::CloneIntoCgroup,
-        Feature::SetnsPidfd,
-        Feature::PidfdNonblock,
-        Feature::ProcessMadvise,
-        Feature::ProcessMrelease,
-        Feature::SoPeerPidfd,
-        Feature::Pidfs,
-        Feature::PidfdThread,
-        Feature::SignalScope,
-        Feature::NamespaceIoctls,
-        Feature::GetInfo,
-        Feature::FileHandles,
-        Feature::PidfdSelf,
-        Feature::InfoExit,
-        Feature::InfoCoredump,
-        Feature::PidfsRoot,
-        Feature::SupportedMask,
-        Feature::CoredumpSignal,
-        Feature::CoredumpCode,
-        Feature::CloneAutoreap,
-    ];
+    pub const ALL: [Feature; 26] = {
+        let mut all = [Feature::PidfdSendSignal; FACTS.len()];
+        let mut i = 0;
+        while i < FACTS.len() {
+            all[i] = FACTS[i].feature;
+            i += 1;
+        }
+        all
+    };
 
     /// A stable machine-readable name (`snake_case`), as used by the kernel matrix.
     ///
@@ -128,34 +353,7 @@ impl Feature {
     /// # Errors
     /// None.
     pub const fn name(self) -> &'static str {
-        match self {
-            Feature::PidfdSendSignal => "pidfd_send_signal",
-            Feature::ClonePidfd => "clone_pidfd",
-            Feature::PidfdOpen => "pidfd_open",
-            Feature::Clone3 => "clone3",
-            Feature::WaitidPidfd => "waitid_pidfd",
-            Feature::PidfdGetfd => "pidfd_getfd",
-            Feature::CloneIntoCgroup => "clone_into_cgroup",
-            Feature::SetnsPidfd => "setns_pidfd",
-            Feature::PidfdNonblock => "pidfd_nonblock",
-            Feature::ProcessMadvise => "process_madvise",
-            Feature::ProcessMrelease => "process_mrelease",
-            Feature::SoPeerPidfd => "so_peerpidfd",
-            Feature::Pidfs => "pidfs",
-            Feature::PidfdThread => "pidfd_thread",
-            Feature::SignalScope => "signal_scope",
-            Feature::NamespaceIoctls => "namespace_ioctls",
-            Feature::GetInfo => "get_info",
-            Feature::FileHandles => "file_handles",
-            Feature::PidfdSelf => "pidfd_self",
-            Feature::InfoExit => "info_exit",
-            Feature::InfoCoredump => "info_coredump",
-            Feature::PidfsRoot => "pidfs_root",
-            Feature::SupportedMask => "supported_mask",
-            Feature::CoredumpSignal => "coredump_signal",
-            Feature::CoredumpCode => "coredump_code",
-            Feature::CloneAutoreap => "clone_autoreap",
-        }
+        FACTS[self as usize].name
     }
 
     /// The first mainline Linux release that has the feature (for messages; distributions
@@ -167,27 +365,36 @@ impl Feature {
     /// # Errors
     /// None.
     pub const fn since(self) -> &'static str {
-        match self {
-            Feature::PidfdSendSignal => "5.1",
-            Feature::ClonePidfd => "5.2",
-            Feature::PidfdOpen | Feature::Clone3 => "5.3",
-            Feature::WaitidPidfd => "5.4",
-            Feature::PidfdGetfd => "5.6",
-            Feature::CloneIntoCgroup => "5.7",
-            Feature::SetnsPidfd => "5.8",
-            Feature::PidfdNonblock | Feature::ProcessMadvise => "5.10",
-            Feature::ProcessMrelease => "5.15",
-            Feature::SoPeerPidfd => "6.5",
-            Feature::Pidfs | Feature::PidfdThread | Feature::SignalScope => "6.9",
-            Feature::NamespaceIoctls => "6.11",
-            Feature::GetInfo => "6.13",
-            Feature::FileHandles => "6.14",
-            Feature::PidfdSelf | Feature::InfoExit => "6.15",
-            Feature::InfoCoredump => "6.16",
-            Feature::PidfsRoot => "6.17",
-            Feature::SupportedMask | Feature::CoredumpSignal => "6.19",
-            Feature::CoredumpCode | Feature::CloneAutoreap => "7.1",
-        }
+        FACTS[self as usize].since
+    }
+
+    /// The features this feature's probe asks first: one that is missing makes this one
+    /// missing, one that a policy refuses makes this one [`Support::Denied`]. For the kernel
+    /// matrix (the `features` example prints it); not a stable interface.
+    ///
+    /// # Kernel support
+    /// Any kernel (a constant; nothing is probed).
+    ///
+    /// # Errors
+    /// None.
+    #[doc(hidden)]
+    pub const fn probe_needs(self) -> &'static [Feature] {
+        FACTS[self as usize].needs
+    }
+
+    /// The pidfd system calls this feature's probe makes itself (of `pidfd_open`,
+    /// `pidfd_send_signal`, `pidfd_getfd`, `clone3`, `process_madvise`, `process_mrelease`), by
+    /// name, in order. For the kernel matrix (the `features` example prints it); not a stable
+    /// interface.
+    ///
+    /// # Kernel support
+    /// Any kernel (a constant; nothing is probed).
+    ///
+    /// # Errors
+    /// None.
+    #[doc(hidden)]
+    pub const fn probe_calls(self) -> &'static [&'static str] {
+        FACTS[self as usize].calls
     }
 
     /// Looks a feature up by its [`name`](Feature::name); `None` for an unknown name.
@@ -267,35 +474,7 @@ impl Feature {
 /// None.
 impl fmt::Display for Feature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self {
-            Feature::PidfdSendSignal => "pidfd_send_signal()",
-            Feature::ClonePidfd => "clone(CLONE_PIDFD)",
-            Feature::PidfdOpen => "pidfd_open()",
-            Feature::Clone3 => "clone3()",
-            Feature::WaitidPidfd => "waitid(P_PIDFD)",
-            Feature::PidfdGetfd => "pidfd_getfd()",
-            Feature::CloneIntoCgroup => "clone3(CLONE_INTO_CGROUP)",
-            Feature::SetnsPidfd => "setns() on a pidfd",
-            Feature::PidfdNonblock => "PIDFD_NONBLOCK",
-            Feature::ProcessMadvise => "process_madvise()",
-            Feature::ProcessMrelease => "process_mrelease()",
-            Feature::SoPeerPidfd => "SO_PEERPIDFD/SCM_PIDFD",
-            Feature::Pidfs => "pidfs",
-            Feature::PidfdThread => "PIDFD_THREAD",
-            Feature::SignalScope => "PIDFD_SIGNAL_* scopes",
-            Feature::NamespaceIoctls => "PIDFD_GET_*_NAMESPACE ioctls",
-            Feature::GetInfo => "PIDFD_GET_INFO ioctl",
-            Feature::FileHandles => "pidfs file handles",
-            Feature::PidfdSelf => "PIDFD_SELF_* sentinels",
-            Feature::InfoExit => "PIDFD_INFO_EXIT",
-            Feature::InfoCoredump => "PIDFD_INFO_COREDUMP",
-            Feature::PidfsRoot => "FD_PIDFS_ROOT",
-            Feature::SupportedMask => "PIDFD_INFO_SUPPORTED_MASK",
-            Feature::CoredumpSignal => "PIDFD_INFO_COREDUMP_SIGNAL",
-            Feature::CoredumpCode => "PIDFD_INFO_COREDUMP_CODE",
-            Feature::CloneAutoreap => "clone3(CLONE_AUTOREAP)",
-        };
-        f.write_str(what)
+        f.write_str(FACTS[*self as usize].display)
     }
 }
 
@@ -640,7 +819,7 @@ fn supported_mask() -> io::Result<Option<u64>> {
 
 /// How each operation will be carried out on the running kernel, and what the kernel supports.
 ///
-/// `Display` prints a table; [`FeatureReport::kmatrix_lines`] prints the kernel matrix's
+/// `Display` prints a table; the `features` example prints the kernel matrix's
 /// machine-readable form.
 ///
 /// # Kernel support
@@ -755,27 +934,6 @@ impl FeatureReport {
             ("spawn into a cgroup", spawn_cgroup),
         ]
     }
-
-    /// Lines `KMATRIX-FEATURE <name> <yes|no|denied|unknown>`, one per feature.
-    ///
-    /// # Kernel support
-    /// Any kernel (reads the snapshot).
-    ///
-    /// # Errors
-    /// None.
-    pub fn kmatrix_lines(&self) -> String {
-        let mut out = String::new();
-        for (f, s) in self.iter() {
-            let word = match s {
-                Support::Supported => "yes",
-                Support::Unsupported => "no",
-                Support::Denied { .. } => "denied",
-                Support::Undetermined { .. } => "unknown",
-            };
-            out.push_str(&format!("KMATRIX-FEATURE {} {}\n", f.name(), word));
-        }
-        out
-    }
 }
 
 /// The features and the operations, as two tables.
@@ -797,5 +955,54 @@ impl fmt::Display for FeatureReport {
             writeln!(f, "{op:<36} {how}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Row `i` of the table is the feature whose discriminant is `i`, so the accessors that index
+    /// it by `self as usize` read their own row, and `ALL` lists the rows in order.
+    #[test]
+    fn the_facts_table_is_in_feature_order() {
+        assert_eq!(FACTS.len(), Feature::ALL.len());
+        for (i, row) in FACTS.iter().enumerate() {
+            assert_eq!(row.feature as usize, i, "row {i} is {:?}", row.feature);
+            assert_eq!(Feature::ALL[i], row.feature);
+            assert_eq!(row.feature.name(), row.name);
+            assert_eq!(row.feature.since(), row.since);
+            assert_eq!(row.feature.to_string(), row.display);
+            assert_eq!(Feature::from_name(row.name), Some(row.feature));
+        }
+    }
+
+    /// Names are unique `snake_case`, versions `major.minor`; a probe needs only features that
+    /// come before it (no cycles) and calls only pidfd system calls.
+    #[test]
+    fn the_facts_table_is_well_formed() {
+        const CALLS: [&str; 6] =
+            ["pidfd_open", "pidfd_send_signal", "pidfd_getfd", "clone3", "process_madvise", "process_mrelease"];
+        for (i, row) in FACTS.iter().enumerate() {
+            assert!(
+                row.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{}",
+                row.name
+            );
+            assert!(FACTS[..i].iter().all(|r| r.name != row.name && r.display != row.display), "{} twice", row.name);
+            let (major, minor) = row.since.split_once('.').unwrap();
+            assert!(major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok(), "{}: {}", row.name, row.since);
+            for n in row.needs {
+                assert!((*n as usize) < i, "{} needs {}, which comes after it", row.name, n.name());
+            }
+            for c in row.calls {
+                assert!(CALLS.contains(c), "{} calls {c}, not a pidfd system call", row.name);
+            }
+            assert_eq!(row.feature.probe_needs(), row.needs);
+            assert_eq!(row.feature.probe_calls(), row.calls);
+        }
+        // Kernel order: a feature's first kernel is never older than its predecessor's.
+        let v = |s: &str| s.split_once('.').map(|(a, b)| (a.parse::<u32>().unwrap(), b.parse::<u32>().unwrap()));
+        assert!(FACTS.windows(2).all(|w| v(w[0].since) <= v(w[1].since)));
     }
 }

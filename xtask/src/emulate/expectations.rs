@@ -3,7 +3,10 @@
 //! The expectation has three states (`PIDFD_TEST_EXPECT` lists what must be
 //! present, `PIDFD_TEST_DENIED` what must probe `denied`, anything else must
 //! probe `no`). A feature's state follows from how `pidfd::features()` probes
-//! it, which [`PROBES`] restates (from `fn probe` in pidfd/src/compat.rs):
+//! it: which features the probe asks first and which pidfd system calls it then
+//! makes, as pidfd/src/compat.rs's feature table declares them (`needs`,
+//! `calls`) and the `features` example prints them (`--facts`, read into
+//! [`Features`]). For the profiles of today:
 //!
 //! * `denied`: the probe meets `EPERM` itself or through a feature it builds
 //!   on. Directly: `pidfd_open` (`pidfd_open(getpid())`), `pidfd_send_signal`
@@ -31,57 +34,7 @@
 //! still runs.
 
 use super::Profile;
-use crate::matrix::config::{self, Config, Version};
-
-/// A system call a profile may refuse, as far as the feature probes are concerned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Call {
-    PidfdOpen,
-    PidfdSendSignal,
-    PidfdGetfd,
-    Clone3,
-}
-
-/// How `pidfd::features()` probes each feature (`fn probe` in pidfd/src/compat.rs), reduced to
-/// what a seccomp profile can change: `(feature, needs, calls)`. `needs` are the features the
-/// probe asks first (`needs(Feature::X)?`, also inside `info_probe`/`supported_mask`), in
-/// order: one that is refused makes this one `denied`, one that is absent makes it `no`. `calls`
-/// are the system calls of [`Call`] the probe then makes itself, in order. Calls no profile
-/// filters (`clone` with `CLONE_PIDFD`, `ioctl`, `fstatfs`, `getsockopt`, `process_madvise` and
-/// `process_mrelease` with a bad fd, `name_to_handle_at`) are left out. The kernel matrix checks
-/// this table every run: a probe that comes to need another call shows up as a measured value
-/// that differs from the expectation.
-const PROBES: &[(&str, &[&str], &[Call])] = &[
-    ("pidfd_send_signal", &[], &[Call::PidfdSendSignal]),
-    ("clone_pidfd", &[], &[]),
-    ("pidfd_open", &[], &[Call::PidfdOpen]),
-    ("clone3", &[], &[Call::Clone3]),
-    // A reaped child's pidfd from clone(CLONE_PIDFD).
-    ("waitid_pidfd", &["clone_pidfd"], &[]),
-    ("pidfd_getfd", &[], &[Call::PidfdGetfd]),
-    ("clone_into_cgroup", &["clone3"], &[Call::Clone3]),
-    // A reaped child's pidfd from clone(CLONE_PIDFD).
-    ("setns_pidfd", &["clone_pidfd"], &[]),
-    ("pidfd_nonblock", &["pidfd_open"], &[Call::PidfdOpen]),
-    ("process_madvise", &[], &[]),
-    ("process_mrelease", &[], &[]),
-    ("so_peerpidfd", &[], &[]),
-    ("pidfs", &["pidfd_open"], &[Call::PidfdOpen]),
-    ("pidfd_thread", &["pidfd_open"], &[Call::PidfdOpen]),
-    ("signal_scope", &["pidfd_open"], &[Call::PidfdOpen, Call::PidfdSendSignal]),
-    ("namespace_ioctls", &["pidfs"], &[Call::PidfdOpen]),
-    ("get_info", &["pidfs"], &[Call::PidfdOpen]),
-    ("file_handles", &["pidfs"], &[Call::PidfdOpen]),
-    ("pidfd_self", &[], &[Call::PidfdSendSignal]),
-    // supported_mask() (through pidfs), then needs(GetInfo), then a reaped child's pidfd.
-    ("info_exit", &["pidfs", "get_info"], &[Call::PidfdOpen]),
-    ("info_coredump", &["pidfs"], &[Call::PidfdOpen]),
-    ("pidfs_root", &["file_handles"], &[Call::PidfdOpen]),
-    ("supported_mask", &["pidfs"], &[Call::PidfdOpen]),
-    ("coredump_signal", &["pidfs"], &[Call::PidfdOpen]),
-    ("coredump_code", &["pidfs"], &[Call::PidfdOpen]),
-    ("clone_autoreap", &["clone_into_cgroup"], &[Call::Clone3]),
-];
+use crate::matrix::config::{self, Config, Features, Version};
 
 /// What a profile makes a probe answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,35 +52,38 @@ enum Outcome {
 /// feature must be absent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Expectation {
-    /// Present, in kernels.toml order.
+    /// Present, in feature table order.
     pub(crate) present: Vec<String>,
-    /// Denied by the profile, in kernels.toml order.
+    /// Denied by the profile, in feature table order.
     pub(crate) denied: Vec<String>,
 }
 
-/// How the container profile answers a call: refused (`EPERM`) or missing (`ENOSYS`).
-fn container_answer(c: Call) -> Outcome {
-    match c {
-        Call::PidfdOpen | Call::PidfdSendSignal | Call::PidfdGetfd => Outcome::Denied,
-        Call::Clone3 => Outcome::Absent,
+/// How the container profile answers a call a probe makes (a name from a feature's `calls`):
+/// refused (`EPERM`), missing (`ENOSYS`), or the host's (`process_madvise`, `process_mrelease`).
+fn container_answer(call: &str) -> Outcome {
+    match call {
+        "pidfd_open" | "pidfd_send_signal" | "pidfd_getfd" => Outcome::Denied,
+        "clone3" => Outcome::Absent,
+        _ => Outcome::Host,
     }
 }
 
-/// What the probe of `feature` answers when each [`Call`] answers as `call` says (`Host`: the
-/// host kernel runs it); `host_has` is what the host kernel has. An unknown feature is `Host`
-/// (and `probe_table_covers_every_feature` keeps [`PROBES`] complete).
-fn probe_outcome(feature: &str, call: &dyn Fn(Call) -> Outcome, host_has: &[String]) -> Outcome {
-    let Some((_, needs, calls)) = PROBES.iter().find(|(f, _, _)| *f == feature) else {
+/// What the probe of `feature` answers when each call answers as `call` says (`Host`: the host
+/// kernel runs it); `host_has` is what the host kernel has. Its `needs` come first, in order:
+/// one that is refused makes it `denied`, one that is absent `no`; then its `calls`. An
+/// unknown feature is `Host`.
+fn probe_outcome(features: &Features, feature: &str, call: &dyn Fn(&str) -> Outcome, host_has: &[String]) -> Outcome {
+    let Some(fact) = features.get(feature) else {
         return Outcome::Host;
     };
-    for need in *needs {
-        match probe_outcome(need, call, host_has) {
-            Outcome::Host if host_has.iter().any(|h| h == need) => {}
+    for need in &fact.needs {
+        match probe_outcome(features, need, call, host_has) {
+            Outcome::Host if host_has.contains(need) => {}
             Outcome::Host | Outcome::Absent => return Outcome::Absent,
             Outcome::Denied => return Outcome::Denied,
         }
     }
-    calls.iter().map(|&c| call(c)).find(|o| *o != Outcome::Host).unwrap_or(Outcome::Host)
+    fact.calls.iter().map(|c| call(c)).find(|o| *o != Outcome::Host).unwrap_or(Outcome::Host)
 }
 
 impl Profile {
@@ -140,7 +96,7 @@ impl Profile {
             Self::Kernel(v) => (cfg.features.for_version((*v).min(host)), Vec::new()),
             Self::ContainerEperm => {
                 let host_has = cfg.features.for_version(host);
-                let outcome = |f: &str| probe_outcome(f, &|c| container_answer(c), &host_has);
+                let outcome = |f: &str| probe_outcome(&cfg.features, f, &container_answer, &host_has);
                 let names = cfg.features.names();
                 let present = names.iter().filter(|f| outcome(f) == Outcome::Host && host_has.contains(f)).cloned();
                 let denied = names.iter().filter(|f| outcome(f) == Outcome::Denied).cloned().collect();
@@ -163,14 +119,18 @@ impl Profile {
 mod tests {
     use super::*;
 
+    /// The system calls a feature's `calls` may name, all of which the profiles here model. A
+    /// probe that comes to make another pidfd system call fails this test until
+    /// `container_answer` (and the filter rules, if they refuse it) are taught it.
+    const CALLS: [&str; 6] =
+        ["pidfd_open", "pidfd_send_signal", "pidfd_getfd", "clone3", "process_madvise", "process_mrelease"];
+
     #[test]
-    fn probe_table_covers_every_feature() {
+    fn facts_name_only_known_calls() {
         let cfg = config::load().unwrap();
-        let table: Vec<&str> = PROBES.iter().map(|(f, _, _)| *f).collect();
-        assert_eq!(table, cfg.features.names(), "PROBES must list kernels.toml's features, in order");
-        for (f, needs, _) in PROBES {
-            for n in *needs {
-                assert!(table.contains(n), "{f} needs unknown feature {n}");
+        for f in &cfg.features.0 {
+            for c in &f.calls {
+                assert!(CALLS.contains(&c.as_str()), "{} calls {c}, which no profile here models", f.name);
             }
         }
     }
@@ -210,9 +170,9 @@ mod tests {
         assert!(k.denied.is_empty());
         assert_eq!(k.present, cfg.features.for_version(Version(5, 4)));
         // The host's own answers decide where no call is refused.
-        let host = |_: Call| Outcome::Host;
+        let host = |_: &str| Outcome::Host;
         let h612 = cfg.features.for_version(Version(6, 12));
-        assert_eq!(probe_outcome("info_exit", &host, &h612), Outcome::Absent);
-        assert_eq!(probe_outcome("namespace_ioctls", &host, &h612), Outcome::Host);
+        assert_eq!(probe_outcome(&cfg.features, "info_exit", &host, &h612), Outcome::Absent);
+        assert_eq!(probe_outcome(&cfg.features, "namespace_ioctls", &host, &h612), Outcome::Host);
     }
 }

@@ -1,11 +1,14 @@
 //! `xtask/kernels.toml`, read with `toml` and serde into the typed view the matrix and the
 //! emulation use: the file's shape ([`File`]), then the checks serde cannot make (versions,
-//! architectures, feature names) with errors that name the entry.
+//! architectures, feature names) with errors that name the entry. The features themselves are
+//! not in the file: [`Features::load`] reads them from pidfd's `features` example (`--facts`),
+//! which prints the table in pidfd/src/compat.rs.
 
 use super::arch::Arch;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
 
 /// A `major.minor` kernel version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,48 +30,87 @@ impl std::fmt::Display for Version {
     }
 }
 
-/// The feature table: name and first mainline kernel, in file order.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Features(pub(crate) Vec<(String, Version)>);
-
-/// `[features]` as a map read in file order (`toml`'s `preserve_order`), each value a version
-/// string: the order is the order of `pidfd::features()` and of the matrix's columns.
-impl<'de> Deserialize<'de> for Features {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct InOrder;
-        impl<'de> Visitor<'de> for InOrder {
-            type Value = Features;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a table of feature = \"version\"")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Features, A::Error> {
-                let mut out = Vec::new();
-                while let Some(name) = map.next_key::<String>()? {
-                    let toml::Value::String(s) = map.next_value()? else {
-                        return Err(de::Error::custom(format!("[features] {name} must be a version string")));
-                    };
-                    let since = Version::parse(&s)
-                        .ok_or_else(|| de::Error::custom(format!("[features] {name}: bad version {s}")))?;
-                    out.push((name, since));
-                }
-                Ok(Features(out))
-            }
-        }
-        d.deserialize_map(InOrder)
-    }
+/// What is known of one feature without probing it (a line of `features --facts`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Fact {
+    /// `Feature::name`.
+    pub(crate) name: String,
+    /// The first mainline kernel with it.
+    pub(crate) since: Version,
+    /// The features its probe asks first: a missing one makes it missing, a refused one refused.
+    pub(crate) needs: Vec<String>,
+    /// The pidfd system calls its probe then makes itself, by name.
+    pub(crate) calls: Vec<String>,
 }
+
+/// The feature table, in `pidfd::Feature::ALL` order (the order of `pidfd::features()` and of
+/// the matrix's columns).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Features(pub(crate) Vec<Fact>);
 
 impl Features {
     /// The features a mainline kernel of version `v` has.
     pub(crate) fn for_version(&self, v: Version) -> Vec<String> {
-        self.0.iter().filter(|(_, since)| *since <= v).map(|(n, _)| n.clone()).collect()
+        self.0.iter().filter(|f| f.since <= v).map(|f| f.name.clone()).collect()
     }
 
     /// The names, in table order.
     pub(crate) fn names(&self) -> Vec<String> {
-        self.0.iter().map(|(n, _)| n.clone()).collect()
+        self.0.iter().map(|f| f.name.clone()).collect()
+    }
+
+    /// One feature's facts.
+    pub(crate) fn get(&self, name: &str) -> Option<&Fact> {
+        self.0.iter().find(|f| f.name == name)
+    }
+
+    /// Parses the output of `features --facts`: lines `<name> <since> needs=<a,b> calls=<c,d>`.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let list = |s: &str| s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect::<Vec<_>>();
+        let mut out: Vec<Fact> = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let bad = || format!("features --facts: bad line `{line}`");
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let [name, since, needs, calls] = words[..] else { return Err(bad()) };
+            let (Some(needs), Some(calls)) = (needs.strip_prefix("needs="), calls.strip_prefix("calls=")) else {
+                return Err(bad());
+            };
+            let since = Version::parse(since).ok_or_else(bad)?;
+            let fact = Fact { name: name.to_owned(), since, needs: list(needs), calls: list(calls) };
+            if let Some(n) = fact.needs.iter().find(|n| !out.iter().any(|f| f.name == **n)) {
+                return Err(format!("features --facts: {name} needs {n}, which is not listed before it"));
+            }
+            if out.iter().any(|f| f.name == name) {
+                return Err(format!("features --facts: {name} is listed twice"));
+            }
+            out.push(fact);
+        }
+        if out.is_empty() {
+            return Err("features --facts printed no feature".to_owned());
+        }
+        Ok(Self(out))
+    }
+
+    /// The facts as pidfd declares them: the output of `cargo run -p pidfd --example features
+    /// -- --facts`, run once per process (the example is built for the host like any target).
+    pub(crate) fn load() -> Result<Self, String> {
+        static FACTS: OnceLock<Result<Features, String>> = OnceLock::new();
+        FACTS
+            .get_or_init(|| {
+                let args = ["run", "--quiet", "-p", "pidfd", "--example", "features", "--", "--facts"];
+                // The cargo running the xtask (`CARGO`), as the gate's steps do.
+                let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                    .args(args)
+                    .current_dir(super::workspace_root())
+                    .output()
+                    .map_err(|e| format!("cargo {}: {e}", args.join(" ")))?;
+                if !out.status.success() {
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    return Err(format!("cargo {} failed ({}):\n{err}", args.join(" "), out.status));
+                }
+                Self::parse(&String::from_utf8_lossy(&out.stdout))
+            })
+            .clone()
     }
 }
 
@@ -129,7 +171,7 @@ pub(crate) struct Emulation {
 /// The typed configuration.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
-    /// Feature table.
+    /// Feature table (from pidfd, see [`Features::load`]).
     pub(crate) features: Features,
     /// Default kernels, in boot order.
     pub(crate) kernels: Vec<Kernel>,
@@ -154,8 +196,8 @@ pub(crate) struct Config {
 struct File {
     #[serde(default)]
     settings: Settings,
-    #[serde(default)]
-    features: Features,
+    /// No longer read (the features come from pidfd): present, it is an error, not ignored.
+    features: Option<toml::Value>,
     #[serde(default, rename = "kernel")]
     kernels: Vec<KernelEntry>,
     #[serde(default, rename = "emulation")]
@@ -219,16 +261,21 @@ pub(crate) fn path() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/kernels.toml"))
 }
 
-/// Reads and checks `xtask/kernels.toml`.
+/// Reads and checks `xtask/kernels.toml`, with the features pidfd declares.
 pub(crate) fn load() -> Result<Config, String> {
     let text = std::fs::read_to_string(path()).map_err(|e| format!("reading {}: {e}", path().display()))?;
-    parse(&text)
+    parse(&text, Features::load()?)
 }
 
-/// Parses and checks the text of a `kernels.toml`; errors name the entry and the key.
-fn parse(text: &str) -> Result<Config, String> {
+/// Parses and checks the text of a `kernels.toml` against `features`; errors name the entry and
+/// the key.
+fn parse(text: &str, features: Features) -> Result<Config, String> {
     let file: File = toml::from_str(text).map_err(|e| format!("kernels.toml: {e}"))?;
-    let features = file.features;
+    if file.features.is_some() {
+        return Err("kernels.toml: [features] is not read: a feature's first kernel is declared in \
+                    pidfd/src/compat.rs (FACTS) and read from `features --facts`"
+            .to_owned());
+    }
     let known = features.names();
     let check = |list: &[String], what: &str| -> Result<(), String> {
         match list.iter().find(|f| !known.contains(f)) {
@@ -305,12 +352,21 @@ mod tests {
     #[test]
     fn the_shipped_file_reads_as_written() {
         let c = load().unwrap();
+        // The features come from pidfd's table (`features --facts`).
+        let since = |f: &Fact| (f.name.clone(), f.since);
         assert_eq!(c.features.0.len(), 26);
-        assert_eq!(c.features.0[0], ("pidfd_send_signal".to_owned(), Version(5, 1)));
-        assert_eq!(c.features.0.last(), Some(&("clone_autoreap".to_owned(), Version(7, 1))));
-        // File order, not sorted: the matrix's columns and `pidfd::features()` follow it.
+        assert_eq!(since(&c.features.0[0]), ("pidfd_send_signal".to_owned(), Version(5, 1)));
+        assert_eq!(c.features.0.last().map(since), Some(("clone_autoreap".to_owned(), Version(7, 1))));
+        // Table order, not sorted: the matrix's columns and `pidfd::features()` follow it.
         assert_eq!(c.features.names()[2..4], ["pidfd_open", "clone3"]);
-        assert!(c.features.0.contains(&("get_info".to_owned(), Version(6, 13))));
+        assert_eq!(c.features.get("get_info").map(since), Some(("get_info".to_owned(), Version(6, 13))));
+        let info_exit = c.features.get("info_exit").unwrap();
+        assert_eq!(
+            (info_exit.needs.join(","), info_exit.calls.join(",")),
+            ("pidfs,get_info".into(), "pidfd_open".into())
+        );
+        let so = c.features.get("so_peerpidfd").unwrap();
+        assert!(so.needs.is_empty() && so.calls.is_empty());
         assert_eq!(c.kernels.len(), 12);
         let first = &c.kernels[0];
         assert_eq!((first.label.as_str(), first.version, first.arch), ("5.10.223", Version(5, 10), Arch::X86_64));
@@ -328,14 +384,15 @@ mod tests {
 
     #[test]
     fn absent_tables_and_keys_take_the_defaults() {
-        let c = parse("").unwrap();
+        let c = parse("", Features::default()).unwrap();
         assert!(c.features.0.is_empty() && c.kernels.is_empty() && c.emulations.is_empty());
         assert_eq!((c.timeout_tcg, c.timeout_kvm, c.binary_timeout, c.test_threads), (240, 90, 180, 2));
         assert_eq!((c.busybox_suite.as_str(), c.qemu_min), ("bookworm", Version(8, 1)));
         let c = parse(
-            "[settings]\ntimeout_kvm = 1_000 # ms? no: s\n[features]\n\"a\" = \"5.1\"\nb = \"6.2\"\n\
+            "[settings]\ntimeout_kvm = 1_000 # ms? no: s\n\
              [[kernel]]\nversion = \"6.2.1\"\nsuite = \"s\"\npackage = \"p\"\npackage_version = \"v\"\n\
              expect_remove = [\"a\",]\nunknown_key = true\n",
+            ab(),
         )
         .unwrap();
         assert_eq!((c.timeout_tcg, c.timeout_kvm), (240, 1000));
@@ -345,10 +402,36 @@ mod tests {
         assert_eq!(k.expected(&c.features), ["b"]);
     }
 
+    /// Two features, as `features --facts` prints them.
+    fn ab() -> Features {
+        Features::parse("a 5.1 needs= calls=pidfd_open\nb 6.2 needs=a calls=\n").unwrap()
+    }
+
+    #[test]
+    fn facts_lines() {
+        let f = ab();
+        assert_eq!(f.names(), ["a", "b"]);
+        assert_eq!(
+            f.0[0],
+            Fact { name: "a".into(), since: Version(5, 1), needs: vec![], calls: vec!["pidfd_open".into()] }
+        );
+        assert_eq!((&f.0[1].needs[..], f.0[1].calls.len(), f.0[1].since), (&["a".to_owned()][..], 0, Version(6, 2)));
+        let err = |text: &str| Features::parse(text).unwrap_err();
+        assert_eq!(err("a five needs= calls="), "features --facts: bad line `a five needs= calls=`");
+        assert_eq!(err("a 5.1 calls= needs="), "features --facts: bad line `a 5.1 calls= needs=`");
+        assert_eq!(err("a 5.1 needs="), "features --facts: bad line `a 5.1 needs=`");
+        assert_eq!(
+            err("a 5.1 needs=b calls=\nb 5.2 needs= calls="),
+            "features --facts: a needs b, which is not listed before it"
+        );
+        assert_eq!(err("a 5.1 needs= calls=\na 5.2 needs= calls="), "features --facts: a is listed twice");
+        assert_eq!(err(""), "features --facts printed no feature");
+    }
+
     /// A bad file is an error that names the key (and, from `toml`, the line).
     #[test]
     fn errors_name_the_key() {
-        let err = |text: &str| parse(text).unwrap_err();
+        let err = |text: &str| parse(text, ab()).unwrap_err();
         let kernel = "[[kernel]]\nversion = \"6.1\"\nsuite = \"s\"\npackage = \"p\"\n";
         let e = err(kernel);
         assert!(e.starts_with("kernels.toml: ") && e.contains("missing field `package_version`"), "{e}");
@@ -359,9 +442,8 @@ mod tests {
         let e = err(&format!("{kernel}package_version = \"v\"\n").replace("6.1", "six"));
         assert_eq!(e, "kernels.toml: bad version six");
         assert!(err("[[emulation]]\nkernel = \"5.4\"\n").contains("missing field `label`"));
-        let e = err("[features]\na = \"5.1\"\nb = 5\n");
-        assert!(e.contains("[features] b must be a version string"), "{e}");
-        assert!(err("[features]\na = \"five\"\n").contains("[features] a: bad version five"));
+        let e = err("[features]\na = \"5.1\"\n");
+        assert!(e.contains("[features] is not read") && e.contains("pidfd/src/compat.rs"), "{e}");
         let e = err("[settings]\ntimeout_tcg = \"180\"\n");
         assert!(e.contains("line 2") && e.contains("timeout_tcg") && e.contains("expected u64"), "{e}");
         assert!(err("[settings]\ntest_threads = -1\n").contains("test_threads = -1"));

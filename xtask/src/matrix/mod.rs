@@ -314,7 +314,7 @@ pub(crate) fn kernel_matrix(args: &[String]) -> Result<(), String> {
     if !failed.is_empty() {
         return Err(format!("kernel matrix failed for: {}", failed.join(", ")));
     }
-    // Every row matched kernels.toml; the README's table must say the same.
+    // Every row matched its expectations; the README's table must say the same.
     readme::check(&cfg.features).map_err(|e| format!("the matrix passed, but README.md disagrees:\n  {e}"))
 }
 

@@ -2,7 +2,8 @@
 //!
 //! The table between `<!-- kernel-support:begin` and `<!-- kernel-support:end -->` has one row
 //! per feature: `| what | `name` | first kernel | fallback |`. Its names and versions must be
-//! exactly the `[features]` of `xtask/kernels.toml`, in the same order. The matrix then proves
+//! exactly pidfd's feature facts (`features --facts`, from pidfd/src/compat.rs), in the same
+//! order. The matrix then proves
 //! each kernel's measured features against those versions, so a README that passes this check
 //! agrees with every matrix run that passes.
 
@@ -28,33 +29,34 @@ fn table(readme: &str) -> Result<Vec<(String, String)>, String> {
     Ok(rows)
 }
 
-/// The differences between the README's table and the feature table of kernels.toml.
+/// The differences between the README's table and pidfd's feature facts.
 pub(crate) fn disagreements(readme: &str, features: &Features) -> Result<Vec<String>, String> {
     let rows = table(readme)?;
     let mut out = Vec::new();
-    for (name, since) in &features.0 {
+    for fact in &features.0 {
+        let (name, since) = (&fact.name, fact.since);
         match rows.iter().find(|(n, _)| n == name) {
             None => out.push(format!("README.md: feature `{name}` ({since}) is missing from the kernel support table")),
-            Some((_, v)) if Version::parse(v) != Some(*since) => {
-                out.push(format!("README.md: `{name}` says first kernel {v}, kernels.toml says {since}"))
+            Some((_, v)) if Version::parse(v) != Some(since) => {
+                out.push(format!("README.md: `{name}` says first kernel {v}, pidfd/src/compat.rs says {since}"))
             }
             Some(_) => {}
         }
     }
     for (name, _) in &rows {
-        if !features.0.iter().any(|(n, _)| n == name) {
-            out.push(format!("README.md: `{name}` is not a feature of kernels.toml"));
+        if features.get(name).is_none() {
+            out.push(format!("README.md: `{name}` is not a feature of pidfd/src/compat.rs"));
         }
     }
-    let order: Vec<&String> = rows.iter().map(|(n, _)| n).filter(|n| features.0.iter().any(|(f, _)| f == *n)).collect();
-    let expected: Vec<&String> = features.0.iter().map(|(n, _)| n).filter(|n| order.contains(n)).collect();
+    let order: Vec<&String> = rows.iter().map(|(n, _)| n).filter(|n| features.get(n).is_some()).collect();
+    let expected: Vec<&String> = features.0.iter().map(|f| &f.name).filter(|n| order.contains(n)).collect();
     if out.is_empty() && order != expected {
-        out.push("README.md: the kernel support table is not in the order of kernels.toml".to_owned());
+        out.push("README.md: the kernel support table is not in the order of pidfd's features".to_owned());
     }
     Ok(out)
 }
 
-/// Checks the workspace's README against kernels.toml.
+/// Checks the workspace's README against pidfd's feature facts.
 pub(crate) fn check(features: &Features) -> Result<(), String> {
     let path = super::workspace_root().join("README.md");
     let readme = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -67,7 +69,7 @@ mod tests {
     use super::*;
 
     fn features() -> Features {
-        Features(vec![("a".into(), Version(5, 3)), ("b".into(), Version(6, 9))])
+        Features::parse("a 5.3 needs= calls=\nb 6.9 needs=a calls=pidfd_open\n").unwrap()
     }
 
     const GOOD: &str = "text\n<!-- kernel-support:begin -->\n| feature | name | first kernel | fallback |\n|---|---|---|---|\n| `A` | `a` | 5.3 | none |\n| B | `b` | 6.9 | x |\n<!-- kernel-support:end -->\n";
@@ -92,6 +94,6 @@ mod tests {
 
     #[test]
     fn the_workspace_readme_agrees() {
-        check(&super::super::config::load().unwrap().features).unwrap();
+        check(&Features::load().unwrap()).unwrap();
     }
 }

@@ -332,9 +332,6 @@ const FACTS: [Facts; 26] = [
 
 impl Feature {
     /// Every feature, in kernel order.
-    ///
-    /// # Kernel support
-    /// Any kernel (a constant).
     pub const ALL: [Feature; 26] = {
         let mut all = [Feature::PidfdSendSignal; FACTS.len()];
         let mut i = 0;
@@ -346,24 +343,12 @@ impl Feature {
     };
 
     /// A stable machine-readable name (`snake_case`), as used by the kernel matrix.
-    ///
-    /// # Kernel support
-    /// Any kernel (a constant; nothing is probed).
-    ///
-    /// # Errors
-    /// None.
     pub const fn name(self) -> &'static str {
         FACTS[self as usize].name
     }
 
     /// The first mainline Linux release that has the feature (for messages; distributions
     /// backport, so never compare it with the running kernel's version).
-    ///
-    /// # Kernel support
-    /// Any kernel (a constant; nothing is probed).
-    ///
-    /// # Errors
-    /// None.
     pub const fn since(self) -> &'static str {
         FACTS[self as usize].since
     }
@@ -371,12 +356,6 @@ impl Feature {
     /// The features this feature's probe asks first: one that is missing makes this one
     /// missing, one that a policy refuses makes this one [`Support::Denied`]. For the kernel
     /// matrix (the `features` example prints it); not a stable interface.
-    ///
-    /// # Kernel support
-    /// Any kernel (a constant; nothing is probed).
-    ///
-    /// # Errors
-    /// None.
     #[doc(hidden)]
     pub const fn probe_needs(self) -> &'static [Feature] {
         FACTS[self as usize].needs
@@ -386,24 +365,12 @@ impl Feature {
     /// `pidfd_send_signal`, `pidfd_getfd`, `clone3`, `process_madvise`, `process_mrelease`), by
     /// name, in order. For the kernel matrix (the `features` example prints it); not a stable
     /// interface.
-    ///
-    /// # Kernel support
-    /// Any kernel (a constant; nothing is probed).
-    ///
-    /// # Errors
-    /// None.
     #[doc(hidden)]
     pub const fn probe_calls(self) -> &'static [&'static str] {
         FACTS[self as usize].calls
     }
 
     /// Looks a feature up by its [`name`](Feature::name); `None` for an unknown name.
-    ///
-    /// # Kernel support
-    /// Any kernel (nothing is probed).
-    ///
-    /// # Errors
-    /// None.
     pub fn from_name(name: &str) -> Option<Feature> {
         Feature::ALL.into_iter().find(|f| f.name() == name)
     }
@@ -466,12 +433,6 @@ impl Feature {
 }
 
 /// The kernel interface's name, e.g. `PIDFD_GET_INFO ioctl`.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl fmt::Display for Feature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(FACTS[*self as usize].display)
@@ -502,12 +463,6 @@ pub enum Support {
 }
 
 /// `yes`, `no`, `denied (<errno>)` or `unknown (<errno>)`.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl fmt::Display for Support {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -577,9 +532,6 @@ static ANDROID_PROBES_ALLOWED: std::sync::atomic::AtomicBool = std::sync::atomic
 ///
 /// # Kernel support
 /// Android only; Android 12 (API level 31) and later allow the pidfd system calls.
-///
-/// # Errors
-/// None.
 #[cfg(target_os = "android")]
 pub fn allow_probing_on_android() {
     ANDROID_PROBES_ALLOWED.store(true, Ordering::Relaxed);
@@ -832,11 +784,10 @@ pub struct FeatureReport {
 /// Probes every [`Feature`] (each at most once per process) and reports them, with the
 /// mechanism each operation uses, `pidfd::Command`'s creation path among them.
 ///
-/// # Kernel support
-/// Any kernel.
+/// It cannot fail: a refused or inconclusive probe shows as such in the report.
 ///
-/// # Errors
-/// None: a refused or inconclusive probe shows as such in the report.
+/// # Kernel support
+/// Any kernel: each feature's probe ([`Feature::support`]), run at most once per process.
 ///
 /// # Example
 /// ```
@@ -850,23 +801,11 @@ pub fn features() -> FeatureReport {
 
 impl FeatureReport {
     /// Every feature with the probe's answer.
-    ///
-    /// # Kernel support
-    /// Any kernel (reads the snapshot).
-    ///
-    /// # Errors
-    /// None.
     pub fn iter(&self) -> impl Iterator<Item = (Feature, Support)> + '_ {
         self.features.iter().copied()
     }
 
     /// The answer for one feature (`None` only for a feature the report does not list).
-    ///
-    /// # Kernel support
-    /// Any kernel (reads the snapshot).
-    ///
-    /// # Errors
-    /// None.
     pub fn support(&self, feature: Feature) -> Option<Support> {
         self.features.iter().find(|(f, _)| *f == feature).map(|&(_, s)| s)
     }
@@ -874,12 +813,6 @@ impl FeatureReport {
     /// Each operation and the mechanism it uses on this kernel (the best one, or the fallback),
     /// including which creation path [`Command`](crate::Command) takes: the vfork clone, clone3
     /// into a cgroup, or a fork whose child sends its own pidfd.
-    ///
-    /// # Kernel support
-    /// Any kernel (reads the snapshot).
-    ///
-    /// # Errors
-    /// None.
     pub fn operations(&self) -> Vec<(&'static str, &'static str)> {
         let has = |f| self.support(f) == Some(Support::Supported);
         let [spawn, spawn_credentials, spawn_cgroup] = crate::method::described(&|f| self.support(f));
@@ -937,12 +870,6 @@ impl FeatureReport {
 }
 
 /// The features and the operations, as two tables.
-///
-/// # Kernel support
-/// Any kernel.
-///
-/// # Errors
-/// None.
 impl fmt::Display for FeatureReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{:<20} {:<32} {:>6}  supported", "feature", "", "since")?;

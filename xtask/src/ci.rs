@@ -252,10 +252,6 @@ fn child_side_raw_only(root: &Path) -> Result<Vec<String>, String> {
     Ok(problems)
 }
 
-/// Files whose filler sections another change removes (`compat.rs` is being restructured on
-/// its own branch): exempt from the filler check only, until that change lands.
-const FILLER_PENDING: &[&str] = &["pidfd/src/compat.rs"];
-
 /// ARCHITECTURE.md, invariant 9, as far as a text check reaches: a public fn that can fail (its
 /// signature returns `Result`, `io::Result`, or a future resolving to one) or is `async` has a
 /// `# Kernel support` and an `# Errors` section; no public fn has a filler section (`# Errors`
@@ -288,7 +284,7 @@ fn undocumented_fns(rel: &str, text: &str) -> Vec<String> {
                     "{rel}:{}: public fn that can fail (Result or async) without a `{section}` section",
                     n + 1
                 )),
-                Some(body) if body == filler && !FILLER_PENDING.contains(&rel) => out.push(format!(
+                Some(body) if body == filler => out.push(format!(
                     "{rel}:{}: `{section}` says only \"{filler}\": state the contract, or drop the \
                      section if the fn neither reaches the kernel nor can fail",
                     n + 1

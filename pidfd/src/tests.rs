@@ -132,6 +132,24 @@ fn on_each_path(mut check: impl FnMut(&str)) {
     }
 }
 
+/// Runs this test binary again for `test` alone (exact path) with the environment variable
+/// `key=value`, standard streams closed but stderr, and returns its stderr once it succeeded:
+/// the cases that need a process of their own (closed standard fds, a seccomp filter, a lost
+/// dumpable flag, a mount namespace without /proc).
+fn rerun(test: &str, key: &str, value: &str) -> String {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(key, value)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{test} with {key}={value}: {err}");
+    err
+}
+
 mod cgroup;
 mod fallbacks;
 mod guards;

@@ -6,9 +6,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use super::{fds_of, finish, on_each_path, require, spawn_reporting, without};
+use super::{fds_of, finish, on_each_path, require, rerun, spawn_reporting, without};
 use crate::sys::test_support as ts;
 use crate::sys::{Call, Method, fault};
 use crate::{Feature, PidFd};
@@ -16,16 +16,7 @@ use crate::{Feature, PidFd};
 /// Runs this test binary again for `test` alone with `PIDFD_TEST_CASE=case`, and checks that the
 /// case ran to its end (its last line on stderr is `case <case>: done`) or said why it skipped.
 fn in_subprocess(test: &str, case: &str) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("PIDFD_TEST_CASE", case)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "case {case}: {err}");
+    let err = rerun(test, "PIDFD_TEST_CASE", case);
     let done = format!("case {case}: done");
     assert!(err.contains(&done) || err.contains("skipped:"), "case {case} did not run: {err}");
     if let Some(line) = err.lines().find(|l| l.contains("skipped:")) {

@@ -2,9 +2,8 @@
 //! the child, the environment passed as it is, the cached child stack.
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
 
-use super::{TempCgroup, fds_of, finish, iterations, on_each_path, spawn_reporting, without};
+use super::{TempCgroup, fds_of, finish, iterations, on_each_path, rerun, spawn_reporting, without};
 use crate::Feature;
 use crate::sys::{Call, fault};
 
@@ -163,20 +162,8 @@ fn null_stdio_when_the_parent_has_its_standard_fds_closed() {
         closed_std_fds_cases();
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "tests::spawn_fast_paths::null_stdio_when_the_parent_has_its_standard_fds_closed",
-            "--nocapture",
-        ])
-        .env(CLOSED_STD_FDS, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let err =
+        rerun("tests::spawn_fast_paths::null_stdio_when_the_parent_has_its_standard_fds_closed", CLOSED_STD_FDS, "1");
     assert!(err.contains(CLOSED_STD_FDS_DONE), "the subprocess did not run the cases: {err}");
 }
 
@@ -377,20 +364,8 @@ fn clone3_refused_by_the_kernel_falls_back_and_is_remembered_if_definite() {
         return;
     }
     for errno in [libc::EINVAL, libc::ENOSYS, libc::EPERM] {
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "tests::spawn_fast_paths::clone3_refused_by_the_kernel_falls_back_and_is_remembered_if_definite",
-            ])
-            .arg("--nocapture")
-            .env(CLONE3_REFUSAL, errno.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "errno {errno}: {err}");
+        let test = "tests::spawn_fast_paths::clone3_refused_by_the_kernel_falls_back_and_is_remembered_if_definite";
+        let err = rerun(test, CLONE3_REFUSAL, &errno.to_string());
         assert!(
             err.contains(CLONE3_REFUSAL_DONE) || err.contains(CLONE3_REFUSAL_SKIPPED),
             "errno {errno}: the subprocess did not run the case: {err}"

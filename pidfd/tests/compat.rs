@@ -72,25 +72,27 @@ fn stdio_from_owned_fd_and_raw_fd() {
 #[test]
 fn stdio_from_std_child_pipes() {
     // std's example of `From<ChildStdout> for Stdio`: one child's stdout is another's stdin.
-    let hello = std::process::Command::new("echo")
+    let mut hello = std::process::Command::new("echo")
         .arg("Hello, world!")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("failed echo command");
     let reverse = Command::new("cat")
-        .stdin(hello.stdout.unwrap()) // Converted into a Stdio here
+        .stdin(hello.stdout.take().unwrap()) // Converted into a Stdio here
         .output()
         .expect("failed reverse command");
     assert_eq!(reverse.stdout, b"Hello, world!\n");
+    assert!(hello.wait().unwrap().success());
 
     // `From<ChildStderr>`.
-    let err = std::process::Command::new("sh")
+    let mut err = std::process::Command::new("sh")
         .args(["-c", "echo to stderr >&2"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let out = Command::new("cat").stdin(err.stderr.unwrap()).output().unwrap();
+    let out = Command::new("cat").stdin(err.stderr.take().unwrap()).output().unwrap();
     assert_eq!(out.stdout, b"to stderr\n");
+    assert!(err.wait().unwrap().success());
 
     // `From<ChildStdin>`: our child writes into the std child's stdin.
     let mut reader = std::process::Command::new("cat")

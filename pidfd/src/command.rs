@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
+use std::fmt;
 use std::io::{PipeReader, PipeWriter, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -20,7 +21,10 @@ use crate::error::{Error, Result};
 use crate::sys::SpawnError;
 use crate::{PidFd, method, reaper, sys};
 
-/// What one of the child's standard streams is connected to.
+/// What one of the child's standard streams is connected to: `std::process::Stdio`'s
+/// constructors ([`Stdio::inherit`], [`Stdio::null`], [`Stdio::piped`]) and conversions (from a
+/// [`File`](std::fs::File), an [`OwnedFd`], a pipe end of another child, [`std::io::stdout`] and
+/// [`std::io::stderr`], and `FromRawFd`), and the same choices as variants.
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub enum Stdio {
@@ -35,12 +39,85 @@ pub enum Stdio {
     Piped,
     /// This file descriptor.
     Fd(OwnedFd),
+    /// This process's standard output (fd 1 as it is at the spawn), as
+    /// `Stdio::from(std::io::stdout())` gives.
+    ParentStdout,
+    /// This process's standard error (fd 2 as it is at the spawn), as
+    /// `Stdio::from(std::io::stderr())` gives.
+    ParentStderr,
+}
+
+impl Stdio {
+    /// The parent's stream ([`Stdio::Inherit`]), as `std::process::Stdio::inherit`.
+    pub fn inherit() -> Stdio {
+        Stdio::Inherit
+    }
+
+    /// `/dev/null` ([`Stdio::Null`]), as `std::process::Stdio::null`.
+    pub fn null() -> Stdio {
+        Stdio::Null
+    }
+
+    /// A new pipe ([`Stdio::Piped`]), as `std::process::Stdio::piped`.
+    pub fn piped() -> Stdio {
+        Stdio::Piped
+    }
 }
 
 /// [`Stdio::Fd`]: the child gets this fd as the stream.
 impl From<OwnedFd> for Stdio {
     fn from(fd: OwnedFd) -> Stdio {
         Stdio::Fd(fd)
+    }
+}
+
+/// [`Stdio::Fd`]: the child gets this file as the stream.
+impl From<std::fs::File> for Stdio {
+    fn from(f: std::fs::File) -> Stdio {
+        Stdio::Fd(f.into())
+    }
+}
+
+/// [`Stdio::Fd`] of a pipe end: the pipe of another child ([`Child::stdin`], `stdout`,
+/// `stderr`), or one of [`std::io::pipe`].
+impl From<PipeReader> for Stdio {
+    fn from(p: PipeReader) -> Stdio {
+        Stdio::Fd(p.into())
+    }
+}
+
+/// [`Stdio::Fd`] of a pipe end: the pipe of another child ([`Child::stdin`], `stdout`,
+/// `stderr`), or one of [`std::io::pipe`].
+impl From<PipeWriter> for Stdio {
+    fn from(p: PipeWriter) -> Stdio {
+        Stdio::Fd(p.into())
+    }
+}
+
+macro_rules! stdio_from_std_child_pipe {
+    ($($t:ty),*) => {$(
+        /// [`Stdio::Fd`] of a pipe end of a child spawned by `std::process::Command`, to connect
+        /// it to this child.
+        impl From<$t> for Stdio {
+            fn from(p: $t) -> Stdio {
+                Stdio::Fd(p.into())
+            }
+        }
+    )*};
+}
+stdio_from_std_child_pipe!(std::process::ChildStdin, std::process::ChildStdout, std::process::ChildStderr);
+
+/// [`Stdio::ParentStdout`]: the child writes where this process's stdout goes.
+impl From<std::io::Stdout> for Stdio {
+    fn from(_: std::io::Stdout) -> Stdio {
+        Stdio::ParentStdout
+    }
+}
+
+/// [`Stdio::ParentStderr`]: the child writes where this process's stderr goes.
+impl From<std::io::Stderr> for Stdio {
+    fn from(_: std::io::Stderr) -> Stdio {
+        Stdio::ParentStderr
     }
 }
 
@@ -89,14 +166,15 @@ impl From<OwnedFd> for Stdio {
 /// assert_eq!(child.wait()?.code(), Some(4));
 /// # Ok::<(), pidfd::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct Command {
     program: OsString,
     args: Vec<OsString>,
     env_clear: bool,
     env: BTreeMap<OsString, Option<OsString>>,
     cwd: Option<PathBuf>,
-    stdio: [Stdio; 3],
+    /// `None`: not set; [`Command::spawn`] and [`Command::status`] inherit, [`Command::output`]
+    /// gives `/dev/null` as stdin and pipes stdout and stderr.
+    stdio: [Option<Stdio>; 3],
     fds: Vec<(OwnedFd, RawFd)>,
     pgroup: Option<i32>,
     setsid: bool,
@@ -122,7 +200,7 @@ impl Command {
             env_clear: false,
             env: BTreeMap::new(),
             cwd: None,
-            stdio: [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit],
+            stdio: [None, None, None],
             fds: Vec::new(),
             pgroup: None,
             setsid: false,
@@ -206,31 +284,37 @@ impl Command {
 
     /// The child's standard input.
     ///
-    /// The child `dup2`s the fd before exec. [`Command::spawn`] reports a failure to create the
+    /// Takes what `std::process::Command`'s setter takes: a [`Stdio`] or anything that converts
+    /// into one (a [`File`](std::fs::File), a pipe end of another child, ...). The child `dup2`s
+    /// the fd before exec. [`Command::spawn`] reports a failure to create the
     /// pipe as [`Error::Os`], and a failure of the child to open `/dev/null` as [`Error::Exec`]
     /// with the errno.
-    pub fn stdin(&mut self, s: Stdio) -> &mut Command {
-        self.stdio[0] = s;
+    pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.stdio[0] = Some(cfg.into());
         self
     }
 
     /// The child's standard output.
     ///
-    /// The child `dup2`s the fd before exec. [`Command::spawn`] reports a failure to create the
+    /// Takes what `std::process::Command`'s setter takes: a [`Stdio`] or anything that converts
+    /// into one (a [`File`](std::fs::File), a pipe end of another child, ...). The child `dup2`s
+    /// the fd before exec. [`Command::spawn`] reports a failure to create the
     /// pipe as [`Error::Os`], and a failure of the child to open `/dev/null` as [`Error::Exec`]
     /// with the errno.
-    pub fn stdout(&mut self, s: Stdio) -> &mut Command {
-        self.stdio[1] = s;
+    pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.stdio[1] = Some(cfg.into());
         self
     }
 
     /// The child's standard error.
     ///
-    /// The child `dup2`s the fd before exec. [`Command::spawn`] reports a failure to create the
+    /// Takes what `std::process::Command`'s setter takes: a [`Stdio`] or anything that converts
+    /// into one (a [`File`](std::fs::File), a pipe end of another child, ...). The child `dup2`s
+    /// the fd before exec. [`Command::spawn`] reports a failure to create the
     /// pipe as [`Error::Os`], and a failure of the child to open `/dev/null` as [`Error::Exec`]
     /// with the errno.
-    pub fn stderr(&mut self, s: Stdio) -> &mut Command {
-        self.stdio[2] = s;
+    pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.stdio[2] = Some(cfg.into());
         self
     }
 
@@ -344,11 +428,17 @@ impl Command {
     /// cannot be created; [`Error::Exec`] also when the child cannot open `/dev/null` for a
     /// [`Stdio::Null`] stream.
     pub fn spawn(&mut self) -> Result<Child> {
+        self.spawn_with([Stdio::Inherit, Stdio::Inherit, Stdio::Inherit])
+    }
+
+    /// Spawns with `defaults` for the streams not set.
+    fn spawn_with(&mut self, defaults: [Stdio; 3]) -> Result<Child> {
         let mut keep: Vec<OwnedFd> = Vec::new();
         let mut plan = sys::ChildPlan::new();
         let strings = self.prepare(&mut plan)?;
         let mut parents: [Option<OwnedFd>; 3] = [None, None, None];
-        for (i, s) in self.stdio.iter().enumerate() {
+        for (i, (s, default)) in self.stdio.iter().zip(&defaults).enumerate() {
+            let s = s.as_ref().unwrap_or(default);
             let target = i as RawFd;
             match s {
                 Stdio::Inherit => {}
@@ -363,6 +453,8 @@ impl Command {
                     parents[i] = Some(ours);
                 }
                 Stdio::Fd(fd) => plan.fd_map.push((fd.as_raw_fd(), target)),
+                Stdio::ParentStdout => plan.fd_map.push((1, target)),
+                Stdio::ParentStderr => plan.fd_map.push((2, target)),
             }
         }
         for (fd, target) in &self.fds {
@@ -507,31 +599,124 @@ impl Command {
         Ok(strings)
     }
 
-    /// Spawns with stdout and stderr piped (unless set otherwise), collects them, and waits.
+    /// Spawns, collects stdout and stderr, and waits, as `std::process::Command::output`: the
+    /// streams not set get `/dev/null` as stdin and pipes as stdout and stderr. The defaults
+    /// apply to this call only: the `Command` keeps its settings for a later
+    /// [`spawn`](Command::spawn) or [`status`](Command::status).
     ///
     /// # Kernel support
     /// See [`Command`].
     ///
     /// # Errors
-    /// As [`Command::spawn`] and [`Child::wait`].
+    /// As [`Command::spawn`] and [`Child::wait_with_output`].
     pub fn output(&mut self) -> Result<Output> {
-        for i in [1, 2] {
-            if matches!(self.stdio[i], Stdio::Inherit) {
-                self.stdio[i] = Stdio::Piped;
-            }
-        }
-        self.spawn()?.wait_with_output()
+        self.spawn_with([Stdio::Null, Stdio::Piped, Stdio::Piped])?.wait_with_output()
     }
 
-    /// Spawns and waits.
+    /// Spawns and waits, as `std::process::Command::status`: the streams not set are
+    /// inherited.
+    ///
+    /// The caller never sees the parent's ends of the pipes set with [`Stdio::Piped`]: stdin's
+    /// is closed at once (the child reads end of file), and whatever the child writes to a
+    /// piped stdout or stderr until it exits is read and discarded, so the child never blocks
+    /// on a full pipe (std's `status` would wait forever there) and its writes succeed as they
+    /// would with std; the ends are closed once it has exited.
     ///
     /// # Kernel support
-    /// See [`Command`].
+    /// See [`Command`]; the pipes are drained by `poll` on them and the pidfd (5.3).
     ///
     /// # Errors
-    /// As [`Command::spawn`] and [`Child::wait`].
+    /// As [`Command::spawn`] and [`Child::wait`]; [`Error::Os`] when `poll` or a read of a pipe
+    /// fails.
     pub fn status(&mut self) -> Result<ExitStatus> {
-        self.spawn()?.wait()
+        let mut child = self.spawn()?;
+        drop(child.stdin.take());
+        child.drain_until_exit()?;
+        child.wait()
+    }
+
+    /// The program, as `std::process::Command::get_program`: as given to [`Command::new`].
+    pub fn get_program(&self) -> &OsStr {
+        &self.program
+    }
+
+    /// The arguments after `argv[0]`, as `std::process::Command::get_args` (which returns a
+    /// `std::process::CommandArgs`, a type only std can build; this iterator has the same items
+    /// and also knows its length and runs backwards).
+    pub fn get_args(&self) -> impl ExactSizeIterator<Item = &OsStr> + DoubleEndedIterator {
+        self.args[1..].iter().map(OsString::as_os_str)
+    }
+
+    /// The environment changes, as `std::process::Command::get_envs` (which returns a
+    /// `std::process::CommandEnvs`, a type only std can build; this iterator has the same
+    /// items): each variable set (`Some(value)`) or removed (`None`) here, sorted by name, without
+    /// the variables inherited from the parent. After [`Command::env_clear`] only the changes
+    /// made since are listed.
+    pub fn get_envs(&self) -> impl ExactSizeIterator<Item = (&OsStr, Option<&OsStr>)> {
+        self.env.iter().map(|(k, v)| (k.as_os_str(), v.as_deref()))
+    }
+
+    /// The working directory set with [`Command::current_dir`], as
+    /// `std::process::Command::get_current_dir`.
+    pub fn get_current_dir(&self) -> Option<&Path> {
+        self.cwd.as_deref()
+    }
+}
+
+/// As `std::process::Command`'s: `{:?}` prints a shell-like line, the working directory
+/// (`cd "dir" && `), the environment changes (`env -i ` after [`Command::env_clear`], else
+/// `env -u NAME ` for removed variables; `NAME="value" ` for set ones), `["program"] ` when
+/// `argv[0]` differs from the program, then `argv` with each element quoted; `{:#?}` prints every
+/// setting as a struct.
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("Command")
+                .field("program", &self.program)
+                .field("args", &self.args)
+                .field("env_clear", &self.env_clear)
+                .field("env", &self.env)
+                .field("cwd", &self.cwd)
+                .field("stdio", &self.stdio)
+                .field("fds", &self.fds)
+                .field("pgroup", &self.pgroup)
+                .field("setsid", &self.setsid)
+                .field("uid", &self.uid)
+                .field("gid", &self.gid)
+                .field("groups", &self.groups)
+                .field("sigmask", &self.sigmask)
+                .field("reset_signals", &self.reset_signals)
+                .field("cgroup", &self.cgroup)
+                .finish();
+        }
+        if let Some(cwd) = &self.cwd {
+            write!(f, "cd {cwd:?} && ")?;
+        }
+        if self.env_clear {
+            f.write_str("env -i ")?;
+        } else {
+            let mut removed = self.get_envs().filter(|(_, v)| v.is_none()).peekable();
+            if removed.peek().is_some() {
+                f.write_str("env ")?;
+            }
+            for (k, _) in removed {
+                write!(f, "-u {} ", k.to_string_lossy())?;
+            }
+        }
+        for (k, v) in self.get_envs() {
+            if let Some(v) = v {
+                write!(f, "{}={v:?} ", k.to_string_lossy())?;
+            }
+        }
+        if self.program != self.args[0] {
+            write!(f, "[{:?}] ", self.program)?;
+        }
+        write!(f, "{:?}", self.args[0])?;
+        for a in &self.args[1..] {
+            write!(f, " {a:?}")?;
+        }
+        Ok(())
     }
 }
 
@@ -655,15 +840,50 @@ impl Child {
         self.pidfd().try_wait()
     }
 
-    /// Sends `SIGKILL`.
+    /// Sends `SIGKILL`. As `std::process::Child::kill`: if the child has already exited (or
+    /// was reaped through this `Child`), `Ok(())` is returned.
     ///
     /// # Kernel support
     /// As [`PidFd::kill`].
     ///
     /// # Errors
-    /// As [`PidFd::kill`].
+    /// As [`PidFd::kill`], except [`Error::Exited`], which is `Ok(())` here.
     pub fn kill(&mut self) -> Result<()> {
-        self.pidfd().kill()
+        match self.pidfd().kill() {
+            Err(Error::Exited) => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Reads and discards what the child writes to the piped stdout and stderr until it exits
+    /// (or both pipes are closed), then closes them. Reaps nothing.
+    fn drain_until_exit(&mut self) -> Result<()> {
+        let mut pipes: Vec<PipeReader> = [self.stdout.take(), self.stderr.take()].into_iter().flatten().collect();
+        let mut buf = [0u8; 8192];
+        let pidfd = self.pidfd().as_raw_fd();
+        while !pipes.is_empty() {
+            let mut fds: Vec<(RawFd, bool)> =
+                std::iter::once(pidfd).chain(pipes.iter().map(|p| p.as_raw_fd())).map(|fd| (fd, false)).collect();
+            sys::poll_many(&mut fds, -1).map_err(|e| Error::os("poll", e))?;
+            if fds[0].1 {
+                // Exited: what it wrote last is not wanted either.
+                break;
+            }
+            let mut open = Vec::with_capacity(pipes.len());
+            for (mut p, &(_, ready)) in pipes.into_iter().zip(&fds[1..]) {
+                if ready {
+                    match p.read(&mut buf) {
+                        Ok(0) => continue,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(Error::os("read", e)),
+                    }
+                }
+                open.push(p);
+            }
+            pipes = open;
+        }
+        Ok(())
     }
 
     /// Closes stdin, reads stdout and stderr to the end (concurrently), and waits.

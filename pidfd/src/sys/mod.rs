@@ -509,6 +509,16 @@ impl FromRawFd for crate::PidFd {
     }
 }
 
+/// [`Stdio::Fd`](crate::Stdio::Fd) of a raw fd, as `std::process::Stdio`'s `FromRawFd`: the
+/// caller promises `fd` is open and owned by nobody else (I/O safety). (`FromRawFd` needs
+/// `unsafe`, so it lives here.)
+impl FromRawFd for crate::Stdio {
+    unsafe fn from_raw_fd(fd: RawFd) -> Self {
+        // SAFETY: the caller guarantees `fd` is open and owned by nobody else.
+        crate::Stdio::Fd(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
 pub(crate) fn zeroed_rusage() -> Rusage {
     // SAFETY: rusage is plain integers and timevals; all-zero is a valid value.
     unsafe { std::mem::zeroed() }

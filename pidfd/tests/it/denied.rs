@@ -138,7 +138,9 @@ fn signals_follow_the_probe() {
                 assert_eq!(child.try_wait().unwrap(), None, "signal 0 did something");
                 child.pidfd().send_signal(libc::SIGTERM).unwrap();
                 assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
-                assert!(matches!(child.kill(), Err(Error::Exited)), "reaped through this PidFd");
+                assert!(matches!(child.pidfd().kill(), Err(Error::Exited)), "reaped through this PidFd");
+                // `Child::kill` answers as std's: the child has exited.
+                child.kill().unwrap();
             } else {
                 assert_refused(child.kill().unwrap_err(), Feature::PidfdSendSignal, errno);
                 child.stdin.take().unwrap().write_all(b"\n").unwrap();
@@ -156,7 +158,9 @@ fn signals_follow_the_probe() {
             child.pidfd().send_signal(0).unwrap();
             child.pidfd().send_signal(libc::SIGTERM).unwrap();
             assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGTERM));
-            assert!(matches!(child.kill(), Err(Error::Exited)));
+            assert!(matches!(child.pidfd().kill(), Err(Error::Exited)));
+            // `Child::kill` answers as std's: the child has exited.
+            child.kill().unwrap();
         }
         other => {
             eprintln!("skipped: pidfd_send_signal is neither allowed nor refused here: {other}");

@@ -1,8 +1,10 @@
 //! `cargo xtask ci`: the whole gate, stopping at the first failure.
 //!
 //! fmt, clippy, docs, the architecture invariants (tidy), the tests, the cross-architecture
-//! checks, the nightly feature, and the kernel matrix. Whatever a fresh machine lacks (rustup
-//! targets; QEMU and kernels for the matrix) is installed by the step that needs it.
+//! checks, the nightly feature, Miri, the library tests under AddressSanitizer and
+//! ThreadSanitizer (zero reports; see `sanitize.rs` for what each leaves out and why), and the
+//! kernel matrix. Whatever a fresh machine lacks (rustup targets; nightly components; QEMU and
+//! kernels for the matrix) is installed by the step that needs it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,6 +43,7 @@ pub(crate) fn ci(args: &[String]) -> Result<(), String> {
     step("cross-check", cross_check)?;
     step("nightly feature", nightly)?;
     step("miri", miri)?;
+    step("sanitizers", || crate::sanitize::sanitizers(&[]))?;
     if skip_matrix {
         println!("xtask ci: kernel matrix skipped (--no-kernel-matrix)");
     } else {
@@ -67,7 +70,7 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {status}")) }
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_path_buf()
 }
 
@@ -129,7 +132,7 @@ fn msrv() -> Result<(), String> {
 }
 
 /// Installs the nightly toolchain (and `components`) where missing.
-fn ensure_nightly(components: &[&str]) -> Result<(), String> {
+pub(crate) fn ensure_nightly(components: &[&str]) -> Result<(), String> {
     let have = Command::new("rustup").args(["toolchain", "list"]).output().map_err(|e| e.to_string())?;
     if !String::from_utf8_lossy(&have.stdout).lines().any(|l| l.starts_with("nightly")) {
         println!("xtask: installing the nightly toolchain");

@@ -3,10 +3,12 @@
 //! - `ci [--no-kernel-matrix]`: the whole gate (what `.ci/run` and the README run).
 //! - `kernel-matrix [--kernel PATH]... [--only LABEL]...`: the test suite under real kernels in QEMU.
 //! - `emulate --kernel 5.4 -- CMD...`: run a command as an older kernel would answer it (seccomp).
+//! - `sanitizers [address|thread]...`: the library tests under ASan and TSan (nightly).
 
 mod ci;
 mod emulate;
 mod matrix;
+mod sanitize;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -14,7 +16,8 @@ fn main() {
         Some("ci") => ci::ci(&args[1..]),
         Some("kernel-matrix") => matrix::kernel_matrix(&args[1..]),
         Some("emulate") => emulate::emulate(&args[1..]),
-        _ => Err("usage: cargo xtask <ci|kernel-matrix|emulate> [args]".to_owned()),
+        Some("sanitizers") => sanitize::sanitizers(&args[1..]),
+        _ => Err("usage: cargo xtask <ci|kernel-matrix|emulate|sanitizers> [args]".to_owned()),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e}");

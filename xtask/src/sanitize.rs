@@ -14,7 +14,7 @@
 //!   on the library's cached child stack, and the child execs or `_exit`s without unpoisoning
 //!   them (ASan ignores `__asan_handle_no_return` off a stack it knows), so the next child on
 //!   that stack reads stale redzones: a false `stack-buffer-overflow` in
-//!   `pidfd::sys::child_steps`, and a parent that hangs when the child died holding ASan's
+//!   `pidfd::sys::child::child_steps`, and a parent that hangs when the child died holding ASan's
 //!   report lock. Heap, globals, use-after-free and leaks stay checked for every test.
 //! - TSan: the vfork child's fd operations (`dup2`, `close` of its own unshared table) are
 //!   attributed to the suspended parent thread, so they "race" with other threads' fds of the
@@ -68,7 +68,7 @@ const ASAN: Sanitizer = Sanitizer {
     skip: &[],
     leak_check_off: &[
         (
-            "tests::probe_fixture_survives_an_ignored_sigchld",
+            "tests::probes::probe_fixture_survives_an_ignored_sigchld",
             "its subprocess ignores SIGCHLD, so the child LSan forks at exit to test ptrace is auto-reaped: LSan says \"ptrace appears to be blocked ... Child exited with signal 42\" and checks nothing",
         ),
         ("every_pidfd_operation_on_a_recycled_pid_as_root", ASAN_PIDNS),
@@ -100,20 +100,28 @@ const TSAN: Sanitizer = Sanitizer {
     skip: &[
         // The vfork clone(2) path: TSan's clone interceptor runs its after-fork code in the
         // CLONE_VM child and dies there (CHECK failed: tsan_rtl.cpp:261 "((!thr->slot)) != (0)").
-        ("tests::child_inherits_only_stdio_and_mapped_fds_on_every_path", TSAN_CLONE_VM),
-        ("tests::clone3_refused_by_the_kernel_falls_back_and_is_remembered_if_definite", TSAN_CLONE_VM),
-        ("tests::command_into_a_cgroup_on_every_creation_path", TSAN_CLONE_VM),
-        ("tests::command_on_every_creation_path", TSAN_CLONE_VM),
-        ("tests::concurrent_spawns_from_many_threads", TSAN_CLONE_VM),
-        ("tests::environment_passed_as_it_is_or_changed_exactly", TSAN_CLONE_VM),
-        ("tests::null_stdio_is_opened_by_the_child_on_every_path", TSAN_CLONE_VM),
-        ("tests::null_stdio_when_the_parent_has_its_standard_fds_closed", TSAN_CLONE_VM),
-        ("tests::signal_dispositions_are_the_same_on_every_path", TSAN_CLONE_VM),
+        ("tests::spawn_paths::child_inherits_only_stdio_and_mapped_fds_on_every_path", TSAN_CLONE_VM),
+        (
+            "tests::spawn_fast_paths::clone3_refused_by_the_kernel_falls_back_and_is_remembered_if_definite",
+            TSAN_CLONE_VM,
+        ),
+        ("tests::spawn_paths::command_into_a_cgroup_on_every_creation_path", TSAN_CLONE_VM),
+        ("tests::spawn_paths::command_on_every_creation_path", TSAN_CLONE_VM),
+        ("tests::spawn_fast_paths::concurrent_spawns_from_many_threads", TSAN_CLONE_VM),
+        ("tests::spawn_fast_paths::environment_passed_as_it_is_or_changed_exactly", TSAN_CLONE_VM),
+        ("tests::spawn_fast_paths::null_stdio_is_opened_by_the_child_on_every_path", TSAN_CLONE_VM),
+        ("tests::spawn_fast_paths::null_stdio_when_the_parent_has_its_standard_fds_closed", TSAN_CLONE_VM),
+        ("tests::spawn_fast_paths::signal_dispositions_are_the_same_on_every_path", TSAN_CLONE_VM),
+        ("tests::hardening::a_hundred_mapped_fds_arrive", TSAN_CLONE_VM),
+        ("tests::hardening::an_ignored_clone_pidfd_runs_the_program_once", TSAN_CLONE_VM),
+        ("tests::hardening::fds_above_the_soft_limit_are_closed_without_close_range_and_proc", TSAN_CLONE_VM),
         // Raw fork-like clones (clone3 into a cgroup, the clone probes): TSan prepares only
         // libc's fork for a child, so a runtime lock another thread held at the clone stays
         // held in the child, which hangs in instrumented code (the test's 60 s guard fires).
-        ("tests::fork_like_children_take_no_libc_lock_another_thread_may_hold", TSAN_RAW_FORK),
-        ("tests::probe_fixture_survives_an_ignored_sigchld", TSAN_RAW_FORK),
+        ("tests::spawn_fast_paths::fork_like_children_take_no_libc_lock_another_thread_may_hold", TSAN_RAW_FORK),
+        ("tests::probes::probe_fixture_survives_an_ignored_sigchld", TSAN_RAW_FORK),
+        ("tests::hardening::credential_changes_leave_the_parent_dumpable", TSAN_RAW_FORK),
+        ("tests::hardening::fork_path_children_are_reaped_through_their_pidfd", TSAN_RAW_FORK),
         // Timing margins of 20 to 500 ms that TSan's slowdown (5-15x) overruns.
         ("info::exit_status_of_a_process_that_is_not_our_child", TSAN_SLOW),
         ("blocking_wait_on_a_blocking_pidfd_through_a_tracer_hold", TSAN_SLOW),
@@ -153,9 +161,8 @@ const TSAN: Sanitizer = Sanitizer {
         "TSAN_OPTIONS",
         "# The vfork child's fd operations (its own, unshared fd table) and its reads of the plan\n\
          # are attributed to the suspended parent thread; they race with nothing in that process.\n\
-         race:pidfd::sys::child_steps\n\
-         race:pidfd::sys::child_exec\n\
-         race:pidfd::sys::vfork_child_entry\n",
+         race:pidfd::sys::child::\n\
+         race:pidfd::sys::raw::\n",
     )),
 };
 

@@ -18,7 +18,7 @@
 //!   report lock. Heap, globals, use-after-free and leaks stay checked for every test.
 //! - TSan: the vfork child's fd operations (`dup2`, `close` of its own unshared table) are
 //!   attributed to the suspended parent thread, so they "race" with other threads' fds of the
-//!   same number: races with a frame in the child's code are suppressed ([`TSAN_SUPPRESSIONS`]).
+//!   same number: races with a frame in the child's code are suppressed (the `suppressions` of [`TSAN`]).
 //!   TSan needs an instrumented std (`-Zbuild-std`, the `rust-src` component).
 
 use std::path::{Path, PathBuf};

@@ -29,10 +29,10 @@ enum How<'a> {
 /// (the kernel refuses to re-enter those; the others are no-ops when equal).
 pub(crate) fn effective_set(pidfd: &PidFd, set: NamespaceSet) -> Result<NamespaceSet> {
     if set.is_empty() {
-        return Err(Error::InvalidInput("no namespace to enter"));
+        return Err(Error::invalid("no namespace to enter"));
     }
     if set.bits() & !NamespaceSet::all().bits() != 0 {
-        return Err(Error::InvalidInput("the namespace set has bits that are not namespace types"));
+        return Err(Error::invalid("the namespace set has bits that are not namespace types"));
     }
     let mut set = set;
     if set.contains(NamespaceSet::USER) && already_in(pidfd, Namespace::User, &[Namespace::User])? {
@@ -52,7 +52,7 @@ pub(crate) fn effective_set(pidfd: &PidFd, set: NamespaceSet) -> Result<Namespac
 fn already_in(pidfd: &PidFd, ns: Namespace, mine: &[Namespace]) -> Result<bool> {
     let target = match pidfd.namespace(ns) {
         Ok(t) => t,
-        Err(e @ (Error::Exited | Error::NamespaceDisabled { .. })) => return Err(e),
+        Err(e @ (Error::Pidfd(pidfd::Error::Exited) | Error::NamespaceDisabled { .. })) => return Err(e),
         Err(_) => return Ok(false),
     };
     Ok(mine.iter().all(|&kind| same_as_current(&target, kind) == Some(true)))
@@ -114,7 +114,7 @@ fn enter_each(fds: &[NsFd]) -> Result<()> {
     for fd in fds.iter().filter(|f| f.namespace() != Namespace::User) {
         match fd.setns() {
             Ok(()) => {}
-            Err(Error::PermissionDenied { .. }) if user.is_some() => refused.push(fd),
+            Err(Error::Pidfd(pidfd::Error::PermissionDenied { .. })) if user.is_some() => refused.push(fd),
             Err(e) => return Err(e),
         }
     }
@@ -156,7 +156,7 @@ fn enter_each(fds: &[NsFd]) -> Result<()> {
 /// (opened on the calling thread, entered on the fresh one).
 ///
 /// # Errors
-/// As [`PidFdNsExt::enter_namespaces`], returned before `f` runs; [`Error::Os`] if no thread
+/// As [`PidFdNsExt::enter_namespaces`], returned before `f` runs; [`pidfd::Error::Os`] if no thread
 /// can be spawned.
 ///
 /// # Example
@@ -218,7 +218,7 @@ pub(crate) fn enter_error(kind: Namespace, fd: Option<&NsFd>, e: io::Error) -> E
         Some(libc::EUSERS) if kind.is_time() => Error::MultiThreaded { namespace: Namespace::Time },
         Some(libc::EINVAL) if kind == Namespace::User => {
             if fd.and_then(|f| same_as_current(f, Namespace::User)) == Some(true) {
-                Error::InvalidInput(
+                Error::invalid(
                     "the calling thread is already in this user namespace (the kernel refuses to re-enter it)",
                 )
             } else if thread_count().is_some_and(|n| n > 1) {

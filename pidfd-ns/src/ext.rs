@@ -39,18 +39,18 @@ pub trait PidFdNsExt: sealed::Sealed {
     /// never another process's. Needs `/proc`.
     ///
     /// # Errors
-    /// [`Error::Exited`] once the process has exited, zombie included (its namespaces are
+    /// [`pidfd::Error::Exited`] once the process has exited, zombie included (its namespaces are
     /// detached at exit), or if it exited during the `/proc` fallback;
     /// [`Error::NamespaceDisabled`] when the kernel has no namespaces of this kind;
-    /// [`Error::PermissionDenied`] without `PTRACE_MODE_READ` access to the process (the
+    /// [`pidfd::Error::PermissionDenied`] without `PTRACE_MODE_READ` access to the process (the
     /// ioctl's `EACCES`; in the `/proc` fallback also a `/proc` mounted with `hidepid=2` that
     /// hides the live process, with the `ENOENT` of its open as the source);
-    /// [`Error::OtherPidNamespace`] when the process is not visible in the caller's PID
+    /// [`pidfd::Error::OtherPidNamespace`] when the process is not visible in the caller's PID
     /// namespace (newer kernels for the ioctl), or for the `/proc` fallback in the PID
     /// namespace of `/proc`. The fallback cannot open [`Namespace::PidForChildren`] after an
     /// `unshare(CLONE_NEWPID)` while no process exists in the new namespace yet on kernels
     /// whose `/proc` hides the file then (before 7.1; the ioctl does not hide it):
-    /// [`Error::Os`] with `ENOENT`.
+    /// [`pidfd::Error::Os`] with `ENOENT`.
     fn namespace(&self, ns: Namespace) -> Result<NsFd>;
 
     /// Moves the **calling thread** into the process's namespaces of the kinds in `set`.
@@ -75,11 +75,11 @@ pub trait PidFdNsExt: sealed::Sealed {
     /// fallback is not atomic: on error the thread may have entered some of the namespaces.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for an empty set or unknown bits; [`Error::Exited`];
+    /// [`pidfd::Error::InvalidInput`] for an empty set or unknown bits; [`pidfd::Error::Exited`];
     /// [`Error::NamespaceDisabled`] for a kind the kernel was built without (`setns(pidfd)`
     /// answers `EINVAL` for it; the kind is the one without a `/proc/thread-self/ns` file);
     /// [`Error::MultiThreaded`] for a user or time namespace in a multi-threaded process;
-    /// [`Error::PermissionDenied`] without `CAP_SYS_ADMIN` over a namespace; others as
+    /// [`pidfd::Error::PermissionDenied`] without `CAP_SYS_ADMIN` over a namespace; others as
     /// [`NsFd::enter`].
     ///
     /// [`run_in_namespaces`]: crate::run_in_namespaces
@@ -132,7 +132,7 @@ fn ioctl_error(ns: Namespace, e: io::Error) -> Error {
 ///    not exited at any earlier moment either. A process keeps its pid from its creation until
 ///    it is reaped, and it is reaped only after it exited: it held `<pid>` from the fdinfo
 ///    read through the open, so the open found it and no other process (a pid is held by one
-///    process at a time). This check also answers [`Error::Exited`] for a zombie, as the ioctl
+///    process at a time). This check also answers [`pidfd::Error::Exited`] for a zombie, as the ioctl
 ///    does (a zombie still shows its user and PID namespaces in `/proc`).
 ///
 /// A second fdinfo read after the open would add nothing to 2: a pid changes hands only after
@@ -156,14 +156,14 @@ pub(crate) fn proc_namespace(pidfd: &PidFd, ns: Namespace) -> Result<NsFd> {
     match sys::fstatfs_type(fd.as_raw_fd()) {
         Ok(t) if t == uapi::NSFS_MAGIC => {}
         Ok(_) => {
-            return Err(Error::Os {
-                op: "check /proc/<pid>/ns/<name> (not on nsfs)",
-                source: io::Error::from_raw_os_error(libc::EINVAL),
-            });
+            return Err(Error::os(
+                "check /proc/<pid>/ns/<name> (not on nsfs)",
+                io::Error::from_raw_os_error(libc::EINVAL),
+            ));
         }
         Err(e) => return Err(Error::os("fstatfs", e)),
     }
-    if exited(pidfd)? { Err(Error::Exited) } else { Ok(NsFd::new(fd, ns)) }
+    if exited(pidfd)? { Err(Error::Pidfd(pidfd::Error::Exited)) } else { Ok(NsFd::new(fd, ns)) }
 }
 
 /// Whether the process has exited (a zombie included): its pidfd is readable.
@@ -183,9 +183,9 @@ fn fdinfo_pid(proc: RawFd, pidfd: &PidFd) -> Result<i32> {
         }
         _ => from_errno("read /proc/self/fdinfo/<pidfd>", e),
     })?;
-    match path::fdinfo_pid(&text[..n]) {
-        Some(-1) => Err(Error::Exited),
-        Some(0) => Err(Error::OtherPidNamespace),
+    match pidfd::__private::fdinfo_pid(&text[..n]) {
+        Some(-1) => Err(Error::Pidfd(pidfd::Error::Exited)),
+        Some(0) => Err(Error::Pidfd(pidfd::Error::OtherPidNamespace)),
         Some(pid) if pid > 0 => Ok(pid),
         _ => Err(Error::Pidfd(pidfd::Error::NotPidfd)),
     }
@@ -196,24 +196,24 @@ fn fdinfo_pid(proc: RawFd, pidfd: &PidFd) -> Result<i32> {
 /// - the pidfd is readable: the process has exited (a zombie: its namespaces are detached);
 /// - `/proc/<pid>` itself is missing while the process has still not exited: this `/proc`
 ///   hides it (mounted with `hidepid=2`/`invisible`, which hides the processes the caller has
-///   no `PTRACE_MODE_READ` access to): [`Error::PermissionDenied`], as the ioctl answers
+///   no `PTRACE_MODE_READ` access to): [`pidfd::Error::PermissionDenied`], as the ioctl answers
 ///   `EACCES` for exactly those processes;
 /// - the caller has the file of that kind (the kernel has the kind): `pid_for_children` is
 ///   hidden while no process exists in that PID namespace (until 7.1), and any other kind is
 ///   missing when the thread-group leader exited before the other threads (the ioctl answers
-///   `ESRCH` then: [`Error::Exited`]);
+///   `ESRCH` then: [`pidfd::Error::Exited`]);
 /// - otherwise the kernel has no namespaces of the kind (or `/proc` lacks `ns`).
 #[cold]
 fn missing(proc: RawFd, pidfd: &PidFd, pid: i32, ns: Namespace, e: io::Error) -> Error {
     if exited(pidfd).unwrap_or(false) {
-        return Error::Exited;
+        return Error::Pidfd(pidfd::Error::Exited);
     }
     let mut buf = [0; 64];
     match path::rel_pid_dir(&mut buf, pid).map(|dir| sys::exists_at(proc, dir)) {
         Ok(Err(hidden)) if hidden.raw_os_error() == Some(libc::ENOENT) => {
             return match exited(pidfd) {
-                Ok(true) => Error::Exited,
-                Ok(false) => Error::PermissionDenied { source: e },
+                Ok(true) => Error::Pidfd(pidfd::Error::Exited),
+                Ok(false) => Error::Pidfd(pidfd::Error::PermissionDenied { source: e }),
                 Err(e) => e,
             };
         }
@@ -222,11 +222,10 @@ fn missing(proc: RawFd, pidfd: &PidFd, pid: i32, ns: Namespace, e: io::Error) ->
     }
     let mut buf = [0; 64];
     match path::rel_ns_path(&mut buf, Who::ThreadSelf, ns).map(|p| sys::exists_at(proc, p)) {
-        Ok(Ok(())) if ns == Namespace::PidForChildren => Error::Os {
-            op: "open /proc/<pid>/ns/pid_for_children (no process exists in that PID namespace yet)",
-            source: e,
-        },
-        Ok(Ok(())) => Error::Exited,
+        Ok(Ok(())) if ns == Namespace::PidForChildren => {
+            Error::os("open /proc/<pid>/ns/pid_for_children (no process exists in that PID namespace yet)", e)
+        }
+        Ok(Ok(())) => Error::Pidfd(pidfd::Error::Exited),
         _ => missing_ns_file(ns, e),
     }
 }

@@ -33,7 +33,7 @@
 //!     std::fs::read_to_string("/proc/sys/kernel/hostname")
 //! }) {
 //!     Ok(hostname) => println!("hostname there: {}", hostname?.trim()),
-//!     Err(Error::PermissionDenied { .. }) => println!("entering needs CAP_SYS_ADMIN"),
+//!     Err(Error::Pidfd(pidfd::Error::PermissionDenied { .. })) => println!("entering needs CAP_SYS_ADMIN"),
 //!     Err(e) => return Err(e.into()),
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -6,7 +6,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 
 use pidfd_sys as uapi;
 
-use crate::enter::enter_error;
 use crate::error::from_errno;
 use crate::path::{self, Who};
 use crate::{Error, Namespace, NsFeature, Result, sys};
@@ -410,5 +409,40 @@ impl TryFrom<OwnedFd> for NsFd {
         }
         let kind = nstype(fd.as_fd())?;
         Ok(NsFd::new(fd, kind))
+    }
+}
+
+/// Whether `ns` is the calling thread's namespace of kind `kind` (same nsfs device and inode as
+/// `/proc/thread-self/ns/<name>`); `None` when that cannot be told (no `/proc`).
+pub(crate) fn same_as_current(ns: &NsFd, kind: Namespace) -> Option<bool> {
+    let mut buf = [0; 64];
+    let p = path::ns_path(&mut buf, Who::ThreadSelf, Some(kind)).ok()?;
+    let current = sys::stat_id(p).ok()?;
+    let target = sys::fstat_id(ns.as_raw_fd()).ok()?;
+    Some(current == target)
+}
+
+/// The number of threads of the calling process, from `/proc/self/task`.
+pub(crate) fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task").ok().map(Iterator::count)
+}
+
+/// Maps a `setns(nsfd)` error to the kernel rule behind it.
+#[cold]
+pub(crate) fn enter_error(kind: Namespace, fd: Option<&NsFd>, e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EUSERS) if kind.is_time() => Error::MultiThreaded { namespace: Namespace::Time },
+        Some(libc::EINVAL) if kind == Namespace::User => {
+            if fd.and_then(|f| same_as_current(f, Namespace::User)) == Some(true) {
+                Error::invalid(
+                    "the calling thread is already in this user namespace (the kernel refuses to re-enter it)",
+                )
+            } else if thread_count().is_some_and(|n| n > 1) {
+                Error::MultiThreaded { namespace: Namespace::User }
+            } else {
+                Error::os("setns(CLONE_NEWUSER) (the filesystem context is shared with another process?)", e)
+            }
+        }
+        _ => from_errno("setns", e),
     }
 }

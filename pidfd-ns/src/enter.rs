@@ -8,7 +8,7 @@ use pidfd::{Feature, PidFd};
 
 use crate::error::from_errno;
 use crate::nsfd::{same_as_current, thread_count};
-use crate::open::{self, has};
+use crate::open;
 use crate::path::{self, Who};
 use crate::{Error, Namespace, NamespaceSet, NsFd, Result, sys};
 
@@ -64,7 +64,7 @@ impl<'a> Plan<'a> {
     /// process's own, see [`PidFdNsExt::namespace`](crate::PidFdNsExt::namespace)), so the process can exit afterwards
     /// without changing the outcome.
     pub(crate) fn prepare(pidfd: &'a PidFd, set: NamespaceSet) -> Result<Plan<'a>> {
-        let how = if set.is_empty() || has(Feature::SetnsPidfd) {
+        let how = if set.is_empty() || Feature::SetnsPidfd.is_supported() {
             How::Atomic(pidfd)
         } else {
             How::Each(set.namespaces().map(|ns| open::namespace(pidfd, ns)).collect::<Result<_>>()?)

@@ -11,26 +11,20 @@ use pidfd_sys as uapi;
 use crate::error::from_errno;
 use crate::nsfd::missing_ns_file;
 use crate::path::{self, Who};
-use crate::sys::{self, Call};
+use crate::sys;
 use crate::{Error, Namespace, NsFd, Result};
 
 /// [`PidFdNsExt::namespace`](crate::PidFdNsExt::namespace): the ioctl where the kernel has it,
 /// else [`proc_namespace`].
 #[inline]
 pub(crate) fn namespace(pidfd: &PidFd, ns: Namespace) -> Result<NsFd> {
-    if has(Feature::NamespaceIoctls) {
+    if Feature::NamespaceIoctls.is_supported() {
         return match sys::pidfd_get_namespace(pidfd.as_raw_fd(), ns.pidfd_ioctl()) {
             Ok(fd) => Ok(NsFd::new(fd, ns)),
             Err(e) => Err(ioctl_error(ns, e)),
         };
     }
     proc_namespace(pidfd, ns)
-}
-
-/// Whether the kernel has `f` (pidfd's cached probe), unless a test made it look absent.
-#[inline]
-pub(crate) fn has(f: Feature) -> bool {
-    sys::fault::check(Call::Feature(f)).is_ok() && f.is_supported()
 }
 
 /// Maps a `PIDFD_GET_*_NAMESPACE` error.

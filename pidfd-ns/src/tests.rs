@@ -12,8 +12,9 @@ use pidfd::{Feature, PidFd, Support};
 use crate::sys::{Call, fault, fixture};
 use crate::{Error, Namespace, NamespaceSet, NsFd, NsFeature, PidFdNsExt, run_in_namespaces};
 
+/// Makes `f` look absent: `pidfd`'s probe answers "unsupported" on this thread.
 fn without(f: Feature) -> fault::Guard {
-    fault::inject(Call::Feature(f), libc::ENOSYS)
+    fault::inject(fault::Call::Feature(f), libc::ENOSYS)
 }
 
 // The matrix's feature contract (`require`), shared with every crate's integration tests.

@@ -18,3 +18,11 @@ pub fn from_errno(op: &'static str, e: io::Error) -> Error {
 pub fn fdinfo_pid(text: &[u8]) -> Option<i32> {
     crate::parse::fdinfo_pid(text)
 }
+
+/// The fault-injection seam of this crate's system call wrappers (`test-util` feature), for
+/// `pidfd-ns`'s tests: one seam for the workspace. `pidfd-ns` names its own calls with
+/// [`NsCall`](fault::NsCall).
+#[cfg(feature = "test-util")]
+pub mod fault {
+    pub use crate::sys::fault::*;
+}

@@ -2,7 +2,7 @@
 //! on a thread, the kernel's rules as errors, and [`run_in_namespaces`].
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 use pidfd::{Feature, PidFd};
 
@@ -85,8 +85,9 @@ impl<'a> Plan<'a> {
             sys::unshare(libc::CLONE_FS).map_err(|e| Error::os("unshare(CLONE_FS)", e))?;
         }
         match &self.how {
-            How::Atomic(pidfd) => sys::setns(pidfd.as_raw_fd(), self.set.bits() as libc::c_int)
-                .map_err(|e| pidfd_setns_error(self.set, e)),
+            How::Atomic(pidfd) => {
+                sys::setns(pidfd.as_fd(), self.set.bits() as libc::c_int).map_err(|e| pidfd_setns_error(self.set, e))
+            }
             How::Each(fds) => enter_each(fds),
         }
     }

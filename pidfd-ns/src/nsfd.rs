@@ -160,7 +160,7 @@ impl NsFd {
 
     /// `setns` without the mount preparation (the caller did it).
     pub(crate) fn setns(&self) -> Result<()> {
-        sys::setns(self.as_raw_fd(), self.kind.clone_flag()).map_err(|e| enter_error(self.kind, Some(self), e))
+        sys::setns(self.as_fd(), self.kind.clone_flag()).map_err(|e| enter_error(self.kind, Some(self), e))
     }
 
     /// The user namespace that owns this namespace (`NS_GET_USERNS`): the one whose

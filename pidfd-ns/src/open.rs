@@ -3,7 +3,7 @@
 //! the [`PidFdNsExt`](crate::PidFdNsExt) facade, above [`crate::nsfd`].
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 use pidfd::{Feature, PidFd};
 use pidfd_sys as uapi;
@@ -85,7 +85,7 @@ pub(crate) fn proc_namespace(pidfd: &PidFd, ns: Namespace) -> Result<NsFd> {
 
 /// Whether the process has exited (a zombie included): its pidfd is readable.
 fn exited(pidfd: &PidFd) -> Result<bool> {
-    sys::poll_readable_now(pidfd.as_raw_fd()).map_err(|e| Error::os("poll(pidfd)", e))
+    sys::poll_readable_now(pidfd.as_fd()).map_err(|e| Error::os("poll(pidfd)", e))
 }
 
 /// The pidfd's fdinfo `Pid:` as the procfs `proc` sees it: `-1` is a reaped process, `0` one

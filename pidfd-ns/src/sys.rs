@@ -10,7 +10,7 @@
 use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// The fault-injection seam: `pidfd`'s, through its `test-util` feature (this crate's
 /// dev-dependency enables it), with this crate's calls named by `NsCall` (here `Call`).
@@ -97,7 +97,8 @@ pub(crate) fn ns_ioctl_u64(fd: RawFd, cmd: u32) -> io::Result<u64> {
 }
 
 /// `setns(fd, nstype)`: an nsfd with its type (or 0), or a pidfd with `CLONE_NEW*` flags (5.8).
-pub(crate) fn setns(fd: RawFd, nstype: libc::c_int) -> io::Result<()> {
+/// The call is `pidfd`'s; in test builds the seam journals it first and may refuse or pretend it.
+pub(crate) fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> io::Result<()> {
     #[cfg(test)]
     {
         fault::record_setns(nstype);
@@ -106,8 +107,7 @@ pub(crate) fn setns(fd: RawFd, nstype: libc::c_int) -> io::Result<()> {
             return pretended_or_failed;
         }
     }
-    // SAFETY: plain integer arguments.
-    retry(|| cvt(unsafe { libc::setns(fd, nstype) })).map(drop)
+    pidfd::__private::setns(fd, nstype)
 }
 
 /// `unshare(flags)` on the calling thread.
@@ -221,19 +221,11 @@ pub(crate) fn fstatfs_type(fd: RawFd) -> io::Result<u32> {
     Ok(unsafe { st.assume_init() }.f_type as u32)
 }
 
-/// `pollfd` has no padding: every byte handed to the kernel is a field's.
-const _: () = assert!(
-    std::mem::size_of::<libc::pollfd>()
-        == std::mem::size_of::<libc::c_int>() + 2 * std::mem::size_of::<libc::c_short>()
-);
-
 /// `poll(fd, POLLIN, 0)`: whether the fd is readable now (a pidfd: the process has exited).
-pub(crate) fn poll_readable_now(fd: RawFd) -> io::Result<bool> {
+/// The call is `pidfd`'s.
+pub(crate) fn poll_readable_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
     seam!(Poll);
-    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: `pfd` is one valid, writable pollfd.
-    let n = retry(|| cvt(unsafe { libc::poll(&mut pfd, 1, 0) }))?;
-    Ok(n > 0 && pfd.revents & libc::POLLIN != 0)
+    pidfd::__private::poll_readable(fd, 0)
 }
 
 /// Test fixtures that need `unsafe` (a `pre_exec` hook), kept here with the rest of it.

@@ -2,6 +2,7 @@
 //! them. Not part of the API: hidden, no semver guarantee, may change in any release.
 
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use crate::Error;
 
@@ -17,6 +18,31 @@ pub fn from_errno(op: &'static str, e: io::Error) -> Error {
 /// that namespace. `None` when the line is missing or malformed.
 pub fn fdinfo_pid(text: &[u8]) -> Option<i32> {
     crate::parse::fdinfo_pid(text)
+}
+
+/// `poll(fd, POLLIN, timeout_ms)`: whether `fd` is readable (on a pidfd: the process has
+/// exited, a zombie included; before 5.3 a pidfd had no poll and always reads as readable).
+/// `timeout_ms` -1 waits forever. EINTR is retried.
+///
+/// # Kernel support
+/// Any kernel (`poll`); a pidfd answers it from 5.3.
+///
+/// # Errors
+/// The OS error of `poll` (`ENOMEM`, say).
+pub fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
+    crate::sys::poll_readable(fd.as_raw_fd(), timeout_ms)
+}
+
+/// `setns(fd, nstype)` on the calling thread: an nsfd with its type (or 0), or a pidfd with
+/// `CLONE_NEW*` flags. EINTR is retried.
+///
+/// # Kernel support
+/// `setns` with an nsfd: 3.0 (mount, PID, user namespaces 3.8); with a pidfd: 5.8.
+///
+/// # Errors
+/// The OS error of `setns`, unclassified (the caller knows what it asked for).
+pub fn setns(fd: BorrowedFd<'_>, nstype: i32) -> io::Result<()> {
+    crate::sys::setns(fd.as_raw_fd(), nstype)
 }
 
 /// The fault-injection seam of this crate's system call wrappers (`test-util` feature), for

@@ -367,11 +367,11 @@ pub(crate) fn process_mrelease(fd: RawFd) -> io::Result<()> {
     cvt(unsafe { libc::syscall(uapi::SYS_process_mrelease, fd, 0) }).map(drop)
 }
 
-/// `setns(fd, nstype)`.
+/// `setns(fd, nstype)`. EINTR is retried.
 pub(crate) fn setns(fd: RawFd, nstype: i32) -> io::Result<()> {
     fault::check(Call::Setns)?;
     // SAFETY: plain integer arguments.
-    cvt_int(unsafe { libc::setns(fd, nstype) }).map(drop)
+    retry(|| cvt_int(unsafe { libc::setns(fd, nstype) })).map(drop)
 }
 
 /// `clone3(args, size)` used only by probes whose arguments make the kernel refuse before a
@@ -495,6 +495,9 @@ pub(crate) fn readlinkat(dir: RawFd, name: &CStr, buf: &mut [u8]) -> io::Result<
     let r = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     cvt(r as libc::c_long).map(|n| n as usize)
 }
+
+/// `pollfd` has no padding: every byte handed to the kernel is a field's.
+const _: () = assert!(size_of::<libc::pollfd>() == size_of::<libc::c_int>() + 2 * size_of::<libc::c_short>());
 
 /// `poll` for readability, with a timeout in milliseconds (-1: forever). EINTR is retried.
 pub(crate) fn poll_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {

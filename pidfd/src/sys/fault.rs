@@ -280,6 +280,12 @@ mod seam {
 
     /// `None`: no fault, make the call. `Some(Ok)`: pretend it succeeded. `Some(Err)`: fail.
     /// Runs the call's hooks first.
+    ///
+    /// # Kernel support
+    /// No system call: the seam's per-thread table only.
+    ///
+    /// # Errors
+    /// `Some(Err)`: the error injected for `call` on this thread.
     pub fn outcome(call: impl Into<Call>) -> Option<std::io::Result<()>> {
         let call = call.into();
         run_hooks(|c| *c == call);
@@ -289,6 +295,12 @@ mod seam {
     }
 
     /// The fault of `call`, if any (`Ok(())`: make the call).
+    ///
+    /// # Kernel support
+    /// No system call: the seam's per-thread table only.
+    ///
+    /// # Errors
+    /// The error injected for `call` on this thread.
     pub fn check(call: impl Into<Call>) -> std::io::Result<()> {
         let call = call.into();
         if matches!(call, Call::Ns(_)) {
@@ -303,6 +315,12 @@ mod seam {
 
     /// The faults of a call on a path: the call's own, then the path's (hooks on the path
     /// run first).
+    ///
+    /// # Kernel support
+    /// No system call: the seam's per-thread table only.
+    ///
+    /// # Errors
+    /// The error injected for `call`, or for `path`, on this thread.
     pub fn check_path(call: impl Into<Call>, path: &CStr) -> std::io::Result<()> {
         check(call)?;
         let Ok(p) = path.to_str() else { return Ok(()) };

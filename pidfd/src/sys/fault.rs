@@ -90,6 +90,9 @@ mod seam {
         static NEXT: Cell<u64> = const { Cell::new(0) };
         static SPAWNED: Cell<Option<super::super::Method>> = const { Cell::new(None) };
         static STACKS_MAPPED: Cell<u64> = const { Cell::new(0) };
+        /// Every call made, for `calls` (this crate's tests only: a `test-util` build of
+        /// another crate's tests would grow it without bound).
+        #[cfg(test)]
         static CALLS: RefCell<Vec<(Call, Option<RawFd>)>> = const { RefCell::new(Vec::new()) };
         static SETNS_JOURNAL: RefCell<Vec<libc::c_int>> = const { RefCell::new(Vec::new()) };
         static REDIRECTED: Cell<usize> = const { Cell::new(0) };
@@ -271,6 +274,7 @@ mod seam {
     }
 
     fn find(call: Call, on: Option<RawFd>) -> std::io::Result<()> {
+        #[cfg(test)]
         CALLS.with(|c| c.borrow_mut().push((call, on)));
         match take(|c| *c == call, on) {
             Some(errno) if errno != 0 => Err(std::io::Error::from_raw_os_error(errno)),
@@ -289,6 +293,7 @@ mod seam {
     pub fn outcome(call: impl Into<Call>) -> Option<std::io::Result<()>> {
         let call = call.into();
         run_hooks(|c| *c == call);
+        #[cfg(test)]
         CALLS.with(|c| c.borrow_mut().push((call, None)));
         take(|c| *c == call, None)
             .map(|errno| if errno == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(errno)) })

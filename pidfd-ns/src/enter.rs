@@ -2,14 +2,15 @@
 //! on a thread, the kernel's rules as errors, and [`run_in_namespaces`].
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 use pidfd::{Feature, PidFd};
 
 use crate::error::from_errno;
-use crate::ext::has;
+use crate::nsfd::{same_as_current, thread_count};
+use crate::open;
 use crate::path::{self, Who};
-use crate::{Error, Namespace, NamespaceSet, NsFd, PidFdNsExt, Result, sys};
+use crate::{Error, Namespace, NamespaceSet, NsFd, Result, sys};
 
 /// How to enter the namespaces of a set, decided (and the namespace fds opened) on the
 /// caller's thread, executed on whichever thread is to enter them.
@@ -29,10 +30,10 @@ enum How<'a> {
 /// (the kernel refuses to re-enter those; the others are no-ops when equal).
 pub(crate) fn effective_set(pidfd: &PidFd, set: NamespaceSet) -> Result<NamespaceSet> {
     if set.is_empty() {
-        return Err(Error::InvalidInput("no namespace to enter"));
+        return Err(Error::invalid("no namespace to enter"));
     }
     if set.bits() & !NamespaceSet::all().bits() != 0 {
-        return Err(Error::InvalidInput("the namespace set has bits that are not namespace types"));
+        return Err(Error::invalid("the namespace set has bits that are not namespace types"));
     }
     let mut set = set;
     if set.contains(NamespaceSet::USER) && already_in(pidfd, Namespace::User, &[Namespace::User])? {
@@ -50,9 +51,9 @@ pub(crate) fn effective_set(pidfd: &PidFd, set: NamespaceSet) -> Result<Namespac
 /// `mine`. A process that has exited, or a kind the kernel does not have, is that error; any
 /// other unanswered question (no permission, no `/proc`) is "no": `setns` then decides.
 fn already_in(pidfd: &PidFd, ns: Namespace, mine: &[Namespace]) -> Result<bool> {
-    let target = match pidfd.namespace(ns) {
+    let target = match open::namespace(pidfd, ns) {
         Ok(t) => t,
-        Err(e @ (Error::Exited | Error::NamespaceDisabled { .. })) => return Err(e),
+        Err(e @ (Error::Pidfd(pidfd::Error::Exited) | Error::NamespaceDisabled { .. })) => return Err(e),
         Err(_) => return Ok(false),
     };
     Ok(mine.iter().all(|&kind| same_as_current(&target, kind) == Some(true)))
@@ -60,13 +61,13 @@ fn already_in(pidfd: &PidFd, ns: Namespace, mine: &[Namespace]) -> Result<bool> 
 
 impl<'a> Plan<'a> {
     /// Picks the mechanism; for the fallback opens every namespace fd now (each one the
-    /// process's own, see [`PidFdNsExt::namespace`]), so the process can exit afterwards
+    /// process's own, see [`PidFdNsExt::namespace`](crate::PidFdNsExt::namespace)), so the process can exit afterwards
     /// without changing the outcome.
     pub(crate) fn prepare(pidfd: &'a PidFd, set: NamespaceSet) -> Result<Plan<'a>> {
-        let how = if set.is_empty() || has(Feature::SetnsPidfd) {
+        let how = if set.is_empty() || Feature::SetnsPidfd.is_supported() {
             How::Atomic(pidfd)
         } else {
-            How::Each(set.namespaces().map(|ns| pidfd.namespace(ns)).collect::<Result<_>>()?)
+            How::Each(set.namespaces().map(|ns| open::namespace(pidfd, ns)).collect::<Result<_>>()?)
         };
         Ok(Plan { set, how })
     }
@@ -84,8 +85,9 @@ impl<'a> Plan<'a> {
             sys::unshare(libc::CLONE_FS).map_err(|e| Error::os("unshare(CLONE_FS)", e))?;
         }
         match &self.how {
-            How::Atomic(pidfd) => sys::setns(pidfd.as_raw_fd(), self.set.bits() as libc::c_int)
-                .map_err(|e| pidfd_setns_error(self.set, e)),
+            How::Atomic(pidfd) => {
+                sys::setns(pidfd.as_fd(), self.set.bits() as libc::c_int).map_err(|e| pidfd_setns_error(self.set, e))
+            }
             How::Each(fds) => enter_each(fds),
         }
     }
@@ -114,7 +116,7 @@ fn enter_each(fds: &[NsFd]) -> Result<()> {
     for fd in fds.iter().filter(|f| f.namespace() != Namespace::User) {
         match fd.setns() {
             Ok(()) => {}
-            Err(Error::PermissionDenied { .. }) if user.is_some() => refused.push(fd),
+            Err(Error::Pidfd(pidfd::Error::PermissionDenied { .. })) if user.is_some() => refused.push(fd),
             Err(e) => return Err(e),
         }
     }
@@ -148,15 +150,15 @@ fn enter_each(fds: &[NsFd]) -> Result<()> {
 /// User and time namespaces cannot be entered this way: the kernel lets only a
 /// single-threaded process enter them, and the fresh thread makes the process
 /// multi-threaded. Unless the caller is already in them (then they are left out), the result
-/// is [`Error::MultiThreaded`]; enter them with [`PidFdNsExt::enter_namespaces`] from a
+/// is [`Error::MultiThreaded`]; enter them with [`PidFdNsExt::enter_namespaces`](crate::PidFdNsExt::enter_namespaces) from a
 /// single-threaded process, or in a child process (e.g. `nsenter`).
 ///
 /// # Kernel support
-/// As [`PidFdNsExt::enter_namespaces`]: `setns(pidfd, flags)` (5.8), else one nsfd per kind
+/// As [`PidFdNsExt::enter_namespaces`](crate::PidFdNsExt::enter_namespaces): `setns(pidfd, flags)` (5.8), else one nsfd per kind
 /// (opened on the calling thread, entered on the fresh one).
 ///
 /// # Errors
-/// As [`PidFdNsExt::enter_namespaces`], returned before `f` runs; [`Error::Os`] if no thread
+/// As [`PidFdNsExt::enter_namespaces`](crate::PidFdNsExt::enter_namespaces), returned before `f` runs; [`pidfd::Error::Os`] if no thread
 /// can be spawned.
 ///
 /// # Example
@@ -194,41 +196,6 @@ where
             .map_err(|e| Error::os("spawn a thread", e))?;
         handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
-}
-
-/// Whether `ns` is the calling thread's namespace of kind `kind` (same nsfs device and inode as
-/// `/proc/thread-self/ns/<name>`); `None` when that cannot be told (no `/proc`).
-pub(crate) fn same_as_current(ns: &NsFd, kind: Namespace) -> Option<bool> {
-    let mut buf = [0; 64];
-    let p = path::ns_path(&mut buf, Who::ThreadSelf, Some(kind)).ok()?;
-    let current = sys::stat_id(p).ok()?;
-    let target = sys::fstat_id(ns.as_raw_fd()).ok()?;
-    Some(current == target)
-}
-
-/// The number of threads of the calling process, from `/proc/self/task`.
-fn thread_count() -> Option<usize> {
-    std::fs::read_dir("/proc/self/task").ok().map(Iterator::count)
-}
-
-/// Maps a `setns(nsfd)` error to the kernel rule behind it.
-#[cold]
-pub(crate) fn enter_error(kind: Namespace, fd: Option<&NsFd>, e: io::Error) -> Error {
-    match e.raw_os_error() {
-        Some(libc::EUSERS) if kind.is_time() => Error::MultiThreaded { namespace: Namespace::Time },
-        Some(libc::EINVAL) if kind == Namespace::User => {
-            if fd.and_then(|f| same_as_current(f, Namespace::User)) == Some(true) {
-                Error::InvalidInput(
-                    "the calling thread is already in this user namespace (the kernel refuses to re-enter it)",
-                )
-            } else if thread_count().is_some_and(|n| n > 1) {
-                Error::MultiThreaded { namespace: Namespace::User }
-            } else {
-                Error::os("setns(CLONE_NEWUSER) (the filesystem context is shared with another process?)", e)
-            }
-        }
-        _ => from_errno("setns", e),
-    }
 }
 
 /// Maps a `setns(pidfd, flags)` error. The kernel answers `EINVAL` both for a kind it was

@@ -12,8 +12,9 @@ use crate::Namespace;
 /// [`NsFeature::since`] is the first mainline kernel that has it, for messages only.
 ///
 /// # Kernel support
-/// Any kernel: a name, no system call. An operation whose feature the kernel lacks fails with
-/// [`Error::Unsupported`] naming it.
+/// Any kernel: a name, no system call. An operation whose nsfs feature the kernel lacks fails
+/// with [`Error::Unsupported`] naming it (a missing pidfd feature is
+/// [`pidfd::Error::Unsupported`], in [`Error::Pidfd`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NsFeature {
@@ -67,28 +68,39 @@ impl From<pidfd::Feature> for NsFeature {
     }
 }
 
-/// What went wrong, in the terms of what happened to the process or namespace.
+/// What went wrong: a namespace-specific failure, or an error of the core crate
+/// ([`Error::Pidfd`], transparent: its message and source are the core error's).
+///
+/// The cases `pidfd` already names are [`pidfd::Error`]'s, wrapped in [`Error::Pidfd`]:
+/// [`pidfd::Error::Exited`] (a zombie counts: the kernel detaches a process's namespaces when it
+/// exits, before it is reaped), [`pidfd::Error::PermissionDenied`] (no `PTRACE_MODE_READ` access
+/// to the process for its namespaces, no `CAP_SYS_ADMIN` over a namespace to enter it, a
+/// namespace outside the caller's user or PID namespace; in the `/proc` fallback of
+/// [`PidFdNsExt::namespace`](crate::PidFdNsExt::namespace) also a live process that a `/proc`
+/// mounted with `hidepid=2` hides, with the `ENOENT` of the open as the source),
+/// [`pidfd::Error::OtherPidNamespace`], [`pidfd::Error::NoSuchProcess`] (no process with that
+/// pid in the PID namespace of a pid translation, or no pid in the other one),
+/// [`pidfd::Error::InvalidInput`] and [`pidfd::Error::Os`], and a missing pidfd feature as
+/// [`pidfd::Error::Unsupported`].
 ///
 /// Converts into [`std::io::Error`]: variants that come from an OS error keep its
 /// `raw_os_error()` ([`Error::raw_os_error`] tells which); [`Error::Unsupported`] becomes
-/// [`io::ErrorKind::Unsupported`], [`Error::InvalidInput`] [`io::ErrorKind::InvalidInput`].
+/// [`io::ErrorKind::Unsupported`]; [`Error::Pidfd`] converts as [`pidfd::Error`] does, except
+/// that [`pidfd::Error::OtherPidNamespace`] keeps the `EREMOTE` the namespace calls answer.
 ///
 /// # Kernel support
 /// Any kernel. Which variants a kernel can produce is listed under `# Errors` of each
-/// operation; [`Error::Unsupported`] names the missing feature and the kernel that brings it.
+/// operation; [`Error::Unsupported`] names the missing nsfs feature and the kernel that brings it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The running kernel lacks a feature the operation needs, and there is no fallback.
+    /// The running kernel lacks an nsfs feature the operation needs, and there is no fallback.
+    /// (A missing pidfd feature is [`pidfd::Error::Unsupported`] in [`Error::Pidfd`].)
     #[error("{feature} is not supported by the running kernel (it needs Linux {since} or newer)", since = feature.since())]
     Unsupported {
         /// The missing kernel capability.
         feature: NsFeature,
     },
-    /// The process has exited. A zombie counts: the kernel detaches a process's namespaces
-    /// when it exits, before it is reaped (`ESRCH`).
-    #[error("the process has exited (its namespaces are gone)")]
-    Exited,
     /// The kernel has no namespaces of this type: it was built without them (`EOPNOTSUPP`
     /// from the pidfs ioctl, or no `/proc/self/ns/<name>`), or it predates the type.
     #[error(
@@ -99,21 +111,6 @@ pub enum Error {
         /// The namespace type asked for.
         namespace: Namespace,
     },
-    /// The caller lacks the privilege: `PTRACE_MODE_READ` access to the process for its
-    /// namespaces (`EACCES`), `CAP_SYS_ADMIN` over a namespace to enter it, or a namespace
-    /// outside the caller's user or PID namespace (`EPERM`). In the `/proc` fallback of
-    /// [`PidFdNsExt::namespace`](crate::PidFdNsExt::namespace), also a live process that a
-    /// `/proc` mounted with `hidepid=2` hides from the caller (for the same lack of
-    /// `PTRACE_MODE_READ` access): the source is then the `ENOENT` of the open.
-    #[error("permission denied: {source}")]
-    PermissionDenied {
-        /// The OS error (`EPERM` or `EACCES`; `ENOENT` from a `/proc` that hides the process).
-        #[source]
-        source: io::Error,
-    },
-    /// The process is not visible in the caller's PID namespace (`EREMOTE` from newer kernels).
-    #[error("the process is not visible in the caller's PID namespace")]
-    OtherPidNamespace,
     /// The kernel lets only a single-threaded process enter this namespace: a user namespace
     /// (`EINVAL`: all threads of a process share one user namespace) or a time namespace
     /// (`EUSERS`: the vDSO clock offsets are per process).
@@ -125,29 +122,10 @@ pub enum Error {
         /// [`Namespace::User`] or [`Namespace::Time`].
         namespace: Namespace,
     },
-    /// No process has this pid in the PID namespace it was looked up in, or it has no pid in
-    /// the other one (`ESRCH` from a pid translation).
-    #[error("no process with pid {pid} in that PID namespace, or it has no pid in the other one")]
-    NoSuchProcess {
-        /// The pid asked for.
-        pid: i32,
-    },
-    /// An argument is out of range or does not fit the namespace type; nothing was sent to the
-    /// kernel.
-    #[error("invalid argument: {0}")]
-    InvalidInput(&'static str),
-    /// Any other OS error, with the operation that met it.
-    #[error("{op} failed: {source}")]
-    Os {
-        /// The system call or step that failed.
-        op: &'static str,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
-    /// Any other error of the `pidfd` crate (for example a seccomp refusal of a pidfd call).
+    /// An error of the `pidfd` crate: the process exited, a permission refusal, an invalid
+    /// argument, any other OS error, a missing or refused pidfd feature.
     #[error(transparent)]
-    Pidfd(pidfd::Error),
+    Pidfd(#[from] pidfd::Error),
 }
 
 /// `Result` with this crate's [`Error`].
@@ -155,36 +133,27 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// The `errno` behind this error, if it came from the kernel (or stands for one the kernel
-    /// gives for it: `ESRCH` for [`Error::Exited`], `EOPNOTSUPP` for a disabled namespace type).
+    /// gives for it: `EOPNOTSUPP` for a disabled namespace type, `EREMOTE` for
+    /// [`pidfd::Error::OtherPidNamespace`]; otherwise [`pidfd::Error::raw_os_error`]).
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            Error::PermissionDenied { source } | Error::Os { source, .. } => source.raw_os_error(),
-            Error::Exited | Error::NoSuchProcess { .. } => Some(libc::ESRCH),
             Error::NamespaceDisabled { .. } => Some(libc::EOPNOTSUPP),
-            Error::OtherPidNamespace => Some(libc::EREMOTE),
             Error::MultiThreaded { namespace: Namespace::Time | Namespace::TimeForChildren } => Some(libc::EUSERS),
             Error::MultiThreaded { .. } => Some(libc::EINVAL),
+            Error::Pidfd(pidfd::Error::OtherPidNamespace) => Some(libc::EREMOTE),
             Error::Pidfd(e) => e.raw_os_error(),
-            Error::Unsupported { .. } | Error::InvalidInput(_) => None,
+            Error::Unsupported { .. } => None,
         }
     }
 
+    /// [`pidfd::Error::Os`], wrapped.
     pub(crate) fn os(op: &'static str, source: io::Error) -> Error {
-        Error::Os { op, source }
+        Error::Pidfd(pidfd::Error::Os { op, source })
     }
-}
 
-impl From<pidfd::Error> for Error {
-    fn from(e: pidfd::Error) -> Error {
-        match e {
-            pidfd::Error::Unsupported { feature } => Error::Unsupported { feature: NsFeature::Pidfd(feature) },
-            pidfd::Error::Exited => Error::Exited,
-            pidfd::Error::OtherPidNamespace => Error::OtherPidNamespace,
-            pidfd::Error::PermissionDenied { source } => Error::PermissionDenied { source },
-            pidfd::Error::InvalidInput(what) => Error::InvalidInput(what),
-            pidfd::Error::Os { op, source } => Error::Os { op, source },
-            other => Error::Pidfd(other),
-        }
+    /// [`pidfd::Error::InvalidInput`], wrapped.
+    pub(crate) fn invalid(what: &'static str) -> Error {
+        Error::Pidfd(pidfd::Error::InvalidInput(what))
     }
 }
 
@@ -192,8 +161,7 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         match e {
             Error::Unsupported { .. } => io::Error::new(io::ErrorKind::Unsupported, e),
-            Error::InvalidInput(_) => io::Error::new(io::ErrorKind::InvalidInput, e),
-            Error::PermissionDenied { source } | Error::Os { source, .. } => source,
+            Error::Pidfd(pidfd::Error::OtherPidNamespace) => io::Error::from_raw_os_error(libc::EREMOTE),
             Error::Pidfd(e) => e.into(),
             other => match other.raw_os_error() {
                 Some(errno) => io::Error::from_raw_os_error(errno),
@@ -204,12 +172,7 @@ impl From<Error> for io::Error {
 }
 
 /// Classifies an `errno` met by an operation on a process or namespace, for the cases every
-/// operation shares. Anything else is kept as [`Error::Os`].
+/// operation shares: `pidfd`'s classification ([`pidfd::__private::from_errno`]), wrapped.
 pub(crate) fn from_errno(op: &'static str, e: io::Error) -> Error {
-    match e.raw_os_error() {
-        Some(libc::ESRCH) => Error::Exited,
-        Some(libc::EPERM | libc::EACCES) => Error::PermissionDenied { source: e },
-        Some(libc::EREMOTE) => Error::OtherPidNamespace,
-        _ => Error::os(op, e),
-    }
+    Error::Pidfd(pidfd::__private::from_errno(op, e))
 }

@@ -33,7 +33,7 @@
 //!     std::fs::read_to_string("/proc/sys/kernel/hostname")
 //! }) {
 //!     Ok(hostname) => println!("hostname there: {}", hostname?.trim()),
-//!     Err(Error::PermissionDenied { .. }) => println!("entering needs CAP_SYS_ADMIN"),
+//!     Err(Error::Pidfd(pidfd::Error::PermissionDenied { .. })) => println!("entering needs CAP_SYS_ADMIN"),
 //!     Err(e) => return Err(e.into()),
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -80,6 +80,7 @@ mod error;
 mod ext;
 mod namespace;
 mod nsfd;
+mod open;
 mod path;
 mod sys;
 
@@ -104,7 +105,7 @@ pub mod __bench {
     /// # Errors
     /// As the operation it measures.
     pub fn proc_namespace(pidfd: &pidfd::PidFd, ns: Namespace) -> Result<NsFd> {
-        crate::ext::proc_namespace(pidfd, ns)
+        crate::open::proc_namespace(pidfd, ns)
     }
 }
 

@@ -6,7 +6,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 
 use pidfd_sys as uapi;
 
-use crate::enter::enter_error;
 use crate::error::from_errno;
 use crate::path::{self, Who};
 use crate::{Error, Namespace, NsFeature, Result, sys};
@@ -50,7 +49,7 @@ impl NsFd {
     ///
     /// # Errors
     /// [`Error::NamespaceDisabled`] when the kernel has no namespaces of this kind;
-    /// [`Error::Os`] when `/proc` is not mounted.
+    /// [`pidfd::Error::Os`] when `/proc` is not mounted.
     pub fn of_current_thread(ns: Namespace) -> Result<NsFd> {
         let mut buf = [0; 64];
         let p = path::ns_path(&mut buf, Who::ThreadSelf, Some(ns))?;
@@ -75,7 +74,7 @@ impl NsFd {
     /// Any kernel (`fstat`).
     ///
     /// # Errors
-    /// [`Error::Os`] from `fstat`.
+    /// [`pidfd::Error::Os`] from `fstat`.
     pub fn id(&self) -> Result<u64> {
         sys::fstat_id(self.as_raw_fd()).map(|(_, ino)| ino).map_err(|e| Error::os("fstat", e))
     }
@@ -86,7 +85,7 @@ impl NsFd {
     /// Any kernel (`fstat`).
     ///
     /// # Errors
-    /// [`Error::Os`] from `fstat`.
+    /// [`pidfd::Error::Os`] from `fstat`.
     pub fn is_same_namespace(&self, other: &NsFd) -> Result<bool> {
         let a = sys::fstat_id(self.as_raw_fd()).map_err(|e| Error::os("fstat", e))?;
         let b = sys::fstat_id(other.as_raw_fd()).map_err(|e| Error::os("fstat", e))?;
@@ -146,10 +145,10 @@ impl NsFd {
     /// `setns` with an nsfd (3.0; 3.8 for mount, PID and user namespaces, 5.6 for time).
     ///
     /// # Errors
-    /// [`Error::PermissionDenied`] without `CAP_SYS_ADMIN` over the namespace (and, for mount,
+    /// [`pidfd::Error::PermissionDenied`] without `CAP_SYS_ADMIN` over the namespace (and, for mount,
     /// `CAP_SYS_CHROOT`); [`Error::MultiThreaded`] for a user or time namespace in a
-    /// multi-threaded process; [`Error::InvalidInput`] for the user namespace the thread is
-    /// already in; [`Error::Os`] (`EINVAL`) for a PID namespace that is not a descendant of the
+    /// multi-threaded process; [`pidfd::Error::InvalidInput`] for the user namespace the thread is
+    /// already in; [`pidfd::Error::Os`] (`EINVAL`) for a PID namespace that is not a descendant of the
     /// thread's.
     #[doc(alias = "setns")]
     pub fn enter(&self) -> Result<()> {
@@ -161,7 +160,7 @@ impl NsFd {
 
     /// `setns` without the mount preparation (the caller did it).
     pub(crate) fn setns(&self) -> Result<()> {
-        sys::setns(self.as_raw_fd(), self.kind.clone_flag()).map_err(|e| enter_error(self.kind, Some(self), e))
+        sys::setns(self.as_fd(), self.kind.clone_flag()).map_err(|e| enter_error(self.kind, Some(self), e))
     }
 
     /// The user namespace that owns this namespace (`NS_GET_USERNS`): the one whose
@@ -171,7 +170,7 @@ impl NsFd {
     /// `NS_GET_USERNS` (4.9); older kernels: [`Error::Unsupported`].
     ///
     /// # Errors
-    /// [`Error::PermissionDenied`] when the owner lies outside the caller's user namespace.
+    /// [`pidfd::Error::PermissionDenied`] when the owner lies outside the caller's user namespace.
     pub fn owning_user_namespace(&self) -> Result<NsFd> {
         sys::ns_ioctl_fd(self.as_raw_fd(), uapi::NS_GET_USERNS)
             .map(|fd| NsFd::new(fd, Namespace::User))
@@ -184,14 +183,14 @@ impl NsFd {
     /// `NS_GET_PARENT` (4.9); older kernels: [`Error::Unsupported`].
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for other kinds (only PID and user namespaces are nested);
-    /// [`Error::PermissionDenied`] (`EPERM`) for the initial namespace, which has no parent, or
+    /// [`pidfd::Error::InvalidInput`] for other kinds (only PID and user namespaces are nested);
+    /// [`pidfd::Error::PermissionDenied`] (`EPERM`) for the initial namespace, which has no parent, or
     /// when the parent lies outside the caller's namespace.
     pub fn parent(&self) -> Result<NsFd> {
         let kind = match self.kind {
             Namespace::Pid | Namespace::PidForChildren => Namespace::Pid,
             Namespace::User => Namespace::User,
-            _ => return Err(Error::InvalidInput("only PID and user namespaces have a parent")),
+            _ => return Err(Error::invalid("only PID and user namespaces have a parent")),
         };
         sys::ns_ioctl_fd(self.as_raw_fd(), uapi::NS_GET_PARENT)
             .map(|fd| NsFd::new(fd, kind))
@@ -205,7 +204,7 @@ impl NsFd {
     /// `NS_GET_NSTYPE` (4.11); older kernels: [`Error::Unsupported`].
     ///
     /// # Errors
-    /// [`Error::Unsupported`]; [`Error::Os`] (`EPROTO`) if the kernel names a type this crate
+    /// [`Error::Unsupported`]; [`pidfd::Error::Os`] (`EPROTO`) if the kernel names a type this crate
     /// does not know.
     pub fn namespace_type(&self) -> Result<Namespace> {
         nstype(self.as_fd())
@@ -218,10 +217,10 @@ impl NsFd {
     /// `NS_GET_OWNER_UID` (4.11); older kernels: [`Error::Unsupported`].
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for a namespace that is not a user namespace.
+    /// [`pidfd::Error::InvalidInput`] for a namespace that is not a user namespace.
     pub fn owner_uid(&self) -> Result<u32> {
         if self.kind != Namespace::User {
-            return Err(Error::InvalidInput("only a user namespace has an owner uid"));
+            return Err(Error::invalid("only a user namespace has an owner uid"));
         }
         sys::ns_ioctl_uid(self.as_raw_fd(), uapi::NS_GET_OWNER_UID)
             .map_err(|e| nsfs_error("ioctl(NS_GET_OWNER_UID)", NsFeature::OwnerUid, e))
@@ -235,11 +234,11 @@ impl NsFd {
     /// kernels with the ioctls (seen on 6.16 to 6.19 before a fix) answer `ENOTTY`, as an
     /// older kernel would, when no task has the pid: after an `ENOTTY` a second translation,
     /// of the calling thread's own tid, tells the two apart, so such a kernel gives
-    /// [`Error::NoSuchProcess`] too.
+    /// [`pidfd::Error::NoSuchProcess`] too.
     ///
     /// # Errors
-    /// [`Error::NoSuchProcess`] when no task has `pid` there or it is not visible to the caller;
-    /// [`Error::InvalidInput`] for `pid <= 0` or a namespace that is not a PID namespace.
+    /// [`pidfd::Error::NoSuchProcess`] when no task has `pid` there or it is not visible to the caller;
+    /// [`pidfd::Error::InvalidInput`] for `pid <= 0` or a namespace that is not a PID namespace.
     pub fn pid_from_namespace(&self, pid: i32) -> Result<i32> {
         self.translate(uapi::NS_GET_PID_FROM_PIDNS, pid)
     }
@@ -263,8 +262,8 @@ impl NsFd {
     /// As [`NsFd::pid_from_namespace`]: 6.11; older kernels: [`Error::Unsupported`].
     ///
     /// # Errors
-    /// [`Error::NoSuchProcess`] when no task has `pid`, or it has no pid in this namespace
-    /// (it lives outside it); [`Error::InvalidInput`] as for [`NsFd::pid_from_namespace`].
+    /// [`pidfd::Error::NoSuchProcess`] when no task has `pid`, or it has no pid in this namespace
+    /// (it lives outside it); [`pidfd::Error::InvalidInput`] as for [`NsFd::pid_from_namespace`].
     pub fn pid_in_namespace(&self, pid: i32) -> Result<i32> {
         self.translate(uapi::NS_GET_PID_IN_PIDNS, pid)
     }
@@ -283,18 +282,18 @@ impl NsFd {
 
     fn translate(&self, cmd: u32, pid: i32) -> Result<i32> {
         if !self.kind.is_pid() {
-            return Err(Error::InvalidInput("pid translation needs a PID namespace"));
+            return Err(Error::invalid("pid translation needs a PID namespace"));
         }
         if pid <= 0 {
-            return Err(Error::InvalidInput("pid must be positive"));
+            return Err(Error::invalid("pid must be positive"));
         }
         match sys::ns_ioctl_int(self.as_raw_fd(), cmd, pid as libc::c_ulong) {
             Ok(n) if n > 0 => Ok(n),
             // The kernel turns "no pid there" (0) into ESRCH itself; never a 0 as a pid.
-            Ok(_) => Err(Error::NoSuchProcess { pid }),
+            Ok(_) => Err(Error::Pidfd(pidfd::Error::NoSuchProcess { pid })),
             Err(e) => Err(match e.raw_os_error() {
-                Some(libc::ESRCH) => Error::NoSuchProcess { pid },
-                Some(libc::ENOTTY) if self.translation_exists()? => Error::NoSuchProcess { pid },
+                Some(libc::ESRCH) => Error::Pidfd(pidfd::Error::NoSuchProcess { pid }),
+                Some(libc::ENOTTY) if self.translation_exists()? => Error::Pidfd(pidfd::Error::NoSuchProcess { pid }),
                 Some(libc::ENOTTY) => Error::Unsupported { feature: NsFeature::PidTranslation },
                 _ => from_errno("ioctl(NS_GET_*_PIDNS)", e),
             }),
@@ -328,7 +327,7 @@ impl NsFd {
     /// Any kernel (`fcntl(F_DUPFD_CLOEXEC)`).
     ///
     /// # Errors
-    /// [`Error::Os`] when the fd table is full.
+    /// [`pidfd::Error::Os`] when the fd table is full.
     pub fn try_clone(&self) -> Result<NsFd> {
         let fd = self.fd.try_clone().map_err(|e| Error::os("dup", e))?;
         Ok(NsFd::new(fd, self.kind))
@@ -339,10 +338,10 @@ impl NsFd {
 fn nstype(fd: BorrowedFd<'_>) -> Result<Namespace> {
     let raw = sys::ns_ioctl_int(fd.as_raw_fd(), uapi::NS_GET_NSTYPE, 0)
         .map_err(|e| nsfs_error("ioctl(NS_GET_NSTYPE)", NsFeature::NamespaceType, e))?;
-    Namespace::from_clone_flag(raw).ok_or(Error::Os {
-        op: "ioctl(NS_GET_NSTYPE) named an unknown namespace type",
-        source: io::Error::from_raw_os_error(libc::EPROTO),
-    })
+    Namespace::from_clone_flag(raw).ok_or(Error::os(
+        "ioctl(NS_GET_NSTYPE) named an unknown namespace type",
+        io::Error::from_raw_os_error(libc::EPROTO),
+    ))
 }
 
 /// Maps an nsfs ioctl error: `ENOTTY` is a kernel without the ioctl.
@@ -397,7 +396,7 @@ impl From<NsFd> for OwnedFd {
 /// nsfs (3.19) and `NS_GET_NSTYPE` (4.11); older kernels: [`Error::Unsupported`].
 ///
 /// # Errors
-/// [`Error::InvalidInput`] for an fd that is not a namespace fd; [`Error::Unsupported`] before
+/// [`pidfd::Error::InvalidInput`] for an fd that is not a namespace fd; [`Error::Unsupported`] before
 /// 4.11.
 impl TryFrom<OwnedFd> for NsFd {
     type Error = Error;
@@ -405,10 +404,45 @@ impl TryFrom<OwnedFd> for NsFd {
     fn try_from(fd: OwnedFd) -> Result<NsFd> {
         match sys::fstatfs_type(fd.as_raw_fd()) {
             Ok(t) if t == uapi::NSFS_MAGIC => {}
-            Ok(_) => return Err(Error::InvalidInput("not a namespace fd (not on nsfs)")),
+            Ok(_) => return Err(Error::invalid("not a namespace fd (not on nsfs)")),
             Err(e) => return Err(Error::os("fstatfs", e)),
         }
         let kind = nstype(fd.as_fd())?;
         Ok(NsFd::new(fd, kind))
+    }
+}
+
+/// Whether `ns` is the calling thread's namespace of kind `kind` (same nsfs device and inode as
+/// `/proc/thread-self/ns/<name>`); `None` when that cannot be told (no `/proc`).
+pub(crate) fn same_as_current(ns: &NsFd, kind: Namespace) -> Option<bool> {
+    let mut buf = [0; 64];
+    let p = path::ns_path(&mut buf, Who::ThreadSelf, Some(kind)).ok()?;
+    let current = sys::stat_id(p).ok()?;
+    let target = sys::fstat_id(ns.as_raw_fd()).ok()?;
+    Some(current == target)
+}
+
+/// The number of threads of the calling process, from `/proc/self/task`.
+pub(crate) fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task").ok().map(Iterator::count)
+}
+
+/// Maps a `setns(nsfd)` error to the kernel rule behind it.
+#[cold]
+pub(crate) fn enter_error(kind: Namespace, fd: Option<&NsFd>, e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EUSERS) if kind.is_time() => Error::MultiThreaded { namespace: Namespace::Time },
+        Some(libc::EINVAL) if kind == Namespace::User => {
+            if fd.and_then(|f| same_as_current(f, Namespace::User)) == Some(true) {
+                Error::invalid(
+                    "the calling thread is already in this user namespace (the kernel refuses to re-enter it)",
+                )
+            } else if thread_count().is_some_and(|n| n > 1) {
+                Error::MultiThreaded { namespace: Namespace::User }
+            } else {
+                Error::os("setns(CLONE_NEWUSER) (the filesystem context is shared with another process?)", e)
+            }
+        }
+        _ => from_errno("setns", e),
     }
 }

@@ -31,7 +31,7 @@ impl<'a> Writer<'a> {
 
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
         let end = self.n + bytes.len();
-        self.buf.get_mut(self.n..end).ok_or(Error::InvalidInput("namespace path too long"))?.copy_from_slice(bytes);
+        self.buf.get_mut(self.n..end).ok_or(Error::invalid("namespace path too long"))?.copy_from_slice(bytes);
         self.n = end;
         Ok(())
     }
@@ -39,7 +39,7 @@ impl<'a> Writer<'a> {
     /// A positive number in decimal.
     fn number(&mut self, v: i32, what: &'static str) -> Result<()> {
         if v <= 0 {
-            return Err(Error::InvalidInput(what));
+            return Err(Error::invalid(what));
         }
         self.decimal(v as u32)
     }
@@ -69,7 +69,7 @@ impl<'a> Writer<'a> {
     fn finish(mut self) -> Result<&'a CStr> {
         self.put(b"\0")?;
         let n = self.n;
-        CStr::from_bytes_with_nul(&self.buf[..n]).map_err(|_| Error::InvalidInput("namespace path"))
+        CStr::from_bytes_with_nul(&self.buf[..n]).map_err(|_| Error::invalid("namespace path"))
     }
 }
 
@@ -105,19 +105,10 @@ pub(crate) fn rel_pid_dir(buf: &mut Buf, pid: i32) -> Result<&CStr> {
 /// `self/fdinfo/<fd>`, relative to an open `/proc`.
 pub(crate) fn rel_fdinfo(buf: &mut Buf, fd: i32) -> Result<&CStr> {
     let mut w = Writer::new(buf);
-    let fd = u32::try_from(fd).map_err(|_| Error::InvalidInput("fd must not be negative"))?;
+    let fd = u32::try_from(fd).map_err(|_| Error::invalid("fd must not be negative"))?;
     w.put(b"self/fdinfo/")?;
     w.decimal(fd)?;
     w.finish()
-}
-
-/// The `Pid:` line of a pidfd's fdinfo (5.2): the pid in the PID namespace of the procfs the
-/// file was read through; `-1` once the process has been reaped, `0` when it has no pid in that
-/// namespace. `None` when the line is missing or malformed.
-pub(crate) fn fdinfo_pid(text: &[u8]) -> Option<i32> {
-    let line = text.split(|&b| b == b'\n').find_map(|l| l.strip_prefix(b"Pid:"))?;
-    let s = std::str::from_utf8(line).ok()?.trim();
-    s.parse().ok()
 }
 
 #[cfg(test)]
@@ -138,8 +129,8 @@ mod tests {
         let mut b = [0; 64];
         assert_eq!(ns_path(&mut b, Who::ProcSelf, None).unwrap(), c"/proc/self/ns");
         let mut b = [0; 64];
-        assert!(matches!(ns_path(&mut b, Who::Pid(0), None), Err(Error::InvalidInput(_))));
-        assert!(matches!(ns_path(&mut b, Who::Pid(-5), None), Err(Error::InvalidInput(_))));
+        assert!(matches!(ns_path(&mut b, Who::Pid(0), None), Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))));
+        assert!(matches!(ns_path(&mut b, Who::Pid(-5), None), Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))));
         let mut b = [0; 64];
         assert_eq!(rel_ns_path(&mut b, Who::Pid(42), Namespace::PidForChildren).unwrap(), c"42/ns/pid_for_children");
         let mut b = [0; 64];
@@ -150,11 +141,13 @@ mod tests {
         assert_eq!(rel_fdinfo(&mut b, 0).unwrap(), c"self/fdinfo/0");
         let mut b = [0; 64];
         assert_eq!(rel_fdinfo(&mut b, 1234).unwrap(), c"self/fdinfo/1234");
-        assert!(matches!(rel_fdinfo(&mut b, -1), Err(Error::InvalidInput(_))));
+        assert!(matches!(rel_fdinfo(&mut b, -1), Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))));
     }
 
+    /// The fdinfo parser this crate's `/proc` fallback relies on is `pidfd`'s.
     #[test]
     fn fdinfo() {
+        use pidfd::__private::fdinfo_pid;
         let text = b"pos:\t0\nflags:\t02000002\nmnt_id:\t15\nino:\t1057\nPid:\t1234\nNSpid:\t1234\t1\n";
         assert_eq!(fdinfo_pid(text), Some(1234));
         assert_eq!(fdinfo_pid(b"Pid:\t-1\nNSpid:\t-1\n"), Some(-1));

@@ -2,213 +2,33 @@
 //!
 //! One thin function per system call or ioctl. Each returns `io::Result` with the raw `errno`
 //! kept (EINTR retried) and does nothing but the call: the policy (which mechanism, fallbacks,
-//! error mapping) lives in the safe modules. In test builds every wrapper first consults a
-//! per-thread fault-injection table ([`fault`]), so the fallbacks run on any kernel.
+//! error mapping) lives in the safe modules. In test builds every wrapper first consults the
+//! per-thread fault-injection table (`pidfd`'s seam, see [`seam!`]), so the fallbacks run on any
+//! kernel.
 #![allow(unsafe_code)]
 
 use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-/// Every wrapped call, as named by the fault-injection seam.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) enum Call {
-    /// `PIDFD_GET_*_NAMESPACE`.
-    PidfdNsIoctl,
-    /// The nsfs `NS_GET_*` ioctls.
-    NsfsIoctl,
-    /// Every `setns`.
-    Setns,
-    /// `setns` with this `nstype` argument (0 or one `CLONE_NEW*` flag for an nsfd, the set of
-    /// flags for a pidfd).
-    SetnsType(libc::c_int),
-    Unshare,
-    /// `open` of a `/proc/<pid>/ns/<name>` path (absolute, or relative to an open `/proc`).
-    Open,
-    /// `stat` of a path (absolute, or relative to an open `/proc`).
-    Stat,
-    /// Any call that takes this path (exactly as passed: absolute, or relative to an open
-    /// `/proc`), e.g. to make one `/proc` file look missing.
-    Path(&'static str),
-    /// Reading `/proc/self/fdinfo/<fd>`.
-    Fdinfo,
-    Fstatfs,
-    Poll,
-    /// Makes a pidfd feature look absent to this crate, to exercise the fallback on any kernel.
-    Feature(pidfd::Feature),
-}
-
-/// Per-thread fault injection: `inject(Call::Setns, EPERM)` makes every `setns` of the current
-/// thread fail with `EPERM` until the guard drops. Compiled only in test builds.
-///
-/// Beyond errors: [`inject_times`](fault::inject_times) fails only the next `n` calls;
-/// [`pretend`](fault::pretend) makes a `setns` succeed without making it; [`before`](fault::before)
-/// runs a closure just before a call (to make the world change at that exact point); and the
-/// `nstype` of every `setns` is journaled ([`setns_journal`](fault::setns_journal)).
+/// The fault-injection seam: `pidfd`'s, through its `test-util` feature (this crate's
+/// dev-dependency enables it), with this crate's calls named by `NsCall` (here `Call`).
+/// Compiled only in test builds; elsewhere [`seam!`] is nothing.
 #[cfg(test)]
-pub(crate) mod fault {
-    use super::Call;
-    use std::cell::RefCell;
+pub(crate) use pidfd::__private::fault::{self, NsCall as Call};
 
-    /// `errno` 0 is "pretend the call succeeded"; `left` counts the calls still to fail.
-    struct Fault {
-        call: Call,
-        errno: i32,
-        left: Option<u32>,
-    }
-
-    type Hook = Box<dyn FnMut()>;
-
-    thread_local! {
-        static FAULTS: RefCell<Vec<Fault>> = const { RefCell::new(Vec::new()) };
-        static HOOKS: RefCell<Vec<(Call, Option<Hook>)>> = const { RefCell::new(Vec::new()) };
-        static SETNS_JOURNAL: RefCell<Vec<libc::c_int>> = const { RefCell::new(Vec::new()) };
-        static REDIRECTS: RefCell<Vec<(&'static str, &'static str)>> = const { RefCell::new(Vec::new()) };
-        static REDIRECTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    }
-
-    /// Removes the injected fault (or hook) when dropped.
-    pub(crate) struct Guard(Call);
-
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            FAULTS.with(|f| f.borrow_mut().retain(|x| x.call != self.0));
-            HOOKS.with(|h| h.borrow_mut().retain(|(c, _)| *c != self.0));
-            if let Call::Path(from) = self.0 {
-                REDIRECTS.with(|r| r.borrow_mut().retain(|(f, _)| *f != from));
-            }
-        }
-    }
-
-    /// Makes `call` fail with `errno` on this thread.
-    #[must_use]
-    pub(crate) fn inject(call: Call, errno: i32) -> Guard {
-        FAULTS.with(|f| f.borrow_mut().push(Fault { call, errno, left: None }));
-        Guard(call)
-    }
-
-    /// Makes the next `n` calls of `call` on this thread fail with `errno`; later ones run.
-    #[must_use]
-    pub(crate) fn inject_times(call: Call, errno: i32, n: u32) -> Guard {
-        FAULTS.with(|f| f.borrow_mut().push(Fault { call, errno, left: Some(n) }));
-        Guard(call)
-    }
-
-    /// Makes `call` (a `setns`) report success without making the system call.
-    #[must_use]
-    pub(crate) fn pretend(call: Call) -> Guard {
-        inject(call, 0)
-    }
-
-    /// Runs `f` on this thread just before each `call` (before its fault, if any).
-    #[must_use]
-    pub(crate) fn before(call: Call, f: impl FnMut() + 'static) -> Guard {
-        HOOKS.with(|h| h.borrow_mut().push((call, Some(Box::new(f)))));
-        Guard(call)
-    }
-
-    /// Makes an `open` of the `/proc` path `from` open the path `to` instead, as if `from`
-    /// had come to name what `to` names.
-    #[must_use]
-    pub(crate) fn redirect(from: &'static str, to: &'static str) -> Guard {
-        REDIRECTS.with(|r| r.borrow_mut().push((from, to)));
-        Guard(Call::Path(from))
-    }
-
-    /// Where a redirected `open` of `path` goes (counted for [`redirected`]).
-    pub(crate) fn redirection(path: &std::ffi::CStr) -> Option<std::ffi::CString> {
-        let p = path.to_str().ok()?;
-        let to = REDIRECTS.with(|r| r.borrow().iter().find(|(f, _)| *f == p).map(|(_, t)| *t))?;
-        REDIRECTED.with(|n| n.set(n.get() + 1));
-        std::ffi::CString::new(to).ok()
-    }
-
-    /// How many opens were redirected on this thread since the last call.
-    pub(crate) fn redirected() -> usize {
-        REDIRECTED.with(|n| n.replace(0))
-    }
-
-    /// The `nstype` arguments of the `setns` calls this thread made (or had refused or
-    /// pretended) since the last call of this function.
-    pub(crate) fn setns_journal() -> Vec<libc::c_int> {
-        SETNS_JOURNAL.with(|j| std::mem::take(&mut *j.borrow_mut()))
-    }
-
-    pub(crate) fn record_setns(nstype: libc::c_int) {
-        SETNS_JOURNAL.with(|j| j.borrow_mut().push(nstype));
-    }
-
-    fn run_hooks(matches: impl Fn(&Call) -> bool) {
-        // Taken out while it runs: the hook may call into the seam itself.
-        let taken = HOOKS
-            .with(|h| h.borrow_mut().iter_mut().find(|(c, f)| matches(c) && f.is_some()).and_then(|(_, f)| f.take()));
-        if let Some(mut f) = taken {
-            f();
-            HOOKS.with(|h| {
-                if let Some(slot) = h.borrow_mut().iter_mut().find(|(c, f)| matches(c) && f.is_none()) {
-                    slot.1 = Some(f);
-                }
-            });
-        }
-    }
-
-    /// `None`: no fault, make the call. `Some(Ok)`: pretend it succeeded. `Some(Err)`: fail.
-    pub(crate) fn outcome(call: Call) -> Option<std::io::Result<()>> {
-        run_hooks(|c| *c == call);
-        FAULTS.with(|f| {
-            let mut f = f.borrow_mut();
-            let x = f.iter_mut().find(|x| x.call == call && x.left != Some(0))?;
-            if let Some(n) = &mut x.left {
-                *n -= 1;
-            }
-            Some(if x.errno == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(x.errno)) })
-        })
-    }
-
-    pub(crate) fn check(call: Call) -> std::io::Result<()> {
-        outcome(call).unwrap_or(Ok(()))
-    }
-
-    /// The faults of a call on a path: the call's own, then the path's (hooks on the path
-    /// run first).
-    pub(crate) fn check_path(call: Call, path: &std::ffi::CStr) -> std::io::Result<()> {
-        check(call)?;
-        if let Ok(p) = path.to_str() {
-            run_hooks(|c| matches!(c, Call::Path(q) if *q == p));
-        }
-        match path.to_str() {
-            Ok(p) => FAULTS.with(|f| {
-                let mut f = f.borrow_mut();
-                match f.iter_mut().find(|x| matches!(x.call, Call::Path(q) if q == p) && x.left != Some(0)) {
-                    Some(x) => {
-                        if let Some(n) = &mut x.left {
-                            *n -= 1;
-                        }
-                        Err(std::io::Error::from_raw_os_error(x.errno))
-                    }
-                    None => Ok(()),
-                }
-            }),
-            Err(_) => Ok(()),
-        }
-    }
-}
-
-#[cfg(not(test))]
-pub(crate) mod fault {
-    use super::Call;
-
-    #[inline(always)]
-    pub(crate) fn check(_call: Call) -> std::io::Result<()> {
-        Ok(())
-    }
-
-    #[inline(always)]
-    pub(crate) fn check_path(_call: Call, _path: &std::ffi::CStr) -> std::io::Result<()> {
-        Ok(())
-    }
+/// `seam!(Call)`, `seam!(Call, path)`: in test builds, returns the error the seam injected for
+/// this call (on this path); nothing in other builds.
+macro_rules! seam {
+    ($call:ident) => {
+        #[cfg(test)]
+        fault::check(Call::$call)?;
+    };
+    ($call:ident, $path:expr) => {
+        #[cfg(test)]
+        fault::check_path(Call::$call, $path)?;
+    };
 }
 
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -238,14 +58,14 @@ fn owned(fd: libc::c_int) -> OwnedFd {
 /// 0: pidfs answers `EINVAL` to anything else.
 #[inline]
 pub(crate) fn pidfd_get_namespace(pidfd: RawFd, cmd: u32) -> io::Result<OwnedFd> {
-    fault::check(Call::PidfdNsIoctl)?;
+    seam!(PidfdNsIoctl);
     // SAFETY: the command takes an integer argument, passed explicitly as 0; no memory is passed.
     retry(|| cvt(unsafe { libc::ioctl(pidfd, cmd as _, 0 as libc::c_ulong) })).map(owned)
 }
 
 /// An nsfs ioctl that returns a new fd (`NS_GET_USERNS`, `NS_GET_PARENT`; argument 0).
 pub(crate) fn ns_ioctl_fd(fd: RawFd, cmd: u32) -> io::Result<OwnedFd> {
-    fault::check(Call::NsfsIoctl)?;
+    seam!(NsfsIoctl);
     // SAFETY: these commands take no argument; 0 is passed and no memory is involved.
     retry(|| cvt(unsafe { libc::ioctl(fd, cmd as _, 0 as libc::c_ulong) })).map(owned)
 }
@@ -253,14 +73,14 @@ pub(crate) fn ns_ioctl_fd(fd: RawFd, cmd: u32) -> io::Result<OwnedFd> {
 /// An nsfs ioctl with an integer argument and an integer result (`NS_GET_NSTYPE` with 0, the
 /// pid translations with the pid).
 pub(crate) fn ns_ioctl_int(fd: RawFd, cmd: u32, arg: libc::c_ulong) -> io::Result<libc::c_int> {
-    fault::check(Call::NsfsIoctl)?;
+    seam!(NsfsIoctl);
     // SAFETY: the commands take a plain integer argument; no memory is passed.
     retry(|| cvt(unsafe { libc::ioctl(fd, cmd as _, arg) }))
 }
 
 /// `NS_GET_OWNER_UID`: the kernel writes a `uid_t`.
 pub(crate) fn ns_ioctl_uid(fd: RawFd, cmd: u32) -> io::Result<libc::uid_t> {
-    fault::check(Call::NsfsIoctl)?;
+    seam!(NsfsIoctl);
     let mut uid: libc::uid_t = 0;
     // SAFETY: `uid` is a writable uid_t, which is what the command writes.
     retry(|| cvt(unsafe { libc::ioctl(fd, cmd as _, &mut uid as *mut libc::uid_t) }))?;
@@ -269,7 +89,7 @@ pub(crate) fn ns_ioctl_uid(fd: RawFd, cmd: u32) -> io::Result<libc::uid_t> {
 
 /// `NS_GET_ID`, `NS_GET_MNTNS_ID`: the kernel writes a `__u64`.
 pub(crate) fn ns_ioctl_u64(fd: RawFd, cmd: u32) -> io::Result<u64> {
-    fault::check(Call::NsfsIoctl)?;
+    seam!(NsfsIoctl);
     let mut id: u64 = 0;
     // SAFETY: `id` is a writable u64, which is what the command writes.
     retry(|| cvt(unsafe { libc::ioctl(fd, cmd as _, &mut id as *mut u64) }))?;
@@ -277,22 +97,22 @@ pub(crate) fn ns_ioctl_u64(fd: RawFd, cmd: u32) -> io::Result<u64> {
 }
 
 /// `setns(fd, nstype)`: an nsfd with its type (or 0), or a pidfd with `CLONE_NEW*` flags (5.8).
-pub(crate) fn setns(fd: RawFd, nstype: libc::c_int) -> io::Result<()> {
+/// The call is `pidfd`'s; in test builds the seam journals it first and may refuse or pretend it.
+pub(crate) fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> io::Result<()> {
     #[cfg(test)]
     {
         fault::record_setns(nstype);
-        fault::check(Call::Setns)?;
+        seam!(Setns);
         if let Some(pretended_or_failed) = fault::outcome(Call::SetnsType(nstype)) {
             return pretended_or_failed;
         }
     }
-    // SAFETY: plain integer arguments.
-    retry(|| cvt(unsafe { libc::setns(fd, nstype) })).map(drop)
+    pidfd::__private::setns(fd, nstype)
 }
 
 /// `unshare(flags)` on the calling thread.
 pub(crate) fn unshare(flags: libc::c_int) -> io::Result<()> {
-    fault::check(Call::Unshare)?;
+    seam!(Unshare);
     // SAFETY: plain integer argument.
     retry(|| cvt(unsafe { libc::unshare(flags) })).map(drop)
 }
@@ -300,7 +120,7 @@ pub(crate) fn unshare(flags: libc::c_int) -> io::Result<()> {
 /// `open(path, O_RDONLY | O_CLOEXEC)`.
 #[inline]
 pub(crate) fn open_ns_file(path: &CStr) -> io::Result<OwnedFd> {
-    fault::check_path(Call::Open, path)?;
+    seam!(Open, path);
     // SAFETY: `path` is NUL-terminated.
     retry(|| cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })).map(owned)
 }
@@ -309,14 +129,14 @@ pub(crate) fn open_ns_file(path: &CStr) -> io::Result<OwnedFd> {
 /// everything through (one superblock, so one PID namespace, for all of its paths).
 pub(crate) fn open_proc() -> io::Result<OwnedFd> {
     let path = c"/proc";
-    fault::check_path(Call::Open, path)?;
+    seam!(Open, path);
     // SAFETY: `path` is NUL-terminated.
     retry(|| cvt(unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) })).map(owned)
 }
 
 /// `openat(dir, path, O_RDONLY | O_CLOEXEC)`.
 pub(crate) fn openat_ns_file(dir: RawFd, path: &CStr) -> io::Result<OwnedFd> {
-    fault::check_path(Call::Open, path)?;
+    seam!(Open, path);
     #[cfg(test)]
     if let Some(to) = fault::redirection(path) {
         // SAFETY: `to` is NUL-terminated.
@@ -329,7 +149,7 @@ pub(crate) fn openat_ns_file(dir: RawFd, path: &CStr) -> io::Result<OwnedFd> {
 /// Reads the file `path` (relative to `dir`) into `buf` from its start, up to `buf.len()`
 /// bytes; returns how many.
 pub(crate) fn read_at(dir: RawFd, path: &CStr, buf: &mut [u8]) -> io::Result<usize> {
-    fault::check_path(Call::Fdinfo, path)?;
+    seam!(Fdinfo, path);
     // SAFETY: `path` is NUL-terminated.
     let fd = retry(|| cvt(unsafe { libc::openat(dir, path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })).map(owned)?;
     let mut n = 0;
@@ -351,7 +171,7 @@ pub(crate) fn read_at(dir: RawFd, path: &CStr, buf: &mut [u8]) -> io::Result<usi
 
 /// Whether `path` (relative to `dir`) exists: `fstatat` succeeding (symlinks not followed).
 pub(crate) fn exists_at(dir: RawFd, path: &CStr) -> io::Result<()> {
-    fault::check_path(Call::Stat, path)?;
+    seam!(Stat, path);
     let mut st = MaybeUninit::<libc::stat64>::zeroed();
     // SAFETY: `path` is NUL-terminated, `st` is writable (and zeroed, padding included, like every
     // struct handed to the kernel).
@@ -366,7 +186,7 @@ pub(crate) fn gettid() -> libc::pid_t {
 
 /// `(st_dev, st_ino)` of what `path` names (symlinks followed).
 pub(crate) fn stat_id(path: &CStr) -> io::Result<(u64, u64)> {
-    fault::check_path(Call::Stat, path)?;
+    seam!(Stat, path);
     let mut st = MaybeUninit::<libc::stat64>::zeroed();
     // SAFETY: `path` is NUL-terminated, `st` is writable (and zeroed, padding included, like every
     // struct handed to the kernel).
@@ -379,7 +199,7 @@ pub(crate) fn stat_id(path: &CStr) -> io::Result<(u64, u64)> {
 
 /// `(st_dev, st_ino)` of an fd.
 pub(crate) fn fstat_id(fd: RawFd) -> io::Result<(u64, u64)> {
-    fault::check(Call::Stat)?;
+    seam!(Stat);
     let mut st = MaybeUninit::<libc::stat64>::zeroed();
     // SAFETY: `st` is writable (and zeroed, padding included, like every struct handed to the kernel).
     retry(|| cvt(unsafe { libc::fstat64(fd, st.as_mut_ptr()) }))?;
@@ -392,7 +212,7 @@ pub(crate) fn fstat_id(fd: RawFd) -> io::Result<(u64, u64)> {
 /// `fstatfs(fd).f_type`, truncated to the 32 bits every magic fits in.
 #[inline]
 pub(crate) fn fstatfs_type(fd: RawFd) -> io::Result<u32> {
-    fault::check(Call::Fstatfs)?;
+    seam!(Fstatfs);
     let mut st = MaybeUninit::<libc::statfs64>::zeroed();
     // SAFETY: `st` is writable (and zeroed, padding included, like every struct handed to the kernel).
     retry(|| cvt(unsafe { libc::fstatfs64(fd, st.as_mut_ptr()) }))?;
@@ -401,19 +221,11 @@ pub(crate) fn fstatfs_type(fd: RawFd) -> io::Result<u32> {
     Ok(unsafe { st.assume_init() }.f_type as u32)
 }
 
-/// `pollfd` has no padding: every byte handed to the kernel is a field's.
-const _: () = assert!(
-    std::mem::size_of::<libc::pollfd>()
-        == std::mem::size_of::<libc::c_int>() + 2 * std::mem::size_of::<libc::c_short>()
-);
-
 /// `poll(fd, POLLIN, 0)`: whether the fd is readable now (a pidfd: the process has exited).
-pub(crate) fn poll_readable_now(fd: RawFd) -> io::Result<bool> {
-    fault::check(Call::Poll)?;
-    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: `pfd` is one valid, writable pollfd.
-    let n = retry(|| cvt(unsafe { libc::poll(&mut pfd, 1, 0) }))?;
-    Ok(n > 0 && pfd.revents & libc::POLLIN != 0)
+/// The call is `pidfd`'s.
+pub(crate) fn poll_readable_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    seam!(Poll);
+    pidfd::__private::poll_readable(fd, 0)
 }
 
 /// Test fixtures that need `unsafe` (a `pre_exec` hook), kept here with the rest of it.

@@ -12,8 +12,9 @@ use pidfd::{Feature, PidFd, Support};
 use crate::sys::{Call, fault, fixture};
 use crate::{Error, Namespace, NamespaceSet, NsFd, NsFeature, PidFdNsExt, run_in_namespaces};
 
+/// Makes `f` look absent: `pidfd`'s probe answers "unsupported" on this thread.
 fn without(f: Feature) -> fault::Guard {
-    fault::inject(Call::Feature(f), libc::ENOSYS)
+    fault::inject(fault::Call::Feature(f), libc::ENOSYS)
 }
 
 // The matrix's feature contract (`require`), shared with every crate's integration tests.
@@ -168,7 +169,7 @@ fn unpopulated_pid_for_children() {
             assert_eq!(fd.id().unwrap(), ino);
             assert_ne!(ino, thread_ino(Namespace::Pid));
         }
-        (None, Err(Error::Os { op, source })) => {
+        (None, Err(Error::Pidfd(pidfd::Error::Os { op, source }))) => {
             eprintln!("/proc hides pid_for_children of an unpopulated PID namespace (before 7.1)");
             assert!(op.contains("no process exists"), "{op}");
             assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
@@ -192,15 +193,15 @@ fn proc_fallback_for_a_zombie_and_a_reaped_process_is_exited() {
     }
     assert!(zombie_state(held.pid), "the child should be a zombie now");
     for ns in Namespace::ALL {
-        assert!(matches!(held.fd.namespace(ns), Err(Error::Exited)), "zombie, ioctl: {ns}");
+        assert!(matches!(held.fd.namespace(ns), Err(Error::Pidfd(pidfd::Error::Exited))), "zombie, ioctl: {ns}");
         let _g = without(Feature::NamespaceIoctls);
         let r = held.fd.namespace(ns);
-        assert!(matches!(r, Err(Error::Exited)), "zombie, /proc: {ns}: {r:?}");
+        assert!(matches!(r, Err(Error::Pidfd(pidfd::Error::Exited))), "zombie, /proc: {ns}: {r:?}");
     }
     held.child.wait().unwrap();
-    assert!(matches!(held.fd.namespace(Namespace::Net), Err(Error::Exited)));
+    assert!(matches!(held.fd.namespace(Namespace::Net), Err(Error::Pidfd(pidfd::Error::Exited))));
     let _g = without(Feature::NamespaceIoctls);
-    assert!(matches!(held.fd.namespace(Namespace::Net), Err(Error::Exited)), "reaped, /proc");
+    assert!(matches!(held.fd.namespace(Namespace::Net), Err(Error::Pidfd(pidfd::Error::Exited))), "reaped, /proc");
 }
 
 /// The race the fallback must survive: between reading the pid and opening
@@ -227,7 +228,7 @@ fn proc_fallback_never_answers_for_a_process_that_took_the_pid() {
     });
     let _redirect = fault::redirect(path, leak(format!("/proc/{}/ns/net", other.pid)));
     match fd.namespace(Namespace::Net) {
-        Err(Error::Exited) => {}
+        Err(Error::Pidfd(pidfd::Error::Exited)) => {}
         Ok(ns) => {
             panic!("answered after the reap, with net:[{}] (the other's is net:[{others_net}])", ns.id().unwrap())
         }
@@ -306,11 +307,11 @@ fn a_process_hidden_by_hidepid_is_permission_denied_not_exited() {
             assert_eq!(hidden.raw_os_error(), Some(libc::ENOENT), "hidepid hides the child");
             if Feature::NamespaceIoctls.is_supported() {
                 let e = held.fd.namespace(Namespace::Net).unwrap_err();
-                assert!(matches!(e, Error::PermissionDenied { .. }), "ioctl: {e:?}");
+                assert!(matches!(e, Error::Pidfd(pidfd::Error::PermissionDenied { .. })), "ioctl: {e:?}");
             }
             let _g = without(Feature::NamespaceIoctls);
             let e = held.fd.namespace(Namespace::Net).unwrap_err();
-            assert!(matches!(e, Error::PermissionDenied { .. }), "/proc: {e:?}");
+            assert!(matches!(e, Error::Pidfd(pidfd::Error::PermissionDenied { .. })), "/proc: {e:?}");
             assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "the source is what the open said");
         });
     });
@@ -327,20 +328,20 @@ fn proc_fallback_errno_mapping() {
     let net = leak(format!("{pid}/ns/net"));
     {
         let _g = fault::inject(Call::Path(net), libc::EACCES);
-        assert!(matches!(me.namespace(Namespace::Net), Err(Error::PermissionDenied { .. })));
+        assert!(matches!(me.namespace(Namespace::Net), Err(Error::Pidfd(pidfd::Error::PermissionDenied { .. }))));
     }
     {
         // No /proc at all.
         let _g = fault::inject(Call::Path("/proc"), libc::ENOENT);
         let e = me.namespace(Namespace::Net).unwrap_err();
-        assert!(matches!(e, Error::Os { .. }), "{e:?}");
+        assert!(matches!(e, Error::Pidfd(pidfd::Error::Os { .. })), "{e:?}");
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
     }
     {
         // A /proc in which the caller has no /proc/self (of another PID namespace).
         let _g = fault::inject(Call::Fdinfo, libc::ENOENT);
         match me.namespace(Namespace::Net) {
-            Err(Error::Os { op, source }) => {
+            Err(Error::Pidfd(pidfd::Error::Os { op, source })) => {
                 assert!(op.contains("PID namespace"), "{op}");
                 assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
             }
@@ -357,16 +358,16 @@ fn proc_fallback_errno_mapping() {
         // ... and no /proc/self/ns either: a /proc without it.
         let _d = fault::inject(Call::Path("/proc/self/ns"), libc::ENOENT);
         let e = me.namespace(Namespace::Net).unwrap_err();
-        assert!(matches!(e, Error::Os { .. }), "{e:?}");
+        assert!(matches!(e, Error::Pidfd(pidfd::Error::Os { .. })), "{e:?}");
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
     }
     {
         let _g = fault::inject(Call::Fstatfs, libc::EIO);
-        assert!(matches!(me.namespace(Namespace::Net), Err(Error::Os { .. })));
+        assert!(matches!(me.namespace(Namespace::Net), Err(Error::Pidfd(pidfd::Error::Os { .. }))));
     }
     {
         let _g = fault::inject(Call::Poll, libc::ENOMEM);
-        assert!(matches!(me.namespace(Namespace::Net), Err(Error::Os { op: "poll(pidfd)", .. })));
+        assert!(matches!(me.namespace(Namespace::Net), Err(Error::Pidfd(pidfd::Error::Os { op: "poll(pidfd)", .. }))));
     }
     // A missing file while /proc/self/ns exists: the kernel has no such namespaces.
     let e = crate::nsfd::missing_ns_file(Namespace::Time, std::io::Error::from_raw_os_error(libc::ENOENT));
@@ -390,10 +391,10 @@ fn ioctl_errno_mapping() {
     type Check = fn(&Error) -> bool;
     let cases: [(i32, Check); 5] = [
         (libc::EOPNOTSUPP, |e| matches!(e, Error::NamespaceDisabled { namespace: Namespace::Cgroup })),
-        (libc::ESRCH, |e| matches!(e, Error::Exited)),
-        (libc::EACCES, |e| matches!(e, Error::PermissionDenied { .. })),
-        (libc::EREMOTE, |e| matches!(e, Error::OtherPidNamespace)),
-        (libc::ENOTTY, |e| matches!(e, Error::Os { .. })),
+        (libc::ESRCH, |e| matches!(e, Error::Pidfd(pidfd::Error::Exited))),
+        (libc::EACCES, |e| matches!(e, Error::Pidfd(pidfd::Error::PermissionDenied { .. }))),
+        (libc::EREMOTE, |e| matches!(e, Error::Pidfd(pidfd::Error::OtherPidNamespace))),
+        (libc::ENOTTY, |e| matches!(e, Error::Pidfd(pidfd::Error::Os { .. }))),
     ];
     for (errno, ok) in cases {
         let _g = fault::inject(Call::PidfdNsIoctl, errno);
@@ -430,7 +431,7 @@ fn a_kind_the_kernel_lacks_is_namespace_disabled_on_both_paths() {
             let _g = fault::inject(Call::Setns, libc::EINVAL);
             // EINVAL while the kernel has every kind: not a disabled kind.
             let e = me.enter_namespaces(set).unwrap_err();
-            assert!(matches!(e, Error::Os { .. }), "{e:?}");
+            assert!(matches!(e, Error::Pidfd(pidfd::Error::Os { .. })), "{e:?}");
             assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
             // EINVAL and no /proc/thread-self/ns/cgroup: the kernel lacks cgroup namespaces.
             let _s = fault::inject(Call::Path("/proc/thread-self/ns/cgroup"), libc::ENOENT);
@@ -479,7 +480,10 @@ fn the_fallback_retries_inside_the_user_namespace_what_it_was_refused() {
             let _e2 = fault::inject(Call::SetnsType(uts), libc::EINVAL);
             let _ = fault::setns_journal();
             let e = held.fd.enter_namespaces(set).unwrap_err();
-            assert!(matches!(&e, Error::Os { .. }) && e.raw_os_error() == Some(libc::EINVAL), "{e:?}");
+            assert!(
+                matches!(&e, Error::Pidfd(pidfd::Error::Os { .. })) && e.raw_os_error() == Some(libc::EINVAL),
+                "{e:?}"
+            );
             assert_eq!(fault::setns_journal(), [uts, net, user, uts]);
         });
         s.spawn(|| {
@@ -500,7 +504,7 @@ fn the_fallback_retries_inside_the_user_namespace_what_it_was_refused() {
             let _g = without(Feature::SetnsPidfd);
             let _e = fault::inject_times(Call::SetnsType(uts), libc::EPERM, 1);
             let e = held.fd.enter_namespaces(NamespaceSet::UTS | NamespaceSet::NET).unwrap_err();
-            assert!(matches!(e, Error::PermissionDenied { .. }), "{e:?}");
+            assert!(matches!(e, Error::Pidfd(pidfd::Error::PermissionDenied { .. })), "{e:?}");
         });
     });
 }
@@ -529,7 +533,7 @@ fn enotty_from_a_pid_translation_is_told_apart() {
     {
         let _g = fault::inject_times(Call::NsfsIoctl, libc::ENOTTY, 1);
         match mine.pid_from_namespace(me) {
-            Err(Error::NoSuchProcess { pid }) if has_translation => assert_eq!(pid, me),
+            Err(Error::Pidfd(pidfd::Error::NoSuchProcess { pid })) if has_translation => assert_eq!(pid, me),
             Err(Error::Unsupported { feature: NsFeature::PidTranslation }) if !has_translation => {}
             other => panic!("translation {has_translation}: {other:?}"),
         }
@@ -568,16 +572,16 @@ fn wrong_kind_is_invalid_input_without_a_syscall() {
     let net = me.namespace(Namespace::Net).unwrap();
     // Any syscall would fail with EIO: the check comes first.
     let _g = fault::inject(Call::NsfsIoctl, libc::EIO);
-    assert!(matches!(net.parent(), Err(Error::InvalidInput(_))));
-    assert!(matches!(net.owner_uid(), Err(Error::InvalidInput(_))));
-    assert!(matches!(net.pid_in_namespace(1), Err(Error::InvalidInput(_))));
+    assert!(matches!(net.parent(), Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))));
+    assert!(matches!(net.owner_uid(), Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))));
+    assert!(matches!(net.pid_in_namespace(1), Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))));
     let pid = me.namespace(Namespace::Pid).unwrap();
-    assert!(matches!(pid.pid_from_namespace(0), Err(Error::InvalidInput(_))));
-    assert!(matches!(pid.tgid_in_namespace(-1), Err(Error::InvalidInput(_))));
-    assert!(matches!(me.enter_namespaces(NamespaceSet::empty()), Err(Error::InvalidInput(_))));
+    assert!(matches!(pid.pid_from_namespace(0), Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))));
+    assert!(matches!(pid.tgid_in_namespace(-1), Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))));
+    assert!(matches!(me.enter_namespaces(NamespaceSet::empty()), Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))));
     assert!(matches!(
         me.enter_namespaces(NamespaceSet::from_bits_retain(libc::CLONE_VM as u32)),
-        Err(Error::InvalidInput(_))
+        Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))
     ));
 }
 
@@ -590,21 +594,21 @@ fn setns_errno_mapping() {
         assert!(matches!(time.enter(), Err(Error::MultiThreaded { namespace: Namespace::Time })));
     }
     let _g = fault::inject(Call::Setns, libc::EPERM);
-    assert!(matches!(uts.enter(), Err(Error::PermissionDenied { .. })));
-    assert!(matches!(me.enter_namespaces(NamespaceSet::UTS), Err(Error::PermissionDenied { .. })));
+    assert!(matches!(uts.enter(), Err(Error::Pidfd(pidfd::Error::PermissionDenied { .. }))));
+    assert!(matches!(me.enter_namespaces(NamespaceSet::UTS), Err(Error::Pidfd(pidfd::Error::PermissionDenied { .. }))));
     drop(_g);
     let _g = fault::inject(Call::Setns, libc::ESRCH);
-    assert!(matches!(me.enter_namespaces(NamespaceSet::NET), Err(Error::Exited)));
+    assert!(matches!(me.enter_namespaces(NamespaceSet::NET), Err(Error::Pidfd(pidfd::Error::Exited))));
     drop(_g);
     // The user namespace the thread is in: the kernel refuses it again (EINVAL), said clearly.
     let user = NsFd::of_current_thread(Namespace::User).unwrap();
     let e = user.enter().unwrap_err();
-    assert!(matches!(e, Error::InvalidInput(_)), "{e:?}");
+    assert!(matches!(e, Error::Pidfd(pidfd::Error::InvalidInput(_))), "{e:?}");
     // Entering a mount namespace prepares the thread; a failing unshare is reported as such.
     let mnt = NsFd::of_current_thread(Namespace::Mount).unwrap();
     let _g = fault::inject(Call::Unshare, libc::ENOMEM);
     match mnt.enter() {
-        Err(Error::Os { op, .. }) => assert!(op.contains("unshare"), "{op}"),
+        Err(Error::Pidfd(pidfd::Error::Os { op, .. })) => assert!(op.contains("unshare"), "{op}"),
         other => panic!("{other:?}"),
     }
 }
@@ -702,15 +706,18 @@ fn own_user_and_time_namespaces_are_left_out() {
 #[test]
 fn error_conversions_keep_the_errno() {
     let cases = [
-        (Error::Exited, Some(libc::ESRCH)),
+        (Error::Pidfd(pidfd::Error::Exited), Some(libc::ESRCH)),
         (Error::NamespaceDisabled { namespace: Namespace::Net }, Some(libc::EOPNOTSUPP)),
         (Error::MultiThreaded { namespace: Namespace::User }, Some(libc::EINVAL)),
         (Error::MultiThreaded { namespace: Namespace::Time }, Some(libc::EUSERS)),
-        (Error::OtherPidNamespace, Some(libc::EREMOTE)),
-        (Error::NoSuchProcess { pid: 7 }, Some(libc::ESRCH)),
-        (Error::PermissionDenied { source: std::io::Error::from_raw_os_error(libc::EACCES) }, Some(libc::EACCES)),
+        (Error::Pidfd(pidfd::Error::OtherPidNamespace), Some(libc::EREMOTE)),
+        (Error::Pidfd(pidfd::Error::NoSuchProcess { pid: 7 }), Some(libc::ESRCH)),
+        (
+            Error::Pidfd(pidfd::Error::PermissionDenied { source: std::io::Error::from_raw_os_error(libc::EACCES) }),
+            Some(libc::EACCES),
+        ),
         (Error::os("x", std::io::Error::from_raw_os_error(libc::EBADF)), Some(libc::EBADF)),
-        (Error::InvalidInput("x"), None),
+        (Error::Pidfd(pidfd::Error::InvalidInput("x")), None),
     ];
     for (e, errno) in cases {
         assert_eq!(e.raw_os_error(), errno, "{e:?}");
@@ -718,8 +725,8 @@ fn error_conversions_keep_the_errno() {
         assert_eq!(io.raw_os_error(), errno);
     }
     let from_pidfd = Error::from(pidfd::Error::Unsupported { feature: Feature::SetnsPidfd });
-    assert!(matches!(from_pidfd, Error::Unsupported { feature: NsFeature::Pidfd(Feature::SetnsPidfd) }));
+    assert!(matches!(from_pidfd, Error::Pidfd(pidfd::Error::Unsupported { feature: Feature::SetnsPidfd })));
     assert!(from_pidfd.to_string().contains("5.8"), "{from_pidfd}");
-    assert!(matches!(Error::from(pidfd::Error::Exited), Error::Exited));
+    assert!(matches!(Error::from(pidfd::Error::Exited), Error::Pidfd(pidfd::Error::Exited)));
     assert!(matches!(Error::from(pidfd::Error::NotPidfd), Error::Pidfd(pidfd::Error::NotPidfd)));
 }

@@ -28,11 +28,11 @@ fn error<T: Debug>(what: &str, f: impl FnOnce() -> pidfd_ns::Result<T>) -> Error
     }
 }
 
-/// `f()` must return `Error::InvalidInput` (refused before any system call).
+/// `f()` must return `pidfd::Error::InvalidInput` (refused before any system call).
 #[track_caller]
 fn invalid<T: Debug>(what: &str, f: impl FnOnce() -> pidfd_ns::Result<T>) {
     match error(what, f) {
-        Error::InvalidInput(_) => {}
+        Error::Pidfd(pidfd::Error::InvalidInput(_)) => {}
         e => panic!("{what}: {e:?}, not InvalidInput"),
     }
 }
@@ -62,9 +62,9 @@ fn pid_translation_with_pids_out_of_range() {
                 ("tgid_from_namespace", catch_unwind(AssertUnwindSafe(|| ns.tgid_from_namespace(pid)))),
             ] {
                 match r {
-                    Ok(Err(Error::NoSuchProcess { pid: p })) => assert_eq!(p, pid),
+                    Ok(Err(Error::Pidfd(pidfd::Error::NoSuchProcess { pid: p }))) => assert_eq!(p, pid),
                     Ok(Err(Error::Unsupported { .. })) => {}
-                    Ok(Err(Error::InvalidInput(_))) => {
+                    Ok(Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))) => {
                         assert!(!matches!(kind, Namespace::Pid | Namespace::PidForChildren))
                     }
                     other => panic!("{kind}: {what}({pid}): {other:?}"),

@@ -51,7 +51,7 @@ fn namespace_getters() {
         for ns in Namespace::ALL {
             drop(me.namespace(ns));
             drop(held.fd.namespace(ns));
-            assert!(matches!(gone.namespace(ns), Err(Error::Exited)));
+            assert!(matches!(gone.namespace(ns), Err(Error::Pidfd(pidfd::Error::Exited))));
             drop(NsFd::of_current_thread(ns));
         }
     });
@@ -106,13 +106,13 @@ fn entering_and_its_failures() {
     let (held, gone) = subjects();
     let my_user = NsFd::of_current_thread(Namespace::User).unwrap();
     leaves_no_fd("entering", 300, |_| {
-        assert!(matches!(me.enter_namespaces(NamespaceSet::empty()), Err(Error::InvalidInput(_))));
+        assert!(matches!(me.enter_namespaces(NamespaceSet::empty()), Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))));
         assert!(matches!(
             me.enter_namespaces(NamespaceSet::from_bits_retain(libc::CLONE_VM as u32)),
-            Err(Error::InvalidInput(_))
+            Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))
         ));
-        assert!(matches!(gone.enter_namespaces(NamespaceSet::UTS), Err(Error::Exited)));
-        assert!(matches!(run_in_namespaces(&gone, NamespaceSet::NET, || ()), Err(Error::Exited)));
+        assert!(matches!(gone.enter_namespaces(NamespaceSet::UTS), Err(Error::Pidfd(pidfd::Error::Exited))));
+        assert!(matches!(run_in_namespaces(&gone, NamespaceSet::NET, || ()), Err(Error::Pidfd(pidfd::Error::Exited))));
         assert!(matches!(run_in_namespaces(&held.fd, NamespaceSet::USER, || ()), Err(Error::MultiThreaded { .. })));
         // This thread is already in its user namespace: the kernel refuses to enter it again.
         assert!(my_user.enter().is_err());

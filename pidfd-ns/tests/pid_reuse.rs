@@ -38,7 +38,7 @@ fn main() {
 #[track_caller]
 fn exited<T: std::fmt::Debug>(what: &str, r: pidfd_ns::Result<T>) {
     match r {
-        Err(Error::Exited) => {}
+        Err(Error::Pidfd(pidfd::Error::Exited)) => {}
         other => panic!("{what} on the pidfd of a reaped process whose pid was reused: {other:?}, not Exited"),
     }
 }

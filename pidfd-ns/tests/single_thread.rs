@@ -67,7 +67,7 @@ fn user_then_uts_one_by_one() {
     user.enter().unwrap();
     assert_eq!(thread_ino(Namespace::User), user.id().unwrap());
     // Entering it again is refused by the kernel; the error says why.
-    assert!(matches!(user.enter(), Err(Error::InvalidInput(_))));
+    assert!(matches!(user.enter(), Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))));
     uts.enter().unwrap();
     assert_eq!(hostname(), "ns-st-each");
 }
@@ -132,7 +132,7 @@ fn an_unprivileged_owner_enters_its_user_namespace_and_what_it_owns() {
     }
     // Without the user namespace, the UTS namespace is refused.
     let e = uts.enter().unwrap_err();
-    assert!(matches!(e, Error::PermissionDenied { .. }), "{e:?}");
+    assert!(matches!(e, Error::Pidfd(pidfd::Error::PermissionDenied { .. })), "{e:?}");
     held.fd.enter_namespaces(NamespaceSet::USER | NamespaceSet::UTS).unwrap();
     assert_eq!(Some(thread_ino(Namespace::User)), proc_ino(held.pid, Namespace::User));
     assert_eq!(thread_ino(Namespace::Uts), uts.id().unwrap());

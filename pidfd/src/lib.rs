@@ -86,6 +86,11 @@ pub use socket::{recv_pidfd, send_pidfd, set_pass_pidfd};
 pub use spawn::spawn;
 pub use wait::{ResourceUsage, WaitOptions};
 
+/// Helpers `pidfd-ns` calls instead of re-implementing them; not part of the API.
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 #[path = "bench_internals.rs"]

@@ -182,12 +182,14 @@ fn entering_an_exited_process_is_exited() {
     let mut held = Held::waiting(libc::CLONE_NEWUTS, Setup::default());
     held.wait_zombie();
     let e = run_in_namespaces(&held.fd, NamespaceSet::UTS, || ()).unwrap_err();
-    assert!(matches!(e, Error::Exited), "zombie: {e:?}");
+    assert!(matches!(e, Error::Pidfd(pidfd::Error::Exited)), "zombie: {e:?}");
     held.child.wait().unwrap();
     let e = run_in_namespaces(&held.fd, NamespaceSet::UTS | NamespaceSet::NET, || ()).unwrap_err();
-    assert!(matches!(e, Error::Exited), "reaped: {e:?}");
+    assert!(matches!(e, Error::Pidfd(pidfd::Error::Exited)), "reaped: {e:?}");
     std::thread::scope(|s| {
-        s.spawn(|| assert!(matches!(held.fd.enter_namespaces(NamespaceSet::UTS), Err(Error::Exited))));
+        s.spawn(|| {
+            assert!(matches!(held.fd.enter_namespaces(NamespaceSet::UTS), Err(Error::Pidfd(pidfd::Error::Exited))))
+        });
     });
 }
 

@@ -76,7 +76,7 @@ fn namespace_type_and_conversions() {
         assert_eq!(again.try_clone().unwrap().id().unwrap(), id);
     }
     let file: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
-    assert!(matches!(NsFd::try_from(file), Err(Error::InvalidInput(_))));
+    assert!(matches!(NsFd::try_from(file), Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))));
     let opened: OwnedFd = std::fs::File::open("/proc/self/ns/uts").unwrap().into();
     assert_eq!(NsFd::try_from(opened).unwrap().namespace(), Namespace::Uts);
 }
@@ -143,11 +143,11 @@ fn a_zombie_and_a_reaped_process_have_no_namespaces() {
     held.wait_zombie();
     for ns in Namespace::ALL {
         let r = held.fd.namespace(ns);
-        assert!(matches!(r, Err(Error::Exited)), "zombie {ns}: {r:?}");
+        assert!(matches!(r, Err(Error::Pidfd(pidfd::Error::Exited))), "zombie {ns}: {r:?}");
     }
     held.child.wait().unwrap();
     for ns in Namespace::ALL {
-        assert!(matches!(held.fd.namespace(ns), Err(Error::Exited)), "reaped {ns}");
+        assert!(matches!(held.fd.namespace(ns), Err(Error::Pidfd(pidfd::Error::Exited))), "reaped {ns}");
     }
     let e = held.fd.namespace(Namespace::Net).unwrap_err();
     assert_eq!(std::io::Error::from(e).raw_os_error(), Some(libc::ESRCH));

@@ -53,15 +53,23 @@ fn pids_translate_into_and_out_of_a_pid_namespace() {
     assert_eq!(for_children.tgid_from_namespace(1).unwrap(), outer);
     // The shell lives outside that namespace: it has no pid there (/proc lists only ours).
     assert_eq!(nspid(held.pid), [held.pid]);
-    assert!(matches!(pidns.pid_in_namespace(held.pid), Err(Error::NoSuchProcess { pid }) if pid == held.pid));
+    assert!(
+        matches!(pidns.pid_in_namespace(held.pid), Err(Error::Pidfd(pidfd::Error::NoSuchProcess { pid })) if pid == held.pid)
+    );
     // No task has this pid there (pid_max is at most 2^22); some kernels answer ENOTTY for
     // it rather than ESRCH (6.16 to 6.19 before a fix), which the library tells apart.
     let pid_max: i32 = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap().trim().parse().unwrap();
     for missing in [pid_max, 4_194_305, i32::MAX] {
         let r = pidns.pid_from_namespace(missing);
-        assert!(matches!(r, Err(Error::NoSuchProcess { pid }) if pid == missing), "{missing}: {r:?}");
+        assert!(
+            matches!(r, Err(Error::Pidfd(pidfd::Error::NoSuchProcess { pid })) if pid == missing),
+            "{missing}: {r:?}"
+        );
         let r = pidns.tgid_in_namespace(missing);
-        assert!(matches!(r, Err(Error::NoSuchProcess { pid }) if pid == missing), "{missing}: {r:?}");
+        assert!(
+            matches!(r, Err(Error::Pidfd(pidfd::Error::NoSuchProcess { pid })) if pid == missing),
+            "{missing}: {r:?}"
+        );
     }
     // Our own PID namespace maps pids to themselves.
     let mine = PidFd::from_self().unwrap().namespace(Namespace::Pid).unwrap();
@@ -84,7 +92,7 @@ fn the_parent_of_a_child_pid_namespace_is_ours() {
     if parent.parent().is_ok() {
         eprintln!("this test runs in a nested PID namespace");
     } else {
-        assert!(matches!(parent.parent(), Err(Error::PermissionDenied { .. })));
+        assert!(matches!(parent.parent(), Err(Error::Pidfd(pidfd::Error::PermissionDenied { .. }))));
     }
 }
 

@@ -26,7 +26,10 @@ fn a_childs_user_namespace_owns_the_namespaces_created_with_it() {
     assert_eq!(ipc_owner.id().unwrap(), thread_ino(Namespace::User));
     let parent = user.parent().unwrap();
     assert_eq!(parent.id().unwrap(), thread_ino(Namespace::User));
-    assert!(matches!(held.fd.namespace(Namespace::Net).unwrap().owner_uid(), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        held.fd.namespace(Namespace::Net).unwrap().owner_uid(),
+        Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))
+    ));
 }
 
 #[test]

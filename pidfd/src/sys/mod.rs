@@ -41,17 +41,29 @@ use pidfd_sys as uapi;
 /// Every wrapped call, as named by the fault-injection seam.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(test), allow(dead_code))]
-pub(crate) enum Call {
+#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub))]
+pub enum Call {
+    /// `pidfd_open`.
     PidfdOpen,
+    /// `pidfd_send_signal` (on the fd, for `inject_on_fd`).
     PidfdSendSignal,
+    /// `waitid`.
     Waitid,
+    /// `PIDFD_GET_INFO` (on the fd).
     GetInfo,
+    /// `fstat`.
     Fstat,
+    /// `fstatfs`.
     Fstatfs,
+    /// `name_to_handle_at`.
     NameToHandleAt,
+    /// `open_by_handle_at`.
     OpenByHandleAt,
+    /// `pidfd_getfd`.
     PidfdGetfd,
+    /// `process_madvise`.
     ProcessMadvise,
+    /// `process_mrelease`.
     ProcessMrelease,
     /// `clone3` of `pidfd::Command`: the vfork one (`CLONE_CLEAR_SIGHAND`) and the one into a
     /// cgroup (not the probes: force a feature off for those).
@@ -66,13 +78,21 @@ pub(crate) enum Call {
     IgnorePidfdFlag,
     /// `close_range` in a `pidfd::Command` child (decided by the parent before the spawn).
     CloseRange,
+    /// `setns` (the probe of `setns(pidfd)`).
     Setns,
+    /// An ioctl that returns a new fd.
     NsIoctl,
+    /// Reading a `/proc` file.
     ReadFile,
+    /// `getsockopt`.
     GetSockOpt,
+    /// `kill`, `tgkill`, `rt_tgsigqueueinfo`.
     Kill,
     /// Makes a feature's probe answer "unsupported", to exercise the fallback on any kernel.
     Feature(crate::Feature),
+    /// A call of `pidfd-ns` (the seam is shared through the `test-util` feature).
+    #[cfg(any(test, feature = "test-util"))]
+    Ns(fault::NsCall),
 }
 
 fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
@@ -347,11 +367,11 @@ pub(crate) fn process_mrelease(fd: RawFd) -> io::Result<()> {
     cvt(unsafe { libc::syscall(uapi::SYS_process_mrelease, fd, 0) }).map(drop)
 }
 
-/// `setns(fd, nstype)`.
+/// `setns(fd, nstype)`. EINTR is retried.
 pub(crate) fn setns(fd: RawFd, nstype: i32) -> io::Result<()> {
     fault::check(Call::Setns)?;
     // SAFETY: plain integer arguments.
-    cvt_int(unsafe { libc::setns(fd, nstype) }).map(drop)
+    retry(|| cvt_int(unsafe { libc::setns(fd, nstype) })).map(drop)
 }
 
 /// `clone3(args, size)` used only by probes whose arguments make the kernel refuse before a
@@ -475,6 +495,9 @@ pub(crate) fn readlinkat(dir: RawFd, name: &CStr, buf: &mut [u8]) -> io::Result<
     let r = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     cvt(r as libc::c_long).map(|n| n as usize)
 }
+
+/// `pollfd` has no padding: every byte handed to the kernel is a field's.
+const _: () = assert!(size_of::<libc::pollfd>() == size_of::<libc::c_int>() + 2 * size_of::<libc::c_short>());
 
 /// `poll` for readability, with a timeout in milliseconds (-1: forever). EINTR is retried.
 pub(crate) fn poll_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {

@@ -71,6 +71,10 @@ const ASAN: Sanitizer = Sanitizer {
             "tests::probes::probe_fixture_survives_an_ignored_sigchld",
             "its subprocess ignores SIGCHLD, so the child LSan forks at exit to test ptrace is auto-reaped: LSan says \"ptrace appears to be blocked ... Child exited with signal 42\" and checks nothing",
         ),
+        (
+            "tests::hardening::fork_path_children_are_reaped_through_their_pidfd",
+            "its subprocess ignores SIGCHLD (the point of the test), so LSan's ptrace self-test child is auto-reaped, as above",
+        ),
         ("every_pidfd_operation_on_a_recycled_pid_as_root", ASAN_PIDNS),
         ("every_pidfd_operation_on_a_recycled_pid_in_a_user_namespace", ASAN_PIDNS),
         ("every_namespace_operation_on_a_recycled_pid_as_root", ASAN_PIDNS),

@@ -306,8 +306,15 @@ fn the_child_stack_guard_is_one_real_page() {
 /// The environment is copied under std's lock: spawning with the environment unchanged while
 /// another thread sets and removes variables gives each child a whole environment (no torn or
 /// freed entry), and never crashes.
+///
+/// In a process of its own: the other tests compare a child's environment with ours.
 #[test]
 fn spawning_while_another_thread_changes_the_environment() {
+    const TEST: &str = "tests::hardening::spawning_while_another_thread_changes_the_environment";
+    let Some(case) = case() else {
+        in_subprocess(TEST, "churn");
+        return;
+    };
     let rounds = super::iterations(20_000, 2_000);
     let churn = std::thread::spawn(move || ts::churn_environment(rounds));
     let mut spawned = 0;
@@ -321,4 +328,5 @@ fn spawning_while_another_thread_changes_the_environment() {
         spawned += 1;
     }
     churn.join().unwrap();
+    done(&case);
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 /// Busybox applets linked into `/bin` (tests exec `/bin/true`, `/bin/sh`, ...).
 const APPLETS: &[&str] = &[
     "sh", "true", "false", "sleep", "cat", "echo", "env", "kill", "ls", "ps", "sync", "mkdir", "rm", "test", "[",
-    "yes", "id", "uname", "head", "grep", "wc", "timeout", "pwd", "printf",
+    "yes", "id", "uname", "head", "grep", "wc", "timeout", "pwd", "printf", "readlink",
 ];
 
 /// Writes the initramfs; returns its path.

@@ -11,115 +11,15 @@
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
-use std::io::{PipeReader, PipeWriter, Read};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Output};
+use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
 
 use crate::error::{Error, Result};
 use crate::sys::SpawnError;
-use crate::{PidFd, method, reaper, sys};
-
-/// What one of the child's standard streams is connected to: `std::process::Stdio`'s
-/// constructors ([`Stdio::inherit`], [`Stdio::null`], [`Stdio::piped`]) and conversions (from a
-/// [`File`](std::fs::File), an [`OwnedFd`], a pipe end of another child, [`std::io::stdout`] and
-/// [`std::io::stderr`], and `FromRawFd`), and the same choices as variants.
-#[derive(Debug, Default)]
-#[non_exhaustive]
-pub enum Stdio {
-    /// The parent's stream.
-    #[default]
-    Inherit,
-    /// `/dev/null`, opened by the child itself (read-only for stdin, write-only for stdout and
-    /// stderr, as std does), so it costs the parent nothing and keeps the child's fd table
-    /// small.
-    Null,
-    /// A new pipe; the parent's end is in [`Child::stdin`] / `stdout` / `stderr`.
-    Piped,
-    /// This file descriptor.
-    Fd(OwnedFd),
-    /// This process's standard output (fd 1 as it is at the spawn), as
-    /// `Stdio::from(std::io::stdout())` gives.
-    ParentStdout,
-    /// This process's standard error (fd 2 as it is at the spawn), as
-    /// `Stdio::from(std::io::stderr())` gives.
-    ParentStderr,
-}
-
-impl Stdio {
-    /// The parent's stream ([`Stdio::Inherit`]), as `std::process::Stdio::inherit`.
-    pub fn inherit() -> Stdio {
-        Stdio::Inherit
-    }
-
-    /// `/dev/null` ([`Stdio::Null`]), as `std::process::Stdio::null`.
-    pub fn null() -> Stdio {
-        Stdio::Null
-    }
-
-    /// A new pipe ([`Stdio::Piped`]), as `std::process::Stdio::piped`.
-    pub fn piped() -> Stdio {
-        Stdio::Piped
-    }
-}
-
-/// [`Stdio::Fd`]: the child gets this fd as the stream.
-impl From<OwnedFd> for Stdio {
-    fn from(fd: OwnedFd) -> Stdio {
-        Stdio::Fd(fd)
-    }
-}
-
-/// [`Stdio::Fd`]: the child gets this file as the stream.
-impl From<std::fs::File> for Stdio {
-    fn from(f: std::fs::File) -> Stdio {
-        Stdio::Fd(f.into())
-    }
-}
-
-/// [`Stdio::Fd`] of a pipe end: the pipe of another child ([`Child::stdin`], `stdout`,
-/// `stderr`), or one of [`std::io::pipe`].
-impl From<PipeReader> for Stdio {
-    fn from(p: PipeReader) -> Stdio {
-        Stdio::Fd(p.into())
-    }
-}
-
-/// [`Stdio::Fd`] of a pipe end: the pipe of another child ([`Child::stdin`], `stdout`,
-/// `stderr`), or one of [`std::io::pipe`].
-impl From<PipeWriter> for Stdio {
-    fn from(p: PipeWriter) -> Stdio {
-        Stdio::Fd(p.into())
-    }
-}
-
-macro_rules! stdio_from_std_child_pipe {
-    ($($t:ty),*) => {$(
-        /// [`Stdio::Fd`] of a pipe end of a child spawned by `std::process::Command`, to connect
-        /// it to this child.
-        impl From<$t> for Stdio {
-            fn from(p: $t) -> Stdio {
-                Stdio::Fd(p.into())
-            }
-        }
-    )*};
-}
-stdio_from_std_child_pipe!(std::process::ChildStdin, std::process::ChildStdout, std::process::ChildStderr);
-
-/// [`Stdio::ParentStdout`]: the child writes where this process's stdout goes.
-impl From<std::io::Stdout> for Stdio {
-    fn from(_: std::io::Stdout) -> Stdio {
-        Stdio::ParentStdout
-    }
-}
-
-/// [`Stdio::ParentStderr`]: the child writes where this process's stderr goes.
-impl From<std::io::Stderr> for Stdio {
-    fn from(_: std::io::Stderr) -> Stdio {
-        Stdio::ParentStderr
-    }
-}
+use crate::{Child, PidFd, Stdio, method, sys};
 
 /// A process to spawn: a builder with the parts of `std::process::Command` that supervisors
 /// use, plus process-group, session, credentials, signal and cgroup control.
@@ -331,6 +231,11 @@ impl Command {
     /// without `/proc`, every number below the `RLIMIT_NOFILE` soft limit. [`Command::spawn`] fails
     /// with [`Error::InvalidInput`] for a target below 3 (use the stdio setters) or one given
     /// twice.
+    ///
+    /// The spawn consumes the fds given here: once the child is spawned (or the spawn has
+    /// failed) the parent's copies are closed, so the child holds the only copy (a pipe's other
+    /// end then sees end-of-file when the child exits) and a later spawn of this `Command`
+    /// passes them no more.
     pub fn fd(&mut self, fd: OwnedFd, target: RawFd) -> &mut Command {
         self.fds.push((fd, target));
         self
@@ -427,12 +332,24 @@ impl Command {
     /// process cannot be created (`EAGAIN`, `ENOMEM`: the failing call is named) or a pipe
     /// cannot be created; [`Error::Exec`] also when the child cannot open `/dev/null` for a
     /// [`Stdio::Null`] stream.
-    pub fn spawn(&mut self) -> Result<Child> {
-        self.spawn_with([Stdio::Inherit, Stdio::Inherit, Stdio::Inherit])
+    pub fn spawn(&mut self) -> io::Result<Child> {
+        Ok(self.spawn_typed(false)?)
+    }
+
+    /// Spawns with the defaults of [`Command::spawn`] or (`output`) of [`Command::output`] for
+    /// the streams not set.
+    pub(crate) fn spawn_typed(&mut self, output: bool) -> Result<Child> {
+        if output {
+            self.spawn_with([Stdio::Null, Stdio::Piped, Stdio::Piped])
+        } else {
+            self.spawn_with([Stdio::Inherit, Stdio::Inherit, Stdio::Inherit])
+        }
     }
 
     /// Spawns with `defaults` for the streams not set.
     fn spawn_with(&mut self, defaults: [Stdio; 3]) -> Result<Child> {
+        // Consumed by this spawn, whatever its outcome: closed in the parent on return.
+        let fds = std::mem::take(&mut self.fds);
         let mut keep: Vec<OwnedFd> = Vec::new();
         let mut plan = sys::ChildPlan::new();
         let strings = self.prepare(&mut plan)?;
@@ -445,9 +362,8 @@ impl Command {
                 // The child opens /dev/null itself, after taking its own fd table.
                 Stdio::Null => plan.null[i] = true,
                 Stdio::Piped => {
-                    let (r, w) = std::io::pipe().map_err(|e| Error::os("pipe", e))?;
-                    let (ours, theirs): (OwnedFd, OwnedFd) =
-                        if i == 0 { (w.into(), r.into()) } else { (r.into(), w.into()) };
+                    let (r, w) = sys::pipe().map_err(|e| Error::os("pipe2", e))?;
+                    let (ours, theirs) = if i == 0 { (w, r) } else { (r, w) };
                     plan.fd_map.push((theirs.as_raw_fd(), target));
                     keep.push(theirs);
                     parents[i] = Some(ours);
@@ -457,11 +373,11 @@ impl Command {
                 Stdio::ParentStderr => plan.fd_map.push((2, target)),
             }
         }
-        for (fd, target) in &self.fds {
+        for (fd, target) in &fds {
             if *target < 3 {
                 return Err(Error::InvalidInput("extra fds need a target of 3 or more"));
             }
-            if self.fds.iter().filter(|(_, t)| t == target).count() > 1 {
+            if fds.iter().filter(|(_, t)| t == target).count() > 1 {
                 return Err(Error::InvalidInput("an fd target was given twice"));
             }
             plan.fd_map.push((fd.as_raw_fd(), *target));
@@ -497,9 +413,9 @@ impl Command {
                 Ok(Child {
                     pidfd: Some(PidFd::from_owned_unchecked(fd)),
                     pid,
-                    stdin: stdin.map(PipeWriter::from),
-                    stdout: stdout.map(PipeReader::from),
-                    stderr: stderr.map(PipeReader::from),
+                    stdin: stdin.map(ChildStdin::from),
+                    stdout: stdout.map(ChildStdout::from),
+                    stderr: stderr.map(ChildStderr::from),
                 })
             }
             Err(SpawnError::Child { errno, child }) => {
@@ -583,9 +499,7 @@ impl Command {
         plan.groups = self.groups.clone();
         plan.sigmask = self.sigmask.clone();
         plan.reset_all_signals = self.reset_signals;
-        if let Some(sigs) = &self.sigmask
-            && sigs.iter().any(|&s| s <= 0 || s > libc::SIGRTMAX())
-        {
+        if self.sigmask.iter().flatten().any(|&s| s <= 0 || s > libc::SIGRTMAX()) {
             return Err(Error::InvalidInput("signal number out of range in the mask"));
         }
         // (uid_t)-1 is "leave unchanged" to setresuid/setresgid: the child would keep the
@@ -609,8 +523,8 @@ impl Command {
     ///
     /// # Errors
     /// As [`Command::spawn`] and [`Child::wait_with_output`].
-    pub fn output(&mut self) -> Result<Output> {
-        self.spawn_with([Stdio::Null, Stdio::Piped, Stdio::Piped])?.wait_with_output()
+    pub fn output(&mut self) -> io::Result<Output> {
+        self.spawn_typed(true)?.wait_with_output()
     }
 
     /// Spawns and waits, as `std::process::Command::status`: the streams not set are
@@ -628,7 +542,7 @@ impl Command {
     /// # Errors
     /// As [`Command::spawn`] and [`Child::wait`]; [`Error::Os`] when `poll` or a read of a pipe
     /// fails.
-    pub fn status(&mut self) -> Result<ExitStatus> {
+    pub fn status(&mut self) -> io::Result<ExitStatus> {
         let mut child = self.spawn()?;
         drop(child.stdin.take());
         child.drain_until_exit()?;
@@ -764,178 +678,6 @@ impl From<std::process::Command> for Command {
             cmd.current_dir(d);
         }
         cmd
-    }
-}
-
-/// A spawned child: owns its [`PidFd`] and the parent's ends of its pipes.
-///
-/// Dropping a `Child` that has not been waited for never leaves a zombie: a single background
-/// thread (started on first need) reaps it when it exits. [`Child::detach`] opts out.
-///
-/// # Kernel support
-/// Waiting and signalling as [`PidFd`] (5.3 and later).
-#[derive(Debug)]
-pub struct Child {
-    pidfd: Option<PidFd>,
-    pid: i32,
-    /// The write end of the child's stdin, with [`Stdio::Piped`].
-    pub stdin: Option<PipeWriter>,
-    /// The read end of the child's stdout, with [`Stdio::Piped`].
-    pub stdout: Option<PipeReader>,
-    /// The read end of the child's stderr, with [`Stdio::Piped`].
-    pub stderr: Option<PipeReader>,
-}
-
-impl Child {
-    /// The child's pid (in the caller's PID namespace), as the kernel returned it at creation;
-    /// it names the child only until the child is reaped (use [`Child::pidfd`] after that).
-    pub fn id(&self) -> i32 {
-        self.pid
-    }
-
-    /// The child's pidfd.
-    pub fn pidfd(&self) -> &PidFd {
-        self.pidfd.as_ref().expect("present until into_pidfd/detach")
-    }
-
-    /// Takes the pidfd: the caller now reaps the child (or it stays a zombie until the pidfd's
-    /// owner waits or the process exits).
-    ///
-    /// # Kernel support
-    /// Any kernel: nothing but the `close` of the pipe ends still held in [`Child::stdin`],
-    /// `stdout` and `stderr`.
-    pub fn into_pidfd(mut self) -> PidFd {
-        self.pidfd.take().expect("present until into_pidfd/detach")
-    }
-
-    /// Lets the child run on its own: nobody reaps it when it exits (it becomes a zombie until
-    /// this process exits, unless `SIGCHLD` is ignored).
-    ///
-    /// # Kernel support
-    /// Any kernel: `close` of the pidfd and of the pipe ends still held; nothing is waited for.
-    pub fn detach(self) {
-        drop(self.into_pidfd());
-    }
-
-    /// Waits for the child to exit.
-    ///
-    /// # Kernel support
-    /// As [`PidFd::wait`].
-    ///
-    /// # Errors
-    /// As [`PidFd::wait`].
-    pub fn wait(&mut self) -> Result<ExitStatus> {
-        drop(self.stdin.take());
-        self.pidfd().wait()
-    }
-
-    /// The exit status if the child has exited.
-    ///
-    /// # Kernel support
-    /// As [`PidFd::try_wait`].
-    ///
-    /// # Errors
-    /// As [`PidFd::try_wait`].
-    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
-        self.pidfd().try_wait()
-    }
-
-    /// Sends `SIGKILL`. As `std::process::Child::kill`: if the child has already exited (or
-    /// was reaped through this `Child`), `Ok(())` is returned.
-    ///
-    /// # Kernel support
-    /// As [`PidFd::kill`].
-    ///
-    /// # Errors
-    /// As [`PidFd::kill`], except [`Error::Exited`], which is `Ok(())` here.
-    pub fn kill(&mut self) -> Result<()> {
-        match self.pidfd().kill() {
-            Err(Error::Exited) => Ok(()),
-            r => r,
-        }
-    }
-
-    /// Reads and discards what the child writes to the piped stdout and stderr until it exits
-    /// (or both pipes are closed), then closes them. Reaps nothing.
-    fn drain_until_exit(&mut self) -> Result<()> {
-        let mut pipes: Vec<PipeReader> = [self.stdout.take(), self.stderr.take()].into_iter().flatten().collect();
-        let mut buf = [0u8; 8192];
-        let pidfd = self.pidfd().as_raw_fd();
-        while !pipes.is_empty() {
-            let mut fds: Vec<(RawFd, bool)> =
-                std::iter::once(pidfd).chain(pipes.iter().map(|p| p.as_raw_fd())).map(|fd| (fd, false)).collect();
-            sys::poll_many(&mut fds, -1).map_err(|e| Error::os("poll", e))?;
-            if fds[0].1 {
-                // Exited: what it wrote last is not wanted either.
-                break;
-            }
-            let mut open = Vec::with_capacity(pipes.len());
-            for (mut p, &(_, ready)) in pipes.into_iter().zip(&fds[1..]) {
-                if ready {
-                    match p.read(&mut buf) {
-                        Ok(0) => continue,
-                        Ok(_) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(Error::os("read", e)),
-                    }
-                }
-                open.push(p);
-            }
-            pipes = open;
-        }
-        Ok(())
-    }
-
-    /// Closes stdin, reads stdout and stderr to the end (concurrently), and waits.
-    ///
-    /// # Kernel support
-    /// As [`PidFd::wait`].
-    ///
-    /// # Errors
-    /// As [`PidFd::wait`]; [`Error::Os`] for a read error.
-    pub fn wait_with_output(mut self) -> Result<Output> {
-        drop(self.stdin.take());
-        let (out, err) = (self.stdout.take(), self.stderr.take());
-        let read_all = |r: Option<PipeReader>| -> std::io::Result<Vec<u8>> {
-            let mut v = Vec::new();
-            if let Some(mut r) = r {
-                r.read_to_end(&mut v)?;
-            }
-            Ok(v)
-        };
-        let (stdout, stderr) = std::thread::scope(|s| {
-            let e = s.spawn(|| read_all(err));
-            let o = read_all(out);
-            (o, e.join().unwrap_or_else(|_| Err(std::io::ErrorKind::Other.into())))
-        });
-        let stdout = stdout.map_err(|e| Error::os("read stdout", e))?;
-        let stderr = stderr.map_err(|e| Error::os("read stderr", e))?;
-        Ok(Output { status: self.wait()?, stdout, stderr })
-    }
-}
-
-/// Reaps the child in the background once it exits (unless waited for, detached or taken
-/// with [`Child::into_pidfd`]), so no zombie is left.
-///
-/// A child that cannot be handed to the reaper (no thread) stays a zombie until this process exits.
-///
-/// # Kernel support
-/// As [`PidFd::try_wait`]; the background thread polls the pidfds (5.3).
-impl Drop for Child {
-    fn drop(&mut self) {
-        if let Some(fd) = self.pidfd.take()
-            && fd.remembered().is_none()
-            && matches!(fd.try_wait(), Ok(None))
-        {
-            reaper::adopt(fd);
-        }
-    }
-}
-
-/// The child's pidfd.
-impl AsFd for Child {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.pidfd().as_fd()
     }
 }
 

@@ -6,8 +6,8 @@ use crate::Feature;
 
 /// What went wrong, in the terms of what happened to the process.
 ///
-/// Converts into [`std::io::Error`]: variants that come from an OS error keep its
-/// `raw_os_error()`; [`Error::Unsupported`] becomes [`io::ErrorKind::Unsupported`].
+/// Converts into [`std::io::Error`] (the methods that mirror std's return that): an errno
+/// stays an OS error, anything more is kept inside; see the `From` impl below.
 ///
 /// # Kernel support
 /// Any kernel. Which variants an operation returns on which kernel is documented with the
@@ -128,18 +128,31 @@ impl Error {
     }
 }
 
-/// Keeps the OS error where there is one (`ESRCH` for an exited process, `ECHILD` for a
-/// non-child); [`Error::Unsupported`] becomes [`io::ErrorKind::Unsupported`], the argument
-/// errors [`io::ErrorKind::InvalidInput`].
+/// One rule: an error that is an errno and nothing more becomes that OS error, exactly as std
+/// returns it (`raw_os_error()` and `kind()` as std's): [`Error::Os`], [`Error::Exec`] (std's
+/// `spawn` reports a program that cannot run the same way), [`Error::PermissionDenied`],
+/// `ESRCH` for [`Error::Exited`] and [`Error::NoSuchProcess`], `ECHILD` for
+/// [`Error::NotChild`]. An error that says more than an errno can is a custom `io::Error`
+/// with this `Error` inside (`get_ref()`, `into_inner()`, `downcast`): [`Error::Unsupported`]
+/// ([`io::ErrorKind::Unsupported`]), [`Error::Denied`] and [`Error::Undetermined`] (the kind
+/// of their errno; the [`Feature`] stays reachable), and the argument errors
+/// ([`io::ErrorKind::InvalidInput`]).
+///
+/// ```
+/// let e = pidfd::Command::new("/nonexistent").spawn().unwrap_err();
+/// assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+/// assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+/// let e = pidfd::Command::new("a\0b").spawn().unwrap_err();
+/// assert!(matches!(e.get_ref().and_then(|e| e.downcast_ref()), Some(pidfd::Error::InvalidInput(_))));
+/// ```
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         match e {
             Error::Unsupported { .. } => io::Error::new(io::ErrorKind::Unsupported, e),
-            Error::Denied { source, .. }
-            | Error::Undetermined { source, .. }
-            | Error::PermissionDenied { source }
-            | Error::Exec { source, .. }
-            | Error::Os { source, .. } => source,
+            Error::Denied { ref source, .. } | Error::Undetermined { ref source, .. } => {
+                io::Error::new(source.kind(), e)
+            }
+            Error::PermissionDenied { source } | Error::Exec { source, .. } | Error::Os { source, .. } => source,
             Error::Exited | Error::NoSuchProcess { .. } => io::Error::from_raw_os_error(libc::ESRCH),
             Error::NotChild => io::Error::from_raw_os_error(libc::ECHILD),
             Error::OtherPidNamespace

@@ -57,6 +57,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod child;
 mod command;
 mod compat;
 mod error;
@@ -69,10 +70,13 @@ mod reaper;
 mod signal;
 mod socket;
 mod spawn;
+mod stdio;
 mod sys;
 mod wait;
 
-pub use command::{Child, Command, Stdio};
+pub use child::Child;
+pub use command::Command;
+pub use stdio::Stdio;
 #[cfg(target_os = "android")]
 pub use compat::allow_probing_on_android;
 pub use compat::{Feature, FeatureReport, Support, features};

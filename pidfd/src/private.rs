@@ -52,3 +52,17 @@ pub fn setns(fd: BorrowedFd<'_>, nstype: i32) -> io::Result<()> {
 pub mod fault {
     pub use crate::sys::fault::*;
 }
+
+/// Spawns `cmd` as [`Command::spawn`](crate::Command::spawn) does (`output: false`) or as
+/// [`Command::output`](crate::Command::output) does (`output: true`: the streams not set get
+/// `/dev/null` as stdin and pipes as stdout and stderr, for this spawn only), with the typed
+/// error: `pidfd-async`'s `Command` is this builder.
+///
+/// # Kernel support
+/// As [`Command`](crate::Command).
+///
+/// # Errors
+/// As [`Command::spawn`](crate::Command::spawn), before the conversion into `io::Error`.
+pub fn spawn(cmd: &mut crate::Command, output: bool) -> crate::Result<crate::Child> {
+    cmd.spawn_typed(output)
+}

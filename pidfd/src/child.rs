@@ -1,0 +1,185 @@
+//! [`Child`]: a spawned child, as `std::process::Child` with its pidfd.
+
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
+
+use crate::error::Error;
+use crate::{PidFd, reaper, sys};
+
+/// A spawned child: owns its [`PidFd`] and the parent's ends of its pipes.
+///
+/// Dropping a `Child` that has not been waited for never leaves a zombie: a single background
+/// thread (started on first need) reaps it when it exits. [`Child::detach`] opts out.
+///
+/// # Kernel support
+/// Waiting and signalling as [`PidFd`] (5.3 and later).
+#[derive(Debug)]
+pub struct Child {
+    pub(crate) pidfd: Option<PidFd>,
+    pub(crate) pid: i32,
+    /// The write end of the child's stdin, with [`Stdio::Piped`](crate::Stdio::Piped): std's
+    /// own type, as `std::process::Child::stdin`.
+    pub stdin: Option<ChildStdin>,
+    /// The read end of the child's stdout, with [`Stdio::Piped`](crate::Stdio::Piped).
+    pub stdout: Option<ChildStdout>,
+    /// The read end of the child's stderr, with [`Stdio::Piped`](crate::Stdio::Piped).
+    pub stderr: Option<ChildStderr>,
+}
+
+impl Child {
+    /// The child's pid (in the caller's PID namespace), as the kernel returned it at creation,
+    /// as `std::process::Child::id`; it names the child only until the child is reaped (use
+    /// [`Child::pidfd`] after that).
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// The child's pidfd.
+    pub fn pidfd(&self) -> &PidFd {
+        self.pidfd.as_ref().expect("present until into_pidfd/detach")
+    }
+
+    /// Takes the pidfd: the caller now reaps the child (or it stays a zombie until the pidfd's
+    /// owner waits or the process exits).
+    ///
+    /// # Kernel support
+    /// Any kernel: nothing but the `close` of the pipe ends still held in [`Child::stdin`],
+    /// `stdout` and `stderr`.
+    pub fn into_pidfd(mut self) -> PidFd {
+        self.pidfd.take().expect("present until into_pidfd/detach")
+    }
+
+    /// Lets the child run on its own: nobody reaps it when it exits (it becomes a zombie until
+    /// this process exits, unless `SIGCHLD` is ignored).
+    ///
+    /// # Kernel support
+    /// Any kernel: `close` of the pidfd and of the pipe ends still held; nothing is waited for.
+    pub fn detach(self) {
+        drop(self.into_pidfd());
+    }
+
+    /// Closes stdin (so a child reading it to its end can finish), then waits for the child to
+    /// exit and reaps it, as `std::process::Child::wait`. The status is remembered: a later
+    /// `wait` or `try_wait` returns it again.
+    ///
+    /// # Kernel support
+    /// As [`PidFd::wait`].
+    ///
+    /// # Errors
+    /// As [`PidFd::wait`], as an [`io::Error`] (see [`Error`]'s conversion).
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
+        Ok(self.pidfd().wait()?)
+    }
+
+    /// The exit status if the child has exited (reaping it), else `None`, as
+    /// `std::process::Child::try_wait`; never blocks.
+    ///
+    /// # Kernel support
+    /// As [`PidFd::try_wait`].
+    ///
+    /// # Errors
+    /// As [`PidFd::try_wait`], as an [`io::Error`].
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        Ok(self.pidfd().try_wait()?)
+    }
+
+    /// Sends `SIGKILL`. As `std::process::Child::kill`: if the child has already exited (or
+    /// was reaped through this `Child`), `Ok(())` is returned.
+    ///
+    /// # Kernel support
+    /// As [`PidFd::kill`].
+    ///
+    /// # Errors
+    /// As [`PidFd::kill`] (as an [`io::Error`]), except [`Error::Exited`], which is `Ok(())`
+    /// here.
+    pub fn kill(&mut self) -> io::Result<()> {
+        match self.pidfd().kill() {
+            Ok(()) | Err(Error::Exited) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads and discards what the child writes to the piped stdout and stderr until it exits
+    /// (or both pipes are closed), then closes them. Reaps nothing.
+    pub(crate) fn drain_until_exit(&mut self) -> io::Result<()> {
+        let out = self.stdout.take().map(std::os::fd::OwnedFd::from);
+        let err = self.stderr.take().map(std::os::fd::OwnedFd::from);
+        let mut pipes: Vec<std::fs::File> = [out, err].into_iter().flatten().map(std::fs::File::from).collect();
+        let mut buf = [0u8; 8192];
+        let pidfd = self.pidfd().as_raw_fd();
+        while !pipes.is_empty() {
+            let mut fds: Vec<(RawFd, bool)> =
+                std::iter::once(pidfd).chain(pipes.iter().map(|p| p.as_raw_fd())).map(|fd| (fd, false)).collect();
+            sys::poll_many(&mut fds, -1)?;
+            if fds[0].1 {
+                // Exited: what it wrote last is not wanted either.
+                break;
+            }
+            let mut open = Vec::with_capacity(pipes.len());
+            for (mut p, &(_, ready)) in pipes.into_iter().zip(&fds[1..]) {
+                if ready {
+                    match p.read(&mut buf) {
+                        Ok(0) => continue,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                open.push(p);
+            }
+            pipes = open;
+        }
+        Ok(())
+    }
+
+    /// Closes stdin, reads stdout and stderr to their end (concurrently), and waits, as
+    /// `std::process::Child::wait_with_output`. Streams that were not piped come back empty.
+    ///
+    /// # Kernel support
+    /// As [`PidFd::wait`].
+    ///
+    /// # Errors
+    /// As [`Child::wait`]; the error of a read of a pipe.
+    pub fn wait_with_output(mut self) -> io::Result<Output> {
+        drop(self.stdin.take());
+        let (out, err) = (self.stdout.take(), self.stderr.take());
+        fn read_all(r: Option<impl Read>) -> io::Result<Vec<u8>> {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                r.read_to_end(&mut v)?;
+            }
+            Ok(v)
+        }
+        let (stdout, stderr) = std::thread::scope(|s| {
+            let e = s.spawn(|| read_all(err));
+            let o = read_all(out);
+            (o, e.join().unwrap_or_else(|_| Err(io::ErrorKind::Other.into())))
+        });
+        Ok(Output { status: self.wait()?, stdout: stdout?, stderr: stderr? })
+    }
+}
+
+/// Reaps the child in the background once it exits (unless waited for, detached or taken
+/// with [`Child::into_pidfd`]), so no zombie is left.
+///
+/// A child that cannot be handed to the reaper (no thread) stays a zombie until this process exits.
+///
+/// # Kernel support
+/// As [`PidFd::try_wait`]; the background thread polls the pidfds (5.3).
+impl Drop for Child {
+    fn drop(&mut self) {
+        let Some(fd) = self.pidfd.take() else { return };
+        if fd.remembered().is_none() && matches!(fd.try_wait(), Ok(None)) {
+            reaper::adopt(fd);
+        }
+    }
+}
+
+/// The child's pidfd.
+impl AsFd for Child {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.pidfd().as_fd()
+    }
+}

@@ -64,7 +64,7 @@ use crate::{Child, PidFd, Stdio, method, sys};
 /// ```
 /// let mut child = pidfd::Command::new("sh").args(["-c", "exit 4"]).spawn()?;
 /// assert_eq!(child.wait()?.code(), Some(4));
-/// # Ok::<(), pidfd::Error>(())
+/// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Command {
     program: OsString,
@@ -84,6 +84,8 @@ pub struct Command {
     sigmask: Option<Vec<i32>>,
     reset_signals: bool,
     cgroup: Option<OwnedFd>,
+    /// The `pre_exec` hooks (set in `sys`, where `unsafe` code lives).
+    pub(crate) hooks: Vec<sys::Hook>,
 }
 
 impl Command {
@@ -110,6 +112,7 @@ impl Command {
             sigmask: None,
             reset_signals: false,
             cgroup: None,
+            hooks: Vec::new(),
         }
     }
 
@@ -324,6 +327,9 @@ impl Command {
     /// See [`Command`].
     ///
     /// # Errors
+    /// An [`io::Error`], as std's `spawn`: by the one rule of [`Error`]'s conversion, a
+    /// failure that is an errno is that OS error (`kind()`, `raw_os_error()` as std's), and
+    /// anything more is a custom error with the [`Error`] inside. The cases, by variant:
     /// [`Error::Exec`] with the errno when the program cannot be executed (missing, not
     /// executable, ...) or a step before exec fails (`chdir`, credentials, process group,
     /// cgroup, the fork path's own `pidfd_open`): the failed child is reaped, no exit code 127
@@ -382,7 +388,10 @@ impl Command {
             }
             plan.fd_map.push((fd.as_raw_fd(), *target));
         }
-        let own_memory = plan.changes_credentials();
+        if !self.hooks.is_empty() {
+            plan.hooks = Some(self.hooks.as_mut_slice() as *mut [sys::Hook]);
+        }
+        let own_memory = plan.needs_own_memory();
         let cgroup = self.cgroup.as_ref().map(|cg| cg.as_raw_fd());
         let mut method = method::first(own_memory, cgroup);
         if cgroup.is_some() && !matches!(method, sys::Method::Clone3Cgroup { .. }) {
@@ -602,6 +611,7 @@ impl fmt::Debug for Command {
                 .field("sigmask", &self.sigmask)
                 .field("reset_signals", &self.reset_signals)
                 .field("cgroup", &self.cgroup)
+                .field("pre_exec hooks", &self.hooks.len())
                 .finish();
         }
         if let Some(cwd) = &self.cwd {

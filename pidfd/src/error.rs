@@ -163,6 +163,23 @@ impl From<Error> for io::Error {
     }
 }
 
+/// The way back, for `?` on a std-mirroring method (`Command::spawn`, `Child::wait`, ...) in a
+/// function returning this crate's [`Result`]: the `Error` inside a custom `io::Error` comes
+/// out as it went in; any other `io::Error` becomes [`Error::Os`] (op `"I/O"`).
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        if !e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            return Error::os("I/O", e);
+        }
+        match e.into_inner().map(|b| b.downcast::<Error>()) {
+            Some(Ok(inner)) => *inner,
+            // Not reached (checked above); kept whole rather than a panic.
+            Some(Err(other)) => Error::os("I/O", io::Error::other(other)),
+            None => Error::os("I/O", io::Error::other("an io::Error without its payload")),
+        }
+    }
+}
+
 /// Classifies an `errno` met by an operation on a live pidfd, for the cases every operation
 /// shares: ESRCH is the process exiting, EPERM/EACCES a permission refusal, EREMOTE another PID
 /// namespace. Anything else is kept as [`Error::Os`].

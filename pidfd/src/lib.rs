@@ -76,7 +76,6 @@ mod wait;
 
 pub use child::Child;
 pub use command::Command;
-pub use stdio::Stdio;
 #[cfg(target_os = "android")]
 pub use compat::allow_probing_on_android;
 pub use compat::{Feature, FeatureReport, Support, features};
@@ -88,6 +87,7 @@ pub use procdir::ProcDir;
 pub use signal::{SigInfo, SigValue, SignalScope};
 pub use socket::{recv_pidfd, send_pidfd, set_pass_pidfd};
 pub use spawn::spawn;
+pub use stdio::Stdio;
 pub use wait::{ResourceUsage, WaitOptions};
 
 /// Helpers `pidfd-ns` calls instead of re-implementing them; not part of the API.

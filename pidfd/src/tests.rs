@@ -88,7 +88,7 @@ fn spawn_reporting(cmd: &mut crate::Command) -> (crate::Child, i32) {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let reported: i32 = line.trim().parse().unwrap();
     assert_eq!(child.pidfd().pid().unwrap(), reported);
-    assert_eq!(child.id(), reported);
+    assert_eq!(child.id(), reported as u32);
     (child, reported)
 }
 

@@ -25,7 +25,7 @@ const SCOPES: [SignalScope; 4] =
 
 /// `f()` must return an error, without panicking; returns it.
 #[track_caller]
-fn error<T: Debug>(what: &str, f: impl FnOnce() -> pidfd::Result<T>) -> Error {
+fn error<T: Debug, E>(what: &str, f: impl FnOnce() -> Result<T, E>) -> E {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Err(e)) => e,
         Ok(Ok(v)) => panic!("{what}: accepted, returned {v:?}"),
@@ -33,12 +33,14 @@ fn error<T: Debug>(what: &str, f: impl FnOnce() -> pidfd::Result<T>) -> Error {
     }
 }
 
-/// `f()` must return `Error::InvalidInput` (refused before any system call).
+/// `f()` must return `Error::InvalidInput` (refused before any system call), typed or inside
+/// the `io::Error` of the std-mirroring methods (of kind `InvalidInput`).
 #[track_caller]
-fn invalid<T: Debug>(what: &str, f: impl FnOnce() -> pidfd::Result<T>) {
-    match error(what, f) {
-        Error::InvalidInput(_) => {}
-        e => panic!("{what}: {e:?}, not InvalidInput"),
+fn invalid<T: Debug, E: Into<std::io::Error>>(what: &str, f: impl FnOnce() -> Result<T, E>) {
+    let e: std::io::Error = error(what, f).into();
+    match e.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+        Some(Error::InvalidInput(_)) if e.kind() == std::io::ErrorKind::InvalidInput => {}
+        _ => panic!("{what}: {e:?}, not InvalidInput"),
     }
 }
 

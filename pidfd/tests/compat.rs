@@ -265,3 +265,160 @@ fn debug_matches_std() {
 
     assert_eq!(format!("{:?}", Command::new("echo")), format!("{:?}", std::process::Command::new("echo")));
 }
+
+// Signatures: std's types and `io::Result`, so std code compiles with the imports changed.
+
+/// Compiles only if `pidfd`'s methods have std's signatures.
+#[allow(dead_code)]
+fn signatures_match_std(cmd: &mut Command, child: &mut pidfd::Child) -> std::io::Result<()> {
+    let _: std::io::Result<pidfd::Child> = cmd.spawn();
+    let _: std::io::Result<std::process::Output> = cmd.output();
+    let _: std::io::Result<std::process::ExitStatus> = cmd.status();
+    let _: u32 = child.id();
+    let _: std::io::Result<()> = child.kill();
+    let _: std::io::Result<std::process::ExitStatus> = child.wait();
+    let _: std::io::Result<Option<std::process::ExitStatus>> = child.try_wait();
+    let _: &mut Option<std::process::ChildStdin> = &mut child.stdin;
+    let _: &mut Option<std::process::ChildStdout> = &mut child.stdout;
+    let _: &mut Option<std::process::ChildStderr> = &mut child.stderr;
+    cmd.uid(0).gid(0).groups(&[0]).process_group(0).arg0("x");
+    Ok(())
+}
+
+#[test]
+fn errors_are_io_errors_with_std_kinds_and_ours_inside() {
+    // `?` in any io::Result function, as with std.
+    fn run() -> std::io::Result<i32> {
+        let status = Command::new("sh").args(["-c", "exit 5"]).status()?;
+        Ok(status.code().unwrap())
+    }
+    assert_eq!(run().unwrap(), 5);
+    // A program that cannot run: the OS error, as std reports it.
+    let e = Command::new("/nonexistent/program").spawn().unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+    let std_e = std::process::Command::new("/nonexistent/program").spawn().unwrap_err();
+    assert_eq!((e.kind(), e.raw_os_error()), (std_e.kind(), std_e.raw_os_error()));
+    // What an errno cannot say stays reachable, typed.
+    let e = Command::new("true").arg("a\0b").spawn().unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    let inner = e.into_inner().unwrap().downcast::<pidfd::Error>().unwrap();
+    assert!(matches!(*inner, pidfd::Error::InvalidInput(_)), "{inner:?}");
+    // And back: `?` in a function returning pidfd's Result gives the typed error whole.
+    fn typed() -> pidfd::Result<pidfd::Child> {
+        Ok(Command::new("true").arg("a\0b").spawn()?)
+    }
+    assert!(matches!(typed(), Err(pidfd::Error::InvalidInput(_))));
+}
+
+#[test]
+fn child_pipes_are_std_types() {
+    // std's own ChildStdin/ChildStdout: anything written for std's takes ours.
+    fn roundtrip(stdin: std::process::ChildStdin, stdout: std::process::ChildStdout) -> String {
+        let mut stdin = stdin;
+        stdin.write_all(b"std types").unwrap();
+        drop(stdin);
+        let mut s = String::new();
+        let mut stdout = stdout;
+        stdout.read_to_string(&mut s).unwrap();
+        s
+    }
+    let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let got = roundtrip(child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    assert_eq!(got, "std types");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(child.id(), child.pidfd().pid().map(|p| p as u32).unwrap_or(child.id()));
+}
+
+// CommandExt::pre_exec: runs in the child, on a fork path.
+
+#[test]
+fn pre_exec_runs_in_the_child_only() {
+    // The hook sets the child's umask; the child prints it; ours is untouched.
+    let ours = umask_of_this_process();
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "umask"]);
+    // A store to our memory: on a fork path it lands in the child's copy only (on a vfork
+    // path, which shares our memory, we would see it).
+    static TOUCHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    // SAFETY: the hook makes one raw system call and an atomic store; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o077);
+            TOUCHED.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.stdout, b"0077\n");
+    assert_eq!(umask_of_this_process(), ours, "the parent's umask changed");
+    assert!(!TOUCHED.load(std::sync::atomic::Ordering::SeqCst), "the hook ran in our memory (a vfork path)");
+}
+
+/// The `Umask:` line of `/proc/self/status` (read, not set: `umask` has no read-only form).
+fn umask_of_this_process() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status.lines().find(|l| l.starts_with("Umask:")).unwrap().to_owned()
+}
+
+#[test]
+fn pre_exec_errors_fail_the_spawn() {
+    let mut cmd = Command::new("true");
+    // SAFETY: the hook only returns an error (no allocation: an OS error is a number).
+    unsafe {
+        cmd.pre_exec(|| Err(std::io::Error::from_raw_os_error(libc::EPERM)));
+    }
+    let e = cmd.spawn().unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e:?}");
+    // Hooks run in order; the first error stops the spawn before the later ones.
+    let (r, w) = pipe();
+    let w_fd = std::os::fd::AsRawFd::as_raw_fd(&w);
+    let mut cmd = Command::new("true");
+    // SAFETY: raw `write` calls of a byte; no allocation.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::write(w_fd, b"1".as_ptr().cast(), 1);
+            Ok(())
+        })
+        .pre_exec(|| Err(std::io::Error::from_raw_os_error(libc::EACCES)))
+        .pre_exec(move || {
+            libc::write(w_fd, b"3".as_ptr().cast(), 1);
+            Ok(())
+        });
+    }
+    // The hooks write to `w` in the child: hand it over at its own number.
+    let e = cmd.fd(w.try_clone().unwrap(), w_fd).spawn();
+    let e = e.unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EACCES), "{e:?}");
+    drop(cmd);
+    drop(w);
+    let mut got = Vec::new();
+    File::from(r).read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"1");
+}
+
+// Command::fd: the spawn consumes the parent's copy.
+
+#[test]
+fn fds_given_to_the_child_are_closed_in_the_parent() {
+    let (r, w) = pipe();
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo via fd 5 >&5"]).fd(w, 5);
+    assert!(cmd.status().unwrap().success());
+    // The child held the only write end: end of file once it exited.
+    let mut got = String::new();
+    File::from(r).read_to_string(&mut got).unwrap();
+    assert_eq!(got, "via fd 5\n");
+    // A later spawn of the same command passes it no more.
+    let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap();
+    assert!(!out.status.success(), "fd 5 is not open in the second child");
+}
+
+/// A pipe (read end, write end), both close-on-exec.
+fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    let mut fds = [-1; 2];
+    // SAFETY: a writable array of two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: two new fds nothing else owns.
+    unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) }
+}

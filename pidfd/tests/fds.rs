@@ -265,16 +265,19 @@ fn spawning() {
         let mut mapped = Command::new("sh");
         mapped.args(["-c", "exec 7>&-"]).fd(dev_null(), 7).fd(dev_null(), 9);
         assert!(mapped.status().unwrap().success());
-        assert!(matches!(Command::new("/nonexistent").spawn(), Err(Error::Exec { .. })));
-        assert!(matches!(Command::new("/dev/null").spawn(), Err(Error::Exec { .. })));
-        assert!(matches!(Command::new("true").current_dir("/nonexistent").spawn(), Err(Error::Exec { .. })));
-        assert!(matches!(Command::new("tr\0ue").spawn(), Err(Error::InvalidInput(_))));
-        assert!(matches!(Command::new("true").stdout(Stdio::Piped).arg("a\0b").spawn(), Err(Error::InvalidInput(_))));
-        assert!(matches!(Command::new("true").fd(dev_null(), 1).spawn(), Err(Error::InvalidInput(_))));
-        assert!(matches!(
-            Command::new("true").fd(dev_null(), 5).fd(dev_null(), 5).spawn(),
-            Err(Error::InvalidInput(_))
-        ));
+        let errno = |r: std::io::Result<pidfd::Child>| r.unwrap_err().raw_os_error();
+        assert_eq!(errno(Command::new("/nonexistent").spawn()), Some(libc::ENOENT));
+        assert_eq!(errno(Command::new("/dev/null").spawn()), Some(libc::EACCES));
+        assert_eq!(errno(Command::new("true").current_dir("/nonexistent").spawn()), Some(libc::ENOENT));
+        let invalid = |r: std::io::Result<pidfd::Child>| {
+            let e = r.unwrap_err();
+            e.kind() == std::io::ErrorKind::InvalidInput
+                && matches!(e.get_ref().and_then(|e| e.downcast_ref()), Some(Error::InvalidInput(_)))
+        };
+        assert!(invalid(Command::new("tr\0ue").spawn()));
+        assert!(invalid(Command::new("true").stdout(Stdio::Piped).arg("a\0b").spawn()));
+        assert!(invalid(Command::new("true").fd(dev_null(), 1).spawn()));
+        assert!(invalid(Command::new("true").fd(dev_null(), 5).fd(dev_null(), 5).spawn()));
         assert!(Command::new("true").cgroup(dev_null()).status().is_err(), "a cgroup that is /dev/null");
         if let Some(cg) = &cgroup {
             let _ = Command::new("true").cgroup(cg.try_clone().unwrap()).status();

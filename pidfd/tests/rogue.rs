@@ -136,7 +136,8 @@ struct Outcome {
     /// The pid the child reported itself (`echo $$`).
     pid: i32,
     code: i32,
-    waited: pidfd::Result<ExitStatus>,
+    /// `ECHILD` for [`pidfd::Error::NotChild`] (as `Child::wait` reports it).
+    waited: std::io::Result<ExitStatus>,
 }
 
 /// Spawns `sh -c 'echo $$; read x; exit CODE'` with `pidfd::Command`, checks that the pidfd names
@@ -151,7 +152,7 @@ fn through_command(code: i32, rogue_takes_it: bool) -> Outcome {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let pid: i32 = line.trim().parse().unwrap();
-    assert_eq!(child.id(), pid, "Child::id is not the child's pid");
+    assert_eq!(child.id(), pid as u32, "Child::id is not the child's pid");
     assert_eq!(child.pidfd().pid().unwrap(), pid, "the pidfd names another process than the child");
     child.stdin.take().unwrap().write_all(b"\n").unwrap();
     if rogue_takes_it {
@@ -174,7 +175,7 @@ fn through_spawn(code: i32, rogue_takes_it: bool) -> Outcome {
     if rogue_takes_it {
         until_reaped_by_the_rogue(&fd);
     }
-    Outcome { pid, code, waited: fd.wait() }
+    Outcome { pid, code, waited: fd.wait().map_err(Into::into) }
 }
 
 /// Children that exit at once (`sh -c 'echo $$; exit CODE'`, spawned with `pidfd::Command`):
@@ -189,7 +190,7 @@ fn exiting_at_once(code: i32, rogue_takes_it: bool) -> Outcome {
     let mut out = String::new();
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     let pid: i32 = out.trim().parse().unwrap();
-    assert_eq!(child.id(), pid, "Child::id is not the child's pid");
+    assert_eq!(child.id(), pid as u32, "Child::id is not the child's pid");
     match child.pidfd().pid() {
         Ok(p) => assert_eq!(p, pid, "the pidfd names another process than the child"),
         Err(Error::Exited) => {}
@@ -247,7 +248,7 @@ fn check(kind: Kind, outcomes: &[(usize, Outcome)], reaped: &[(i32, i32)]) {
                 o.pid,
                 o.code
             ),
-            Err(Error::NotChild) => {
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {
                 assert!(!info_exit, "child {i} (pid {}): NotChild, though the kernel has PIDFD_INFO_EXIT", o.pid);
                 c.not_child += 1;
             }
@@ -345,7 +346,7 @@ fn pidfd_open_of_a_held_child_against_a_rogue() {
         if rogue_takes_it {
             until_reaped_by_the_rogue(&opened);
         }
-        Outcome { pid, code, waited: opened.wait() }
+        Outcome { pid, code, waited: opened.wait().map_err(Into::into) }
     }
     run(Kind::Polling, children() / 4, one);
 }

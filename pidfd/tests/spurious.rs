@@ -181,7 +181,7 @@ fn held_by_a_tracer(nonblocking: bool) {
     }
     let mut child =
         pidfd::Command::new("sh").args(["-c", "read x; exit 7"]).stdin(pidfd::Stdio::Piped).spawn().expect("spawn");
-    let pid = child.id();
+    let pid = child.id() as i32;
     let fd = if nonblocking {
         PidFd::open_with(pid, OpenFlags::NONBLOCK).unwrap()
     } else {
@@ -227,7 +227,7 @@ fn blocking_wait_on_a_nonblocking_pidfd_sleeps() {
     }
     let mut child =
         pidfd::Command::new("sh").args(["-c", "read x; exit 5"]).stdin(pidfd::Stdio::Piped).spawn().expect("spawn");
-    let fd = PidFd::open_with(child.id(), OpenFlags::NONBLOCK).unwrap();
+    let fd = PidFd::open_with(child.id() as i32, OpenFlags::NONBLOCK).unwrap();
     let (waiter, tid) = measured(move || fd.wait());
     let sampler = Sampler::start(tid);
     std::thread::sleep(HOLD);
@@ -264,7 +264,7 @@ fn the_background_reaper_does_not_spin_through_a_tracer_hold() {
     drop(stdin);
     let mut child =
         pidfd::Command::new("sh").args(["-c", "read x; exit 7"]).stdin(pidfd::Stdio::Piped).spawn().expect("spawn");
-    let pid = child.id();
+    let pid = child.id() as i32;
     let observer = child.pidfd().try_clone().unwrap();
     let Some(mut tracer) = Tracer::attach(pid) else { return };
     let mut stdin = child.stdin.take().unwrap();

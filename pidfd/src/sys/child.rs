@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use super::raw::{self, KernelSigset};
 
+/// A caller's `pre_exec` hook (`Command::pre_exec`): runs in the child, fork-like paths only.
+pub(crate) type Hook = Box<dyn FnMut() -> std::io::Result<()> + Send + Sync>;
+
 /// Everything the child needs, prepared by the parent.
 pub(crate) struct ChildPlan {
     /// Paths to try with execve, in order (PATH lookup done by the parent).
@@ -38,6 +41,9 @@ pub(crate) struct ChildPlan {
     pub(crate) reset_all_signals: bool,
     /// An open `cgroup.procs` to write "0" to (the fallback of CLONE_INTO_CGROUP).
     pub(crate) cgroup_procs: Option<RawFd>,
+    /// The caller's `pre_exec` hooks, in the parent's `Command` (borrowed for the spawn); set
+    /// only on a fork-like path, where the child has a copy of our memory to run them in.
+    pub(crate) hooks: Option<*mut [Hook]>,
     /// Filled in by [`ChildPlan::finish`] for the chosen creation path.
     pub(super) path: PathPlan,
     /// The errno of the failed step, written by a vfork child (shared memory).
@@ -92,6 +98,7 @@ impl ChildPlan {
             sigmask: None,
             reset_all_signals: false,
             cgroup_procs: None,
+            hooks: None,
             path: PathPlan::default(),
             err: AtomicI32::new(0),
             pidfd: AtomicI32::new(-1),
@@ -102,6 +109,12 @@ impl ChildPlan {
     /// non-dumpable (`commit_creds`): it must not share ours.
     pub(crate) fn changes_credentials(&self) -> bool {
         self.uid.is_some() || self.gid.is_some() || self.groups.is_some()
+    }
+
+    /// Whether the child must have its own memory: it changes its credentials (see
+    /// [`ChildPlan::changes_credentials`]) or runs the caller's hooks, which may touch any memory.
+    pub(crate) fn needs_own_memory(&self) -> bool {
+        self.changes_credentials() || self.hooks.is_some()
     }
 
     /// Derives what the child needs for this path, with `parent_mask` the spawning thread's
@@ -289,6 +302,17 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> Result<std::conve
     }
     // SAFETY: a kernel sigset of the plan.
     unsafe { raw::sigprocmask(libc::SIG_SETMASK, &path.mask, std::ptr::null_mut()) }?;
+    if let Some(hooks) = plan.hooks {
+        // The caller's `pre_exec` hooks, last before the exec, as std runs them. The one
+        // exception to this file's rule, and the caller's promise (`pre_exec` is unsafe): we
+        // are on a fork-like path (the spawn chose it for the hooks), so this is our own copy
+        // of the parent's memory, whatever the hooks touch.
+        // SAFETY: the hooks of the parent's `Command`, borrowed mutably for the spawn and
+        // copied into our memory by the clone; nothing else uses them here.
+        for hook in unsafe { &mut *hooks } {
+            hook().map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))?;
+        }
+    }
     let mut result = libc::ENOENT;
     let mut saw_eacces = false;
     for candidate in &plan.candidates {

@@ -23,7 +23,7 @@ mod socket;
 #[cfg(test)]
 pub(crate) mod test_support;
 
-pub(crate) use child::ChildPlan;
+pub(crate) use child::{ChildPlan, Hook};
 #[cfg(test)]
 pub(crate) use clone::Stack;
 pub(crate) use clone::{CLONE3_VFORK, Method, SpawnError, spawn_child};
@@ -538,6 +538,32 @@ impl FromRawFd for crate::PidFd {
     unsafe fn from_raw_fd(fd: RawFd) -> Self {
         // SAFETY: the caller guarantees `fd` is open and owned by nobody else.
         crate::PidFd::from_owned_unchecked(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+impl crate::Command {
+    /// Schedules `f` to run in the child just before the program is executed, after every
+    /// other setting took effect (stdio, credentials, working directory, signal mask), as
+    /// `std::os::unix::process::CommandExt::pre_exec`. Hooks run in the order they were added;
+    /// the first error stops the spawn: [`spawn`](crate::Command::spawn) reports its errno
+    /// (`EINVAL` when it has none) as it reports a failed exec, and the child is reaped.
+    ///
+    /// A command with a hook spawns by a fork (`clone(CLONE_PIDFD)` without `CLONE_VM`, else
+    /// `fork`), never by the vfork paths: the hook runs in a copy of this process's memory,
+    /// so whatever it does cannot reach the parent. That costs what a fork costs (it grows with
+    /// the parent's memory).
+    ///
+    /// # Safety
+    /// As std's `pre_exec`: the hook runs in a copy of a possibly multi-threaded process at
+    /// the instant of the fork. It must not touch a lock another thread might have held then
+    /// (the allocator's included: no allocation, no `println!`), nor rely on any thread but
+    /// its own; it may only make async-signal-safe calls (most raw system calls are).
+    pub unsafe fn pre_exec<F>(&mut self, f: F) -> &mut crate::Command
+    where
+        F: FnMut() -> io::Result<()> + Send + Sync + 'static,
+    {
+        self.hooks.push(Box::new(f));
+        self
     }
 }
 

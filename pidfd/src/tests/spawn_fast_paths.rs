@@ -22,7 +22,7 @@ fn check_child_fds(what: &str, configure: impl FnOnce(&mut crate::Command), expe
     cmd.arg("100");
     configure(&mut cmd);
     let mut child = cmd.spawn().unwrap();
-    let pid = child.id();
+    let pid = child.id() as i32;
     // Killed by pid (our unreaped child: the pid cannot be reused) even when an assertion
     // below fails, or where a policy refuses pidfd_send_signal: a `sleep 100` left behind
     // would hold the streams it inherited (a caller reading them to EOF would wait for it).

@@ -53,7 +53,7 @@ fn command_on_every_creation_path() {
     }
     // A resource error is reported, not papered over, whichever vfork clone meets it.
     let eagain = |what: &str| {
-        let e = crate::Command::new("true").spawn().unwrap_err();
+        let e = crate::Command::new("true").spawn_typed(false).unwrap_err();
         assert!(matches!(&e, Error::Os { source, .. } if source.raw_os_error() == Some(libc::EAGAIN)), "{what}: {e:?}");
     };
     if default == Method::Clone3Vfork {
@@ -93,7 +93,7 @@ fn the_vfork_clone3_is_the_default_where_the_kernel_has_it() {
 fn fork_child_failing_before_its_pidfd_is_an_exec_error() {
     let _g = without(Feature::ClonePidfd);
     let _o = fault::inject(Call::PidfdOpen, libc::EPERM);
-    let e = crate::Command::new("true").spawn().unwrap_err();
+    let e = crate::Command::new("true").spawn_typed(false).unwrap_err();
     assert!(matches!(&e, Error::Exec { source, .. } if source.raw_os_error() == Some(libc::EPERM)), "{e:?}");
 }
 
@@ -165,7 +165,7 @@ fn child_inherits_only_stdio_and_mapped_fds_on_every_path() {
         let mut line = String::new();
         BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
         assert_eq!(line, "ready\n");
-        assert_eq!(fds_of(child.id()), [0, 1, 2, 7], "{what}");
+        assert_eq!(fds_of(child.id() as i32), [0, 1, 2, 7], "{what}");
         assert_eq!(std::fs::read_link(format!("/proc/{}/fd/7", child.id())).unwrap(), pipe, "{what}");
         finish(child);
     };

@@ -36,7 +36,7 @@ fn pidfd_names_the_child_it_reports() {
     let n = child.stdout.as_mut().unwrap().read(&mut buf).unwrap();
     let reported: i32 = std::str::from_utf8(&buf[..n]).unwrap().trim().parse().unwrap();
     assert_eq!(child.pidfd().pid().unwrap(), reported);
-    assert_eq!(child.id(), reported);
+    assert_eq!(child.id(), reported as u32);
     child.stdin.take().unwrap().write_all(b"\n").unwrap();
     assert!(child.wait().unwrap().success());
 }
@@ -95,7 +95,7 @@ fn current_dir() {
         "/tmp\n"
     );
     let e = Command::new("true").current_dir("/nonexistent-dir").spawn().unwrap_err();
-    assert!(matches!(&e, Error::Exec { source, .. } if source.raw_os_error() == Some(libc::ENOENT)), "{e}");
+    assert!(e.raw_os_error() == Some(libc::ENOENT), "{e}");
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn extra_fds_at_chosen_numbers_and_nothing_else() {
     child.stdin.take().unwrap().write_all(b"\n").unwrap();
     assert!(child.wait().unwrap().success());
     let e = Command::new("true").fd(std::fs::File::open("/dev/null").unwrap().into(), 1).spawn().unwrap_err();
-    assert!(matches!(e, Error::InvalidInput(_)));
+    assert!(invalid_input(&e), "{e:?}");
 }
 
 #[test]
@@ -253,19 +253,18 @@ fn cgroup_placement() {
 #[test]
 fn exec_errors_come_back_with_their_errno() {
     let e = Command::new("/nonexistent/program").spawn().unwrap_err();
-    assert!(matches!(&e, Error::Exec { source, .. } if source.raw_os_error() == Some(libc::ENOENT)), "{e}");
+    assert!(e.raw_os_error() == Some(libc::ENOENT), "{e}");
     let e = Command::new("no-such-program-in-path").spawn().unwrap_err();
-    assert!(matches!(&e, Error::Exec { source, .. } if source.raw_os_error() == Some(libc::ENOENT)), "{e}");
+    assert!(e.raw_os_error() == Some(libc::ENOENT), "{e}");
     let path = std::env::temp_dir().join(format!("pidfd-noexec-{}", std::process::id()));
     std::fs::write(&path, "#!/bin/sh\n").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let e = Command::new(&path).spawn().unwrap_err();
-    assert!(matches!(&e, Error::Exec { source, .. } if source.raw_os_error() == Some(libc::EACCES)), "{e}");
+    assert!(e.raw_os_error() == Some(libc::EACCES), "{e}");
     std::fs::remove_file(&path).unwrap();
     let e = Command::new("/tmp").spawn().unwrap_err();
-    assert!(matches!(&e, Error::Exec { source, .. } if source.raw_os_error() == Some(libc::EACCES)), "{e}");
-    assert_eq!(std::io::Error::from(e).raw_os_error(), Some(libc::EACCES));
-    assert!(matches!(Command::new("a\0b").spawn(), Err(Error::InvalidInput(_))));
+    assert!(e.raw_os_error() == Some(libc::EACCES), "{e}");
+    assert!(invalid_input(&Command::new("a\0b").spawn().unwrap_err()));
 }
 
 #[test]
@@ -290,4 +289,10 @@ fn from_std_command() {
     std_cmd.args(["-c", "echo $X; pwd"]).env("X", "from std").current_dir("/");
     let out = Command::from(std_cmd).output().unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "from std\n/\n");
+}
+
+/// The `io::Error` of a std-mirroring method carrying [`Error::InvalidInput`].
+fn invalid_input(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::InvalidInput
+        && matches!(e.get_ref().and_then(|e| e.downcast_ref()), Some(Error::InvalidInput(_)))
 }

@@ -97,7 +97,7 @@ fn open_follows_the_probe() {
 fn command_spawns_and_waits_whatever_the_probe_says() {
     // The vfork clone with CLONE_PIDFD, without clone3 and without pidfd_open.
     let mut child = waiting_child(42);
-    assert_eq!(child.pidfd().pid().unwrap(), child.id(), "the pidfd names the child (fdinfo)");
+    assert_eq!(child.pidfd().pid().unwrap(), child.id() as i32, "the pidfd names the child (fdinfo)");
     assert_eq!(child.try_wait().unwrap(), None, "still running");
     child.stdin.take().unwrap().write_all(b"\n").unwrap();
     let st = child.wait().unwrap();
@@ -120,7 +120,7 @@ fn command_spawns_and_waits_whatever_the_probe_says() {
     }
     // An exec failure still comes back with its errno.
     let e = Command::new("/nonexistent/program").spawn().unwrap_err();
-    assert!(matches!(&e, Error::Exec { source, .. } if source.raw_os_error() == Some(libc::ENOENT)), "{e}");
+    assert!(e.raw_os_error() == Some(libc::ENOENT), "{e}");
 }
 
 #[test]
@@ -142,7 +142,9 @@ fn signals_follow_the_probe() {
                 // `Child::kill` answers as std's: the child has exited.
                 child.kill().unwrap();
             } else {
-                assert_refused(child.kill().unwrap_err(), Feature::PidfdSendSignal, errno);
+                // The typed error is inside `Child::kill`'s io::Error.
+                let e = child.kill().unwrap_err().into_inner().unwrap().downcast::<Error>().unwrap();
+                assert_refused(*e, Feature::PidfdSendSignal, errno);
                 child.stdin.take().unwrap().write_all(b"\n").unwrap();
                 assert_eq!(child.wait().unwrap().code(), Some(3));
             }

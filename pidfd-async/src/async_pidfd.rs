@@ -100,14 +100,24 @@ pub(crate) fn reap_now(fd: &PidFd) -> Reap {
         // Not our child (or our child reaped by someone else). `try_wait` has already asked
         // PIDFD_INFO_EXIT where the kernel has it: no status means not reaped yet, and the reap
         // wakes the pidfd again (POLLHUP, 6.9+; PIDFD_INFO_EXIT is 6.15).
-        Err(pidfd::Error::NotChild) => {
-            if Feature::InfoExit.is_supported() {
-                Reap::NotYet
-            } else {
-                Reap::Done(Err(pidfd::Error::Unsupported { feature: Feature::InfoExit }.into()))
-            }
-        }
+        Err(pidfd::Error::NotChild) => not_child(fd, Reap::NotYet, Reap::Done),
         Err(e) => Reap::Done(Err(e.into())),
+    }
+}
+
+/// The answer for a process that is not our child and has no status to collect yet: with
+/// `PIDFD_INFO_EXIT` (6.15) its parent's reap will give one (`waiting`); before, there is
+/// none to wait for, so the answer is `Unsupported`, but only once the process has exited
+/// (the pidfd reads readable): a wait resolves at the exit, as [`AsyncPidFd::wait`] promises,
+/// never while the process runs.
+fn not_child<T>(fd: &PidFd, waiting: T, done: fn(Result<ExitStatus>) -> T) -> T {
+    if Feature::InfoExit.is_supported() {
+        return waiting;
+    }
+    match sys::poll_readable_now(fd.as_fd()) {
+        Ok(false) => waiting,
+        Ok(true) => done(Err(pidfd::Error::Unsupported { feature: Feature::InfoExit }.into())),
+        Err(e) => done(Err(Error::io("poll the pidfd", e))),
     }
 }
 
@@ -160,8 +170,7 @@ fn after_not_yet(fd: &PidFd) -> Next {
                 Err(pidfd::Error::Exited) => Next::Retry,
                 // Not our child and not reaped yet: as `reap_now` answers for a non-child. With
                 // `PIDFD_INFO_EXIT` the reap by its parent wakes the pidfd (POLLHUP).
-                _ if Feature::InfoExit.is_supported() => Next::Wait,
-                _ => Next::Done(Err(pidfd::Error::Unsupported { feature: Feature::InfoExit }.into())),
+                _ => not_child(fd, Next::Wait, Next::Done),
             },
             Err(_) => Next::Wait,
         },

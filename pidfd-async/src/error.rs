@@ -58,6 +58,24 @@ impl Error {
     }
 }
 
+/// For `?` on a std-mirroring call of `pidfd` (`pidfd::Command::spawn`, ...) in a function
+/// returning this crate's `Result`: a `pidfd::Error` inside the `io::Error` comes out whole
+/// ([`Error::Pidfd`]), as does one of ours; any other `io::Error` becomes
+/// [`pidfd::Error::Os`] inside [`Error::Pidfd`].
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        if !e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            return Error::Pidfd(e.into());
+        }
+        match e.into_inner().map(|b| b.downcast::<Error>()) {
+            Some(Ok(ours)) => *ours,
+            // Not reached (checked above); kept whole rather than a panic.
+            Some(Err(other)) => Error::Pidfd(io::Error::other(other).into()),
+            None => Error::Pidfd(io::Error::other("an io::Error without its payload").into()),
+        }
+    }
+}
+
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         match e {

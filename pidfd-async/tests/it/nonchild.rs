@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,37 @@ fn a_grandchild_is_waited_for() {
             reap_now.write_all(b"r").unwrap();
             let err = fd.wait().await.unwrap_err();
             assert!(matches!(err, Error::Pidfd(pidfd::Error::Unsupported { feature: Feature::InfoExit })), "{err}");
+        }
+        assert!(AsyncPidFd::new(sh_fd).unwrap().wait().await.unwrap().success());
+    });
+}
+
+#[test]
+fn waiting_first_on_a_grandchild_resolves_at_its_exit_not_before() {
+    rt().block_on(async {
+        // The grandchild sleeps for a minute unless killed: it runs while we wait, by
+        // construction; its parent reaps it only when told.
+        let (sh_fd, fd, mut reap_now) = grandchild(60.0, 0.0);
+        let pid = fd.pid().unwrap();
+        let fd = AsyncPidFd::new(fd).unwrap();
+        // The wait starts while the process runs: pending, on every kernel.
+        let mut wait = std::pin::pin!(fd.wait());
+        let early = std::future::poll_fn(|cx| std::task::Poll::Ready(wait.as_mut().poll(cx))).await;
+        assert!(early.is_pending(), "resolved while the process runs: {early:?}");
+        assert_eq!(fd.try_wait().unwrap(), None, "try_wait while the process runs");
+        // Still our test's grandchild, unreaped (its parent waits for our byte): the pid is its.
+        // SAFETY: a plain kill of a pid that cannot have been recycled.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+        if require(Feature::InfoExit) {
+            // Resolves once its parent has reaped it, with the status the kernel kept.
+            reap_now.write_all(b"r").unwrap();
+            assert_eq!(wait.await.unwrap().signal(), Some(libc::SIGKILL));
+        } else {
+            // No status to be had: `Unsupported`, at the exit (the zombie is not reaped yet).
+            let err = wait.await.unwrap_err();
+            assert!(matches!(err, Error::Pidfd(pidfd::Error::Unsupported { feature: Feature::InfoExit })), "{err}");
+            assert!(fd.pidfd().pid().is_ok(), "resolved at the exit, before the reap");
+            reap_now.write_all(b"r").unwrap();
         }
         assert!(AsyncPidFd::new(sh_fd).unwrap().wait().await.unwrap().success());
     });

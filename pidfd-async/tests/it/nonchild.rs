@@ -5,8 +5,8 @@
 use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use pidfd::{Feature, PidFd};

@@ -4,7 +4,7 @@
 //! present, `PIDFD_TEST_DENIED` what must probe `denied`, anything else must
 //! probe `no`). A feature's state follows from how `pidfd::features()` probes
 //! it: which features the probe asks first and which pidfd system calls it then
-//! makes, as pidfd/src/compat.rs's feature table declares them (`needs`,
+//! makes, as pidfd/src/compat/mod.rs's feature table declares them (`needs`,
 //! `calls`) and the `features` example prints them (`--facts`, read into
 //! [`Features`]). For the profiles of today:
 //!

@@ -2,7 +2,7 @@
 //! emulation use: the file's shape ([`File`]), then the checks serde cannot make (versions,
 //! architectures, feature names) with errors that name the entry. The features themselves are
 //! not in the file: [`Features::load`] reads them from pidfd's `features` example (`--facts`),
-//! which prints the table in pidfd/src/compat.rs.
+//! which prints the table in pidfd/src/compat/mod.rs.
 
 use super::arch::Arch;
 use serde::Deserialize;
@@ -273,7 +273,7 @@ fn parse(text: &str, features: Features) -> Result<Config, String> {
     let file: File = toml::from_str(text).map_err(|e| format!("kernels.toml: {e}"))?;
     if file.features.is_some() {
         return Err("kernels.toml: [features] is not read: a feature's first kernel is declared in \
-                    pidfd/src/compat.rs (FACTS) and read from `features --facts`"
+                    pidfd/src/compat/mod.rs (FACTS) and read from `features --facts`"
             .to_owned());
     }
     let known = features.names();
@@ -443,7 +443,7 @@ mod tests {
         assert_eq!(e, "kernels.toml: bad version six");
         assert!(err("[[emulation]]\nkernel = \"5.4\"\n").contains("missing field `label`"));
         let e = err("[features]\na = \"5.1\"\n");
-        assert!(e.contains("[features] is not read") && e.contains("pidfd/src/compat.rs"), "{e}");
+        assert!(e.contains("[features] is not read") && e.contains("pidfd/src/compat/mod.rs"), "{e}");
         let e = err("[settings]\ntimeout_tcg = \"180\"\n");
         assert!(e.contains("line 2") && e.contains("timeout_tcg") && e.contains("expected u64"), "{e}");
         assert!(err("[settings]\ntest_threads = -1\n").contains("test_threads = -1"));

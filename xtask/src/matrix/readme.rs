@@ -2,7 +2,7 @@
 //!
 //! The table between `<!-- kernel-support:begin` and `<!-- kernel-support:end -->` has one row
 //! per feature: `| what | `name` | first kernel | fallback |`. Its names and versions must be
-//! exactly pidfd's feature facts (`features --facts`, from pidfd/src/compat.rs), in the same
+//! exactly pidfd's feature facts (`features --facts`, from pidfd/src/compat/mod.rs), in the same
 //! order. The matrix then proves
 //! each kernel's measured features against those versions, so a README that passes this check
 //! agrees with every matrix run that passes.
@@ -38,14 +38,14 @@ pub(crate) fn disagreements(readme: &str, features: &Features) -> Result<Vec<Str
         match rows.iter().find(|(n, _)| n == name) {
             None => out.push(format!("README.md: feature `{name}` ({since}) is missing from the kernel support table")),
             Some((_, v)) if Version::parse(v) != Some(since) => {
-                out.push(format!("README.md: `{name}` says first kernel {v}, pidfd/src/compat.rs says {since}"))
+                out.push(format!("README.md: `{name}` says first kernel {v}, pidfd/src/compat/mod.rs says {since}"))
             }
             Some(_) => {}
         }
     }
     for (name, _) in &rows {
         if features.get(name).is_none() {
-            out.push(format!("README.md: `{name}` is not a feature of pidfd/src/compat.rs"));
+            out.push(format!("README.md: `{name}` is not a feature of pidfd/src/compat/mod.rs"));
         }
     }
     let order: Vec<&String> = rows.iter().map(|(n, _)| n).filter(|n| features.get(n).is_some()).collect();

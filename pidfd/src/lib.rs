@@ -61,6 +61,7 @@ mod child;
 mod command;
 mod compat;
 mod error;
+mod ids;
 mod info;
 mod method;
 mod parse;

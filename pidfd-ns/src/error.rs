@@ -1,72 +1,8 @@
-//! The crate's error type, and the kernel capabilities its messages name.
+//! The crate's error type.
 
-use std::fmt;
 use std::io;
 
 use crate::Namespace;
-
-/// A kernel capability an operation of this crate needs: a [`pidfd::Feature`] (probed and
-/// cached by `pidfd`), or an nsfs ioctl (tried directly: an nsfs fd answers `ENOTTY` for an
-/// ioctl its kernel does not know).
-///
-/// [`NsFeature::since`] is the first mainline kernel that has it, for messages only.
-///
-/// # Kernel support
-/// Any kernel: a name, no system call. An operation whose nsfs feature the kernel lacks fails
-/// with [`Error::Unsupported`] naming it (a missing pidfd feature is
-/// [`pidfd::Error::Unsupported`], in [`Error::Pidfd`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum NsFeature {
-    /// A pidfd feature, such as [`pidfd::Feature::NamespaceIoctls`] or [`pidfd::Feature::SetnsPidfd`].
-    Pidfd(pidfd::Feature),
-    /// `NS_GET_USERNS` and `NS_GET_PARENT` (4.9).
-    Hierarchy,
-    /// `NS_GET_NSTYPE` (4.11).
-    NamespaceType,
-    /// `NS_GET_OWNER_UID` (4.11).
-    OwnerUid,
-    /// `NS_GET_{PID,TGID}_{FROM,IN}_PIDNS`: pid translation between PID namespaces (6.11).
-    PidTranslation,
-    /// `NS_GET_MNTNS_ID`: the 64-bit id of a mount namespace (6.11).
-    MountNamespaceId,
-    /// `NS_GET_ID`: the 64-bit id of any namespace (6.18).
-    NamespaceId,
-}
-
-impl NsFeature {
-    /// The first mainline Linux release that has it (distributions backport: never compare it
-    /// with the running kernel's version).
-    pub const fn since(self) -> &'static str {
-        match self {
-            NsFeature::Pidfd(f) => f.since(),
-            NsFeature::Hierarchy => "4.9",
-            NsFeature::NamespaceType | NsFeature::OwnerUid => "4.11",
-            NsFeature::PidTranslation | NsFeature::MountNamespaceId => "6.11",
-            NsFeature::NamespaceId => "6.18",
-        }
-    }
-}
-
-impl fmt::Display for NsFeature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NsFeature::Pidfd(feature) => feature.fmt(f),
-            NsFeature::Hierarchy => f.write_str("NS_GET_USERNS/NS_GET_PARENT"),
-            NsFeature::NamespaceType => f.write_str("NS_GET_NSTYPE"),
-            NsFeature::OwnerUid => f.write_str("NS_GET_OWNER_UID"),
-            NsFeature::PidTranslation => f.write_str("NS_GET_{PID,TGID}_{FROM,IN}_PIDNS"),
-            NsFeature::MountNamespaceId => f.write_str("NS_GET_MNTNS_ID"),
-            NsFeature::NamespaceId => f.write_str("NS_GET_ID"),
-        }
-    }
-}
-
-impl From<pidfd::Feature> for NsFeature {
-    fn from(f: pidfd::Feature) -> NsFeature {
-        NsFeature::Pidfd(f)
-    }
-}
 
 /// What went wrong: a namespace-specific failure, or an error of the core crate
 /// ([`Error::Pidfd`], transparent: its message and source are the core error's).
@@ -80,27 +16,25 @@ impl From<pidfd::Feature> for NsFeature {
 /// mounted with `hidepid=2` hides, with the `ENOENT` of the open as the source),
 /// [`pidfd::Error::OtherPidNamespace`], [`pidfd::Error::NoSuchProcess`] (no process with that
 /// pid in the PID namespace of a pid translation, or no pid in the other one),
-/// [`pidfd::Error::InvalidInput`] and [`pidfd::Error::Os`], and a missing pidfd feature as
-/// [`pidfd::Error::Unsupported`].
+/// [`pidfd::Error::InvalidInput`] and [`pidfd::Error::Os`], and a missing kernel feature as
+/// [`pidfd::Error::Unsupported`]: the nsfs ioctls are `pidfd` features too
+/// ([`pidfd::Feature::NsHierarchy`], [`NsType`](pidfd::Feature::NsType),
+/// [`NsOwnerUid`](pidfd::Feature::NsOwnerUid), [`NsPidTranslation`](pidfd::Feature::NsPidTranslation),
+/// [`NsMountId`](pidfd::Feature::NsMountId), [`NsId`](pidfd::Feature::NsId)), reported by
+/// [`pidfd::features()`] with the others.
 ///
 /// Converts into [`std::io::Error`]: variants that come from an OS error keep its
-/// `raw_os_error()` ([`Error::raw_os_error`] tells which); [`Error::Unsupported`] becomes
-/// [`io::ErrorKind::Unsupported`]; [`Error::Pidfd`] converts as [`pidfd::Error`] does, except
-/// that [`pidfd::Error::OtherPidNamespace`] keeps the `EREMOTE` the namespace calls answer.
+/// `raw_os_error()` ([`Error::raw_os_error`] tells which); [`Error::Pidfd`] converts as
+/// [`pidfd::Error`] does, except that [`pidfd::Error::OtherPidNamespace`] keeps the `EREMOTE`
+/// the namespace calls answer.
 ///
 /// # Kernel support
 /// Any kernel. Which variants a kernel can produce is listed under `# Errors` of each
-/// operation; [`Error::Unsupported`] names the missing nsfs feature and the kernel that brings it.
+/// operation; [`pidfd::Error::Unsupported`] names the missing feature and the kernel that
+/// brings it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The running kernel lacks an nsfs feature the operation needs, and there is no fallback.
-    /// (A missing pidfd feature is [`pidfd::Error::Unsupported`] in [`Error::Pidfd`].)
-    #[error("{feature} is not supported by the running kernel (it needs Linux {since} or newer)", since = feature.since())]
-    Unsupported {
-        /// The missing kernel capability.
-        feature: NsFeature,
-    },
     /// The kernel has no namespaces of this type: it was built without them (`EOPNOTSUPP`
     /// from the pidfs ioctl, or no `/proc/self/ns/<name>`), or it predates the type.
     #[error(
@@ -142,7 +76,6 @@ impl Error {
             Error::MultiThreaded { .. } => Some(libc::EINVAL),
             Error::Pidfd(pidfd::Error::OtherPidNamespace) => Some(libc::EREMOTE),
             Error::Pidfd(e) => e.raw_os_error(),
-            Error::Unsupported { .. } => None,
         }
     }
 
@@ -160,7 +93,6 @@ impl Error {
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         match e {
-            Error::Unsupported { .. } => io::Error::new(io::ErrorKind::Unsupported, e),
             Error::Pidfd(pidfd::Error::OtherPidNamespace) => io::Error::from_raw_os_error(libc::EREMOTE),
             Error::Pidfd(e) => e.into(),
             other => match other.raw_os_error() {

@@ -58,7 +58,8 @@
 //!
 //! The kinds themselves: IPC, network, UTS (3.0); mount, PID, user (3.8); cgroup (4.6);
 //! `pid_for_children` (4.12); time and `time_for_children` (5.6). A kind the kernel was built
-//! without is [`Error::NamespaceDisabled`] (`EOPNOTSUPP`), not [`Error::Unsupported`].
+//! without is [`Error::NamespaceDisabled`] (`EOPNOTSUPP`), not
+//! [`pidfd::Error::Unsupported`].
 //!
 //! # Threads
 //!
@@ -85,7 +86,7 @@ mod path;
 mod sys;
 
 pub use enter::run_in_namespaces;
-pub use error::{Error, NsFeature, Result};
+pub use error::{Error, Result};
 pub use ext::PidFdNsExt;
 pub use namespace::{Namespace, NamespaceSet};
 pub use nsfd::NsFd;

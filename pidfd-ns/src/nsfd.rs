@@ -8,7 +8,7 @@ use pidfd_sys as uapi;
 
 use crate::error::from_errno;
 use crate::path::{self, Who};
-use crate::{Error, Namespace, NsFeature, Result, sys};
+use crate::{Error, Namespace, Result, sys};
 
 /// An owned namespace file descriptor (an nsfs fd) that knows which [`Namespace`] it is.
 ///
@@ -101,8 +101,8 @@ impl NsFd {
     /// is not a substitute, since it can be reused.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] naming [`NsFeature::NamespaceId`] (or
-    /// [`NsFeature::MountNamespaceId`] for a mount namespace on a kernel without either).
+    /// [`Error::Unsupported`] naming [`pidfd::Feature::NsId`] (or
+    /// [`pidfd::Feature::NsMountId`] for a mount namespace on a kernel without either).
     pub fn unique_id(&self) -> Result<u64> {
         let fd = self.as_raw_fd();
         let enotty = |e: &io::Error| e.raw_os_error() == Some(libc::ENOTTY);
@@ -112,7 +112,7 @@ impl NsFd {
             Err(e) => return Err(from_errno("ioctl(NS_GET_ID)", e)),
         }
         if self.kind != Namespace::Mount {
-            return Err(Error::Unsupported { feature: NsFeature::NamespaceId });
+            return Err(Error::Pidfd(pidfd::Error::Unsupported { feature: pidfd::Feature::NsId }));
         }
         for cmd in [uapi::NS_GET_MNTNS_ID, uapi::NS_GET_MNTNS_ID_6_11] {
             match sys::ns_ioctl_u64(fd, cmd) {
@@ -121,7 +121,7 @@ impl NsFd {
                 Err(e) => return Err(from_errno("ioctl(NS_GET_MNTNS_ID)", e)),
             }
         }
-        Err(Error::Unsupported { feature: NsFeature::MountNamespaceId })
+        Err(Error::Pidfd(pidfd::Error::Unsupported { feature: pidfd::Feature::NsMountId }))
     }
 
     /// Enters the namespace on the **calling thread** (`setns(fd, CLONE_NEW*)`).
@@ -174,7 +174,7 @@ impl NsFd {
     pub fn owning_user_namespace(&self) -> Result<NsFd> {
         sys::ns_ioctl_fd(self.as_raw_fd(), uapi::NS_GET_USERNS)
             .map(|fd| NsFd::new(fd, Namespace::User))
-            .map_err(|e| nsfs_error("ioctl(NS_GET_USERNS)", NsFeature::Hierarchy, e))
+            .map_err(|e| nsfs_error("ioctl(NS_GET_USERNS)", pidfd::Feature::NsHierarchy, e))
     }
 
     /// The parent of a PID or user namespace (`NS_GET_PARENT`).
@@ -194,7 +194,7 @@ impl NsFd {
         };
         sys::ns_ioctl_fd(self.as_raw_fd(), uapi::NS_GET_PARENT)
             .map(|fd| NsFd::new(fd, kind))
-            .map_err(|e| nsfs_error("ioctl(NS_GET_PARENT)", NsFeature::Hierarchy, e))
+            .map_err(|e| nsfs_error("ioctl(NS_GET_PARENT)", pidfd::Feature::NsHierarchy, e))
     }
 
     /// The namespace type as the kernel reports it (`NS_GET_NSTYPE`): one of the eight types,
@@ -223,7 +223,7 @@ impl NsFd {
             return Err(Error::invalid("only a user namespace has an owner uid"));
         }
         sys::ns_ioctl_uid(self.as_raw_fd(), uapi::NS_GET_OWNER_UID)
-            .map_err(|e| nsfs_error("ioctl(NS_GET_OWNER_UID)", NsFeature::OwnerUid, e))
+            .map_err(|e| nsfs_error("ioctl(NS_GET_OWNER_UID)", pidfd::Feature::NsOwnerUid, e))
     }
 
     /// Translates `pid`, a thread id as seen **in this PID namespace**, into the calling
@@ -293,31 +293,17 @@ impl NsFd {
             Ok(_) => Err(Error::Pidfd(pidfd::Error::NoSuchProcess { pid })),
             Err(e) => Err(match e.raw_os_error() {
                 Some(libc::ESRCH) => Error::Pidfd(pidfd::Error::NoSuchProcess { pid }),
-                Some(libc::ENOTTY) if self.translation_exists()? => Error::Pidfd(pidfd::Error::NoSuchProcess { pid }),
-                Some(libc::ENOTTY) => Error::Unsupported { feature: NsFeature::PidTranslation },
+                // Some kernels with the ioctls (6.16 to 6.19 and 6.18.y before the fix, seen on
+                // 6.16.12, 6.17.13, 6.18.15 and 6.19.14) answer `ENOTTY` when no task has the
+                // pid: their `ns_ioctl` leaves the first `switch` with `break` on that path and
+                // falls into the one for the extensible ioctls, whose default is `-ENOTTY`. The
+                // feature's probe (a translation that cannot miss) tells the two apart.
+                Some(libc::ENOTTY) => match pidfd::__private::require(pidfd::Feature::NsPidTranslation) {
+                    Ok(()) => Error::Pidfd(pidfd::Error::NoSuchProcess { pid }),
+                    Err(e) => Error::Pidfd(e),
+                },
                 _ => from_errno("ioctl(NS_GET_*_PIDNS)", e),
             }),
-        }
-    }
-
-    /// After an `ENOTTY` from a pid translation: whether the kernel has the translation
-    /// ioctls after all. Some kernels with them (6.16 to 6.19 and 6.18.y before the fix, seen
-    /// on 6.16.12, 6.17.13, 6.18.15 and 6.19.14) answer `ENOTTY` when no task has the pid:
-    /// their `ns_ioctl` leaves the first `switch` with `break` on that path and falls into the
-    /// one for the extensible ioctls, whose default is `-ENOTTY`. Their only other answers for
-    /// these commands are a pid, `ESRCH` or `EINVAL`. So ask for a task that exists for sure,
-    /// the calling thread (`NS_GET_PID_IN_PIDNS` with its own tid): a kernel with the ioctls
-    /// finds it and answers its pid there or `ESRCH` (no pid there); only a kernel without
-    /// them answers `ENOTTY`.
-    #[cold]
-    fn translation_exists(&self) -> Result<bool> {
-        match sys::ns_ioctl_int(self.as_raw_fd(), uapi::NS_GET_PID_IN_PIDNS, sys::gettid() as libc::c_ulong) {
-            Ok(_) => Ok(true),
-            Err(e) => match e.raw_os_error() {
-                Some(libc::ESRCH) => Ok(true),
-                Some(libc::ENOTTY) => Ok(false),
-                _ => Err(from_errno("ioctl(NS_GET_PID_IN_PIDNS) (probe)", e)),
-            },
         }
     }
 
@@ -337,7 +323,7 @@ impl NsFd {
 /// The `NS_GET_NSTYPE` answer for an nsfs fd.
 fn nstype(fd: BorrowedFd<'_>) -> Result<Namespace> {
     let raw = sys::ns_ioctl_int(fd.as_raw_fd(), uapi::NS_GET_NSTYPE, 0)
-        .map_err(|e| nsfs_error("ioctl(NS_GET_NSTYPE)", NsFeature::NamespaceType, e))?;
+        .map_err(|e| nsfs_error("ioctl(NS_GET_NSTYPE)", pidfd::Feature::NsType, e))?;
     Namespace::from_clone_flag(raw).ok_or(Error::os(
         "ioctl(NS_GET_NSTYPE) named an unknown namespace type",
         io::Error::from_raw_os_error(libc::EPROTO),
@@ -345,9 +331,9 @@ fn nstype(fd: BorrowedFd<'_>) -> Result<Namespace> {
 }
 
 /// Maps an nsfs ioctl error: `ENOTTY` is a kernel without the ioctl.
-fn nsfs_error(op: &'static str, feature: NsFeature, e: io::Error) -> Error {
+fn nsfs_error(op: &'static str, feature: pidfd::Feature, e: io::Error) -> Error {
     match e.raw_os_error() {
-        Some(libc::ENOTTY) => Error::Unsupported { feature },
+        Some(libc::ENOTTY) => Error::Pidfd(pidfd::Error::Unsupported { feature }),
         _ => from_errno(op, e),
     }
 }

@@ -63,38 +63,9 @@ pub(crate) fn pidfd_get_namespace(pidfd: RawFd, cmd: u32) -> io::Result<OwnedFd>
     retry(|| cvt(unsafe { libc::ioctl(pidfd, cmd as _, 0 as libc::c_ulong) })).map(owned)
 }
 
-/// An nsfs ioctl that returns a new fd (`NS_GET_USERNS`, `NS_GET_PARENT`; argument 0).
-pub(crate) fn ns_ioctl_fd(fd: RawFd, cmd: u32) -> io::Result<OwnedFd> {
-    seam!(NsfsIoctl);
-    // SAFETY: these commands take no argument; 0 is passed and no memory is involved.
-    retry(|| cvt(unsafe { libc::ioctl(fd, cmd as _, 0 as libc::c_ulong) })).map(owned)
-}
-
-/// An nsfs ioctl with an integer argument and an integer result (`NS_GET_NSTYPE` with 0, the
-/// pid translations with the pid).
-pub(crate) fn ns_ioctl_int(fd: RawFd, cmd: u32, arg: libc::c_ulong) -> io::Result<libc::c_int> {
-    seam!(NsfsIoctl);
-    // SAFETY: the commands take a plain integer argument; no memory is passed.
-    retry(|| cvt(unsafe { libc::ioctl(fd, cmd as _, arg) }))
-}
-
-/// `NS_GET_OWNER_UID`: the kernel writes a `uid_t`.
-pub(crate) fn ns_ioctl_uid(fd: RawFd, cmd: u32) -> io::Result<libc::uid_t> {
-    seam!(NsfsIoctl);
-    let mut uid: libc::uid_t = 0;
-    // SAFETY: `uid` is a writable uid_t, which is what the command writes.
-    retry(|| cvt(unsafe { libc::ioctl(fd, cmd as _, &mut uid as *mut libc::uid_t) }))?;
-    Ok(uid)
-}
-
-/// `NS_GET_ID`, `NS_GET_MNTNS_ID`: the kernel writes a `__u64`.
-pub(crate) fn ns_ioctl_u64(fd: RawFd, cmd: u32) -> io::Result<u64> {
-    seam!(NsfsIoctl);
-    let mut id: u64 = 0;
-    // SAFETY: `id` is a writable u64, which is what the command writes.
-    retry(|| cvt(unsafe { libc::ioctl(fd, cmd as _, &mut id as *mut u64) }))?;
-    Ok(id)
-}
+/// The nsfs ioctls: `pidfd`'s wrappers, which the probes of its `Ns*` features make too (the
+/// seam names them `NsfsIoctl`).
+pub(crate) use pidfd::__private::{ns_ioctl_fd, ns_ioctl_int, ns_ioctl_u64, ns_ioctl_uid};
 
 /// `setns(fd, nstype)`: an nsfd with its type (or 0), or a pidfd with `CLONE_NEW*` flags (5.8).
 /// The call is `pidfd`'s; in test builds the seam journals it first and may refuse or pretend it.
@@ -176,12 +147,6 @@ pub(crate) fn exists_at(dir: RawFd, path: &CStr) -> io::Result<()> {
     // SAFETY: `path` is NUL-terminated, `st` is writable (and zeroed, padding included, like every
     // struct handed to the kernel).
     retry(|| cvt(unsafe { libc::fstatat64(dir, path.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) })).map(drop)
-}
-
-/// The calling thread's id (`gettid`, which cannot fail).
-pub(crate) fn gettid() -> libc::pid_t {
-    // SAFETY: no arguments, no memory; gettid always succeeds.
-    unsafe { libc::gettid() }
 }
 
 /// `(st_dev, st_ino)` of what `path` names (symlinks followed).

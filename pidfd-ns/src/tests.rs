@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use pidfd::{Feature, PidFd, Support};
 
 use crate::sys::{Call, fault, fixture};
-use crate::{Error, Namespace, NamespaceSet, NsFd, NsFeature, PidFdNsExt, run_in_namespaces};
+use crate::{Error, Namespace, NamespaceSet, NsFd, PidFdNsExt, run_in_namespaces};
 
 /// Makes `f` look absent: `pidfd`'s probe answers "unsupported" on this thread.
 fn without(f: Feature) -> fault::Guard {
@@ -524,7 +524,7 @@ fn enotty_from_a_pid_translation_is_told_apart() {
             assert_eq!(p, me, "our own PID namespace maps our pid to itself");
             true
         }
-        Err(Error::Unsupported { feature: NsFeature::PidTranslation }) => {
+        Err(Error::Pidfd(pidfd::Error::Unsupported { feature: pidfd::Feature::NsPidTranslation })) => {
             assert!(!require(Feature::NamespaceIoctls), "translation came with the 6.11 namespace ioctls");
             false
         }
@@ -534,12 +534,16 @@ fn enotty_from_a_pid_translation_is_told_apart() {
         let _g = fault::inject_times(Call::NsfsIoctl, libc::ENOTTY, 1);
         match mine.pid_from_namespace(me) {
             Err(Error::Pidfd(pidfd::Error::NoSuchProcess { pid })) if has_translation => assert_eq!(pid, me),
-            Err(Error::Unsupported { feature: NsFeature::PidTranslation }) if !has_translation => {}
+            Err(Error::Pidfd(pidfd::Error::Unsupported { feature: pidfd::Feature::NsPidTranslation }))
+                if !has_translation => {}
             other => panic!("translation {has_translation}: {other:?}"),
         }
     }
     let _g = fault::inject(Call::NsfsIoctl, libc::ENOTTY);
-    assert!(matches!(mine.pid_from_namespace(me), Err(Error::Unsupported { feature: NsFeature::PidTranslation })));
+    assert!(matches!(
+        mine.pid_from_namespace(me),
+        Err(Error::Pidfd(pidfd::Error::Unsupported { feature: pidfd::Feature::NsPidTranslation }))
+    ));
 }
 
 #[test]
@@ -550,18 +554,18 @@ fn nsfs_ioctls_missing_are_unsupported() {
     let net = me.namespace(Namespace::Net).unwrap();
     let mnt = me.namespace(Namespace::Mount).unwrap();
     let _g = fault::inject(Call::NsfsIoctl, libc::ENOTTY);
-    let unsupported = |r: crate::Result<()>, f: NsFeature| match r {
-        Err(Error::Unsupported { feature }) => assert_eq!(feature, f),
+    let unsupported = |r: crate::Result<()>, f: pidfd::Feature| match r {
+        Err(Error::Pidfd(pidfd::Error::Unsupported { feature })) => assert_eq!(feature, f),
         other => panic!("{f:?}: {other:?}"),
     };
-    unsupported(net.owning_user_namespace().map(drop), NsFeature::Hierarchy);
-    unsupported(user.parent().map(drop), NsFeature::Hierarchy);
-    unsupported(net.namespace_type().map(drop), NsFeature::NamespaceType);
-    unsupported(user.owner_uid().map(drop), NsFeature::OwnerUid);
-    unsupported(pid.pid_in_namespace(1).map(drop), NsFeature::PidTranslation);
-    unsupported(net.unique_id().map(drop), NsFeature::NamespaceId);
-    unsupported(mnt.unique_id().map(drop), NsFeature::MountNamespaceId);
-    let e = Error::Unsupported { feature: NsFeature::PidTranslation };
+    unsupported(net.owning_user_namespace().map(drop), pidfd::Feature::NsHierarchy);
+    unsupported(user.parent().map(drop), pidfd::Feature::NsHierarchy);
+    unsupported(net.namespace_type().map(drop), pidfd::Feature::NsType);
+    unsupported(user.owner_uid().map(drop), pidfd::Feature::NsOwnerUid);
+    unsupported(pid.pid_in_namespace(1).map(drop), pidfd::Feature::NsPidTranslation);
+    unsupported(net.unique_id().map(drop), pidfd::Feature::NsId);
+    unsupported(mnt.unique_id().map(drop), pidfd::Feature::NsMountId);
+    let e = Error::Pidfd(pidfd::Error::Unsupported { feature: pidfd::Feature::NsPidTranslation });
     assert!(e.to_string().contains("6.11"), "{e}");
     assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::Unsupported);
 }

@@ -63,7 +63,7 @@ fn pid_translation_with_pids_out_of_range() {
             ] {
                 match r {
                     Ok(Err(Error::Pidfd(pidfd::Error::NoSuchProcess { pid: p }))) => assert_eq!(p, pid),
-                    Ok(Err(Error::Unsupported { .. })) => {}
+                    Ok(Err(Error::Pidfd(pidfd::Error::Unsupported { .. }))) => {}
                     Ok(Err(Error::Pidfd(pidfd::Error::InvalidInput(_)))) => {
                         assert!(!matches!(kind, Namespace::Pid | Namespace::PidForChildren))
                     }

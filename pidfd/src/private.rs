@@ -66,3 +66,61 @@ pub mod fault {
 pub fn spawn(cmd: &mut crate::Command, output: bool) -> crate::Result<crate::Child> {
     cmd.spawn_typed(output)
 }
+
+/// The nsfs ioctls `pidfd-ns` makes, as the probes of the `Ns*` features make them (one set of
+/// wrappers; the seam names them `NsCall::NsfsIoctl`). EINTR is retried.
+///
+/// # Kernel support
+/// As each command: `NS_GET_USERNS`/`NS_GET_PARENT` 4.9, `NS_GET_NSTYPE`/`NS_GET_OWNER_UID`
+/// 4.11, the pid translations and `NS_GET_MNTNS_ID` 6.11, `NS_GET_ID` 6.18.
+///
+/// # Errors
+/// The ioctl's OS error (`ENOTTY` from a kernel without the command).
+pub fn ns_ioctl_fd(fd: std::os::fd::RawFd, cmd: u32) -> io::Result<std::os::fd::OwnedFd> {
+    crate::sys::ns_ioctl_fd(fd, cmd)
+}
+
+/// As [`ns_ioctl_fd`], for a command with an integer argument and result.
+///
+/// # Kernel support
+/// As [`ns_ioctl_fd`].
+///
+/// # Errors
+/// As [`ns_ioctl_fd`].
+pub fn ns_ioctl_int(fd: std::os::fd::RawFd, cmd: u32, arg: libc::c_ulong) -> io::Result<libc::c_int> {
+    crate::sys::ns_ioctl_int(fd, cmd, arg)
+}
+
+/// As [`ns_ioctl_fd`], for `NS_GET_OWNER_UID`.
+///
+/// # Kernel support
+/// As [`ns_ioctl_fd`].
+///
+/// # Errors
+/// As [`ns_ioctl_fd`].
+pub fn ns_ioctl_uid(fd: std::os::fd::RawFd, cmd: u32) -> io::Result<libc::uid_t> {
+    crate::sys::ns_ioctl_uid(fd, cmd)
+}
+
+/// As [`ns_ioctl_fd`], for the commands that write a `__u64` (`NS_GET_ID`, `NS_GET_MNTNS_ID`).
+///
+/// # Kernel support
+/// As [`ns_ioctl_fd`].
+///
+/// # Errors
+/// As [`ns_ioctl_fd`].
+pub fn ns_ioctl_u64(fd: std::os::fd::RawFd, cmd: u32) -> io::Result<u64> {
+    crate::sys::ns_ioctl_u64(fd, cmd)
+}
+
+/// `Ok(())` if the running kernel has `feature`, else the error an operation needing it
+/// reports (`Unsupported`, `Denied`, `Undetermined`), from the feature's cached probe.
+///
+/// # Kernel support
+/// Any kernel: the probe.
+///
+/// # Errors
+/// [`Error::Unsupported`], [`Error::Denied`] or [`Error::Undetermined`] naming `feature`.
+pub fn require(feature: crate::Feature) -> crate::Result<()> {
+    feature.require()
+}

@@ -5,7 +5,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 
 use pidfd::{Feature, PidFd};
-use pidfd_ns::{Error, Namespace, NsFd, NsFeature, PidFdNsExt};
+use pidfd_ns::{Error, Namespace, NsFd, PidFdNsExt};
 
 use crate::support::{
     Held, Setup, all_new, can_hold_an_init, can_open_pidfds, kernel_has, proc_ino, raw_ns_u64, require, self_pidfd,
@@ -125,8 +125,12 @@ fn unique_ids_are_per_namespace() {
                     assert!(!require(Feature::NamespaceIoctls), "{ns}: 6.11 kernel without NS_GET_MNTNS_ID");
                 }
                 let e = a.unique_id().unwrap_err();
-                let want = if ns == Namespace::Mount { NsFeature::MountNamespaceId } else { NsFeature::NamespaceId };
-                assert!(matches!(e, Error::Unsupported { feature } if feature == want), "{ns}: {e:?}");
+                let want = if ns == Namespace::Mount { pidfd::Feature::NsMountId } else { pidfd::Feature::NsId };
+                assert!(!require(want), "{ns}: the probe says {want} is there, yet the id is missing");
+                assert!(
+                    matches!(e, Error::Pidfd(pidfd::Error::Unsupported { feature }) if feature == want),
+                    "{ns}: {e:?}"
+                );
                 eprintln!("skipped: {ns}: the kernel has no unique namespace id ({want}, Linux {}+)", want.since());
             }
             other => panic!("{ns}: the kernel answered one namespace but not the other: {other:?}"),

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use pidfd::{Feature, PidFd};
-use pidfd_ns::{Error, Namespace, NamespaceSet, NsFeature, PidFdNsExt, run_in_namespaces};
+use pidfd_ns::{Error, Namespace, NamespaceSet, PidFdNsExt, run_in_namespaces};
 
 use crate::support::{Held, Setup, can_hold_an_init, nspid, require, thread_ino};
 
@@ -22,7 +22,7 @@ fn pid_namespace_with_init() -> (Held, PidFd, i32) {
 /// it answers `Unsupported`, those must be missing too, and under the kernel matrix that must
 /// be what the kernel is expected to lack.
 fn translation_unsupported(r: &Result<i32, Error>) -> bool {
-    if !matches!(r, Err(Error::Unsupported { feature: NsFeature::PidTranslation })) {
+    if !matches!(r, Err(Error::Pidfd(pidfd::Error::Unsupported { feature: pidfd::Feature::NsPidTranslation }))) {
         return false;
     }
     assert!(

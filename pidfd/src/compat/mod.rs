@@ -33,6 +33,13 @@ pub use report::{FeatureReport, features};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Feature {
+    /// The nsfs ioctls `NS_GET_USERNS` and `NS_GET_PARENT`: a namespace's owning user namespace
+    /// and a PID or user namespace's parent (4.9). Missing: `ENOTTY`.
+    NsHierarchy,
+    /// The nsfs ioctl `NS_GET_NSTYPE`: a namespace fd's type (4.11). Missing: `ENOTTY`.
+    NsType,
+    /// The nsfs ioctl `NS_GET_OWNER_UID`: the owner of a user namespace (4.11). Missing: `ENOTTY`.
+    NsOwnerUid,
     /// `pidfd_send_signal(2)` (5.1). Missing: `ENOSYS`.
     PidfdSendSignal,
     /// `clone(CLONE_PIDFD)` returns a pidfd (5.2). Missing: the flag is silently ignored.
@@ -66,6 +73,12 @@ pub enum Feature {
     SignalScope,
     /// `PIDFD_GET_*_NAMESPACE` ioctls (6.11). Missing: `ENOTTY`.
     NamespaceIoctls,
+    /// The nsfs ioctls `NS_GET_{PID,TGID}_{FROM,IN}_PIDNS`: pid translation between PID
+    /// namespaces (6.11). Missing: `ENOTTY`.
+    NsPidTranslation,
+    /// The nsfs ioctl `NS_GET_MNTNS_ID`: the 64-bit id of a mount namespace (6.11, renumbered
+    /// in 6.12; both numbers count). Missing: `ENOTTY`.
+    NsMountId,
     /// `PIDFD_GET_INFO` ioctl (6.13). Missing: `ENOTTY` before 6.11, `EINVAL` on 6.11-6.12.
     GetInfo,
     /// pidfs file handles: `name_to_handle_at` / `open_by_handle_at` on pidfds (6.14).
@@ -79,6 +92,8 @@ pub enum Feature {
     InfoCoredump,
     /// `FD_PIDFS_ROOT` as the mount fd of `open_by_handle_at` (6.17). Missing: `EBADF`.
     PidfsRoot,
+    /// The nsfs ioctl `NS_GET_ID`: the 64-bit id of any namespace (6.18). Missing: `ENOTTY`.
+    NsId,
     /// `PIDFD_INFO_SUPPORTED_MASK` (6.19). Missing: the mask bit does not come back.
     SupportedMask,
     /// `PIDFD_INFO_COREDUMP_SIGNAL` (6.19). Missing: absent from the supported mask.
@@ -114,7 +129,31 @@ struct Facts {
 /// and `Display` read it; the `features` example prints it for the kernel matrix with
 /// `--facts`). `probe` asks each row's `needs` itself; `calls` says what `probe` calls, which a
 /// test checks through the fault seam.
-const FACTS: [Facts; 26] = [
+const FACTS: [Facts; 32] = [
+    Facts {
+        feature: Feature::NsHierarchy,
+        name: "ns_hierarchy",
+        since: "4.9",
+        display: "NS_GET_USERNS/NS_GET_PARENT",
+        needs: &[],
+        calls: &[],
+    },
+    Facts {
+        feature: Feature::NsType,
+        name: "ns_type",
+        since: "4.11",
+        display: "NS_GET_NSTYPE",
+        needs: &[],
+        calls: &[],
+    },
+    Facts {
+        feature: Feature::NsOwnerUid,
+        name: "ns_owner_uid",
+        since: "4.11",
+        display: "NS_GET_OWNER_UID",
+        needs: &[],
+        calls: &[],
+    },
     Facts {
         feature: Feature::PidfdSendSignal,
         name: "pidfd_send_signal",
@@ -245,6 +284,22 @@ const FACTS: [Facts; 26] = [
         needs: &[Feature::Pidfs],
         calls: &["pidfd_open"],
     },
+    Facts {
+        feature: Feature::NsPidTranslation,
+        name: "ns_pid_translation",
+        since: "6.11",
+        display: "NS_GET_{PID,TGID}_{FROM,IN}_PIDNS",
+        needs: &[],
+        calls: &[],
+    },
+    Facts {
+        feature: Feature::NsMountId,
+        name: "ns_mount_id",
+        since: "6.11",
+        display: "NS_GET_MNTNS_ID",
+        needs: &[],
+        calls: &[],
+    },
     // `info_probe`.
     Facts {
         feature: Feature::GetInfo,
@@ -296,6 +351,7 @@ const FACTS: [Facts; 26] = [
         needs: &[Feature::FileHandles],
         calls: &["pidfd_open"],
     },
+    Facts { feature: Feature::NsId, name: "ns_id", since: "6.18", display: "NS_GET_ID", needs: &[], calls: &[] },
     // `supported_mask` (`info_probe`).
     Facts {
         feature: Feature::SupportedMask,
@@ -335,7 +391,7 @@ const FACTS: [Facts; 26] = [
 
 impl Feature {
     /// Every feature, in kernel order.
-    pub const ALL: [Feature; 26] = {
+    pub const ALL: [Feature; 32] = {
         let mut all = [Feature::PidfdSendSignal; FACTS.len()];
         let mut i = 0;
         while i < FACTS.len() {

@@ -1,6 +1,7 @@
 //! The probes: one per [`Feature`], each the cheapest real call that tells the feature apart,
 //! with the errno an older kernel gives.
 
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::OnceLock;
@@ -40,6 +41,14 @@ fn absent_on(r: io::Result<()>, missing: &[i32]) -> io::Result<bool> {
     }
 }
 
+/// One of the calling thread's namespaces, `/proc/thread-self/ns/<name>` (`/proc/self/ns` of a
+/// thread's own view), for the nsfs probes. Without `/proc` the error (`ENOENT`) leaves the
+/// answer undetermined, not cached.
+fn own_ns(name: &CStr) -> io::Result<OwnedFd> {
+    let dir = sys::openat(libc::AT_FDCWD, c"/proc/thread-self/ns", libc::O_DIRECTORY)?;
+    sys::openat(dir.as_raw_fd(), name, 0)
+}
+
 /// A pidfd of the calling process, for probes.
 fn self_pidfd() -> io::Result<OwnedFd> {
     sys::pidfd_open(sys::getpid(), 0)
@@ -74,6 +83,41 @@ pub(super) fn probe(feature: Feature) -> io::Result<bool> {
         }
     }
     match feature {
+        // nsfs ioctls on our own namespaces (`/proc/self/ns`): ENOTTY from a kernel without.
+        // NS_GET_USERNS answers EPERM for a namespace owned outside our user namespace: it exists.
+        Feature::NsHierarchy => match sys::ns_ioctl_fd(own_ns(c"net")?.as_raw_fd(), uapi::NS_GET_USERNS) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(true),
+            r => absent_on(r.map(drop), &[libc::ENOTTY]),
+        },
+        Feature::NsType => {
+            absent_on(sys::ns_ioctl_int(own_ns(c"net")?.as_raw_fd(), uapi::NS_GET_NSTYPE, 0).map(drop), &[libc::ENOTTY])
+        }
+        Feature::NsOwnerUid => absent_on(
+            sys::ns_ioctl_uid(own_ns(c"user")?.as_raw_fd(), uapi::NS_GET_OWNER_UID).map(drop),
+            &[libc::ENOTTY],
+        ),
+        // Our own thread in our own PID namespace: its pid there, or ESRCH. A kernel with the
+        // ioctls answers ENOTTY only for a pid no task has (6.16 to 6.19, a fall-through into
+        // the extensible ioctls' default), never for a task that exists, as this one does.
+        Feature::NsPidTranslation => {
+            let r = sys::ns_ioctl_int(own_ns(c"pid")?.as_raw_fd(), uapi::NS_GET_PID_IN_PIDNS, sys::gettid() as _);
+            match r {
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(true),
+                r => absent_on(r.map(drop), &[libc::ENOTTY]),
+            }
+        }
+        Feature::NsMountId => {
+            let mnt = own_ns(c"mnt")?;
+            match sys::ns_ioctl_u64(mnt.as_raw_fd(), uapi::NS_GET_MNTNS_ID) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => {
+                    absent_on(sys::ns_ioctl_u64(mnt.as_raw_fd(), uapi::NS_GET_MNTNS_ID_6_11).map(drop), &[libc::ENOTTY])
+                }
+                r => absent_on(r.map(drop), &[]),
+            }
+        }
+        Feature::NsId => {
+            absent_on(sys::ns_ioctl_u64(own_ns(c"net")?.as_raw_fd(), uapi::NS_GET_ID).map(drop), &[libc::ENOTTY])
+        }
         // fd -1: EBADF proves the syscall exists without needing a pidfd.
         Feature::PidfdSendSignal => {
             absent_on(sys::pidfd_send_signal(-1, 0, None, 0), &[libc::ENOSYS]).or_else(ebadf_is_yes)

@@ -23,8 +23,9 @@ mod seam {
     use std::ffi::{CStr, CString};
     use std::os::fd::RawFd;
 
-    /// A call of `pidfd-ns` (its `sys` module), as its tests name it: wrapped in [`Call::Ns`]
-    /// by the seam's functions. None of them reaches a probe of this crate.
+    /// A call of `pidfd-ns`, as its tests name it: wrapped in [`Call::Ns`] by the seam's
+    /// functions. Only `NsfsIoctl` reaches a probe of this crate (the `Ns*` features' probes
+    /// make nsfs ioctls, through the same wrappers `pidfd-ns` calls).
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum NsCall {
         /// `PIDFD_GET_*_NAMESPACE`.
@@ -208,13 +209,12 @@ mod seam {
     /// Whether a fault that a probe could meet is active on this thread (probe results must
     /// then not be cached, nor cached ones used). The faults of `pidfd::Command`'s creation paths
     /// never reach a probe (the probes make their own calls, unseen by the seam), nor do those
-    /// of `pidfd-ns`'s calls ([`NsCall`], hooks, redirections).
+    /// of `pidfd-ns`'s calls ([`NsCall`], hooks, redirections) but the nsfs ioctls, which the
+    /// `Ns*` features' probes make through the same wrappers.
     pub(crate) fn active() -> bool {
         let never_probed = |c: &Call| {
-            matches!(
-                c,
-                Call::Clone3 | Call::Clone | Call::Vfork | Call::IgnorePidfdFlag | Call::CloseRange | Call::Ns(_)
-            )
+            matches!(c, Call::Clone3 | Call::Clone | Call::Vfork | Call::IgnorePidfdFlag | Call::CloseRange)
+                || matches!(c, Call::Ns(ns) if *ns != NsCall::NsfsIoctl)
         };
         FAULTS.with(|f| {
             f.borrow().iter().any(|(_, fault)| match fault {

@@ -265,6 +265,48 @@ pub(crate) fn ioctl_new_fd(fd: RawFd, cmd: u32) -> io::Result<OwnedFd> {
     cvt_int(ret).map(|fd| owned(fd as libc::c_long))
 }
 
+/// The seam's check for the nsfs ioctls, which `pidfd-ns`'s tests name `NsCall::NsfsIoctl` (the
+/// probes of the `Ns*` features make them too).
+fn nsfs_seam() -> io::Result<()> {
+    #[cfg(any(test, feature = "test-util"))]
+    fault::check(Call::Ns(fault::NsCall::NsfsIoctl))?;
+    Ok(())
+}
+
+/// An nsfs ioctl that returns a new fd (`NS_GET_USERNS`, `NS_GET_PARENT`; argument 0).
+pub(crate) fn ns_ioctl_fd(fd: RawFd, cmd: u32) -> io::Result<OwnedFd> {
+    nsfs_seam()?;
+    // SAFETY: these commands take no argument; 0 is passed and no memory is involved.
+    let ret = retry(|| cvt_int(unsafe { libc::ioctl(fd, cmd as _, 0 as libc::c_ulong) }))?;
+    Ok(owned(ret as libc::c_long))
+}
+
+/// An nsfs ioctl with an integer argument and an integer result (`NS_GET_NSTYPE` with 0, the
+/// pid translations with the pid).
+pub(crate) fn ns_ioctl_int(fd: RawFd, cmd: u32, arg: libc::c_ulong) -> io::Result<libc::c_int> {
+    nsfs_seam()?;
+    // SAFETY: the commands take a plain integer argument; no memory is passed.
+    retry(|| cvt_int(unsafe { libc::ioctl(fd, cmd as _, arg) }))
+}
+
+/// `NS_GET_OWNER_UID`: the kernel writes a `uid_t`.
+pub(crate) fn ns_ioctl_uid(fd: RawFd, cmd: u32) -> io::Result<libc::uid_t> {
+    nsfs_seam()?;
+    let mut uid: libc::uid_t = 0;
+    // SAFETY: `uid` is a writable uid_t, which is what the command writes.
+    retry(|| cvt_int(unsafe { libc::ioctl(fd, cmd as _, &mut uid as *mut libc::uid_t) }))?;
+    Ok(uid)
+}
+
+/// `NS_GET_ID`, `NS_GET_MNTNS_ID`: the kernel writes a `__u64`.
+pub(crate) fn ns_ioctl_u64(fd: RawFd, cmd: u32) -> io::Result<u64> {
+    nsfs_seam()?;
+    let mut id: u64 = 0;
+    // SAFETY: `id` is a writable u64, which is what the command writes.
+    retry(|| cvt_int(unsafe { libc::ioctl(fd, cmd as _, &mut id as *mut u64) }))?;
+    Ok(id)
+}
+
 /// `fstat(fd).st_ino`.
 pub(crate) fn fstat_ino(fd: RawFd) -> io::Result<u64> {
     fault::check(Call::Fstat)?;

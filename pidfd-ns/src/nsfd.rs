@@ -19,7 +19,7 @@ use crate::{Error, Namespace, Result, sys};
 ///
 /// # Kernel support
 /// Namespace fds live on nsfs from 3.19 (`NSFS_MAGIC`); each method names the kernel its
-/// call needs, and fails with [`Error::Unsupported`] on an older one.
+/// call needs, and fails with [`pidfd::Error::Unsupported`] on an older one.
 ///
 /// [`parent`]: NsFd::parent
 /// [`owning_user_namespace`]: NsFd::owning_user_namespace
@@ -97,11 +97,11 @@ impl NsFd {
     ///
     /// # Kernel support
     /// `NS_GET_ID` (6.18) for every kind. Before that, mount namespaces only: `NS_GET_MNTNS_ID`
-    /// (6.11; both of its ioctl numbers are tried). Otherwise [`Error::Unsupported`]: the inode
+    /// (6.11; both of its ioctl numbers are tried). Otherwise [`pidfd::Error::Unsupported`]: the inode
     /// is not a substitute, since it can be reused.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] naming [`pidfd::Feature::NsId`] (or
+    /// [`pidfd::Error::Unsupported`] naming [`pidfd::Feature::NsId`] (or
     /// [`pidfd::Feature::NsMountId`] for a mount namespace on a kernel without either).
     pub fn unique_id(&self) -> Result<u64> {
         let fd = self.as_raw_fd();
@@ -167,7 +167,7 @@ impl NsFd {
     /// capabilities govern it.
     ///
     /// # Kernel support
-    /// `NS_GET_USERNS` (4.9); older kernels: [`Error::Unsupported`].
+    /// `NS_GET_USERNS` (4.9); older kernels: [`pidfd::Error::Unsupported`].
     ///
     /// # Errors
     /// [`pidfd::Error::PermissionDenied`] when the owner lies outside the caller's user namespace.
@@ -180,7 +180,7 @@ impl NsFd {
     /// The parent of a PID or user namespace (`NS_GET_PARENT`).
     ///
     /// # Kernel support
-    /// `NS_GET_PARENT` (4.9); older kernels: [`Error::Unsupported`].
+    /// `NS_GET_PARENT` (4.9); older kernels: [`pidfd::Error::Unsupported`].
     ///
     /// # Errors
     /// [`pidfd::Error::InvalidInput`] for other kinds (only PID and user namespaces are nested);
@@ -201,10 +201,10 @@ impl NsFd {
     /// so [`Namespace::Pid`] for a [`Namespace::PidForChildren`] fd.
     ///
     /// # Kernel support
-    /// `NS_GET_NSTYPE` (4.11); older kernels: [`Error::Unsupported`].
+    /// `NS_GET_NSTYPE` (4.11); older kernels: [`pidfd::Error::Unsupported`].
     ///
     /// # Errors
-    /// [`Error::Unsupported`]; [`pidfd::Error::Os`] (`EPROTO`) if the kernel names a type this crate
+    /// [`pidfd::Error::Unsupported`]; [`pidfd::Error::Os`] (`EPROTO`) if the kernel names a type this crate
     /// does not know.
     pub fn namespace_type(&self) -> Result<Namespace> {
         nstype(self.as_fd())
@@ -214,7 +214,7 @@ impl NsFd {
     /// caller's user namespace (the overflow uid, usually 65534, when it has no mapping there).
     ///
     /// # Kernel support
-    /// `NS_GET_OWNER_UID` (4.11); older kernels: [`Error::Unsupported`].
+    /// `NS_GET_OWNER_UID` (4.11); older kernels: [`pidfd::Error::Unsupported`].
     ///
     /// # Errors
     /// [`pidfd::Error::InvalidInput`] for a namespace that is not a user namespace.
@@ -230,7 +230,7 @@ impl NsFd {
     /// thread's PID namespace (`NS_GET_PID_FROM_PIDNS`).
     ///
     /// # Kernel support
-    /// 6.11; older kernels: [`Error::Unsupported`] (there is no race-free fallback). Some
+    /// 6.11; older kernels: [`pidfd::Error::Unsupported`] (there is no race-free fallback). Some
     /// kernels with the ioctls (seen on 6.16 to 6.19 before a fix) answer `ENOTTY`, as an
     /// older kernel would, when no task has the pid: after an `ENOTTY` a second translation,
     /// of the calling thread's own tid, tells the two apart, so such a kernel gives
@@ -247,7 +247,7 @@ impl NsFd {
     /// the task, in the caller's PID namespace (`NS_GET_TGID_FROM_PIDNS`).
     ///
     /// # Kernel support
-    /// As [`NsFd::pid_from_namespace`]: 6.11; older kernels: [`Error::Unsupported`].
+    /// As [`NsFd::pid_from_namespace`]: 6.11; older kernels: [`pidfd::Error::Unsupported`].
     ///
     /// # Errors
     /// As [`NsFd::pid_from_namespace`].
@@ -259,7 +259,7 @@ impl NsFd {
     /// namespace (`NS_GET_PID_IN_PIDNS`).
     ///
     /// # Kernel support
-    /// As [`NsFd::pid_from_namespace`]: 6.11; older kernels: [`Error::Unsupported`].
+    /// As [`NsFd::pid_from_namespace`]: 6.11; older kernels: [`pidfd::Error::Unsupported`].
     ///
     /// # Errors
     /// [`pidfd::Error::NoSuchProcess`] when no task has `pid`, or it has no pid in this namespace
@@ -272,7 +272,7 @@ impl NsFd {
     /// namespace (`NS_GET_TGID_IN_PIDNS`).
     ///
     /// # Kernel support
-    /// As [`NsFd::pid_from_namespace`]: 6.11; older kernels: [`Error::Unsupported`].
+    /// As [`NsFd::pid_from_namespace`]: 6.11; older kernels: [`pidfd::Error::Unsupported`].
     ///
     /// # Errors
     /// As [`NsFd::pid_in_namespace`].
@@ -379,10 +379,10 @@ impl From<NsFd> for OwnedFd {
 /// the fd is closed.
 ///
 /// # Kernel support
-/// nsfs (3.19) and `NS_GET_NSTYPE` (4.11); older kernels: [`Error::Unsupported`].
+/// nsfs (3.19) and `NS_GET_NSTYPE` (4.11); older kernels: [`pidfd::Error::Unsupported`].
 ///
 /// # Errors
-/// [`pidfd::Error::InvalidInput`] for an fd that is not a namespace fd; [`Error::Unsupported`] before
+/// [`pidfd::Error::InvalidInput`] for an fd that is not a namespace fd; [`pidfd::Error::Unsupported`] before
 /// 4.11.
 impl TryFrom<OwnedFd> for NsFd {
     type Error = Error;

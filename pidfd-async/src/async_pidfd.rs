@@ -5,16 +5,15 @@ use std::future::poll_fn;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::process::ExitStatus;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 
-use pidfd::{Feature, PidFd};
+use pidfd::{ExitPoll, Feature, PidFd};
 use tokio::runtime::Handle;
 
 use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::slots::Key;
-use crate::sys::{self, Peek};
+use crate::sys;
 
 /// The runtime in context, checked to have an I/O driver, before anything is spawned or
 /// registered.
@@ -66,9 +65,6 @@ pub struct AsyncPidFd {
     /// Declared first: the entry leaves the hub before the pidfd is closed.
     entry: Entry,
     fd: PidFd,
-    /// Set while one of our callers is inside `try_wait`, so a concurrent caller on another
-    /// worker thread can tell "someone is collecting the status right now" from "not exited".
-    reaping: AtomicBool,
 }
 
 /// An `AsyncPidFd`'s place in its runtime's [`Hub`]; vacated on drop.
@@ -83,97 +79,22 @@ impl Drop for Entry {
     }
 }
 
-/// What one non-blocking attempt to collect the status found.
+/// What one non-blocking attempt to collect the status found, for the waiters that only tell
+/// "done" from "wait for the next event" (an exit set, the reaper).
 pub(crate) enum Reap {
     /// The status, or the error that ends the wait.
     Done(Result<ExitStatus>),
-    /// Nothing to collect yet: running, a zombie held by a tracer, or (not our child) not yet
-    /// reaped by its parent.
+    /// Nothing to collect yet: [`ExitPoll::Running`], or [`ExitPoll::Busy`] (for these
+    /// waiters a pidfd has no other caller that could be collecting it).
     NotYet,
 }
 
-/// One non-blocking attempt to collect the exit status of the process behind `fd`, child or not.
+/// [`PidFd::poll_exit`], the one decision, as a [`Reap`].
 pub(crate) fn reap_now(fd: &PidFd) -> Reap {
-    match fd.try_wait() {
-        Ok(Some(status)) => Reap::Done(Ok(status)),
-        Ok(None) => Reap::NotYet,
-        // Not our child (or our child reaped by someone else). `try_wait` has already asked
-        // PIDFD_INFO_EXIT where the kernel has it: no status means not reaped yet, and the reap
-        // wakes the pidfd again (POLLHUP, 6.9+; PIDFD_INFO_EXIT is 6.15).
-        Err(pidfd::Error::NotChild) => not_child(fd, Reap::NotYet, Reap::Done),
+    match fd.poll_exit() {
+        Ok(ExitPoll::Exited(status)) => Reap::Done(Ok(status)),
+        Ok(_) => Reap::NotYet,
         Err(e) => Reap::Done(Err(e.into())),
-    }
-}
-
-/// The answer for a process that is not our child and has no status to collect yet: with
-/// `PIDFD_INFO_EXIT` (6.15) its parent's reap will give one (`waiting`); before, there is
-/// none to wait for, so the answer is `Unsupported`, but only once the process has exited
-/// (the pidfd reads readable): a wait resolves at the exit, as [`AsyncPidFd::wait`] promises,
-/// never while the process runs.
-fn not_child<T>(fd: &PidFd, waiting: T, done: fn(Result<ExitStatus>) -> T) -> T {
-    if Feature::InfoExit.is_supported() {
-        return waiting;
-    }
-    match sys::poll_readable_now(fd.as_fd()) {
-        Ok(false) => waiting,
-        Ok(true) => done(Err(pidfd::Error::Unsupported { feature: Feature::InfoExit }.into())),
-        Err(e) => done(Err(Error::io("poll the pidfd", e))),
-    }
-}
-
-/// What to do after a [`Reap::NotYet`] of [`AsyncPidFd::wait`].
-enum Next {
-    /// A wake-up of the pidfd is sure to come (the exit, the tracer's release, the reap):
-    /// clear the readiness and wait for it.
-    Wait,
-    /// Another caller of the same [`PidFd`] holds its reaping lock and is collecting the status
-    /// (or has just collected it): no wake-up may come for that (none before 6.9), so try again
-    /// without clearing the readiness.
-    Retry,
-    /// The answer, found without the lock.
-    Done(Result<ExitStatus>),
-}
-
-/// After `try_wait` said "not yet": looks at the process with a `waitid(WNOWAIT)`, which does not
-/// take the `PidFd`'s lock, to tell "nothing to collect" (a wake-up will come) from "a concurrent
-/// caller of the `PidFd` holds the lock over an exit" (`PidFd::try_wait` answers "not yet" then;
-/// its caller reaps, and before 6.9 the reap wakes nobody: clearing the readiness would lose
-/// the wake-up for good).
-fn after_not_yet(fd: &PidFd) -> Next {
-    let peek = if Feature::WaitidPidfd.is_supported() {
-        sys::peek_exit(libc::P_PIDFD, fd.as_raw_fd() as libc::id_t)
-    } else {
-        // 5.3: by pid. A recycled pid can only make us retry once more: the next `try_wait`
-        // re-checks through the pidfd.
-        match fd.pid() {
-            Ok(pid) => sys::peek_exit(libc::P_PID, pid as libc::id_t),
-            Err(pidfd::Error::Exited) => Ok(Peek::NotChild),
-            Err(_) => return Next::Wait,
-        }
-    };
-    match peek {
-        // Running, or a zombie its tracer holds: the exit or the tracer's release wakes the
-        // pidfd. (An error here cannot tell more than "not yet" did.)
-        Ok(Peek::Nothing) | Err(_) => Next::Wait,
-        // Reapable, yet `try_wait` did not reap it: the lock is held by a caller that is about
-        // to (or a tracer let go just now).
-        Ok(Peek::Reapable) => Next::Retry,
-        Ok(Peek::NotChild) => match fd.pid() {
-            // Reaped: by the lock holder (whose status the `PidFd` is about to remember), or by
-            // someone else (`try_wait` then reports that once the lock is free).
-            Err(pidfd::Error::Exited) => Next::Retry,
-            Ok(_) => match fd.ppid() {
-                // Our child that a reaper has taken: the kernel marks it dead before it releases
-                // the pid, so the pid still reads (and may be gone by the time the parent is
-                // read): the same as above, one step earlier.
-                Ok(ppid) if ppid == std::process::id() as i32 => Next::Retry,
-                Err(pidfd::Error::Exited) => Next::Retry,
-                // Not our child and not reaped yet: as `reap_now` answers for a non-child. With
-                // `PIDFD_INFO_EXIT` the reap by its parent wakes the pidfd (POLLHUP).
-                _ => not_child(fd, Next::Wait, Next::Done),
-            },
-            Err(_) => Next::Wait,
-        },
     }
 }
 
@@ -193,33 +114,25 @@ impl<'a> Waiting<'a> {
         Waiting { fd, seen: None, id: 0 }
     }
 
-    /// One poll of [`AsyncPidFd::wait`].
+    /// One poll of [`AsyncPidFd::wait`]: the tick, then [`PidFd::poll_exit`] (the one
+    /// decision, in `pidfd`), then ready or pending.
     fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Result<ExitStatus>> {
-        let fd = self.fd;
         loop {
+            // The tick first, then the look: an event after the look moves the tick.
             let tick = ready!(self.poll_tick(cx))?;
-            let next = match fd.reap() {
-                Some(Reap::Done(result)) => return Poll::Ready(result),
-                Some(Reap::NotYet) => after_not_yet(&fd.fd),
-                // Another of our tasks is collecting the status this very moment (one
-                // non-blocking syscall): let it finish, then read the remembered status.
-                None => {
+            match self.fd.fd.poll_exit() {
+                Ok(ExitPoll::Exited(status)) => return Poll::Ready(Ok(status)),
+                Err(e) => return Poll::Ready(Err(e.into())),
+                // Someone is collecting the status this very moment (another of our tasks, or
+                // a caller of the `PidFd` itself): let it finish, then look again without
+                // waiting for an event. No time limit: before 6.9 its reap wakes nobody, so
+                // giving up on a slow collector (a loaded machine) would lose the wake-up.
+                Ok(ExitPoll::Busy) => {
                     self.seen = None;
                     return yield_once(cx);
                 }
-            };
-            match next {
-                Next::Done(result) => return Poll::Ready(result),
-                // A caller of the `PidFd` itself holds its lock over the exit (see
-                // `after_not_yet`): let it finish, then look again without waiting for an event.
-                // No time limit: before 6.9 the holder's reap wakes nobody, so giving up on a
-                // slow holder (a loaded machine) would lose the wake-up for good.
-                Next::Retry => {
-                    self.seen = None;
-                    return yield_once(cx);
-                }
-                // A readiness that is not an exit we can collect: wait for the next wake-up.
-                Next::Wait => self.seen = Some(tick),
+                // Nothing to collect: the next wake-up is sure to come.
+                Ok(_) => self.seen = Some(tick),
             }
         }
     }
@@ -247,15 +160,6 @@ impl Drop for Waiting<'_> {
 fn yield_once<T>(cx: &mut Context<'_>) -> Poll<T> {
     cx.waker().wake_by_ref();
     Poll::Pending
-}
-
-/// Clears the `reaping` flag even if `try_wait` unwinds.
-struct Reaping<'a>(&'a AtomicBool);
-
-impl Drop for Reaping<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
 }
 
 impl AsyncPidFd {
@@ -299,7 +203,7 @@ impl AsyncPidFd {
             Err(e) => return Err((fd, Error::io("set up the runtime's pidfd hub (epoll_create1, registration)", e))),
         };
         match hub.insert(fd.as_fd()) {
-            Ok(key) => Ok(AsyncPidFd { entry: Entry { hub, key }, fd, reaping: AtomicBool::new(false) }),
+            Ok(key) => Ok(AsyncPidFd { entry: Entry { hub, key }, fd }),
             Err(e) => Err((fd, Error::io("add the pidfd to the runtime's pidfd hub (epoll_ctl)", e))),
         }
     }
@@ -386,19 +290,10 @@ impl AsyncPidFd {
     /// As [`wait`](AsyncPidFd::wait): for a process that is not our child, `Ok(None)` until its
     /// parent has reaped it where the kernel has `PIDFD_INFO_EXIT`, else `Unsupported`.
     pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
-        match self.reap() {
-            Some(Reap::Done(result)) => result.map(Some),
-            Some(Reap::NotYet) | None => Ok(None),
+        match self.fd.poll_exit()? {
+            ExitPoll::Exited(status) => Ok(Some(status)),
+            _ => Ok(None),
         }
-    }
-
-    /// One attempt to collect the status; `None` if another of our callers is doing it now.
-    fn reap(&self) -> Option<Reap> {
-        if self.reaping.swap(true, Ordering::Acquire) {
-            return None;
-        }
-        let _reaping = Reaping(&self.reaping);
-        Some(reap_now(&self.fd))
     }
 
     /// Sends signal `sig` (0 checks that the process is alive) through the pidfd.

@@ -102,42 +102,6 @@ pub(crate) fn runtime_id(handle: &Handle) -> u64 {
     h.finish()
 }
 
-/// What a look at the process's exit status, without reaping it, found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Peek {
-    /// A zombie the caller can reap right now.
-    Reapable,
-    /// Nothing to reap yet: running, or a zombie its tracer holds.
-    Nothing,
-    /// `ECHILD`: not the caller's child, or already reaped.
-    NotChild,
-}
-
-/// `waitid(idtype, id, WEXITED | WNOHANG | WNOWAIT)`: is there an exit status to collect, without
-/// collecting it (and without taking the `PidFd`'s reaping lock).
-pub(crate) fn peek_exit(idtype: libc::idtype_t, id: libc::id_t) -> io::Result<Peek> {
-    loop {
-        // SAFETY: all-zero is a valid `siginfo_t`.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `info` is valid for the call to fill; no other pointers.
-        let r = unsafe { libc::waitid(idtype, id, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
-        if r == 0 {
-            // SAFETY: `waitid` returned 0: `info` is either filled for a child (`si_pid` set) or
-            // left zeroed (nothing to report); both are valid to read `si_pid` from.
-            let pid = unsafe { info.si_pid() };
-            return Ok(if pid != 0 { Peek::Reapable } else { Peek::Nothing });
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            // A non-blocking pidfd (5.10+) answers EAGAIN instead of 0.
-            Some(libc::EAGAIN) => return Ok(Peek::Nothing),
-            Some(libc::ECHILD) => return Ok(Peek::NotChild),
-            _ => return Err(e),
-        }
-    }
-}
-
 /// Whether `fd` polls readable right now (for a pidfd: the process has exited).
 pub(crate) fn poll_readable_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
     let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };

@@ -167,7 +167,8 @@ impl Child {
 /// A child that cannot be handed to the reaper (no thread) stays a zombie until this process exits.
 ///
 /// # Kernel support
-/// As [`PidFd::try_wait`]; the background thread polls the pidfds (5.3).
+/// As [`PidFd::try_wait`]; the background thread waits on the pidfds with epoll (pidfds poll
+/// readable at the exit since 5.3).
 impl Drop for Child {
     fn drop(&mut self) {
         let Some(fd) = self.pidfd.take() else { return };

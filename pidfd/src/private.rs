@@ -124,3 +124,10 @@ pub fn ns_ioctl_u64(fd: std::os::fd::RawFd, cmd: u32) -> io::Result<u64> {
 pub fn require(feature: crate::Feature) -> crate::Result<()> {
     feature.require()
 }
+
+/// Hands `fd` to the process's one background reaper (the thread `pidfd::Child`'s drop uses):
+/// reaped now if it has exited, else when it exits; closed at once if it is not our child.
+/// `pidfd-async` hands it the children that outlive their runtime.
+pub fn reap_in_background(fd: crate::PidFd) {
+    crate::reaper::adopt(fd);
+}

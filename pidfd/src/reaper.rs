@@ -1,74 +1,75 @@
-//! The background reaper of dropped [`Child`](crate::Child)ren: one thread for the whole
-//! process, started the first time a running child is dropped, so a drop never leaves a zombie.
+//! The background reaper of both crates: dropped [`Child`](crate::Child)ren here, and in
+//! `pidfd-async` the children whose runtime is gone before they exit and what an exit set
+//! still holds when its reactor fails. One thread for the whole process, started the first
+//! time a running child is handed over, so a drop never leaves a zombie.
+//!
+//! The thread blocks in `epoll_wait` on an epoll instance of its own, each pidfd added once
+//! (edge-triggered, keyed): one `try_wait` per wake-up of that process, O(1) per exit, no scan
+//! of the others. A wake-up that is not a reapable exit (a tracer holds the zombie) keeps the
+//! entry until its next wake-up (the tracer's release wakes the pidfd again).
 
-use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::collections::HashMap;
+use std::os::fd::AsFd;
 use std::sync::{Mutex, OnceLock};
 
 use crate::{PidFd, sys};
 
 struct Reaper {
-    pending: Mutex<Vec<PidFd>>,
-    wake: std::fs::File,
+    epoll: sys::Epoll,
+    /// The pidfds by key, and the next key (a plain counter under the lock: 32-bit targets such
+    /// as powerpc have no 64-bit atomics).
+    entries: Mutex<(HashMap<u64, PidFd>, u64)>,
 }
 
-static REAPER: OnceLock<Option<Reaper>> = OnceLock::new();
+/// `None` when the thread or its epoll instance could not be created.
+static REAPER: OnceLock<Option<&'static Reaper>> = OnceLock::new();
 
-/// The pause after a readiness that was not an exit, doubling from the first to the second.
-const MIN_BACKOFF: std::time::Duration = std::time::Duration::from_millis(1);
-const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
-
-/// Hands a running child's pidfd to the reaper. If the reaper cannot start (no thread, no
-/// pipe), the pidfd is dropped and the child stays a zombie until this process exits.
+/// Reaps the process behind `fd` now if it has exited, else hands it to the reaper thread,
+/// which reaps it when it exits. A process that is not our child (or was reaped by someone
+/// else) is simply closed.
+///
+/// Residual case: if the thread cannot be started (no memory, thread limit) or the epoll item
+/// cannot be added (`ENOMEM`, `fs.epoll.max_user_watches`), the pidfd is closed and a child
+/// still running then stays a zombie until this process exits.
 pub(crate) fn adopt(fd: PidFd) {
+    // Exited (and now reaped), not our child, or an error that waiting would only repeat.
+    if !matches!(fd.try_wait(), Ok(None)) {
+        return;
+    }
     let Some(reaper) = REAPER.get_or_init(start) else { return };
-    reaper.pending.lock().unwrap_or_else(|p| p.into_inner()).push(fd);
-    let _ = (&reaper.wake).write(&[1]);
+    let mut entries = reaper.entries.lock().unwrap_or_else(|p| p.into_inner());
+    let key = entries.1;
+    entries.1 += 1;
+    // Added under the lock, so the thread finds the entry for any event of this fd. An exit
+    // before the `add` is reported by the `add` itself (epoll checks the current readiness).
+    if reaper.epoll.add(fd.as_fd(), key).is_ok() {
+        entries.0.insert(key, fd);
+    }
 }
 
-fn start() -> Option<Reaper> {
-    let (rx, wake) = sys::pipe().ok()?;
-    let (mut rx, wake) = (std::fs::File::from(rx), std::fs::File::from(wake));
-    std::thread::Builder::new()
-        .name("pidfd-reaper".into())
-        .spawn(move || {
-            // Wait until the static is set (we were spawned from its initialiser).
-            let reaper = loop {
-                if let Some(Some(r)) = REAPER.get() {
-                    break r;
-                }
-                std::thread::yield_now();
-            };
-            let mut backoff = MIN_BACKOFF;
-            loop {
-                let mut fds: Vec<(i32, bool)> = vec![(rx.as_raw_fd(), false)];
-                fds.extend(
-                    reaper.pending.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|p| (p.as_raw_fd(), false)),
-                );
-                if sys::poll_many(&mut fds, -1).is_err() {
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                    continue;
-                }
-                if fds[0].1 {
-                    let _ = rx.read(&mut [0u8; 64]);
-                }
-                let ready: Vec<i32> = fds[1..].iter().filter(|(_, r)| *r).map(|(fd, _)| *fd).collect();
-                let mut pending = reaper.pending.lock().unwrap_or_else(|p| p.into_inner());
-                // A spurious readiness (try_wait says "not yet": a tracer holds the zombie)
-                // keeps the child pending, and keeps its pidfd readable.
-                pending.retain(|p| matches!(p.try_wait(), Ok(None)));
-                let spurious = pending.iter().any(|p| ready.contains(&p.as_raw_fd()));
-                drop(pending);
-                // Polling again at once would return at once: back off (1 ms doubling to 50 ms)
-                // until the readiness turns into an exit, instead of spinning.
-                if spurious {
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                } else {
-                    backoff = MIN_BACKOFF;
-                }
+fn start() -> Option<&'static Reaper> {
+    let epoll = sys::Epoll::new().ok()?;
+    let reaper: &'static Reaper = Box::leak(Box::new(Reaper { epoll, entries: Mutex::new((HashMap::new(), 0)) }));
+    std::thread::Builder::new().name("pidfd-reaper".into()).spawn(move || run(reaper)).ok()?;
+    Some(reaper)
+}
+
+fn run(reaper: &'static Reaper) {
+    let mut keys = Vec::new();
+    loop {
+        if reaper.epoll.wait(&mut keys).is_err() {
+            // Cannot happen for a valid epoll fd and buffer; do not spin if it does.
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        let mut entries = reaper.entries.lock().unwrap_or_else(|p| p.into_inner());
+        for key in &keys {
+            let Some(fd) = entries.0.get(key) else { continue };
+            // Reaped now, or nothing left to wait for: dropping the pidfd closes it and removes
+            // its epoll item. "Not yet" keeps it for its next wake-up (edge-triggered).
+            if !matches!(fd.try_wait(), Ok(None)) {
+                entries.0.remove(key);
             }
-        })
-        .ok()?;
-    Some(Reaper { pending: Mutex::new(Vec::new()), wake })
+        }
+    }
 }

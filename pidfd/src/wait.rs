@@ -199,6 +199,18 @@ impl PidFd {
         } else {
             self.reaping.lock().unwrap_or_else(|p| p.into_inner())
         };
+        self.wait_locked(options, rusage, exit_info)
+    }
+
+    /// [`PidFd::wait_inner`] once this `PidFd`'s reaping lock is held.
+    pub(crate) fn wait_locked(
+        &self,
+        options: WaitOptions,
+        rusage: Option<&mut sys::Rusage>,
+        exit_info: bool,
+    ) -> Result<Option<WaitEvent>> {
+        let wants_exit = options.contains(WaitOptions::EXITED);
+        let nohang = options.contains(WaitOptions::NOHANG);
         if wants_exit && let Some(status) = self.remembered() {
             return Ok(Some(WaitEvent::Exited(status)));
         }

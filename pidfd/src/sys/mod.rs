@@ -19,11 +19,13 @@ mod child;
 mod clone;
 pub(crate) mod fault;
 mod raw;
+mod epoll;
 mod socket;
 #[cfg(test)]
 pub(crate) mod test_support;
 
 pub(crate) use child::{ChildPlan, Hook};
+pub(crate) use epoll::Epoll;
 #[cfg(test)]
 pub(crate) use clone::Stack;
 pub(crate) use clone::{CLONE3_VFORK, Method, SpawnError, spawn_child};

@@ -71,3 +71,54 @@ fn without_pidfd_nonblock_try_wait_uses_wnohang() {
     release(&mut child);
     assert_eq!(fd.wait().unwrap().code(), Some(4));
 }
+
+/// `poll_exit`: `Running` while the child runs, `Busy` while another caller holds the reaping
+/// lock over its exit, `Exited` once collected (and again, remembered); `Running` for a process
+/// that is not our child and still runs, on every kernel.
+#[test]
+fn poll_exit_tells_running_busy_and_exited() {
+    use crate::ExitPoll;
+    let (mut child, _) = super::spawn_reporting(&mut crate::Command::new("sh"));
+    let mut stdin = child.stdin.take().unwrap();
+    let fd = child.pidfd();
+    assert_eq!(fd.poll_exit().unwrap(), ExitPoll::Running, "blocked in `read`");
+    {
+        // Another caller holds the lock: whatever the process does, `Busy`.
+        let _held = fd.reaping.lock().unwrap();
+        assert_eq!(fd.poll_exit().unwrap(), ExitPoll::Busy);
+        stdin.write_all(b"\n").unwrap();
+        crate::sys::poll_readable(std::os::fd::AsRawFd::as_raw_fd(fd), -1).unwrap();
+        assert_eq!(fd.poll_exit().unwrap(), ExitPoll::Busy, "exited, but the lock holder collects it");
+    }
+    let status = match fd.poll_exit().unwrap() {
+        ExitPoll::Exited(s) => s,
+        other => panic!("the lock is free and the child exited: {other:?}"),
+    };
+    assert!(status.success());
+    assert_eq!(fd.poll_exit().unwrap(), ExitPoll::Exited(status), "remembered");
+    // Ourselves: not our child, running.
+    if super::require(Feature::PidfdOpen) {
+        assert_eq!(PidFd::from_self().unwrap().poll_exit().unwrap(), ExitPoll::Running);
+    }
+}
+
+/// Before 6.15 (forced through the seam), a process that is not our child gives no status:
+/// `poll_exit` is `Running` while it runs and `Unsupported` once it has exited, never before.
+#[test]
+fn poll_exit_on_a_non_child_without_info_exit() {
+    use crate::ExitPoll;
+    let _g = without(Feature::InfoExit);
+    if !super::require(Feature::PidfdOpen) {
+        return;
+    }
+    assert_eq!(PidFd::from_self().unwrap().poll_exit().unwrap(), ExitPoll::Running);
+    // Our child, reaped by someone else (here: by pid): from then on not ours to collect.
+    let Some((mut child, fd, pid)) = held("exit 3") else { return };
+    release(&mut child);
+    crate::sys::poll_readable(std::os::fd::AsRawFd::as_raw_fd(&fd), -1).unwrap();
+    let reaped = crate::sys::waitid(libc::P_PID, pid, libc::WEXITED, None).unwrap();
+    assert_eq!(reaped.pid, pid);
+    let e = fd.poll_exit().unwrap_err();
+    assert!(matches!(e, Error::Unsupported { feature: Feature::InfoExit }), "{e:?}");
+    drop(child);
+}

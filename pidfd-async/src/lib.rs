@@ -56,7 +56,7 @@
 //!
 //! /// Worker `k` dies after k tenths of a second. Each leads its own process group, so a
 //! /// signal to the group also reaches whatever the worker started (here: `sleep`).
-//! fn start(k: u32) -> pidfd::Result<pidfd::PidFd> {
+//! fn start(k: u32) -> std::io::Result<pidfd::PidFd> {
 //!     let mut cmd = pidfd::Command::new("sh");
 //!     cmd.arg("-c").arg(format!("sleep 0.{k}; exit 1")).process_group(0);
 //!     Ok(cmd.spawn()?.into_pidfd())

@@ -440,3 +440,23 @@ fn settings_std_cannot_express_are_refused_not_dropped() {
         }
     });
 }
+
+/// `Command::fd` consumes the fd: once the child is spawned the parent's copy is closed, so the
+/// other end of a pipe passed this way sees end-of-file when the child exits.
+#[test]
+fn a_passed_fd_is_closed_in_the_parent_after_the_spawn() {
+    rt().block_on(async {
+        let (r, w) = std::io::pipe().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo via fd 3 >&3"]).fd(OwnedFd::from(w), 3);
+        assert!(cmd.status().await.unwrap().success());
+        let mut text = String::new();
+        // Blocks forever if the parent still holds the write end.
+        let read = tokio::task::spawn_blocking(move || std::io::Read::read_to_string(&mut &r, &mut text).map(|_| text));
+        let text = tokio::time::timeout(Duration::from_secs(10), read).await.expect("no end-of-file").unwrap();
+        assert_eq!(text.unwrap(), "via fd 3\n");
+        // A later spawn passes it no more.
+        let out = cmd.output().await.unwrap();
+        assert!(!out.status.success(), "fd 3 is not open in the second child");
+    });
+}

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::OwnedFd;
 
-/// What one of the child's standard streams is connected to, for [`Command::stdin`],
+/// What one of the child's standard streams is connected to, for [`Command::stdin`](crate::Command::stdin),
 /// [`stdout`](crate::Command::stdout) and [`stderr`](crate::Command::stderr): the counterpart
 /// of `std::process::Stdio` (which tokio's `Command` takes), with its constructors and
 /// conversions, over [`pidfd::Stdio`].

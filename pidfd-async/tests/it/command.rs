@@ -418,6 +418,11 @@ fn a_std_command_converts_whole() {
         let out = child.wait_with_output().await.unwrap();
         assert_eq!(out.status.code(), Some(18));
         assert_eq!(out.stdout, b"[18][]\n", "env_clear was lost in the conversion");
+        // output() pipes stdout and stderr (std keeps its settings to itself: tokio's way).
+        let mut std_cmd = std::process::Command::new("sh");
+        std_cmd.args(["-c", "echo out; echo err >&2"]);
+        let out = Command::from(std_cmd).output().await.unwrap();
+        assert_eq!((&out.stdout[..], &out.stderr[..]), (&b"out\n"[..], &b"err\n"[..]));
     });
 }
 

@@ -291,6 +291,10 @@ impl Command {
     /// Whether dropping the [`Child`] before its status was collected sends it `SIGKILL`
     /// (default `false`), as tokio's. Either way a dropped child is reaped in the background,
     /// so it does not stay a zombie (see [`Child`]).
+    ///
+    /// The kill uses `pidfd_send_signal` (5.1); where a policy refuses it (old container
+    /// profiles), the child is killed by its pid, which is still its own (it is not reaped yet;
+    /// see [`PidFd::send_signal`](pidfd::PidFd::send_signal)).
     pub fn kill_on_drop(&mut self, kill_on_drop: bool) -> &mut Command {
         self.kill_on_drop = kill_on_drop;
         self

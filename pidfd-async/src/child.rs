@@ -22,11 +22,12 @@ use crate::orphans;
 /// `get_ref()`, `downcast`).
 ///
 /// # Runtimes
-/// A `Child` may be waited for from another runtime than the one it was spawned in, also after
-/// that runtime is gone, as tokio's can: its status is never lost with a runtime. When the
-/// spawning runtime's hub has failed (the runtime shut down), [`wait`](Child::wait) moves the
-/// pidfd into the current runtime's hub and waits there. The stdio pipes stay tokio's: like
-/// tokio's, they belong to the runtime that made them.
+/// A `Child` may be waited for from another runtime than the one it was spawned in, also while
+/// that runtime sits idle or after it is gone, as tokio's can: its status is never lost with a
+/// runtime. [`wait`](Child::wait) (and [`kill`](Child::kill), [`wait_with_output`](Child::wait_with_output))
+/// called in another runtime moves the pidfd into that runtime's hub first (a `dup` and an
+/// `epoll_ctl`), and waits there. The stdio pipes stay tokio's: like tokio's, they belong to
+/// the runtime that made them.
 ///
 /// # Dropping a `Child`
 /// A `Child` dropped before its status was collected is **reaped in the background**, so it
@@ -218,7 +219,7 @@ impl Child {
 
     /// Closes stdin, then waits for the child while reading `out` and `err`; with `to_end`,
     /// also until both pipes reach their end. Moves the pidfd to the current runtime's hub
-    /// if the hub it is in has failed (its runtime shut down).
+    /// if it is in another runtime's, or in a hub that has failed (its runtime shut down).
     async fn wait_reading(
         &mut self,
         out: &mut Reading<ChildStdout>,
@@ -226,7 +227,11 @@ impl Child {
         to_end: bool,
     ) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
-        let mut moved = false;
+        // Waited for in another runtime than the hub's: into this runtime's hub, which this
+        // runtime drives (the other may sit idle, or be gone). Should that fail, the hub it is
+        // in may still serve; a failure there tries again below and reports the error.
+        let mut moved =
+            Handle::try_current().is_ok_and(|h| h.id() != self.handle.id()) && self.move_to_current_runtime().is_ok();
         let mut status = None;
         loop {
             let stopped = {

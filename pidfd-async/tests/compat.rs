@@ -418,3 +418,22 @@ fn a_child_waited_for_from_another_live_runtime() {
     });
     drop(a);
 }
+
+/// A `Child` spawned in a current-thread runtime that then sits idle (alive, but nobody drives
+/// its reactor) and waited for in another runtime: the wait does not depend on the idle one.
+#[test]
+fn a_child_waited_for_while_its_runtime_sits_idle() {
+    let a = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (r, w) = std::io::pipe().unwrap();
+    let mut child = a.block_on(async { Command::new("sh").args(["-c", "read x; exit 9"]).stdin(r).spawn().unwrap() });
+    let b = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    b.block_on(async {
+        let wait = tokio::spawn(async move { child.wait().await.unwrap() });
+        tokio::task::yield_now().await;
+        drop(w);
+        let status =
+            tokio::time::timeout(Duration::from_secs(10), wait).await.expect("the wait hangs on the idle runtime");
+        assert_eq!(status.unwrap().code(), Some(9));
+    });
+    drop(a);
+}

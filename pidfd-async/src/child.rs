@@ -230,9 +230,12 @@ impl Child {
         // Waited for in another runtime than the hub's: into this runtime's hub, which this
         // runtime drives (the other may sit idle, or be gone). Should that fail, the hub it is
         // in may still serve; a failure there tries again below and reports the error.
-        let mut moved =
-            Handle::try_current().is_ok_and(|h| h.id() != self.handle.id()) && self.move_to_current_runtime().is_ok();
-        let mut status = None;
+        let (mut status, mut moved) = (None, false);
+        if Handle::try_current().is_ok_and(|h| h.id() != self.handle.id())
+            && let Ok(collected) = self.collected_or_move()
+        {
+            (status, moved) = (collected, true);
+        }
         loop {
             let stopped = {
                 let mut wait = pin!(self.fd().wait());
@@ -260,7 +263,7 @@ impl Child {
                 Err(Stop::Pipe(e)) => return Err(e),
                 // The hub failed: its runtime shut down. Once, into this runtime's hub.
                 Err(Stop::Wait(Error::Io { .. })) if !moved => {
-                    self.move_to_current_runtime()?;
+                    status = self.collected_or_move()?;
                     moved = true;
                 }
                 Err(Stop::Wait(e)) => return Err(e.into()),
@@ -268,15 +271,19 @@ impl Child {
         }
     }
 
-    /// Puts a duplicate of the pidfd into the current runtime's hub in place of the pidfd in a
-    /// failed hub (no status is collected meanwhile: the failed wait collected none).
-    fn move_to_current_runtime(&mut self) -> io::Result<()> {
+    /// The status if it has been collected (remembered by the pidfd) or can be now; else puts
+    /// a duplicate of the pidfd (which remembers nothing: there is nothing to remember) into
+    /// the current runtime's hub in place of the one in another runtime's hub.
+    fn collected_or_move(&mut self) -> io::Result<Option<ExitStatus>> {
+        if let Some(status) = self.fd().try_wait()? {
+            return Ok(Some(status));
+        }
         let handle = current_runtime()?;
         let fd = AsyncPidFd::new(self.fd().pidfd().try_clone()?)?;
-        // The old one leaves its failed hub and is closed.
+        // The old one leaves the other hub and is closed.
         self.fd = Some(fd);
         self.handle = handle;
-        Ok(())
+        Ok(None)
     }
 
     /// Sends signal `sig` through the pidfd (never to a recycled pid).

@@ -437,3 +437,28 @@ fn a_child_waited_for_while_its_runtime_sits_idle() {
     });
     drop(a);
 }
+
+/// A status collected in the spawning runtime (by `try_wait`, or through the pidfd) is the one
+/// a wait in another runtime returns, after the first is gone.
+#[test]
+fn a_status_collected_in_one_runtime_is_remembered_in_another() {
+    for through_the_pidfd in [false, true] {
+        let a = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut child = a.block_on(async {
+            let mut child = Command::new("sh").args(["-c", "exit 12"]).spawn().unwrap();
+            if through_the_pidfd {
+                assert_eq!(child.async_pidfd().wait().await.unwrap().code(), Some(12));
+            } else {
+                child.async_pidfd().exited().await.unwrap();
+                assert_eq!(child.try_wait().unwrap().and_then(|s| s.code()), Some(12));
+            }
+            child
+        });
+        drop(a);
+        let b = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        b.block_on(async {
+            assert_eq!(child.wait().await.unwrap().code(), Some(12), "through the pidfd: {through_the_pidfd}");
+            child.kill().await.unwrap();
+        });
+    }
+}

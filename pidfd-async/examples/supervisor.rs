@@ -30,7 +30,7 @@ const WINDOW: Duration = Duration::from_secs(10);
 const GRACE: Duration = Duration::from_secs(2);
 
 /// Worker `k` lives `k + 1` seconds, then crashes with status 3.
-fn start(k: u32) -> pidfd::Result<PidFd> {
+fn start(k: u32) -> std::io::Result<PidFd> {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "echo \"worker $0 up (pid $$)\"; sleep $1; echo \"worker $0 crashes\"; exit 3"])
         .arg(k.to_string())

@@ -50,7 +50,7 @@ pub(crate) fn current_runtime() -> Result<Handle> {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), pidfd_async::Error> {
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::os::unix::process::ExitStatusExt;
 ///
 /// let fd = pidfd::Command::new("sleep").arg("10").spawn()?.into_pidfd();
@@ -231,7 +231,7 @@ impl AsyncPidFd {
     /// # Example
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), pidfd_async::Error> {
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let fd = pidfd::Command::new("sh").args(["-c", "exit 3"]).spawn()?.into_pidfd();
     /// let fd = pidfd_async::AsyncPidFd::new(fd)?;
     /// assert_eq!(fd.wait().await?.code(), Some(3));
@@ -257,7 +257,7 @@ impl AsyncPidFd {
     /// # Example
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), pidfd_async::Error> {
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let fd = pidfd::Command::new("true").spawn()?.into_pidfd();
     /// let fd = pidfd_async::AsyncPidFd::new(fd)?;
     /// fd.exited().await?; // exited, not yet reaped

@@ -8,8 +8,11 @@ use std::io;
 /// `Error::Pidfd(pidfd::Error::NotChild)` and so on) rather than copied into this enum, so a
 /// caller that uses both crates handles one set of process errors.
 ///
-/// Converts into [`std::io::Error`] keeping the OS error (`raw_os_error()`) wherever there is
-/// one, like `pidfd::Error` does.
+/// The error of [`AsyncPidFd`](crate::AsyncPidFd) and [`ExitSet`](crate::ExitSet).
+/// [`Command`](crate::Command) and [`Child`](crate::Child) return [`std::io::Error`] as tokio's
+/// do, converted from this one: an errno stays an OS error (`raw_os_error()`) wherever there
+/// is one, like `pidfd::Error` does; [`Error::NoRuntime`] and [`Error::NoIoDriver`] are
+/// `io::ErrorKind::Other` with this error inside (`get_ref()`, `downcast`).
 ///
 /// # Kernel support
 /// Any kernel; [`pidfd::Error::Unsupported`] names the feature a kernel lacks.
@@ -28,8 +31,8 @@ pub enum Error {
     /// or registered (tokio itself would panic, after the fd was handed over).
     #[error("the tokio runtime in context has no I/O driver (build it with `enable_io()` or `enable_all()`)")]
     NoIoDriver,
-    /// An I/O error of the async machinery: registering with the reactor, the child's stdio
-    /// pipes, the inner epoll instance of an [`ExitSet`](crate::ExitSet).
+    /// An I/O error of the async machinery: registering with the reactor, the runtime's pidfd
+    /// hub, the inner epoll instance of an [`ExitSet`](crate::ExitSet).
     #[error("{op} failed: {source}")]
     Io {
         /// The step that failed.

@@ -52,7 +52,7 @@ const BATCH: usize = 256;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), pidfd_async::Error> {
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let mut set = pidfd_async::ExitSet::new()?;
 /// for code in [3, 1, 2] {
 ///     let child = pidfd::Command::new("sh").arg("-c").arg(format!("sleep 0.{code}; exit {code}")).spawn()?;

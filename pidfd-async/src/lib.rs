@@ -5,10 +5,12 @@
 //!   reaps a child, or reports the exit status of any other process once its parent has reaped
 //!   it (6.15+); [`exited`](AsyncPidFd::exited) resolves on the exit of any process on any
 //!   kernel.
-//! * [`Command`] / [`Child`]: spawning like `tokio::process`, race-free and at vfork speed
-//!   ([`pidfd::Command`]: the pidfd comes from `clone3`/`clone` with `CLONE_PIDFD`, so it
-//!   also works where a container refuses `pidfd_open` or `clone3`), with async stdio pipes,
-//!   [`Child::wait_with_output`], kill-on-drop, and no zombie left behind by a dropped child.
+//! * [`Command`] / [`Child`] / [`Stdio`]: `tokio::process` with its signatures (moving code
+//!   means changing the imports), race-free and at vfork speed ([`pidfd::Command`] is the
+//!   builder: the pidfd comes from `clone3`/`clone` with `CLONE_PIDFD`, so it also works where a
+//!   container refuses `pidfd_open` or `clone3`), tokio's own stdio pipe types,
+//!   [`Child::wait_with_output`], kill-on-drop, no zombie left behind by a dropped child, and a
+//!   status never lost with a runtime.
 //! * [`ExitSet`]: many processes under keys, yielding `(key, status)` as they exit, with one
 //!   reactor registration for the whole set and O(1) work per exit.
 //!
@@ -20,12 +22,18 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), pidfd_async::Error> {
+//! # async fn main() -> std::io::Result<()> {
 //! use std::time::Duration;
 //!
-//! let mut child = pidfd_async::Command::new("sh").args(["-c", "sleep 0.1; exit 7"]).spawn()?;
+//! use pidfd_async::{Command, Stdio};
+//! use tokio::io::AsyncReadExt;
+//!
+//! let mut child = Command::new("sh").args(["-c", "sleep 0.1; echo bye; exit 7"]).stdout(Stdio::piped()).spawn()?;
 //! let early = tokio::time::timeout(Duration::from_millis(10), child.wait()).await;
 //! assert!(early.is_err()); // timed out; nothing is lost
+//! let mut said = String::new();
+//! child.stdout.take().unwrap().read_to_string(&mut said).await?;
+//! assert_eq!(said, "bye\n");
 //! assert_eq!(child.wait().await?.code(), Some(7));
 //! # Ok(())
 //! # }
@@ -48,7 +56,7 @@
 //!
 //! /// Worker `k` dies after k tenths of a second. Each leads its own process group, so a
 //! /// signal to the group also reaches whatever the worker started (here: `sleep`).
-//! fn start(k: u32) -> pidfd::Result<pidfd::PidFd> {
+//! fn start(k: u32) -> std::io::Result<pidfd::PidFd> {
 //!     let mut cmd = pidfd::Command::new("sh");
 //!     cmd.arg("-c").arg(format!("sleep 0.{k}; exit 1")).process_group(0);
 //!     Ok(cmd.spawn()?.into_pidfd())
@@ -118,23 +126,43 @@
 //!
 //! # Errors
 //!
-//! One [`Error`] type: the `pidfd` layer's errors inside [`Error::Pidfd`], plus the async
-//! layer's own (no runtime, a runtime without I/O, reactor and pipe I/O). It converts into
-//! [`std::io::Error`] keeping the OS error. A runtime built without I/O is an error
-//! ([`Error::NoIoDriver`]) found before anything is spawned or registered, not tokio's panic.
+//! [`Command`] and [`Child`] return [`std::io::Result`] wherever tokio's do: an errno stays an OS
+//! error (`raw_os_error()`, `kind()`), and an error that says more is a custom `io::Error` with
+//! the typed error inside (`get_ref()`, `downcast`): a [`pidfd::Error`] (as `pidfd`'s
+//! conversion does), or this crate's [`Error`] for a missing runtime ([`Error::NoRuntime`]) or
+//! a runtime built without I/O ([`Error::NoIoDriver`]), both found before anything is spawned,
+//! not tokio's panic. [`AsyncPidFd`] and [`ExitSet`] return [`Error`]: the `pidfd` layer's
+//! errors inside [`Error::Pidfd`], plus the async layer's own (no runtime, a runtime without
+//! I/O, reactor I/O); it converts into [`std::io::Error`] by the same rule.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let e = pidfd_async::Command::new("/nonexistent").status().await.unwrap_err();
+//! assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+//! let e = pidfd_async::Command::new("a\0b").spawn().unwrap_err();
+//! assert!(matches!(e.get_ref().and_then(|e| e.downcast_ref()), Some(pidfd::Error::InvalidInput(_))));
+//! # }
+//! ```
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod async_pidfd;
+mod child;
 mod command;
 mod error;
 mod exit_set;
 mod hub;
 mod orphans;
 mod slots;
+mod stdio;
 mod sys;
 
 pub use async_pidfd::AsyncPidFd;
-pub use command::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
+pub use child::Child;
+pub use command::Command;
 pub use error::{Error, Result};
 pub use exit_set::{ExitId, ExitSet};
+pub use stdio::Stdio;
+/// The pipe types of [`Child`]'s fields: tokio's own.
+pub use tokio::process::{ChildStderr, ChildStdin, ChildStdout};

@@ -234,21 +234,3 @@ impl AsFd for Epoll {
         self.0.as_fd()
     }
 }
-
-/// Sets `O_NONBLOCK` on the open file description behind `fd` (`F_GETFL`, then `F_SETFL` if
-/// it is not set yet).
-pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: F_GETFL takes no argument; `fd` is open for the call.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if flags & libc::O_NONBLOCK != 0 {
-        return Ok(());
-    }
-    // SAFETY: F_SETFL takes an int; `fd` is open for the call.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}

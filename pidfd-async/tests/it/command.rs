@@ -9,10 +9,15 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use pidfd::{Feature, Support};
-use pidfd_async::{Command, Error, Stdio};
+use pidfd_async::{Command, Stdio};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{Flag, poll_with, reaped, require, rt};
+
+/// The typed error inside an `io::Error` of `Command` or `Child`.
+pub(crate) fn inner<E: std::error::Error + 'static>(e: &std::io::Error) -> Option<&E> {
+    e.get_ref().and_then(|e| e.downcast_ref())
+}
 
 /// Polls until the process behind `fd` is reaped (by anyone), at most `limit`.
 pub(crate) async fn until_reaped(fd: &pidfd::PidFd, limit: Duration) -> bool {
@@ -304,12 +309,12 @@ fn a_dropped_child_is_reaped_in_the_background_without_being_killed() {
             assert_eq!(watch.exit_status().unwrap().unwrap().code(), Some(3));
         }
         // Dropped after its exit: reaped right in `Drop`.
-        let child = Command::new("true").spawn().unwrap();
+        let mut child = Command::new("true").spawn().unwrap();
         child.async_pidfd().exited().await.unwrap();
         let watch = child.pidfd().try_clone().unwrap();
         if Feature::PidfdSendSignal.is_supported() {
             // A signal to a zombie is no error.
-            assert!(child.kill().is_ok());
+            assert!(child.start_kill().is_ok());
         }
         drop(child);
         assert!(reaped(&watch));
@@ -359,8 +364,9 @@ fn kill_and_signals_through_the_child() {
         let mut child = Command::new("sleep").arg("30").spawn().unwrap();
         child.send_signal(libc::SIGTERM).unwrap();
         assert_eq!(child.wait().await.unwrap().signal(), Some(libc::SIGTERM));
-        // Already reaped: kill is a no-op success, as in std.
-        child.kill().unwrap();
+        // Already reaped: kill is a no-op success, as in std and tokio.
+        child.start_kill().unwrap();
+        child.kill().await.unwrap();
         assert_eq!(child.try_wait().unwrap().and_then(|s| s.signal()), Some(libc::SIGTERM));
     });
 }
@@ -370,12 +376,14 @@ fn spawn_errors_keep_the_errno() {
     rt().block_on(async {
         let err = Command::new("/nonexistent/program").spawn().unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
-        assert!(matches!(err, Error::Pidfd(pidfd::Error::Exec { .. })), "{err}");
-        assert_eq!(std::io::Error::from(err).raw_os_error(), Some(libc::ENOENT));
+        // `pidfd::Error::Exec` is an errno and nothing more: std's own error.
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+        assert!(err.get_ref().is_none(), "{err:?}");
         let err = Command::new("true").current_dir("/nonexistent").spawn().unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
         let err = Command::new("true").arg("a\0b").spawn().unwrap_err();
-        assert!(matches!(err, Error::Pidfd(pidfd::Error::InvalidInput(_))), "{err}");
+        assert!(matches!(inner(&err), Some(pidfd::Error::InvalidInput(_))), "{err}");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     });
 }
 
@@ -396,7 +404,7 @@ fn a_std_command_converts_whole() {
         rt().block_on(async {
             let err = cmd.spawn().unwrap_err();
             assert!(
-                matches!(err, Error::Pidfd(pidfd::Error::Denied { feature: Feature::PidfdOpen, .. })),
+                matches!(inner(&err), Some(pidfd::Error::Denied { feature: Feature::PidfdOpen, .. })),
                 "a std Command where pidfd_open is refused: {err}"
             );
         });
@@ -410,6 +418,11 @@ fn a_std_command_converts_whole() {
         let out = child.wait_with_output().await.unwrap();
         assert_eq!(out.status.code(), Some(18));
         assert_eq!(out.stdout, b"[18][]\n", "env_clear was lost in the conversion");
+        // output() pipes stdout and stderr (std keeps its settings to itself: tokio's way).
+        let mut std_cmd = std::process::Command::new("sh");
+        std_cmd.args(["-c", "echo out; echo err >&2"]);
+        let out = Command::from(std_cmd).output().await.unwrap();
+        assert_eq!((&out.stdout[..], &out.stderr[..]), (&b"out\n"[..], &b"err\n"[..]));
     });
 }
 
@@ -428,7 +441,27 @@ fn settings_std_cannot_express_are_refused_not_dropped() {
             let mut cmd = Command::from(std::process::Command::new("true"));
             set(&mut cmd);
             let err = cmd.spawn().unwrap_err();
-            assert!(matches!(&err, Error::Pidfd(pidfd::Error::InvalidInput(m)) if m.contains(what)), "{what}: {err}");
+            assert!(matches!(inner(&err), Some(pidfd::Error::InvalidInput(m)) if m.contains(what)), "{what}: {err}");
         }
+    });
+}
+
+/// `Command::fd` consumes the fd: once the child is spawned the parent's copy is closed, so the
+/// other end of a pipe passed this way sees end-of-file when the child exits.
+#[test]
+fn a_passed_fd_is_closed_in_the_parent_after_the_spawn() {
+    rt().block_on(async {
+        let (r, w) = std::io::pipe().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo via fd 3 >&3"]).fd(OwnedFd::from(w), 3);
+        assert!(cmd.status().await.unwrap().success());
+        let mut text = String::new();
+        // Blocks forever if the parent still holds the write end.
+        let read = tokio::task::spawn_blocking(move || std::io::Read::read_to_string(&mut &r, &mut text).map(|_| text));
+        let text = tokio::time::timeout(Duration::from_secs(10), read).await.expect("no end-of-file").unwrap();
+        assert_eq!(text.unwrap(), "via fd 3\n");
+        // A later spawn passes it no more.
+        let out = cmd.output().await.unwrap();
+        assert!(!out.status.success(), "fd 3 is not open in the second child");
     });
 }

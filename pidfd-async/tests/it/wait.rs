@@ -269,7 +269,8 @@ fn outside_a_runtime_is_an_error_not_a_panic() {
     let err = AsyncPidFd::new(fd).unwrap_err();
     assert!(matches!(err, Error::NoRuntime), "{err}");
     assert!(matches!(pidfd_async::ExitSet::<()>::new(), Err(Error::NoRuntime)));
-    assert!(matches!(pidfd_async::Command::new("true").spawn(), Err(Error::NoRuntime)));
+    let spawn = pidfd_async::Command::new("true").spawn().unwrap_err();
+    assert!(matches!(crate::command::inner(&spawn), Some(Error::NoRuntime)), "{spawn}");
     let io: std::io::Error = err.into();
     assert_eq!(io.kind(), std::io::ErrorKind::Other);
 }

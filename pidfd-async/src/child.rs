@@ -14,7 +14,6 @@ use tokio::runtime::Handle;
 
 use crate::async_pidfd::{AsyncPidFd, current_runtime};
 use crate::error::Error;
-use crate::orphans;
 
 /// A spawned child process with its pidfd in the runtime's pidfd hub (see [`AsyncPidFd`]), with
 /// `tokio::process::Child`'s fields and methods: tokio's own [`ChildStdin`], [`ChildStdout`]
@@ -36,10 +35,10 @@ use crate::orphans;
 /// registration, O(1) work per exit; no scan of other children, no `SIGCHLD` handler, no
 /// thread). With [`Command::kill_on_drop`](crate::Command::kill_on_drop) the child gets
 /// `SIGKILL` first. If that runtime shuts down before the child exits (or is gone already when
-/// the `Child` is dropped), the task's guard hands the pidfd to the crate's reaper thread: one
-/// thread for the whole process, started the first time this happens, blocking in its own
-/// epoll instance, O(1) per exit. (Residual case: if that thread cannot be started, the child
-/// stays a zombie until this process exits.) To keep a child running untracked, or to hand it
+/// the `Child` is dropped), the task's guard hands the pidfd to `pidfd`'s reaper thread (the one
+/// a dropped `pidfd::Child` goes to: one thread for the whole process, started on first need,
+/// blocking in its own epoll instance, O(1) per exit). (Residual case: if that thread cannot be
+/// started, the child stays a zombie until this process exits.) To keep a child running untracked, or to hand it
 /// to an [`ExitSet`](crate::ExitSet), take its pidfd with
 /// [`into_async_pidfd`](Child::into_async_pidfd): then nothing happens on drop.
 ///
@@ -83,7 +82,7 @@ impl Child {
                 let _ = pidfd.kill();
                 // No hub for this pidfd: the reaper thread reaps it (never a runtime thread,
                 // and not a task that a runtime shutdown could drop).
-                orphans::adopt(pidfd);
+                pidfd::__private::reap_in_background(pidfd);
                 return Err(e.into());
             }
         };
@@ -401,7 +400,7 @@ impl Orphan {
 impl Drop for Orphan {
     fn drop(&mut self) {
         if let Some(fd) = self.0.take() {
-            orphans::adopt(fd.into_inner());
+            pidfd::__private::reap_in_background(fd.into_inner());
         }
     }
 }

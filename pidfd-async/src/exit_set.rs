@@ -13,7 +13,7 @@ use tokio::io::unix::AsyncFd;
 
 use crate::async_pidfd::{Reap, current_runtime, reap_now};
 use crate::error::{Error, Result};
-use crate::orphans;
+
 use crate::slots::{Key, Slots};
 use crate::sys::{self, Epoll, Event};
 
@@ -183,7 +183,8 @@ impl<K> ExitSet<K> {
     /// itself fails (the runtime is shutting down, or the set is polled after its runtime is
     /// gone), every remaining entry is reported at once: with its status if it has exited by
     /// then, else with that [`Error::Io`]; a process still running then is handed to the
-    /// crate's reaper thread, which reaps it when it exits if it is our child (no zombie).
+    /// process's reaper thread (`pidfd`'s), which reaps it when it exits if it is our child (no
+    /// zombie).
     pub async fn next(&mut self) -> Option<(K, Result<ExitStatus>)> {
         poll_fn(|cx| self.poll_next(cx)).await
     }
@@ -257,7 +258,7 @@ impl<K> ExitSet<K> {
             return Some(match reaped {
                 Reap::Done(result) => (key, result),
                 Reap::NotYet => {
-                    orphans::adopt(fd);
+                    pidfd::__private::reap_in_background(fd);
                     (key, Err(Error::io("wait for readiness of the exit set", source)))
                 }
             });

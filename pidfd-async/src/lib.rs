@@ -153,7 +153,6 @@ mod command;
 mod error;
 mod exit_set;
 mod hub;
-mod orphans;
 mod slots;
 mod stdio;
 mod sys;

@@ -1,8 +1,8 @@
 //! The crate's only unsafe code: registering an owned fd with tokio's reactor (and finding out
 //! whether the runtime has a reactor at all), the system calls of the epoll instances this crate
-//! owns (each runtime's pidfd hub, the [`ExitSet`](crate::ExitSet)'s inner set, the reaper of
-//! orphaned children), a zero-timeout `poll`, a `waitid` that looks without reaping, and
-//! `O_NONBLOCK` on the parent's ends of stdio pipes. One thin function per call.
+//! owns (each runtime's pidfd hub, the [`ExitSet`](crate::ExitSet)'s inner set) and a
+//! zero-timeout `poll`. One thin function per call. (The reaper of orphaned children is
+//! `pidfd`'s, shared by both crates.)
 #![allow(unsafe_code)]
 
 use std::cell::Cell;
@@ -169,22 +169,13 @@ impl Epoll {
         })
     }
 
-    /// Collects ready events into `buf` without blocking (timeout 0); returns how many.
+    /// Collects ready events into `buf` without blocking (timeout 0: a runtime thread never
+    /// blocks here); returns how many.
     pub(crate) fn wait_now(&self, buf: &mut [Event]) -> io::Result<usize> {
-        self.wait(buf, 0)
-    }
-
-    /// Collects ready events into `buf`, blocking until there is one (for the reaper thread of
-    /// orphaned children, never a runtime thread); returns how many.
-    pub(crate) fn wait_blocking(&self, buf: &mut [Event]) -> io::Result<usize> {
-        self.wait(buf, -1)
-    }
-
-    fn wait(&self, buf: &mut [Event], timeout: i32) -> io::Result<usize> {
         let max = i32::try_from(buf.len()).unwrap_or(i32::MAX);
         loop {
             // SAFETY: `buf` is valid for writes of `max` events for the duration of the call.
-            let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), buf.as_mut_ptr(), max, timeout) };
+            let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), buf.as_mut_ptr(), max, 0) };
             if n >= 0 {
                 return Ok(n as usize);
             }

@@ -113,7 +113,8 @@ fn waiting_first_on_a_grandchild_resolves_at_its_exit_not_before() {
             assert!(fd.pidfd().pid().is_ok(), "resolved at the exit, before the reap");
             reap_now.write_all(b"r").unwrap();
         }
-        assert!(AsyncPidFd::new(sh_fd).unwrap().wait().await.unwrap().success());
+        // The parent helper reaped it and saw a kill, not its `exit 5`: it exits 1.
+        assert_eq!(AsyncPidFd::new(sh_fd).unwrap().wait().await.unwrap().code(), Some(1));
     });
 }
 

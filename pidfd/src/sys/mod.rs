@@ -17,18 +17,18 @@
 
 mod child;
 mod clone;
+mod epoll;
 pub(crate) mod fault;
 mod raw;
-mod epoll;
 mod socket;
 #[cfg(test)]
 pub(crate) mod test_support;
 
 pub(crate) use child::{ChildPlan, Hook};
-pub(crate) use epoll::Epoll;
 #[cfg(test)]
 pub(crate) use clone::Stack;
 pub(crate) use clone::{CLONE3_VFORK, Method, SpawnError, spawn_child};
+pub(crate) use epoll::Epoll;
 pub(crate) use socket::{
     Received, peer_pidfd, pre_exec_send_self_pidfd, recv_with_fds, send_with_fd, seqpacket_pair, set_sock_int,
 };

@@ -67,11 +67,11 @@ use crate::child::Child;
 /// # }
 /// ```
 pub struct Command {
-    inner: Inner,
+    pub(crate) inner: Inner,
     kill_on_drop: bool,
 }
 
-enum Inner {
+pub(crate) enum Inner {
     /// Built here or converted from a [`pidfd::Command`].
     Pidfd(pidfd::Command),
     /// Converted from std: spawned with [`pidfd::spawn`]. `refused`: the first setting that

@@ -225,3 +225,31 @@ impl AsFd for Epoll {
         self.0.as_fd()
     }
 }
+
+impl crate::Command {
+    /// Schedules `f` to run in the child just before the program is executed, as tokio's (and
+    /// std's) `pre_exec`: see [`pidfd::Command::pre_exec`], which this is (a command with a
+    /// hook spawns by a fork, so the hook runs in a copy of this process's memory). On a command
+    /// converted from std, std's own `pre_exec`.
+    ///
+    /// # Safety
+    /// As [`pidfd::Command::pre_exec`]: the hook runs in a copy of a multi-threaded process at
+    /// the instant of the fork, so it may only make async-signal-safe calls (no allocation, no
+    /// lock another thread might have held).
+    pub unsafe fn pre_exec<F>(&mut self, f: F) -> &mut crate::Command
+    where
+        F: FnMut() -> io::Result<()> + Send + Sync + 'static,
+    {
+        match &mut self.inner {
+            // SAFETY: the caller's promise, passed on.
+            crate::command::Inner::Pidfd(cmd) => unsafe {
+                cmd.pre_exec(f);
+            },
+            // SAFETY: as above.
+            crate::command::Inner::Std { cmd, .. } => unsafe {
+                std::os::unix::process::CommandExt::pre_exec(cmd, f);
+            },
+        }
+        self
+    }
+}

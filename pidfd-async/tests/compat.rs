@@ -461,3 +461,25 @@ fn a_status_collected_in_one_runtime_is_remembered_in_another() {
         });
     }
 }
+
+// tokio's `Command::pre_exec` (unsafe, as std's): the hook runs in the child only.
+#[tokio::test]
+async fn pre_exec_runs_in_the_child() {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "umask"]);
+    // SAFETY: the hook makes one raw system call and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    let out = cmd.output().await.unwrap();
+    assert_eq!(out.stdout, b"0077\n");
+    let mut failing = Command::new("true");
+    // SAFETY: the hook only returns an error.
+    unsafe {
+        failing.pre_exec(|| Err(io::Error::from_raw_os_error(libc::EPERM)));
+    }
+    assert_eq!(failing.spawn().unwrap_err().raw_os_error(), Some(libc::EPERM));
+}

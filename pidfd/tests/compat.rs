@@ -422,3 +422,74 @@ fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
     // SAFETY: two new fds nothing else owns.
     unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) }
 }
+
+// CommandExt::exec: this process becomes the program.
+
+const EXEC_MODE: &str = "PIDFD_COMPAT_EXEC";
+
+/// Not a test of its own: the process `exec_*` below start (this binary again), which calls
+/// `exec` as the environment says.
+#[test]
+fn exec_helper() {
+    use std::os::fd::AsRawFd;
+    let Ok(mode) = std::env::var(EXEC_MODE) else { return };
+    if mode == "replace" {
+        // An fd without close-on-exec, well above the others: the program must not get it.
+        // SAFETY: duplicating our own stderr; the copy is ours (and meant to leak no further).
+        let leak = unsafe { libc::fcntl(2, libc::F_DUPFD, 40) };
+        assert!(leak >= 40);
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo; echo pid $$; ls /proc/self/fd"]).fd(File::open("/dev/null").unwrap().into(), 5);
+        let e = cmd.exec();
+        panic!("exec returned: {e}");
+    }
+    // "fail": a program that cannot run. The error is std's, and what we own stays open
+    // (marked close-on-exec, not closed).
+    let ours = File::open("/dev/null").unwrap();
+    let e = Command::new("/nonexistent/program").exec();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{e:?}");
+    // SAFETY: F_GETFD on an fd we own.
+    let flags = unsafe { libc::fcntl(ours.as_raw_fd(), libc::F_GETFD) };
+    assert!(flags >= 0 && flags & libc::FD_CLOEXEC != 0, "our fd after the failed exec: {flags}");
+    println!("exec failed as it should");
+}
+
+fn run_exec_helper(mode: &str) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "exec_helper", "--nocapture", "--test-threads=1"])
+        .env(EXEC_MODE, mode)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn exec_replaces_the_process() {
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "exec_helper", "--nocapture", "--test-threads=1"])
+        .env(EXEC_MODE, "replace")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    // What the test harness printed before the exec, then the shell's lines.
+    let (_, shell) = text.split_once("\npid ").unwrap_or_else(|| panic!("{text}"));
+    let mut lines = shell.lines();
+    // The same process, now the shell: `$$` is the pid std spawned.
+    assert_eq!(lines.next(), Some(pid.to_string().as_str()), "{text}");
+    // 0-2, `ls`'s own directory fd, and the fd given at 5; nothing else (not the fd without
+    // close-on-exec, nor any of the test harness's).
+    let fds: Vec<&str> = lines.collect();
+    assert_eq!(fds, ["0", "1", "2", "3", "5"], "{text}");
+}
+
+#[test]
+fn exec_failing_returns_the_error() {
+    let out = run_exec_helper("fail");
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("exec failed as it should"), "{out:?}");
+}

@@ -390,6 +390,31 @@ impl Command {
         child.wait()
     }
 
+    /// Replaces this process with the program, as `std::os::unix::process::CommandExt::exec`:
+    /// performs every setting of this `Command` (stdio, extra fds, working directory,
+    /// environment, credentials, process group or session, signal mask and dispositions, cgroup,
+    /// `pre_exec` hooks) in this process, then `execve`. The streams not set are inherited. On
+    /// success it does not return; otherwise it returns why the exec (or a step before it)
+    /// failed.
+    ///
+    /// Not returning has the implications of `std::process::exit`: no destructor on any stack
+    /// runs. As with std, the process may be in a "broken state" if this returns: its working
+    /// directory, signal dispositions, credentials, process group and standard streams may have
+    /// changed, and the targets of [`Command::fd`] replaced. Every other fd from 3 up is marked
+    /// close-on-exec (not closed, so nothing anyone owns is closed under them when the exec
+    /// fails), so the program inherits exactly what a spawned child would.
+    ///
+    /// # Kernel support
+    /// Any kernel: `execve` and the steps of a spawned child; the close-on-exec marking with
+    /// `close_range(CLOSE_RANGE_CLOEXEC)` (5.11), else one `fcntl` per fd `/proc/self/fd` lists.
+    ///
+    /// # Errors
+    /// Returns the error (never `Ok`): as [`Command::spawn`] would report it, as an
+    /// [`io::Error`] (an errno is the OS error, as std's `exec` returns it).
+    pub fn exec(&mut self) -> io::Error {
+        self.exec_typed().into()
+    }
+
     /// The program, as `std::process::Command::get_program`: as given to [`Command::new`].
     pub fn get_program(&self) -> &OsStr {
         &self.program

@@ -13,9 +13,91 @@ use crate::error::{Error, Result};
 use crate::sys::SpawnError;
 use crate::{Child, PidFd, Stdio, method, sys};
 
+/// The child's plan for one spawn or exec, and what must stay open until the child has it.
+struct Built {
+    plan: sys::ChildPlan,
+    /// The memory argv and envp point into.
+    strings: Vec<CString>,
+    /// The child's ends of new pipes, and `cgroup.procs`.
+    keep: Vec<OwnedFd>,
+    /// The parent's ends of new pipes, by stream.
+    parents: [Option<OwnedFd>; 3],
+    /// The fds of [`Command::fd`], consumed by the spawn.
+    fds: Vec<(OwnedFd, RawFd)>,
+}
+
 impl Command {
     /// Spawns with `defaults` for the streams not set.
     pub(super) fn spawn_with(&mut self, defaults: [Stdio; 3]) -> Result<Child> {
+        let Built { mut plan, strings, mut keep, parents, fds } = self.build(defaults)?;
+        let own_memory = plan.needs_own_memory();
+        let cgroup = self.cgroup.as_ref().map(|cg| cg.as_raw_fd());
+        let mut method = method::first(own_memory, cgroup);
+        if cgroup.is_some() && !matches!(method, sys::Method::Clone3Cgroup { .. }) {
+            self.cgroup_procs_fallback(&mut plan, &mut keep)?;
+        }
+        let result = loop {
+            let result = sys::spawn_child(&mut plan, method);
+            let next = match &result {
+                Err(SpawnError::Create { errno, .. }) => method::next(method, *errno, own_memory),
+                _ => None,
+            };
+            let Some(next) = next else { break result };
+            if matches!(method, sys::Method::Clone3Cgroup { .. }) {
+                // clone3 missing or denied at spawn time: the child places itself.
+                self.cgroup_procs_fallback(&mut plan, &mut keep)?;
+            }
+            method = next;
+        };
+        drop((strings, keep, fds));
+        match result {
+            Ok((pid, fd)) => {
+                let [stdin, stdout, stderr] = parents;
+                Ok(Child {
+                    pidfd: Some(PidFd::from_owned_unchecked(fd)),
+                    pid,
+                    stdin: stdin.map(ChildStdin::from),
+                    stdout: stdout.map(ChildStdout::from),
+                    stderr: stderr.map(ChildStderr::from),
+                })
+            }
+            Err(SpawnError::Child { errno, child }) => {
+                // A step before or at exec failed: the child exited (127); reap it through its
+                // pidfd (unless that was done already) and report the errno.
+                if let Some((_pid, fd)) = child {
+                    let _ = PidFd::from_owned_unchecked(fd).wait();
+                }
+                Err(self.exec_error(errno))
+            }
+            Err(SpawnError::Create { op, errno }) => Err(Error::os(op, std::io::Error::from_raw_os_error(errno))),
+        }
+    }
+
+    /// [`Command::exec`]: the plan of a spawn with every stream inherited unless set, carried
+    /// out in this process. Returns only on failure.
+    pub(super) fn exec_typed(&mut self) -> Error {
+        let mut built = match self.build([Stdio::Inherit, Stdio::Inherit, Stdio::Inherit]) {
+            Ok(built) => built,
+            Err(e) => return e,
+        };
+        // No clone to place us: this process writes itself into `cgroup.procs`.
+        if let Err(e) = self.cgroup_procs_fallback(&mut built.plan, &mut built.keep) {
+            return e;
+        }
+        let errno = sys::exec_in_place(&mut built.plan);
+        self.exec_error(errno)
+    }
+
+    fn exec_error(&self, errno: i32) -> Error {
+        Error::Exec {
+            program: self.program.to_string_lossy().into_owned(),
+            source: std::io::Error::from_raw_os_error(errno),
+        }
+    }
+
+    /// The child's plan for one spawn or exec, with `defaults` for the streams not set: argv,
+    /// environment and exec candidates ([`Command::prepare`]), the stdio and extra fds, hooks.
+    fn build(&mut self, defaults: [Stdio; 3]) -> Result<Built> {
         // Consumed by this spawn, whatever its outcome: closed in the parent on return.
         let fds = std::mem::take(&mut self.fds);
         let mut keep: Vec<OwnedFd> = Vec::new();
@@ -53,52 +135,7 @@ impl Command {
         if !self.hooks.is_empty() {
             plan.hooks = Some(self.hooks.as_mut_slice() as *mut [sys::Hook]);
         }
-        let own_memory = plan.needs_own_memory();
-        let cgroup = self.cgroup.as_ref().map(|cg| cg.as_raw_fd());
-        let mut method = method::first(own_memory, cgroup);
-        if cgroup.is_some() && !matches!(method, sys::Method::Clone3Cgroup { .. }) {
-            self.cgroup_procs_fallback(&mut plan, &mut keep)?;
-        }
-        let result = loop {
-            let result = sys::spawn_child(&mut plan, method);
-            let next = match &result {
-                Err(SpawnError::Create { errno, .. }) => method::next(method, *errno, own_memory),
-                _ => None,
-            };
-            let Some(next) = next else { break result };
-            if matches!(method, sys::Method::Clone3Cgroup { .. }) {
-                // clone3 missing or denied at spawn time: the child places itself.
-                self.cgroup_procs_fallback(&mut plan, &mut keep)?;
-            }
-            method = next;
-        };
-        drop(strings);
-        drop(keep);
-        let exec_error = |errno| Error::Exec {
-            program: self.program.to_string_lossy().into_owned(),
-            source: std::io::Error::from_raw_os_error(errno),
-        };
-        match result {
-            Ok((pid, fd)) => {
-                let [stdin, stdout, stderr] = parents;
-                Ok(Child {
-                    pidfd: Some(PidFd::from_owned_unchecked(fd)),
-                    pid,
-                    stdin: stdin.map(ChildStdin::from),
-                    stdout: stdout.map(ChildStdout::from),
-                    stderr: stderr.map(ChildStderr::from),
-                })
-            }
-            Err(SpawnError::Child { errno, child }) => {
-                // A step before or at exec failed: the child exited (127); reap it through its
-                // pidfd (unless that was done already) and report the errno.
-                if let Some((_pid, fd)) = child {
-                    let _ = PidFd::from_owned_unchecked(fd).wait();
-                }
-                Err(exec_error(errno))
-            }
-            Err(SpawnError::Create { op, errno }) => Err(Error::os(op, std::io::Error::from_raw_os_error(errno))),
-        }
+        Ok(Built { plan, strings, keep, parents, fds })
     }
 
     /// Opens `cgroup.procs` of the target cgroup for the child to write itself into.

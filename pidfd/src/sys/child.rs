@@ -79,6 +79,13 @@ pub(super) struct PathPlan {
     pub(super) keep: Vec<RawFd>,
     /// Do not use `close_range` in the child (the fault seam: kernels before 5.9).
     pub(super) no_close_range: bool,
+    /// `Command::exec`: the steps run in this very process, which keeps its fd table, so
+    /// sources are lifted to free numbers only (`F_DUPFD_CLOEXEC`, recorded in `lifted`) and the
+    /// fds not kept are marked close-on-exec rather than closed (a failed exec leaves every fd
+    /// someone owns open).
+    pub(super) in_place: bool,
+    /// Where each source was lifted (`in_place` only), written by the steps.
+    pub(super) lifted: Box<[AtomicI32]>,
 }
 
 impl ChildPlan {
@@ -138,6 +145,9 @@ impl ChildPlan {
         keep.sort_unstable();
         self.path.keep = keep;
         self.path.no_close_range = super::fault::check(super::Call::CloseRange).is_err();
+        if self.path.in_place {
+            self.path.lifted = self.fd_map.iter().map(|_| AtomicI32::new(-1)).collect();
+        }
         self.path.mask = match &self.sigmask {
             Some(sigs) => {
                 let mut set = [0; size_of::<KernelSigset>() / 8];
@@ -159,6 +169,7 @@ impl ChildPlan {
 }
 
 const CLOSE_RANGE_UNSHARE: u32 = 2;
+const CLOSE_RANGE_CLOEXEC: u32 = 4;
 
 /// One more than the highest signal number (`_NSIG + 1`): 64 signals, 128 on MIPS.
 const NSIG: i32 = size_of::<KernelSigset>() as i32 * 8 + 1;
@@ -168,7 +179,8 @@ const NSIG: i32 = size_of::<KernelSigset>() as i32 * 8 + 1;
 ///
 /// # Safety
 /// Must run in a freshly created child (vfork or fork-like) of a process whose `plan` is
-/// valid, with every signal blocked.
+/// valid, with every signal blocked; or, for `Command::exec` (`plan.path.in_place`), in the
+/// process itself, with every signal of the calling thread blocked.
 pub(super) unsafe fn child_exec(plan: &ChildPlan) -> i32 {
     let mut report = plan.path.report.unwrap_or(-1);
     // SAFETY: same contract as ours.
@@ -259,10 +271,18 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> Result<std::conve
         *report = to;
     }
     for (i, &(src, _)) in plan.fd_map.iter().enumerate() {
-        lift(src, path.lift_base.saturating_add(i as RawFd))?;
+        if path.in_place {
+            // Our own process's table: the lowest free number above the plan's fds, never a
+            // number someone else owns.
+            // SAFETY: fds of our own table.
+            let fd = unsafe { raw::dupfd_cloexec(src, path.lift_base) }?;
+            path.lifted[i].store(fd, Ordering::Relaxed);
+        } else {
+            lift(src, path.lift_base.saturating_add(i as RawFd))?;
+        }
     }
     for (i, &(_, dst)) in plan.fd_map.iter().enumerate() {
-        let tmp = path.lift_base + i as RawFd;
+        let tmp = if path.in_place { path.lifted[i].load(Ordering::Relaxed) } else { path.lift_base + i as RawFd };
         // SAFETY: fds of our own table.
         unsafe {
             raw::dup3(tmp, dst, 0)?;
@@ -281,7 +301,7 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> Result<std::conve
     }
     // Only 0-2, the mapped targets and the (close-on-exec) report fd stay: sources, pipes of
     // other children and every fd without close-on-exec are closed, on every path.
-    close_all_but(&path.keep, path.no_close_range)?;
+    close_all_but(&path.keep, path.no_close_range, path.in_place)?;
     if let Some(groups) = &plan.groups {
         // SAFETY: `groups` is a live Vec of the plan.
         unsafe { raw::setgroups(groups.as_ptr(), groups.len()) }?;
@@ -354,16 +374,27 @@ fn null_onto(mode: libc::c_int, targets: &[RawFd]) -> Result<(), i32> {
 /// `/proc/self/fd`, read with `getdents64` into a stack buffer. Without `/proc` either: every
 /// number below the larger of the `RLIMIT_NOFILE` limits (no fd at or above the hard limit can
 /// exist unless the process lowered its own hard limit below an fd it held; SECURITY.md).
-fn close_all_but(keep: &[RawFd], no_close_range: bool) -> Result<(), i32> {
-    if !no_close_range && close_gaps(keep).is_ok() {
+/// `mark_only` (`Command::exec`): marks them close-on-exec instead (`CLOSE_RANGE_CLOEXEC`,
+/// 5.11, else `F_SETFD`), so the exec closes them and a failed exec leaves them open.
+fn close_all_but(keep: &[RawFd], no_close_range: bool, mark_only: bool) -> Result<(), i32> {
+    if !no_close_range && close_gaps(keep, mark_only).is_ok() {
         return Ok(());
     }
+    let close = |fd: RawFd| {
+        if mark_only {
+            // SAFETY: an fd of our own table (EBADF for numbers not open).
+            unsafe { raw::set_cloexec(fd) }
+        } else {
+            // SAFETY: closing an fd of our own table (EBADF for numbers not open).
+            unsafe { raw::close(fd) }
+        }
+    };
     let kept = |fd: RawFd| fd < 3 || keep.binary_search(&fd).is_ok();
     let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
     // SAFETY: NUL-terminated literal path; the fd is ours.
     let dir = unsafe { raw::open(c"/proc/self/fd".as_ptr(), flags) };
     if let Ok(dir) = dir {
-        let listed = close_listed(dir, &kept);
+        let listed = close_listed(dir, &kept, &close);
         // SAFETY: our own directory fd.
         unsafe { raw::close(dir) };
         return listed;
@@ -371,29 +402,30 @@ fn close_all_but(keep: &[RawFd], no_close_range: bool) -> Result<(), i32> {
     let (soft, hard) = raw::nofile_limits()?;
     let top = soft.max(hard).min(i32::MAX as u64) as RawFd;
     for fd in (3..top).filter(|&fd| !kept(fd)) {
-        // SAFETY: closing an fd of our own table (EBADF for numbers not open).
-        unsafe { raw::close(fd) };
+        close(fd);
     }
     Ok(())
 }
 
-/// `close_range` over every gap between the kept fds, and above the last.
-fn close_gaps(keep: &[RawFd]) -> Result<(), i32> {
+/// `close_range` over every gap between the kept fds, and above the last (`mark_only`:
+/// `CLOSE_RANGE_CLOEXEC`, 5.11).
+fn close_gaps(keep: &[RawFd], mark_only: bool) -> Result<(), i32> {
+    let flags = if mark_only { CLOSE_RANGE_CLOEXEC } else { 0 };
     let mut lo: u32 = 3;
     for &k in keep {
         let k = k as u32;
         if k > lo {
-            // SAFETY: closing fds of our own (unshared) table.
-            unsafe { raw::close_range(lo, k - 1, 0) }?;
+            // SAFETY: closing (or marking) fds of our own table.
+            unsafe { raw::close_range(lo, k - 1, flags) }?;
         }
         lo = lo.max(k + 1);
     }
     // SAFETY: as above.
-    unsafe { raw::close_range(lo, !0, 0) }
+    unsafe { raw::close_range(lo, !0, flags) }
 }
 
-/// Closes each fd that `/proc/self/fd` (open as `dir`) lists and `kept` does not keep.
-fn close_listed(dir: RawFd, kept: &dyn Fn(RawFd) -> bool) -> Result<(), i32> {
+/// Closes (`close`) each fd that `/proc/self/fd` (open as `dir`) lists and `kept` does not keep.
+fn close_listed(dir: RawFd, kept: &dyn Fn(RawFd) -> bool, close: &dyn Fn(RawFd)) -> Result<(), i32> {
     let mut buf = [0u8; 2048];
     loop {
         // SAFETY: `buf` is writable for its length.
@@ -420,8 +452,7 @@ fn close_listed(dir: RawFd, kept: &dyn Fn(RawFd) -> bool) -> Result<(), i32> {
                 digits += 1;
             }
             if digits > 0 && fd <= i64::from(i32::MAX) && fd as RawFd != dir && !kept(fd as RawFd) {
-                // SAFETY: closing an fd of our own table.
-                unsafe { raw::close(fd as RawFd) };
+                close(fd as RawFd);
             }
             at += reclen;
         }

@@ -150,6 +150,20 @@ pub(crate) fn spawn_child(plan: &mut ChildPlan, method: Method) -> Result<(i32, 
     result
 }
 
+/// `Command::exec`: the child's steps in this very process, then `execve`. Returns the errno of
+/// the step that failed; the calling thread's signal mask is restored, and everything else the
+/// steps changed stays changed, as std's `exec` documents (stdio, working directory, signal
+/// dispositions, credentials, process group; the other fds only marked close-on-exec).
+pub(crate) fn exec_in_place(plan: &mut ChildPlan) -> i32 {
+    let old = block_all_signals();
+    plan.finish(PathPlan { in_place: true, ..PathPlan::default() }, old);
+    // SAFETY: `child_exec`'s contract in its in-place form: a valid plan built for this
+    // process, every signal blocked, no report socket.
+    let errno = unsafe { child_exec(plan) };
+    restore_signals(&old);
+    errno
+}
+
 /// `CLONE_PIDFD` for `clone`, or 0 where the fault seam plays a kernel before 5.2, which
 /// ignores the flag.
 fn pidfd_flag() -> u64 {

@@ -100,6 +100,19 @@ pub(crate) unsafe fn dup3(old: RawFd, new: RawFd, flags: i32) -> Result<(), i32>
     check(unsafe { libc::syscall(libc::SYS_dup3, old, new, flags) }).map(drop)
 }
 
+/// `fcntl(fd, F_DUPFD_CLOEXEC, min)`: a close-on-exec copy of `fd` at the lowest free number
+/// from `min` up.
+pub(crate) unsafe fn dupfd_cloexec(fd: RawFd, min: RawFd) -> Result<RawFd, i32> {
+    // SAFETY: fd numbers of the caller's table; no memory is passed.
+    check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_DUPFD_CLOEXEC, min) }).map(|fd| fd as RawFd)
+}
+
+/// `fcntl(fd, F_SETFD, FD_CLOEXEC)`.
+pub(crate) unsafe fn set_cloexec(fd: RawFd) {
+    // SAFETY: an fd number of the caller's table (EBADF for one not open); no memory is passed.
+    let _ = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+}
+
 /// `close_range(first, last, flags)` (5.9; `CLOSE_RANGE_UNSHARE` 5.9).
 pub(crate) unsafe fn close_range(first: u32, last: u32, flags: u32) -> Result<(), i32> {
     // SAFETY: closes fds of the caller's table.

@@ -26,7 +26,8 @@
 //! * present: the host's answer for the probes that need none of those calls:
 //!   `clone_pidfd` (a `clone(CLONE_PIDFD)` child), `waitid_pidfd` and
 //!   `setns_pidfd` (the pidfd of such a child, reaped), `process_madvise` and
-//!   `process_mrelease` (a bad fd), `so_peerpidfd` (a socket pair).
+//!   `process_mrelease` (a bad fd), `so_peerpidfd` (a socket pair), and the nsfs
+//!   ioctls (`ns_*`: our own `/proc/thread-self/ns` files).
 //!
 //! The test suite skips, with the reason, a test that needs a feature listed
 //! in `PIDFD_TEST_DENIED`; everything built on `pidfd::Command` (the vfork
@@ -144,12 +145,18 @@ mod tests {
         assert_eq!(
             e.present,
             strs(&[
+                "ns_hierarchy",
+                "ns_type",
+                "ns_owner_uid",
                 "clone_pidfd",
                 "waitid_pidfd",
                 "setns_pidfd",
                 "process_madvise",
                 "process_mrelease",
-                "so_peerpidfd"
+                "so_peerpidfd",
+                "ns_pid_translation",
+                "ns_mount_id",
+                "ns_id"
             ])
         );
         let absent = ["clone3", "clone_into_cgroup", "clone_autoreap"];
@@ -163,7 +170,18 @@ mod tests {
         assert!(e.denied.contains(&"pidfd_self".to_owned()) && e.denied.contains(&"pidfs_root".to_owned()));
         // A refused probe is refused whatever the host has; a host without SO_PEERPIDFD lacks it.
         let old = Profile::ContainerEperm.expectation(&cfg, Version(5, 10));
-        assert_eq!(old.present, strs(&["clone_pidfd", "waitid_pidfd", "setns_pidfd", "process_madvise"]));
+        assert_eq!(
+            old.present,
+            strs(&[
+                "ns_hierarchy",
+                "ns_type",
+                "ns_owner_uid",
+                "clone_pidfd",
+                "waitid_pidfd",
+                "setns_pidfd",
+                "process_madvise"
+            ])
+        );
         assert_eq!(old.denied, e.denied);
         // Older kernels answer ENOSYS/EINVAL/ENOTTY: nothing is denied.
         let k = Profile::Kernel(Version(5, 4)).expectation(&cfg, Version(6, 18));

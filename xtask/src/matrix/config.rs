@@ -354,11 +354,12 @@ mod tests {
         let c = load().unwrap();
         // The features come from pidfd's table (`features --facts`).
         let since = |f: &Fact| (f.name.clone(), f.since);
-        assert_eq!(c.features.0.len(), 26);
-        assert_eq!(since(&c.features.0[0]), ("pidfd_send_signal".to_owned(), Version(5, 1)));
+        assert_eq!(c.features.0.len(), 32);
+        assert_eq!(since(&c.features.0[0]), ("ns_hierarchy".to_owned(), Version(4, 9)));
+        assert_eq!(since(&c.features.0[3]), ("pidfd_send_signal".to_owned(), Version(5, 1)));
         assert_eq!(c.features.0.last().map(since), Some(("clone_autoreap".to_owned(), Version(7, 1))));
         // Table order, not sorted: the matrix's columns and `pidfd::features()` follow it.
-        assert_eq!(c.features.names()[2..4], ["pidfd_open", "clone3"]);
+        assert_eq!(c.features.names()[5..7], ["pidfd_open", "clone3"]);
         assert_eq!(c.features.get("get_info").map(since), Some(("get_info".to_owned(), Version(6, 13))));
         let info_exit = c.features.get("info_exit").unwrap();
         assert_eq!(

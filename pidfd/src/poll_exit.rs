@@ -73,11 +73,7 @@ impl PidFd {
             return Ok(ExitPoll::Exited(status));
         }
         let collected = {
-            let _guard = match self.reaping.try_lock() {
-                Ok(g) => g,
-                Err(std::sync::TryLockError::WouldBlock) => return Ok(ExitPoll::Busy),
-                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            };
+            let Some(_guard) = self.lock_reaping(false) else { return Ok(ExitPoll::Busy) };
             self.wait_locked(WaitOptions::EXITED | WaitOptions::NOHANG, None, true)
         };
         match collected {

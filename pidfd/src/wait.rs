@@ -187,19 +187,23 @@ impl PidFd {
         if wants_exit && let Some(status) = self.remembered() {
             return Ok(Some(WaitEvent::Exited(status)));
         }
-        let nohang = options.contains(WaitOptions::NOHANG);
         // A blocking wait holds the lock, so a concurrent try_wait answers "not yet" rather than
         // racing the reap (and two blocking waits take turns; the second finds the status).
-        let _guard = if nohang {
-            match self.reaping.try_lock() {
-                Ok(g) => g,
-                Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
-                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            }
-        } else {
-            self.reaping.lock().unwrap_or_else(|p| p.into_inner())
-        };
+        let Some(_guard) = self.lock_reaping(!options.contains(WaitOptions::NOHANG)) else { return Ok(None) };
         self.wait_locked(options, rusage, exit_info)
+    }
+
+    /// This `PidFd`'s reaping lock: waiting for it (`block`), else `None` while another caller
+    /// holds it. A poisoned lock is taken all the same (it guards no data).
+    pub(crate) fn lock_reaping(&self, block: bool) -> Option<std::sync::MutexGuard<'_, ()>> {
+        if block {
+            return Some(self.reaping.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+        match self.reaping.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        }
     }
 
     /// [`PidFd::wait_inner`] once this `PidFd`'s reaping lock is held.

@@ -3,9 +3,9 @@
 //! issues 3 and 4.
 //!
 //! ```text
-//! cargo bench -p pidfd --features bench-internals                      # every row, ~2 min
-//! PIDFD_BENCH_QUICK=1 cargo bench -p pidfd --features bench-internals  # shorter, ~40 s
-//! cargo bench -p pidfd --features bench-internals --bench vs_raw -- --quick spawn
+//! cargo bench -p pidfd-core --features bench-internals                      # every row, ~2 min
+//! PIDFD_BENCH_QUICK=1 cargo bench -p pidfd-core --features bench-internals  # shorter, ~40 s
+//! cargo bench -p pidfd-core --features bench-internals --bench vs_raw -- --quick spawn
 //! ```
 //!
 //! (`--quick` and the group filters `calls` / `spawn` go after `--bench vs_raw --`: without
@@ -398,5 +398,5 @@ fn smoke() {
     }
     let mut w = Worker::start("fds", 10);
     assert!(w.run(Variant::Ours, 1) > 0.0);
-    println!("vs_raw smoke: every path works (run `cargo bench -p pidfd --features bench-internals` to measure)");
+    println!("vs_raw smoke: every path works (run `cargo bench -p pidfd-core --features bench-internals` to measure)");
 }

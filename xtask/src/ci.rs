@@ -104,7 +104,7 @@ fn cross_check() -> Result<(), String> {
             "-p",
             "pidfd-sys",
             "-p",
-            "pidfd",
+            "pidfd-core",
             "-p",
             "pidfd-ns",
             "--target",
@@ -157,7 +157,7 @@ pub(crate) fn ensure_nightly(components: &[&str]) -> Result<(), String> {
 /// The `nightly` feature of `pidfd` (std's unstable `PidFd` conversions).
 fn nightly() -> Result<(), String> {
     ensure_nightly(&[])?;
-    run(Command::new("cargo").args(["+nightly", "check", "--quiet", "-p", "pidfd", "--features", "nightly"]))
+    run(Command::new("cargo").args(["+nightly", "check", "--quiet", "-p", "pidfd-core", "--features", "nightly"]))
 }
 
 /// Miri runs the pure code: the `/proc` parsers and the wait-status decoder of `pidfd`, the
@@ -172,7 +172,7 @@ fn miri() -> Result<(), String> {
             .env("MIRIFLAGS", "-Zmiri-strict-provenance"))
     };
     miri(&["-p", "pidfd-sys", "--lib"])?;
-    miri(&["-p", "pidfd", "--lib", "--", "parse::", "info::"])
+    miri(&["-p", "pidfd-core", "--lib", "--", "parse::", "info::"])
 }
 
 /// The invariants of ARCHITECTURE.md that a grep can check.

@@ -23,10 +23,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[path = "it/support.rs"]
 mod support;
 
-#[allow(dead_code)]
-#[path = "../../pidfd/tests/common/fd_table.rs"]
-mod fd_table;
 use fd_table::{fd_table, inherited, leaves_no_fd, serial};
+use test_support::fd_table;
 
 #[allow(dead_code)]
 #[path = "it/sys.rs"]

@@ -52,3 +52,10 @@ pub fn setns(fd: BorrowedFd<'_>, nstype: i32) -> io::Result<()> {
 pub mod fault {
     pub use crate::sys::fault::*;
 }
+
+/// The kernel matrix's feature contract for tests (`require`: skip saying why, or fail where
+/// the matrix's row says the kernel has the feature): this crate's unit tests, `pidfd-ns`'s unit
+/// tests and the workspace's `test-support` crate use it (`test-util` feature).
+#[cfg(any(test, feature = "test-util"))]
+#[path = "require.rs"]
+pub mod require;

@@ -22,10 +22,8 @@ use pidfd::{
 #[path = "it/support.rs"]
 mod support;
 
-#[allow(dead_code)]
-#[path = "common/fd_table.rs"]
-mod fd_table;
 use fd_table::{fd_table, inherited, leaves_no_fd, serial};
+use test_support::fd_table;
 
 fn dev_null() -> OwnedFd {
     std::fs::File::open("/dev/null").unwrap().into()

@@ -23,8 +23,7 @@ mod support;
 
 use support::require;
 
-#[path = "common/sampler.rs"]
-mod sampler;
+use test_support::sampler;
 
 use sampler::Sampler;
 

@@ -1,10 +1,8 @@
-use pidfd::{Feature, PidFd, Support};
+use pidfd::PidFd;
 
 // The matrix's feature contract, shared by every crate's tests.
-#[allow(dead_code, unused_imports)]
-#[path = "../../../pidfd/tests/common/require.rs"]
-mod require;
-pub(crate) use require::*;
+#[allow(unused_imports)]
+pub(crate) use test_support::require::*;
 
 /// A current-thread runtime with I/O and timers.
 pub(crate) fn rt() -> tokio::runtime::Runtime {

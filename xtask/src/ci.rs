@@ -1,6 +1,7 @@
 //! `cargo xtask ci`: the whole gate, stopping at the first failure.
 //!
-//! fmt, clippy, docs, the architecture invariants (tidy), the tests, the cross-architecture
+//! fmt, clippy, docs, the architecture invariants (tidy), the packages (`cargo package`
+//! verified, `cargo publish --dry-run`; `release.rs`), the tests, the cross-architecture
 //! checks, the nightly feature, Miri, the library tests under AddressSanitizer and
 //! ThreadSanitizer (zero reports; see `sanitize.rs` for what each leaves out and why), and the
 //! kernel matrix. Whatever a fresh machine lacks (rustup targets; nightly components; QEMU and
@@ -38,6 +39,8 @@ pub(crate) fn ci(args: &[String]) -> Result<(), String> {
     step("doc", || run(cargo().args(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings")))?;
     step("tidy", || tidy(&root))?;
     step("msrv", msrv)?;
+    step("package", crate::release::package)?;
+    step("publish --dry-run", crate::release::publish_dry_run)?;
     step("test", || run(cargo().args(["test", "--workspace", "--all-targets"])))?;
     step("doctest", || run(cargo().args(["test", "--workspace", "--doc"])))?;
     step("cross-check", cross_check)?;

@@ -4,10 +4,12 @@
 //! - `kernel-matrix [--kernel PATH]... [--only LABEL]...`: the test suite under real kernels in QEMU.
 //! - `emulate --kernel 5.4 -- CMD...`: run a command as an older kernel would answer it (seccomp).
 //! - `sanitizers [address|thread]...`: the library tests under ASan and TSan (nightly).
+//! - `package`, `publish-dry-run`: the gate's packaging steps alone (`release.rs`).
 
 mod ci;
 mod emulate;
 mod matrix;
+mod release;
 mod sanitize;
 
 fn main() {
@@ -17,7 +19,9 @@ fn main() {
         Some("kernel-matrix") => matrix::kernel_matrix(&args[1..]),
         Some("emulate") => emulate::emulate(&args[1..]),
         Some("sanitizers") => sanitize::sanitizers(&args[1..]),
-        _ => Err("usage: cargo xtask <ci|kernel-matrix|emulate|sanitizers> [args]".to_owned()),
+        Some("package") => release::package(),
+        Some("publish-dry-run") => release::publish_dry_run(),
+        _ => Err("usage: cargo xtask <ci|kernel-matrix|emulate|sanitizers|package|publish-dry-run> [args]".to_owned()),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e}");

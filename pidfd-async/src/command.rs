@@ -105,6 +105,8 @@ impl From<std::fs::File> for Stdio {
 }
 
 /// The child reads from this pipe.
+#[cfg(has_io_pipe)]
+#[clippy::msrv = "1.87"]
 impl From<std::io::PipeReader> for Stdio {
     fn from(p: std::io::PipeReader) -> Stdio {
         Stdio::from(OwnedFd::from(p))
@@ -112,6 +114,8 @@ impl From<std::io::PipeReader> for Stdio {
 }
 
 /// The child writes into this pipe.
+#[cfg(has_io_pipe)]
+#[clippy::msrv = "1.87"]
 impl From<std::io::PipeWriter> for Stdio {
     fn from(p: std::io::PipeWriter) -> Stdio {
         Stdio::from(OwnedFd::from(p))

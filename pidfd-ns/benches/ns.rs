@@ -50,7 +50,7 @@ fn pair(name: &str, a: &mut dyn FnMut(), b: &mut dyn FnMut(), target: Option<f64
     for round in 0..ROUNDS {
         let (mut da, mut db) = (Duration::ZERO, Duration::ZERO);
         for sub in 0..SUB_BLOCKS {
-            if (round as u32 + sub).is_multiple_of(2) {
+            if (round as u32 + sub) % 2 == 0 {
                 da += time_block(a, na);
                 db += time_block(b, nb);
             } else {

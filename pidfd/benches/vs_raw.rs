@@ -234,11 +234,8 @@ fn spawns(cfg: &Config, rows: &mut Vec<Row>) {
     for (name, w) in ["plain", "memory", "fds"].iter().zip(&workers) {
         println!("worker {name}: {}", w.description);
     }
-    let mem = if cfg.mem_mib.is_multiple_of(1024) {
-        format!("{} GiB", cfg.mem_mib / 1024)
-    } else {
-        format!("{} MiB", cfg.mem_mib)
-    };
+    let mem =
+        if cfg.mem_mib % 1024 == 0 { format!("{} GiB", cfg.mem_mib / 1024) } else { format!("{} MiB", cfg.mem_mib) };
     let fds = cfg.fds;
     let all = cfg.spawn_rounds;
     let few = if cfg.quick { 5 } else { 11 };
@@ -321,7 +318,7 @@ fn spawns(cfg: &Config, rows: &mut Vec<Row>) {
             let (mut ta, mut tb) = (Vec::new(), Vec::new());
             for p in 0..pairs as usize {
                 let mut run = |(w, v): (usize, Variant)| workers[w].run(v, 1);
-                if (round + j + p).is_multiple_of(2) {
+                if (round + j + p) % 2 == 0 {
                     ta.push(run(r.a));
                     tb.push(run(r.b));
                 } else {

@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
-use std::io::{PipeReader, PipeWriter, Read};
+use std::io::Read;
+#[cfg(has_io_pipe)]
+use std::io::{PipeReader, PipeWriter};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -80,6 +82,8 @@ impl From<std::fs::File> for Stdio {
 
 /// [`Stdio::Fd`] of a pipe end: the pipe of another child ([`Child::stdin`], `stdout`,
 /// `stderr`), or one of [`std::io::pipe`].
+#[cfg(has_io_pipe)]
+#[clippy::msrv = "1.87"]
 impl From<PipeReader> for Stdio {
     fn from(p: PipeReader) -> Stdio {
         Stdio::Fd(p.into())
@@ -88,6 +92,8 @@ impl From<PipeReader> for Stdio {
 
 /// [`Stdio::Fd`] of a pipe end: the pipe of another child ([`Child::stdin`], `stdout`,
 /// `stderr`), or one of [`std::io::pipe`].
+#[cfg(has_io_pipe)]
+#[clippy::msrv = "1.87"]
 impl From<PipeWriter> for Stdio {
     fn from(p: PipeWriter) -> Stdio {
         Stdio::Fd(p.into())

@@ -9,7 +9,7 @@ use crate::{PidFd, sys};
 
 struct Reaper {
     pending: Mutex<Vec<PidFd>>,
-    wake: std::io::PipeWriter,
+    wake: std::fs::File,
 }
 
 static REAPER: OnceLock<Option<Reaper>> = OnceLock::new();
@@ -27,7 +27,7 @@ pub(crate) fn adopt(fd: PidFd) {
 }
 
 fn start() -> Option<Reaper> {
-    let (mut rx, wake) = std::io::pipe().ok()?;
+    let (mut rx, wake) = sys::pipe().ok()?;
     std::thread::Builder::new()
         .name("pidfd-reaper".into())
         .spawn(move || {

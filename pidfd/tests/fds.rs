@@ -370,9 +370,7 @@ fn every_library_fd_is_close_on_exec() {
         alive.push(Box::new(fd));
     }
     alive.push(Box::new(me.try_clone().unwrap()));
-    if let Ok(id) = me.id()
-        && let Ok(fd) = PidFd::open_by_id(id, OpenFlags::empty())
-    {
+    if let Ok(fd) = me.id().and_then(|id| PidFd::open_by_id(id, OpenFlags::empty())) {
         alive.push(Box::new(fd));
     }
     if let Ok(fd) = me.get_fd(0) {

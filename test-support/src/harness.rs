@@ -142,7 +142,7 @@ fn run_case(name: &str) -> (bool, String, String, String) {
         status
     });
     let hung = rx.recv_timeout(CASE_TIMEOUT).is_err();
-    if hung && let Some(fd) = &pidfd {
+    if let Some(fd) = pidfd.as_ref().filter(|_| hung) {
         let _ = fd.signal_process_group(libc::SIGKILL);
         let _ = fd.kill();
     }

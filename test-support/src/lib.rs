@@ -15,6 +15,19 @@ pub mod harness;
 pub mod reuse_lab;
 pub mod sampler;
 
+/// A close-on-exec pipe (`pipe2(O_CLOEXEC)`): (read end, write end). `std::io::pipe` is Rust
+/// 1.87; the crates' MSRV is 1.85.
+pub fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` has room for the two fds pipe2 writes.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(r, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: both fds were just created and are owned by nobody else.
+    let [r, w] = fds.map(|fd| std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }));
+    (r, w)
+}
+
 /// The kernel matrix's feature contract: `require`, `require_all`, `self_pidfd`,
 /// `under_matrix`, `expected`, `denied`.
 pub mod require {

@@ -13,7 +13,7 @@
 //! lab needs a single-threaded process to create a user namespace and to fork).
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use pidfd::{Feature, OpenFlags, PidFd};
 
@@ -143,11 +143,8 @@ fn as_init(owner: Owner, body: fn()) {
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two fds.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0, "{}", std::io::Error::last_os_error());
-    // SAFETY: both fds were just created and are owned by nobody else.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    let (r, w) = crate::pipe();
+    (r.into(), w.into())
 }
 
 /// Waits for our child `pid` (plain `waitpid`) and returns its raw wait status.

@@ -38,7 +38,7 @@ pub(crate) fn ci(args: &[String]) -> Result<(), String> {
     step("clippy", || run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])))?;
     step("doc", || run(cargo().args(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings")))?;
     step("tidy", || tidy(&root))?;
-    step("msrv", msrv)?;
+    step("msrv (Debian's rustc)", crate::release::msrv)?;
     step("package", crate::release::package)?;
     step("publish --dry-run", crate::release::publish_dry_run)?;
     step("test", || run(cargo().args(["test", "--workspace", "--all-targets"])))?;
@@ -116,22 +116,6 @@ fn cross_check() -> Result<(), String> {
         println!("    {target}: ok");
     }
     Ok(())
-}
-
-/// The declared `rust-version` is checked with that toolchain where the machine has it.
-fn msrv() -> Result<(), String> {
-    let manifest = std::fs::read_to_string("Cargo.toml").map_err(|e| e.to_string())?;
-    let version = manifest
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("rust-version = "))
-        .map(|v| v.trim_matches('"').to_owned())
-        .ok_or("no rust-version in [workspace.package]")?;
-    let toolchain = format!("{version}.0");
-    let listed = Command::new("rustup").args(["toolchain", "list"]).output().map_err(|e| e.to_string())?;
-    if !String::from_utf8_lossy(&listed.stdout).lines().any(|l| l.starts_with(&toolchain)) {
-        run(Command::new("rustup").args(["toolchain", "install", "--profile", "minimal", &toolchain]))?;
-    }
-    run(Command::new("cargo").arg(format!("+{toolchain}")).args(["check", "--quiet", "--workspace", "--all-targets"]))
 }
 
 /// Installs the nightly toolchain (and `components`) where missing.

@@ -4,7 +4,7 @@
 //! - `kernel-matrix [--kernel PATH]... [--only LABEL]...`: the test suite under real kernels in QEMU.
 //! - `emulate --kernel 5.4 -- CMD...`: run a command as an older kernel would answer it (seccomp).
 //! - `sanitizers [address|thread]...`: the library tests under ASan and TSan (nightly).
-//! - `package`, `publish-dry-run`: the gate's packaging steps alone (`release.rs`).
+//! - `package`, `publish-dry-run`, `msrv`: the gate's release steps alone (`release.rs`).
 
 mod ci;
 mod emulate;
@@ -19,9 +19,19 @@ fn main() {
         Some("kernel-matrix") => matrix::kernel_matrix(&args[1..]),
         Some("emulate") => emulate::emulate(&args[1..]),
         Some("sanitizers") => sanitize::sanitizers(&args[1..]),
-        Some("package") => release::package(),
-        Some("publish-dry-run") => release::publish_dry_run(),
-        _ => Err("usage: cargo xtask <ci|kernel-matrix|emulate|sanitizers|package|publish-dry-run> [args]".to_owned()),
+        Some(cmd @ ("package" | "publish-dry-run" | "msrv")) => {
+            let root = ci::workspace_root();
+            std::env::set_current_dir(&root).map_err(|e| format!("cd {}: {e}", root.display())).and_then(|()| match cmd
+            {
+                "package" => release::package(),
+                "publish-dry-run" => release::publish_dry_run(),
+                _ => release::msrv(),
+            })
+        }
+        _ => {
+            Err("usage: cargo xtask <ci|kernel-matrix|emulate|sanitizers|package|publish-dry-run|msrv> [args]"
+                .to_owned())
+        }
     };
     if let Err(e) = result {
         eprintln!("xtask: {e}");

@@ -79,3 +79,82 @@ pub(crate) fn publish_dry_run() -> Result<(), String> {
     with_packages(&mut cmd, &packages);
     run(&mut cmd)
 }
+
+/// Debian's own Rust: bookworm's `rustc-web` / `cargo-web` (Debian 13's `rustc` / `cargo` are
+/// the same 1.85). Both install `/usr/bin/rustc`, `/usr/bin/rustdoc` and `/usr/bin/cargo`.
+const DEBIAN_RUST: &[&str] = &["rustc-web", "cargo-web"];
+const DEBIAN_CARGO: &str = "/usr/bin/cargo";
+const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
+const DEBIAN_RUSTDOC: &str = "/usr/bin/rustdoc";
+
+/// The `rust-version` of `[workspace.package]`.
+fn declared_msrv() -> Result<String, String> {
+    let manifest = std::fs::read_to_string("Cargo.toml").map_err(|e| e.to_string())?;
+    let table: toml::Table = toml::from_str(&manifest).map_err(|e| format!("Cargo.toml: {e}"))?;
+    table
+        .get("workspace")
+        .and_then(|w| w.get("package"))
+        .and_then(|p| p.get("rust-version"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| "no rust-version in [workspace.package]".to_owned())
+}
+
+/// The version `rustc --version` reports (`1.85.0`), if it runs.
+fn rustc_version(rustc: &str) -> Option<String> {
+    let out = Command::new(rustc).arg("--version").output().ok()?;
+    String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1).map(str::to_owned)
+}
+
+/// The declared MSRV, proven with a real compiler of that version that a distribution ships:
+/// Debian's (installed by apt as root on a fresh machine, as the kernel matrix's QEMU is), which
+/// builds and tests the library crates in `target/msrv`, apart from the toolchain's builds.
+pub(crate) fn msrv() -> Result<(), String> {
+    let declared = declared_msrv()?;
+    if rustc_version(DEBIAN_RUSTC).is_none_or(|v| !v.starts_with(&format!("{declared}."))) {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(format!(
+                "need Debian's Rust {declared} in /usr/bin (on bookworm: apt-get install --no-install-recommends \
+                 {}), or run as root so the xtask can",
+                DEBIAN_RUST.join(" ")
+            ));
+        }
+        let dir = crate::ci::workspace_root().join("target/msrv/apt");
+        // bookworm-security carries a newer rustc-web (for Firefox and Chromium): pin the
+        // declared version's (bookworm's own), above 1000 so it also replaces a newer one.
+        let pin = format!(
+            "Package: rustc-web cargo-web libstd-rust-web-dev libstd-rust-web-*\nPin: version {declared}.*\nPin-Priority: 1001\n"
+        );
+        let ours = |p: &str| p.contains("rust") || p.starts_with("cargo");
+        crate::matrix::apt::install_host_packages(DEBIAN_RUST, None, &dir, &ours, &pin)?;
+    }
+    let found = rustc_version(DEBIAN_RUSTC).ok_or(format!("{DEBIAN_RUSTC} does not run"))?;
+    if !found.starts_with(&format!("{declared}.")) {
+        return Err(format!("{DEBIAN_RUSTC} is {found}, but rust-version says {declared}"));
+    }
+    // rustup's proxies must still come first on PATH: the other steps run `cargo +nightly`.
+    let on_path = Command::new("sh").args(["-c", "command -v cargo"]).output().map_err(|e| e.to_string())?;
+    if String::from_utf8_lossy(&on_path.stdout).trim() == DEBIAN_CARGO {
+        return Err(format!("{DEBIAN_CARGO} (Debian's) shadows rustup's cargo on PATH; put ~/.cargo/bin first"));
+    }
+    println!("    Debian's rustc {found} ({DEBIAN_RUSTC}), cargo {DEBIAN_CARGO}");
+    let libraries = publishable()?;
+    let debian_cargo = |args: &[&str]| {
+        let mut cmd = Command::new(DEBIAN_CARGO);
+        cmd.args(args)
+            .args(["--locked", "--target-dir", "target/msrv"])
+            .env("RUSTC", DEBIAN_RUSTC)
+            .env("RUSTDOC", DEBIAN_RUSTDOC)
+            // What rustup set for the toolchain running xtask must not reach Debian's cargo.
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("RUSTC_WRAPPER")
+            .env_remove("CARGO")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        with_packages(&mut cmd, &libraries);
+        cmd
+    };
+    run(&mut debian_cargo(&["build", "--quiet"]))?;
+    run(&mut debian_cargo(&["test", "--quiet", "--lib", "--tests", "--examples"]))
+}

@@ -71,8 +71,8 @@ pub(crate) fn poll_with<F: std::future::Future>(
 
 /// `sh -c 'read x; exit <code>'` with stdin from a pipe: it exits only when the returned write
 /// end is written to or closed. Spawned with [`pidfd::Command`] (no `pidfd_open` needed).
-pub(crate) fn held(code: i32) -> (PidFd, std::io::PipeWriter) {
-    let (r, w) = std::io::pipe().unwrap();
+pub(crate) fn held(code: i32) -> (PidFd, std::fs::File) {
+    let (r, w) = test_support::pipe();
     let child = pidfd::Command::new("sh")
         .args(["-c", &format!("read x; exit {code}")])
         .stdin(pidfd::Stdio::Fd(r.into()))

@@ -298,6 +298,16 @@ pub(crate) fn set_fl(fd: RawFd, flags: i32) -> io::Result<()> {
     cvt_int(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }).map(drop)
 }
 
+/// `pipe2(O_CLOEXEC)`: (read end, write end). What `std::io::pipe` (Rust 1.87) does, for the
+/// compilers this crate supports before it.
+pub(crate) fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
+    let mut fds = [-1 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two fds into the array it is given, which has room for two.
+    cvt_int(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    let [r, w] = fds.map(|fd| std::fs::File::from(owned(fd.into())));
+    Ok((r, w))
+}
+
 /// `fcntl(fd, F_DUPFD_CLOEXEC, 3)`.
 pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     fd.try_clone_to_owned()

@@ -152,7 +152,7 @@ fn child_inherits_only_stdio_and_mapped_fds_on_every_path() {
         .collect();
     let tmp = TempCgroup::new("fds");
     let check = |what: &str, cgroup: bool| {
-        let (r, w) = std::io::pipe().unwrap();
+        let (r, w) = crate::sys::pipe().unwrap();
         let pipe = std::fs::read_link(format!("/proc/self/fd/{}", r.as_raw_fd())).unwrap();
         // A shell that says it runs: by then the dynamic loader has closed what it opened.
         let mut cmd = crate::Command::new("sh");

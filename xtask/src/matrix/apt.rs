@@ -436,7 +436,7 @@ pub(crate) fn ensure_qemu(min: Version, arch: Arch, kmatrix: &Path) -> Result<St
     }
     let codename = os_codename();
     let target_release = (codename == "bookworm").then_some("bookworm-backports");
-    install_host_packages(&[package], target_release, &kmatrix.join("apt").join("host"), &upgrade_is_ours)?;
+    install_host_packages(&[package], target_release, &kmatrix.join("apt").join("host"), &upgrade_is_ours, "")?;
     match qemu_version(qemu) {
         Some(v) if v >= min => Ok(qemu.to_owned()),
         other => Err(format!("after installing, {qemu} reports {other:?}; need >= {min}")),
@@ -445,15 +445,16 @@ pub(crate) fn ensure_qemu(min: Version, arch: Arch, kmatrix: &Path) -> Result<St
 
 /// Installs `packages` on this machine (as root) from its Debian archive's suites of this
 /// release (plus `target_release`, preferred, when given), through a private apt configuration
-/// under `dir` (own sources and lists, the machine's dpkg status): what the gate needs on a
-/// fresh machine (QEMU for the kernel matrix, Debian's Rust for the MSRV step). Refuses a plan
-/// that removes a package, touches libc, or upgrades an installed package `upgrade_ok` does not
-/// accept.
+/// under `dir` (own sources, lists and `preferences`, the machine's dpkg status): what the gate
+/// needs on a fresh machine (QEMU for the kernel matrix, Debian's Rust for the MSRV step).
+/// Refuses a plan that removes a package, touches libc, or upgrades (or downgrades) an installed
+/// package `upgrade_ok` does not accept.
 pub(crate) fn install_host_packages(
     packages: &[&str],
     target_release: Option<&str>,
     dir: &Path,
     upgrade_ok: &dyn Fn(&str) -> bool,
+    preferences: &str,
 ) -> Result<(), String> {
     let archive = machine_archive()?;
     let codename = os_codename();
@@ -462,7 +463,7 @@ pub(crate) fn install_host_packages(
         suites.push(t.to_owned());
     }
     // Own sources and lists; the machine's dpkg status (this installs for real).
-    for sub in ["sources.list.d", "lists/partial", "cache/archives/partial"] {
+    for sub in ["sources.list.d", "preferences.d", "lists/partial", "cache/archives/partial"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(|e| e.to_string())?;
     }
     let mut sources = stanza(&archive.main, &suites);
@@ -475,9 +476,12 @@ pub(crate) fn install_host_packages(
     }
     std::fs::write(dir.join("sources.list.d/xtask-host.sources"), sources).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("sources.list"), "").map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("preferences"), preferences).map_err(|e| e.to_string())?;
     let opts = [
         format!("Dir::Etc::SourceList={}", dir.join("sources.list").display()),
         format!("Dir::Etc::SourceParts={}", dir.join("sources.list.d").display()),
+        format!("Dir::Etc::Preferences={}", dir.join("preferences").display()),
+        format!("Dir::Etc::PreferencesParts={}", dir.join("preferences.d").display()),
         format!("Dir::State::Lists={}", dir.join("lists").display()),
         format!("Dir::Cache={}", dir.join("cache").display()),
         "Acquire::Languages=none".to_owned(),
@@ -496,6 +500,10 @@ pub(crate) fn install_host_packages(
     let mut install = vec!["-y", "-q", "--no-install-recommends"];
     if let Some(t) = target_release {
         install.extend(["-t", t]);
+    }
+    if !preferences.is_empty() {
+        // A pin above 1000 may replace a newer version (checked by `upgrade_ok` below).
+        install.push("--allow-downgrades");
     }
     install.push("install");
     install.extend(packages);

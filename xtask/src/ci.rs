@@ -41,6 +41,7 @@ pub(crate) fn ci(args: &[String]) -> Result<(), String> {
     step("msrv (Debian's rustc)", crate::release::msrv)?;
     step("package", crate::release::package)?;
     step("publish --dry-run", crate::release::publish_dry_run)?;
+    step("minimal versions", crate::release::minimal_versions)?;
     step("test", || run(cargo().args(["test", "--workspace", "--all-targets"])))?;
     step("doctest", || run(cargo().args(["test", "--workspace", "--doc"])))?;
     step("cross-check", cross_check)?;

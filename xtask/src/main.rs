@@ -19,19 +19,11 @@ fn main() {
         Some("kernel-matrix") => matrix::kernel_matrix(&args[1..]),
         Some("emulate") => emulate::emulate(&args[1..]),
         Some("sanitizers") => sanitize::sanitizers(&args[1..]),
-        Some(cmd @ ("package" | "publish-dry-run" | "msrv")) => {
-            let root = ci::workspace_root();
-            std::env::set_current_dir(&root).map_err(|e| format!("cd {}: {e}", root.display())).and_then(|()| match cmd
-            {
-                "package" => release::package(),
-                "publish-dry-run" => release::publish_dry_run(),
-                _ => release::msrv(),
-            })
-        }
-        _ => {
-            Err("usage: cargo xtask <ci|kernel-matrix|emulate|sanitizers|package|publish-dry-run|msrv> [args]"
-                .to_owned())
-        }
+        Some(cmd) if release::COMMANDS.contains(&cmd) => release::command(cmd, &args[1..]),
+        _ => Err(format!(
+            "usage: cargo xtask <ci|kernel-matrix|emulate|sanitizers|{}> [args]",
+            release::COMMANDS.join("|")
+        )),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e}");

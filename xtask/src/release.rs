@@ -23,6 +23,22 @@ struct Package {
     publish: Option<Vec<String>>,
 }
 
+/// The release steps as `cargo xtask` commands of their own.
+pub(crate) const COMMANDS: &[&str] = &["package", "publish-dry-run", "msrv", "minimal-versions"];
+
+/// Runs one of [`COMMANDS`] from the workspace root.
+pub(crate) fn command(name: &str, _args: &[String]) -> Result<(), String> {
+    let root = crate::ci::workspace_root();
+    std::env::set_current_dir(&root).map_err(|e| format!("cd {}: {e}", root.display()))?;
+    match name {
+        "package" => package(),
+        "publish-dry-run" => publish_dry_run(),
+        "msrv" => msrv(),
+        "minimal-versions" => minimal_versions(),
+        other => Err(format!("unknown release command {other}")),
+    }
+}
+
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
@@ -157,4 +173,61 @@ pub(crate) fn msrv() -> Result<(), String> {
     };
     run(&mut debian_cargo(&["build", "--quiet"]))?;
     run(&mut debian_cargo(&["test", "--quiet", "--lib", "--tests", "--examples"]))
+}
+
+/// The direct dependencies whose declared floors the minimal-versions step reports.
+const FLOORS: &[&str] = &["libc", "bitflags", "thiserror", "tokio", "autocfg"];
+
+/// The lowest versions the manifests declare, proven: in a copy of the workspace (the committed
+/// `Cargo.lock` is left alone), `cargo +nightly update -Z direct-minimal-versions` picks the
+/// lowest version every direct dependency allows, and the library crates build and pass their
+/// tests with them.
+pub(crate) fn minimal_versions() -> Result<(), String> {
+    crate::ci::ensure_nightly(&[])?;
+    let root = crate::ci::workspace_root();
+    let base = root.join("target/minimal-versions");
+    let copy = base.join("workspace");
+    if copy.exists() {
+        std::fs::remove_dir_all(&copy).map_err(|e| format!("rm -r {}: {e}", copy.display()))?;
+    }
+    // The files of the checkout (tracked, and new ones not ignored), nothing of `target/`.
+    let listed = Command::new("git")
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .current_dir(&root)
+        .output()
+        .map_err(|e| format!("git ls-files: {e}"))?;
+    if !listed.status.success() {
+        return Err(format!("git ls-files failed: {}", String::from_utf8_lossy(&listed.stderr)));
+    }
+    for rel in listed.stdout.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+        let rel = std::path::Path::new(std::str::from_utf8(rel).map_err(|e| e.to_string())?);
+        let (from, to) = (root.join(rel), copy.join(rel));
+        if !from.is_file() {
+            continue; // deleted in the worktree, not yet committed
+        }
+        std::fs::create_dir_all(to.parent().unwrap_or(&copy)).map_err(|e| e.to_string())?;
+        std::fs::copy(&from, &to).map_err(|e| format!("copy {}: {e}", rel.display()))?;
+    }
+    let nightly = |args: &[&str]| {
+        let mut cmd = Command::new("cargo");
+        cmd.arg("+nightly").args(args).current_dir(&copy).env_remove("RUSTUP_TOOLCHAIN").env_remove("CARGO");
+        cmd
+    };
+    run(&mut nightly(&["update", "--quiet", "-Z", "direct-minimal-versions"]))?;
+    let lock = std::fs::read_to_string(copy.join("Cargo.lock")).map_err(|e| e.to_string())?;
+    let lock: toml::Table = toml::from_str(&lock).map_err(|e| format!("Cargo.lock: {e}"))?;
+    let chosen: Vec<String> = lock
+        .get("package")
+        .and_then(|p| p.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((p.get("name")?.as_str()?, p.get("version")?.as_str()?)))
+        .filter(|(name, _)| FLOORS.contains(name))
+        .map(|(name, version)| format!("{name} {version}"))
+        .collect();
+    println!("    lowest versions: {}", chosen.join(", "));
+    let mut test = nightly(&["test", "--quiet", "--lib", "--tests", "--examples", "--target-dir"]);
+    test.arg(base.join("target"));
+    with_packages(&mut test, &publishable()?);
+    run(&mut test)
 }

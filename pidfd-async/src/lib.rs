@@ -125,16 +125,29 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-mod async_pidfd;
-mod command;
-mod error;
-mod exit_set;
-mod hub;
-mod orphans;
-mod slots;
-mod sys;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+compile_error!(
+    "pidfd-async supports Linux (and Android) only: pidfds are a Linux kernel interface (Linux 5.3 or later)"
+);
 
-pub use async_pidfd::AsyncPidFd;
-pub use command::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
-pub use error::{Error, Result};
-pub use exit_set::{ExitId, ExitSet};
+/// Everything of the crate is compiled on Linux and Android only: elsewhere, the one error above
+/// instead of an error for every missing system call and constant.
+macro_rules! linux_only {
+    ($($item:item)*) => { $(#[cfg(any(target_os = "linux", target_os = "android"))] $item)* };
+}
+
+linux_only! {
+    mod async_pidfd;
+    mod command;
+    mod error;
+    mod exit_set;
+    mod hub;
+    mod orphans;
+    mod slots;
+    mod sys;
+
+    pub use async_pidfd::AsyncPidFd;
+    pub use command::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
+    pub use error::{Error, Result};
+    pub use exit_set::{ExitId, ExitSet};
+}

@@ -57,44 +57,57 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-mod command;
-mod compat;
-mod error;
-mod info;
-mod method;
-mod parse;
-mod pidfd;
-mod procdir;
-mod reaper;
-mod signal;
-mod socket;
-mod spawn;
-mod sys;
-mod wait;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+compile_error!(
+    "pidfd-core (the `pidfd` library) supports Linux (and Android) only: pidfds are a Linux kernel interface (Linux 5.3 or later)"
+);
 
-pub use command::{Child, Command, Stdio};
-#[cfg(target_os = "android")]
-pub use compat::allow_probing_on_android;
-pub use compat::{Feature, FeatureReport, Support, features};
-pub use error::{Error, Result};
-pub use info::{Coredump, Credentials, ProcessInfo};
-pub use parse::WaitEvent;
-pub use pidfd::{Advice, MemoryRange, OpenFlags, PidFd};
-pub use procdir::ProcDir;
-pub use signal::{SigInfo, SigValue, SignalScope};
-pub use socket::{recv_pidfd, send_pidfd, set_pass_pidfd};
-pub use spawn::spawn;
-pub use wait::{ResourceUsage, WaitOptions};
+/// Everything of the crate is compiled on Linux and Android only: elsewhere, the one error above
+/// instead of an error for every missing system call and constant.
+macro_rules! linux_only {
+    ($($item:item)*) => { $(#[cfg(any(target_os = "linux", target_os = "android"))] $item)* };
+}
 
-/// Helpers `pidfd-ns` calls instead of re-implementing them; not part of the API.
-#[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
+linux_only! {
+    mod command;
+    mod compat;
+    mod error;
+    mod info;
+    mod method;
+    mod parse;
+    mod pidfd;
+    mod procdir;
+    mod reaper;
+    mod signal;
+    mod socket;
+    mod spawn;
+    mod sys;
+    mod wait;
 
-#[cfg(feature = "bench-internals")]
-#[doc(hidden)]
-#[path = "bench_internals.rs"]
-pub mod __bench;
+    pub use command::{Child, Command, Stdio};
+    #[cfg(target_os = "android")]
+    pub use compat::allow_probing_on_android;
+    pub use compat::{Feature, FeatureReport, Support, features};
+    pub use error::{Error, Result};
+    pub use info::{Coredump, Credentials, ProcessInfo};
+    pub use parse::WaitEvent;
+    pub use pidfd::{Advice, MemoryRange, OpenFlags, PidFd};
+    pub use procdir::ProcDir;
+    pub use signal::{SigInfo, SigValue, SignalScope};
+    pub use socket::{recv_pidfd, send_pidfd, set_pass_pidfd};
+    pub use spawn::spawn;
+    pub use wait::{ResourceUsage, WaitOptions};
 
-#[cfg(test)]
-mod tests;
+    /// Helpers `pidfd-ns` calls instead of re-implementing them; not part of the API.
+    #[doc(hidden)]
+    #[path = "private.rs"]
+    pub mod __private;
+
+    #[cfg(feature = "bench-internals")]
+    #[doc(hidden)]
+    #[path = "bench_internals.rs"]
+    pub mod __bench;
+
+    #[cfg(test)]
+    mod tests;
+}

@@ -99,8 +99,13 @@ pub(crate) fn ensure_targets(targets: &[&str]) -> Result<(), String> {
     run(Command::new("rustup").args(["target", "add"]).args(&missing))
 }
 
+/// A target that is not Linux: the crates must stop at one clear error there.
+const NOT_LINUX: &str = "x86_64-unknown-freebsd";
+
 fn cross_check() -> Result<(), String> {
     ensure_targets(CROSS_TARGETS)?;
+    ensure_targets(&[NOT_LINUX])?;
+    not_linux()?;
     for target in CROSS_TARGETS {
         run(cargo().args([
             "check",
@@ -116,6 +121,23 @@ fn cross_check() -> Result<(), String> {
         ]))?;
         println!("    {target}: ok");
     }
+    Ok(())
+}
+
+/// On another OS, building the crates gives one error, the `compile_error!` that says they are
+/// for Linux, not one per missing system call.
+fn not_linux() -> Result<(), String> {
+    let out = cargo()
+        .args(["check", "--message-format", "short", "--target", NOT_LINUX])
+        .args(["-p", "pidfd-sys", "-p", "pidfd-core", "-p", "pidfd-ns", "-p", "pidfd-async"])
+        .output()
+        .map_err(|e| format!("cargo check --target {NOT_LINUX}: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error") && l.contains(".rs:")).collect();
+    if out.status.success() || errors.len() != 1 || !errors[0].contains("supports Linux") {
+        return Err(format!("{NOT_LINUX}: want exactly one error, the crates' `compile_error!`; got:\n{stderr}"));
+    }
+    println!("    {NOT_LINUX}: one error: {}", errors[0].trim());
     Ok(())
 }
 

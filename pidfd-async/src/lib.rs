@@ -122,6 +122,12 @@
 //! layer's own (no runtime, a runtime without I/O, reactor and pipe I/O). It converts into
 //! [`std::io::Error`] keeping the OS error. A runtime built without I/O is an error
 //! ([`Error::NoIoDriver`]) found before anything is spawned or registered, not tokio's panic.
+//!
+//! # Features and versions
+//!
+//! No features. Rust 1.85 or later (the conversions from `std::io::PipeReader`/`PipeWriter`
+//! where std has them, from 1.87), tokio 1.54 or later; Linux and Android only (one
+//! `compile_error!` elsewhere).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

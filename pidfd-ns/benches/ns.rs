@@ -4,7 +4,7 @@
 //! Each comparison runs 201 rounds; a round times ~2 ms of A and ~2 ms of B, interleaved as
 //! ten sub-blocks each (ABAB..., the order alternating per round, so a load change on the
 //! machine hits both sides), and the ratio A/B of that round's per-call times is kept. Reported: the median ratio with p10 and p90, and the median ns per call of each side.
-//! Run with `cargo bench -p pidfd-ns --features bench-internals`.
+//! Run with `cargo bench -p pidfd-ns --features __bench-internals`.
 
 use std::ffi::CString;
 use std::hint::black_box;

@@ -72,6 +72,15 @@
 //!
 //! One [`Error`] type; it converts into [`std::io::Error`] keeping the OS error, and from
 //! [`pidfd::Error`].
+//!
+//! # Features
+//!
+//! None for users. `__bench-internals` (the leading `__`: internal) exposes a fallback path to
+//! this workspace's bench; it is not part of the API and has no semver guarantee.
+//!
+//! # Rust and Linux versions
+//!
+//! Rust 1.85 or later; Linux and Android only (one `compile_error!` elsewhere).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -101,8 +110,8 @@ linux_only! {
     pub use nsfd::NsFd;
 }
 
-/// Internals for the bench (`--features bench-internals`); not part of the API.
-#[cfg(all(feature = "bench-internals", any(target_os = "linux", target_os = "android")))]
+/// Internals for the bench (`--features __bench-internals`); not part of the API.
+#[cfg(all(feature = "__bench-internals", any(target_os = "linux", target_os = "android")))]
 #[doc(hidden)]
 pub mod __bench {
     use crate::{Namespace, NsFd, Result};

@@ -17,7 +17,7 @@ fn without(f: Feature) -> fault::Guard {
     fault::inject(fault::Call::Feature(f), libc::ENOSYS)
 }
 
-// The matrix's feature contract (`require`), shared with every crate's tests (`test-util`).
+// The matrix's feature contract (`require`), shared with every crate's tests (`__test-util`).
 use pidfd::__private::require::require;
 
 /// Whether the test may take pidfds (`pidfd_open`): every [`Held`] and `PidFd::from_self`.

@@ -45,6 +45,8 @@
 //!
 //! The classic `CLONE_NEW*` namespace flags, `SIGCHLD`, `waitid` and friends
 //! are in `libc` and are not repeated here.
+//!
+//! No features; Rust 1.85 or later; Linux and Android only (one `compile_error!` elsewhere).
 #![no_std]
 #![forbid(unsafe_code)]
 // Keep the kernel's spelling of every name.

@@ -53,6 +53,22 @@
 //! # Errors
 //!
 //! One [`Error`] type; it converts into [`std::io::Error`] keeping the OS error.
+//!
+//! # Features
+//!
+//! - `nightly` (off by default; needs a nightly compiler): conversions between [`PidFd`] and
+//!   std's unstable `std::os::linux::process::PidFd` (`feature(linux_pidfd)`), both ways.
+//!
+//! Features whose names start with `__` (`__bench-internals`, `__test-util`) serve this
+//! workspace's benches and tests: they are not part of the API, have no semver guarantee, and a
+//! user never needs them.
+//!
+//! # Rust and Linux versions
+//!
+//! Rust 1.85 or later (the conversions from `std::io::PipeReader`/`PipeWriter` where std has
+//! them, from 1.87). Linux and Android only: on another system the crate stops at one
+//! `compile_error!`; at run time it needs Linux 5.3 (`pidfd_open`), and uses what newer kernels
+//! add (the table above).
 #![cfg_attr(feature = "nightly", feature(linux_pidfd))]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -103,7 +119,7 @@ linux_only! {
     #[path = "private.rs"]
     pub mod __private;
 
-    #[cfg(feature = "bench-internals")]
+    #[cfg(feature = "__bench-internals")]
     #[doc(hidden)]
     #[path = "bench_internals.rs"]
     pub mod __bench;

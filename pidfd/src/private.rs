@@ -45,17 +45,17 @@ pub fn setns(fd: BorrowedFd<'_>, nstype: i32) -> io::Result<()> {
     crate::sys::setns(fd.as_raw_fd(), nstype)
 }
 
-/// The fault-injection seam of this crate's system call wrappers (`test-util` feature), for
+/// The fault-injection seam of this crate's system call wrappers (`__test-util` feature), for
 /// `pidfd-ns`'s tests: one seam for the workspace. `pidfd-ns` names its own calls with
 /// [`NsCall`](fault::NsCall).
-#[cfg(feature = "test-util")]
+#[cfg(feature = "__test-util")]
 pub mod fault {
     pub use crate::sys::fault::*;
 }
 
 /// The kernel matrix's feature contract for tests (`require`: skip saying why, or fail where
 /// the matrix's row says the kernel has the feature): this crate's unit tests, `pidfd-ns`'s unit
-/// tests and the workspace's `test-support` crate use it (`test-util` feature).
-#[cfg(any(test, feature = "test-util"))]
+/// tests and the workspace's `test-support` crate use it (`__test-util` feature).
+#[cfg(any(test, feature = "__test-util"))]
 #[path = "require.rs"]
 pub mod require;

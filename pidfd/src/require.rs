@@ -1,7 +1,7 @@
 //! The kernel matrix's contract with every integration test binary of the workspace: which
 //! features a test may expect, which a seccomp profile refuses, and how a test that needs a
 //! feature skips (saying why) or fails (under the matrix, when the kernel should have it).
-//! Used by this crate's unit tests, and, as `pidfd::__private::require` under the `test-util`
+//! Used by this crate's unit tests, and, as `pidfd::__private::require` under the `__test-util`
 //! feature, by the unit tests of `pidfd-ns` and by every crate's integration tests (through the
 //! workspace's `test-support` crate). Not part of the API.
 

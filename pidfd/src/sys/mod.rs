@@ -41,7 +41,7 @@ use pidfd_sys as uapi;
 /// Every wrapped call, as named by the fault-injection seam.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(test), allow(dead_code))]
-#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub))]
+#[cfg_attr(not(feature = "__test-util"), allow(unreachable_pub))]
 pub enum Call {
     /// `pidfd_open`.
     PidfdOpen,
@@ -90,8 +90,8 @@ pub enum Call {
     Kill,
     /// Makes a feature's probe answer "unsupported", to exercise the fallback on any kernel.
     Feature(crate::Feature),
-    /// A call of `pidfd-ns` (the seam is shared through the `test-util` feature).
-    #[cfg(any(test, feature = "test-util"))]
+    /// A call of `pidfd-ns` (the seam is shared through the `__test-util` feature).
+    #[cfg(any(test, feature = "__test-util"))]
     Ns(fault::NsCall),
 }
 

@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: the whole gate, stopping at the first failure.
 //!
 //! fmt, clippy, docs, the architecture invariants (tidy), the packages (`cargo package`
-//! verified, `cargo publish --dry-run`; `release.rs`), the tests, the cross-architecture
+//! verified, `cargo publish --dry-run`, the MSRV on Debian's rustc, the lowest dependency
+//! versions; `release.rs`), the public-API snapshot (`api.rs`), the tests, the cross-architecture
 //! checks, the nightly feature, Miri, the library tests under AddressSanitizer and
 //! ThreadSanitizer (zero reports; see `sanitize.rs` for what each leaves out and why), and the
 //! kernel matrix. Whatever a fresh machine lacks (rustup targets; nightly components; QEMU and
@@ -42,6 +43,7 @@ pub(crate) fn ci(args: &[String]) -> Result<(), String> {
     step("package", crate::release::package)?;
     step("publish --dry-run", crate::release::publish_dry_run)?;
     step("minimal versions", crate::release::minimal_versions)?;
+    step("api snapshot", || crate::api::api(&[]))?;
     step("test", || run(cargo().args(["test", "--workspace", "--all-targets"])))?;
     step("doctest", || run(cargo().args(["test", "--workspace", "--doc"])))?;
     step("cross-check", cross_check)?;

@@ -6,6 +6,7 @@
 //! - `sanitizers [address|thread]...`: the library tests under ASan and TSan (nightly).
 //! - `package`, `publish-dry-run`, `msrv`: the gate's release steps alone (`release.rs`).
 
+mod api;
 mod ci;
 mod emulate;
 mod matrix;

@@ -24,10 +24,10 @@ struct Package {
 }
 
 /// The release steps as `cargo xtask` commands of their own.
-pub(crate) const COMMANDS: &[&str] = &["package", "publish-dry-run", "msrv", "minimal-versions"];
+pub(crate) const COMMANDS: &[&str] = &["package", "publish-dry-run", "msrv", "minimal-versions", "api"];
 
 /// Runs one of [`COMMANDS`] from the workspace root.
-pub(crate) fn command(name: &str, _args: &[String]) -> Result<(), String> {
+pub(crate) fn command(name: &str, args: &[String]) -> Result<(), String> {
     let root = crate::ci::workspace_root();
     std::env::set_current_dir(&root).map_err(|e| format!("cd {}: {e}", root.display()))?;
     match name {
@@ -35,6 +35,7 @@ pub(crate) fn command(name: &str, _args: &[String]) -> Result<(), String> {
         "publish-dry-run" => publish_dry_run(),
         "msrv" => msrv(),
         "minimal-versions" => minimal_versions(),
+        "api" => crate::api::api(args),
         other => Err(format!("unknown release command {other}")),
     }
 }

@@ -42,6 +42,7 @@ pub(crate) fn ci(args: &[String]) -> Result<(), String> {
     step("msrv (Debian's rustc)", crate::release::msrv)?;
     step("package", crate::release::package)?;
     step("publish --dry-run", crate::release::publish_dry_run)?;
+    step("README examples from the packages", crate::release::proof)?;
     step("minimal versions", crate::release::minimal_versions)?;
     step("api snapshot", || crate::api::api(&[]))?;
     step("test", || run(cargo().args(["test", "--workspace", "--all-targets"])))?;

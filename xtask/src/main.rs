@@ -4,7 +4,8 @@
 //! - `kernel-matrix [--kernel PATH]... [--only LABEL]...`: the test suite under real kernels in QEMU.
 //! - `emulate --kernel 5.4 -- CMD...`: run a command as an older kernel would answer it (seccomp).
 //! - `sanitizers [address|thread]...`: the library tests under ASan and TSan (nightly).
-//! - `package`, `publish-dry-run`, `msrv`: the gate's release steps alone (`release.rs`).
+//! - `package`, `publish-dry-run`, `proof`, `msrv`, `minimal-versions`, `api [--bless]`: the
+//!   gate's release steps alone (`release.rs`, `api.rs`).
 
 mod api;
 mod ci;

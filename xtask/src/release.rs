@@ -24,7 +24,7 @@ struct Package {
 }
 
 /// The release steps as `cargo xtask` commands of their own.
-pub(crate) const COMMANDS: &[&str] = &["package", "publish-dry-run", "msrv", "minimal-versions", "api"];
+pub(crate) const COMMANDS: &[&str] = &["package", "publish-dry-run", "proof", "msrv", "minimal-versions", "api"];
 
 /// Runs one of [`COMMANDS`] from the workspace root.
 pub(crate) fn command(name: &str, args: &[String]) -> Result<(), String> {
@@ -33,6 +33,7 @@ pub(crate) fn command(name: &str, args: &[String]) -> Result<(), String> {
     match name {
         "package" => package(),
         "publish-dry-run" => publish_dry_run(),
+        "proof" => proof(),
         "msrv" => msrv(),
         "minimal-versions" => minimal_versions(),
         "api" => crate::api::api(args),
@@ -231,4 +232,121 @@ pub(crate) fn minimal_versions() -> Result<(), String> {
     test.arg(base.join("target"));
     with_packages(&mut test, &publishable()?);
     run(&mut test)
+}
+
+/// The proof that the packages work for a user: a scratch crate outside the workspace whose
+/// `[dependencies]` are the lines the crates' READMEs give, resolved to the packaged tarballs
+/// (`target/package/*.crate`, unpacked; `[patch.crates-io]`, as the crates are not on crates.io
+/// yet), builds the README's examples and runs each. Offline: the third-party crates are the
+/// ones `cargo package` fetched. Then the packages' own tests run from their tarballs.
+pub(crate) fn proof() -> Result<(), String> {
+    let root = crate::ci::workspace_root();
+    let packages = publishable()?;
+    let version = env!("CARGO_PKG_VERSION"); // the workspace's version, which the crates share
+    let crates = root.join("target/package");
+    if packages.iter().any(|p| !crates.join(format!("{p}-{version}.crate")).exists()) {
+        package()?;
+    }
+    let scratch = root.join("target/proof");
+    let unpacked = scratch.join("crates");
+    for dir in [scratch.join("examples"), unpacked.clone()] {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| format!("rm -r {}: {e}", dir.display()))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    }
+    let mut dependencies = toml::Table::new();
+    let mut patch = toml::Table::new();
+    let mut examples = Vec::new();
+    for p in &packages {
+        let tarball = crates.join(format!("{p}-{version}.crate"));
+        run(Command::new("tar").arg("-xzf").arg(&tarball).arg("-C").arg(&unpacked))?;
+        let dir = unpacked.join(format!("{p}-{version}"));
+        let mut path = toml::Table::new();
+        path.insert("path".into(), dir.display().to_string().into());
+        patch.insert(p.clone(), path.into());
+        // The README as packaged: its `[dependencies]` lines and its example.
+        let readme = std::fs::read_to_string(dir.join("README.md")).map_err(|e| format!("{p}'s README: {e}"))?;
+        for block in code_blocks(&readme, "toml") {
+            let table: toml::Table = toml::from_str(&block).map_err(|e| format!("{p}'s README toml: {e}"))?;
+            for (name, spec) in table.get("dependencies").and_then(|d| d.as_table()).into_iter().flatten() {
+                match dependencies.get(name) {
+                    Some(old) if old != spec => {
+                        return Err(format!("the READMEs disagree on dependency {name}: {old} and {spec}"));
+                    }
+                    _ => drop(dependencies.insert(name.clone(), spec.clone())),
+                }
+            }
+        }
+        for (n, code) in code_blocks(&readme, "rust").into_iter().enumerate() {
+            let name = format!("{}-{n}", p.replace('-', "_"));
+            std::fs::write(scratch.join("examples").join(format!("{name}.rs")), code).map_err(|e| e.to_string())?;
+            examples.push(name);
+        }
+    }
+    let mut manifest = toml::Table::new();
+    let mut package = toml::Table::new();
+    package.insert("name".into(), "readme-proof".into());
+    package.insert("version".into(), "0.0.0".into());
+    package.insert("edition".into(), "2024".into());
+    package.insert("publish".into(), false.into());
+    manifest.insert("package".into(), package.into());
+    manifest.insert("dependencies".into(), dependencies.into());
+    let mut crates_io = toml::Table::new();
+    crates_io.insert("crates-io".into(), patch.into());
+    manifest.insert("patch".into(), crates_io.into());
+    // Its own workspace (target/ lies inside this workspace's directory), with the unpacked
+    // packages as members: their tests run as packaged, siblings resolved by the patch.
+    let mut workspace = toml::Table::new();
+    workspace.insert("members".into(), toml::Value::Array(vec!["crates/*".into()]));
+    manifest.insert("workspace".into(), workspace.into());
+    let text = toml::to_string(&manifest).map_err(|e| e.to_string())?;
+    std::fs::write(scratch.join("Cargo.toml"), text).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(scratch.join("src")).map_err(|e| e.to_string())?;
+    std::fs::write(scratch.join("src/lib.rs"), "//! The README examples are in examples/.\n")
+        .map_err(|e| e.to_string())?;
+    println!("    {}: {} README examples, dependencies from the READMEs", rel(&root, &scratch), examples.len());
+    let scratch_cargo = |args: &[&str]| {
+        let mut cmd = cargo();
+        cmd.args(args).arg("--offline").current_dir(&scratch).env_remove("RUSTFLAGS").env_remove("CARGO_TARGET_DIR");
+        cmd
+    };
+    run(&mut scratch_cargo(&["build", "--quiet", "--examples"]))?;
+    for example in &examples {
+        run(&mut scratch_cargo(&["run", "--quiet", "--example", example]))?;
+        println!("    example {example}: ran");
+    }
+    // What a distribution does with a crate: build and test it from its tarball.
+    let mut test = scratch_cargo(&["test", "--quiet"]);
+    with_packages(&mut test, &packages);
+    run(&mut test)?;
+    println!("    the packages' own tests (as packaged): ok");
+    Ok(())
+}
+
+fn rel(root: &std::path::Path, p: &std::path::Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+/// The fenced code blocks of a Markdown text in `lang`.
+fn code_blocks(markdown: &str, lang: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match &mut current {
+            None if line.trim_start().strip_prefix("```").is_some_and(|l| l.trim() == lang) => {
+                current = Some(String::new());
+            }
+            Some(code) if line.trim_start().starts_with("```") => {
+                blocks.push(std::mem::take(code));
+                current = None;
+            }
+            Some(code) => {
+                code.push_str(line);
+                code.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Workspace members that are not part of the suite.
-const NOT_TESTED: &[&str] = &["xtask", "xtask-init", "pidfd-demo"];
+const NOT_TESTED: &[&str] = &["xtask", "xtask-init", "pidfd-demo", "test-support"];
 
 /// One test executable.
 #[derive(Clone, Debug)]

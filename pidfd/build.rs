@@ -1,11 +1,11 @@
-//! Detects what the compiler's std has beyond the MSRV, so newer conversions are there
-//! when the compiler has them.
+//! Compiler-version detection (the crate's MSRV is 1.85): `has_io_pipe` where std has
+//! `std::io::pipe`, `PipeReader` and `PipeWriter` (Rust 1.87), for the conversions from them.
 
 fn main() {
-    println!("cargo::rerun-if-changed=build.rs");
-    println!("cargo::rustc-check-cfg=cfg(has_io_pipe)");
-    // `std::io::pipe` and its `PipeReader` / `PipeWriter`: Rust 1.87.
-    if autocfg::new().probe_path("std::io::PipeReader") {
-        println!("cargo::rustc-cfg=has_io_pipe");
+    autocfg::emit_possibility("has_io_pipe");
+    let ac = autocfg::new();
+    if ac.probe_path("std::io::PipeReader") {
+        autocfg::emit("has_io_pipe");
     }
+    autocfg::rerun_path("build.rs");
 }

@@ -222,7 +222,7 @@ struct Row {
     n: usize,
     exe: PathBuf,
     start_r: OwnedFd,
-    start_w: Option<std::io::PipeWriter>,
+    start_w: Option<std::fs::File>,
     stamp_w: Option<OwnedFd>,
     delays: Vec<u64>,
     counter: Counter,
@@ -247,9 +247,9 @@ impl Row {
         window: u64,
         counter: Counter,
         perf_fifos: Option<(std::fs::File, BufReader<std::fs::File>)>,
-    ) -> (Row, std::io::PipeReader) {
-        let (start_r, start_w) = std::io::pipe().unwrap();
-        let (stamp_r, stamp_w) = std::io::pipe().unwrap();
+    ) -> (Row, std::fs::File) {
+        let (start_r, start_w) = sys::pipe().unwrap();
+        let (stamp_r, stamp_w) = sys::pipe().unwrap();
         let capacity = (16 * n).next_power_of_two().clamp(65536, 1 << 20);
         assert!(16 * n <= capacity, "N too large for one stamp pipe");
         sys::set_pipe_size(stamp_w.as_fd(), capacity as i32).unwrap();
@@ -957,7 +957,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
-    if v.len().is_multiple_of(2) { (v[m - 1] + v[m]) / 2.0 } else { v[m] }
+    if v.len() % 2 == 0 { (v[m - 1] + v[m]) / 2.0 } else { v[m] }
 }
 
 /// When the children exit after the release.

@@ -189,10 +189,10 @@ impl AsyncPidFd {
 
     /// [`AsyncPidFd::new`] that hands the pidfd back on failure.
     pub(crate) fn register(fd: PidFd) -> std::result::Result<AsyncPidFd, (PidFd, Error)> {
-        if Feature::PidfdNonblock.is_supported()
-            && let Err(e) = fd.set_nonblocking(true)
-        {
-            return Err((fd, e.into()));
+        if Feature::PidfdNonblock.is_supported() {
+            if let Err(e) = fd.set_nonblocking(true) {
+                return Err((fd, e.into()));
+            }
         }
         let handle = match current_runtime() {
             Ok(handle) => handle,

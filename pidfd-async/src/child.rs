@@ -230,10 +230,10 @@ impl Child {
         // runtime drives (the other may sit idle, or be gone). Should that fail, the hub it is
         // in may still serve; a failure there tries again below and reports the error.
         let (mut status, mut moved) = (None, false);
-        if Handle::try_current().is_ok_and(|h| h.id() != self.handle.id())
-            && let Ok(collected) = self.collected_or_move()
-        {
-            (status, moved) = (collected, true);
+        if Handle::try_current().is_ok_and(|h| h.id() != self.handle.id()) {
+            if let Ok(collected) = self.collected_or_move() {
+                (status, moved) = (collected, true);
+            }
         }
         loop {
             let stopped = {
@@ -242,10 +242,10 @@ impl Child {
                     // A pipe at its end is `Ready(Ok)` from then on.
                     let out_done = out.poll(cx).map_err(Stop::Pipe)?.is_ready();
                     let err_done = err.poll(cx).map_err(Stop::Pipe)?.is_ready();
-                    if status.is_none()
-                        && let Poll::Ready(r) = wait.as_mut().poll(cx)
-                    {
-                        status = Some(r.map_err(Stop::Wait)?);
+                    if status.is_none() {
+                        if let Poll::Ready(r) = wait.as_mut().poll(cx) {
+                            status = Some(r.map_err(Stop::Wait)?);
+                        }
                     }
                     match status {
                         Some(s) if !to_end || (out_done && err_done) => Poll::Ready(Ok(s)),

@@ -144,24 +144,43 @@
 //! assert!(matches!(e.get_ref().and_then(|e| e.downcast_ref()), Some(pidfd::Error::InvalidInput(_))));
 //! # }
 //! ```
+//!
+//! # Features and versions
+//!
+//! No features. Rust 1.85 or later (the conversions from `std::io::PipeReader`/`PipeWriter`
+//! where std has them, from 1.87), tokio 1.54 or later; Linux and Android only (one
+//! `compile_error!` elsewhere).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-mod async_pidfd;
-mod child;
-mod command;
-mod error;
-mod exit_set;
-mod hub;
-mod slots;
-mod stdio;
-mod sys;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+compile_error!(
+    "pidfd-async supports Linux (and Android) only: pidfds are a Linux kernel interface (Linux 5.3 or later)"
+);
 
-pub use async_pidfd::AsyncPidFd;
-pub use child::Child;
-pub use command::Command;
-pub use error::{Error, Result};
-pub use exit_set::{ExitId, ExitSet};
-pub use stdio::Stdio;
-/// The pipe types of [`Child`]'s fields: tokio's own.
-pub use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
+/// Everything of the crate is compiled on Linux and Android only: elsewhere, the one error above
+/// instead of an error for every missing system call and constant.
+macro_rules! linux_only {
+    ($($item:item)*) => { $(#[cfg(any(target_os = "linux", target_os = "android"))] $item)* };
+}
+
+linux_only! {
+    mod async_pidfd;
+    mod child;
+    mod command;
+    mod error;
+    mod exit_set;
+    mod hub;
+    mod slots;
+    mod stdio;
+    mod sys;
+
+    pub use async_pidfd::AsyncPidFd;
+    pub use child::Child;
+    pub use command::Command;
+    pub use error::{Error, Result};
+    pub use exit_set::{ExitId, ExitSet};
+    pub use stdio::Stdio;
+    /// The pipe types of [`Child`]'s fields: tokio's own.
+    pub use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
+}

@@ -83,10 +83,6 @@ stdio_from!(
     OwnedFd,
     /// The child gets this file as the stream.
     std::fs::File,
-    /// The child reads from this pipe.
-    io::PipeReader,
-    /// The child writes into this pipe.
-    io::PipeWriter,
     /// Another child's stdin pipe (of `std::process` or [`pidfd::Child`]).
     std::process::ChildStdin,
     /// Another child's stdout pipe (of `std::process` or [`pidfd::Child`]).
@@ -98,6 +94,24 @@ stdio_from!(
     /// The child writes where this process's stderr goes.
     io::Stderr,
 );
+
+/// The child reads from this pipe (`std::io::pipe`, Rust 1.87 and later).
+#[cfg(has_io_pipe)]
+#[clippy::msrv = "1.87"]
+impl From<io::PipeReader> for Stdio {
+    fn from(x: io::PipeReader) -> Stdio {
+        Stdio(pidfd::Stdio::from(x))
+    }
+}
+
+/// The child writes into this pipe (`std::io::pipe`, Rust 1.87 and later).
+#[cfg(has_io_pipe)]
+#[clippy::msrv = "1.87"]
+impl From<io::PipeWriter> for Stdio {
+    fn from(x: io::PipeWriter) -> Stdio {
+        Stdio(pidfd::Stdio::from(x))
+    }
+}
 
 macro_rules! stdio_from_tokio_pipe {
     ($($t:ty),*) => {$(

@@ -203,9 +203,20 @@ fn with_event<R>(events: u32, data: u64, f: impl FnOnce(*mut Event) -> R) -> R {
 }
 
 /// A buffer of `n` events for `epoll_wait`, zeroed (padding included) in place on the heap.
+/// (`Box::new_zeroed_slice` is Rust 1.92; the MSRV is 1.85.)
 pub(crate) fn event_buffer(n: usize) -> Box<[Event]> {
-    // SAFETY: all-zero bytes are a valid `epoll_event`; `new_zeroed_slice` zeroed every byte.
-    unsafe { Box::<[Event]>::new_zeroed_slice(n).assume_init() }
+    if n == 0 {
+        return Box::new([]);
+    }
+    let layout = std::alloc::Layout::array::<Event>(n).expect("epoll event buffer size");
+    // SAFETY: the layout's size is not zero (n > 0 events of a non-zero-sized type).
+    let events = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Event>();
+    if events.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: a fresh allocation of the global allocator with the layout a `Box<[Event]>` of
+    // `n` events has, owned by nobody else; all-zero bytes are a valid `epoll_event`.
+    unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(events, n)) }
 }
 
 /// `pollfd` has no padding: every byte handed to the kernel is a field's.

@@ -23,10 +23,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[path = "it/support.rs"]
 mod support;
 
-#[allow(dead_code)]
-#[path = "../../pidfd/tests/common/fd_table.rs"]
-mod fd_table;
 use fd_table::{fd_table, inherited, leaves_no_fd, serial};
+use test_support::fd_table;
 
 /// This crate's error inside an `io::Error` of `Command` or `Child`.
 fn async_error(e: &std::io::Error) -> Option<&Error> {
@@ -74,8 +72,8 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// `sh -c 'read x; exit <code>'` through this crate, with its stdin from a pipe: it exits when
 /// the returned write end is written to or closed.
-fn held(code: i32) -> (pidfd_async::Child, std::io::PipeWriter) {
-    let (r, w) = std::io::pipe().unwrap();
+fn held(code: i32) -> (pidfd_async::Child, std::fs::File) {
+    let (r, w) = test_support::pipe();
     let child = Command::new("sh").args(["-c", &format!("read x; exit {code}")]).stdin(Stdio::from(r)).spawn();
     (child.unwrap(), w)
 }
@@ -201,7 +199,7 @@ fn async_operations_leave_the_fd_table_as_it_was() {
         if i % 10 == 0 {
             let short = rt();
             let (child, mut set, release) = short.block_on(async {
-                let (r, w) = std::io::pipe().unwrap();
+                let (r, w) = test_support::pipe();
                 let mut set = ExitSet::new().unwrap();
                 let c = Command::new("sh").args(["-c", "read x"]).stdin(Stdio::from(r)).spawn().unwrap();
                 let mut watch = vec![c.pidfd().try_clone().unwrap()];
@@ -237,7 +235,7 @@ fn every_crate_fd_is_close_on_exec() {
     // is gone. It stays running (and in the reaper's epoll set) until `reaper_release` closes.
     let gone = rt();
     let (orphan, reaper_release) = gone.block_on(async {
-        let (r, w) = std::io::pipe().unwrap();
+        let (r, w) = test_support::pipe();
         (Command::new("sh").args(["-c", "read x"]).stdin(Stdio::from(r)).spawn().unwrap(), w)
     });
     drop(gone);
@@ -263,7 +261,7 @@ fn every_crate_fd_is_close_on_exec() {
         }
         // A registered, non-blocking pidfd, and an ExitSet (its epoll instance) with entries.
         // Two shells reading one pipe: both exit when `w` closes.
-        let (r, w) = std::io::pipe().unwrap();
+        let (r, w) = test_support::pipe();
         let mut reader = pidfd::Command::new("sh");
         reader.args(["-c", "read x"]).stdin(pidfd::Stdio::Fd(r.into()));
         let held = AsyncPidFd::new(reader.spawn().unwrap().into_pidfd()).unwrap();

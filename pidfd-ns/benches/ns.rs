@@ -4,7 +4,7 @@
 //! Each comparison runs 201 rounds; a round times ~2 ms of A and ~2 ms of B, interleaved as
 //! ten sub-blocks each (ABAB..., the order alternating per round, so a load change on the
 //! machine hits both sides), and the ratio A/B of that round's per-call times is kept. Reported: the median ratio with p10 and p90, and the median ns per call of each side.
-//! Run with `cargo bench -p pidfd-ns --features bench-internals`.
+//! Run with `cargo bench -p pidfd-ns --features __bench-internals`.
 
 use std::ffi::CString;
 use std::hint::black_box;
@@ -50,7 +50,7 @@ fn pair(name: &str, a: &mut dyn FnMut(), b: &mut dyn FnMut(), target: Option<f64
     for round in 0..ROUNDS {
         let (mut da, mut db) = (Duration::ZERO, Duration::ZERO);
         for sub in 0..SUB_BLOCKS {
-            if (round as u32 + sub).is_multiple_of(2) {
+            if (round as u32 + sub) % 2 == 0 {
                 da += time_block(a, na);
                 db += time_block(b, nb);
             } else {

@@ -73,26 +73,46 @@
 //!
 //! One [`Error`] type; it converts into [`std::io::Error`] keeping the OS error, and from
 //! [`pidfd::Error`].
+//!
+//! # Features
+//!
+//! None for users. `__bench-internals` (the leading `__`: internal) exposes a fallback path to
+//! this workspace's bench; it is not part of the API and has no semver guarantee.
+//!
+//! # Rust and Linux versions
+//!
+//! Rust 1.85 or later; Linux and Android only (one `compile_error!` elsewhere).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-mod enter;
-mod error;
-mod ext;
-mod namespace;
-mod nsfd;
-mod open;
-mod path;
-mod sys;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+compile_error!("pidfd-ns supports Linux (and Android) only: pidfds are a Linux kernel interface (Linux 5.3 or later)");
 
-pub use enter::run_in_namespaces;
-pub use error::{Error, Result};
-pub use ext::PidFdNsExt;
-pub use namespace::{Namespace, NamespaceSet};
-pub use nsfd::NsFd;
+/// Everything of the crate is compiled on Linux and Android only: elsewhere, the one error above
+/// instead of an error for every missing system call and constant.
+macro_rules! linux_only {
+    ($($item:item)*) => { $(#[cfg(any(target_os = "linux", target_os = "android"))] $item)* };
+}
 
-/// Internals for the bench (`--features bench-internals`); not part of the API.
-#[cfg(feature = "bench-internals")]
+linux_only! {
+    mod enter;
+    mod error;
+    mod ext;
+    mod namespace;
+    mod nsfd;
+    mod open;
+    mod path;
+    mod sys;
+
+    pub use enter::run_in_namespaces;
+    pub use error::{Error, Result};
+    pub use ext::PidFdNsExt;
+    pub use namespace::{Namespace, NamespaceSet};
+    pub use nsfd::NsFd;
+}
+
+/// Internals for the bench (`--features __bench-internals`); not part of the API.
+#[cfg(all(feature = "__bench-internals", any(target_os = "linux", target_os = "android")))]
 #[doc(hidden)]
 pub mod __bench {
     use crate::{Namespace, NsFd, Result};
@@ -110,5 +130,5 @@ pub mod __bench {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod tests;

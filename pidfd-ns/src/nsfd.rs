@@ -298,7 +298,7 @@ impl NsFd {
                 // pid: their `ns_ioctl` leaves the first `switch` with `break` on that path and
                 // falls into the one for the extensible ioctls, whose default is `-ENOTTY`. The
                 // feature's probe (a translation that cannot miss) tells the two apart.
-                Some(libc::ENOTTY) => match pidfd::__private::require(pidfd::Feature::NsPidTranslation) {
+                Some(libc::ENOTTY) => match pidfd::__private::require_feature(pidfd::Feature::NsPidTranslation) {
                     Ok(()) => Error::Pidfd(pidfd::Error::NoSuchProcess { pid }),
                     Err(e) => Error::Pidfd(e),
                 },

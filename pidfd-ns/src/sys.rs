@@ -12,7 +12,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-/// The fault-injection seam: `pidfd`'s, through its `test-util` feature (this crate's
+/// The fault-injection seam: `pidfd`'s, through its `__test-util` feature (this crate's
 /// dev-dependency enables it), with this crate's calls named by `NsCall` (here `Call`).
 /// Compiled only in test builds; elsewhere [`seam!`] is nothing.
 #[cfg(test)]

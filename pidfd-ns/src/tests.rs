@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::process::{Child, Command, Stdio};
 
-use pidfd::{Feature, PidFd, Support};
+use pidfd::{Feature, PidFd};
 
 use crate::sys::{Call, fault, fixture};
 use crate::{Error, Namespace, NamespaceSet, NsFd, PidFdNsExt, run_in_namespaces};
@@ -17,11 +17,8 @@ fn without(f: Feature) -> fault::Guard {
     fault::inject(fault::Call::Feature(f), libc::ENOSYS)
 }
 
-// The matrix's feature contract (`require`), shared with every crate's integration tests.
-#[allow(dead_code)]
-#[path = "../../pidfd/tests/common/require.rs"]
-mod contract;
-use contract::require;
+// The matrix's feature contract (`require`), shared with every crate's tests (`__test-util`).
+use pidfd::__private::require::require;
 
 /// Whether the test may take pidfds (`pidfd_open`): every [`Held`] and `PidFd::from_self`.
 fn can_open_pidfds() -> bool {

@@ -120,7 +120,7 @@ fn namespace_sets_with_unknown_bits() {
 
 #[test]
 fn fds_that_are_not_namespace_fds() {
-    let (r, w) = std::io::pipe().unwrap();
+    let (r, w) = test_support::pipe();
     let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
     let mut fds: Vec<(&str, OwnedFd)> = vec![
         ("/dev/null", std::fs::File::open("/dev/null").unwrap().into()),

@@ -12,10 +12,8 @@
 #[path = "it/support.rs"]
 mod support;
 
-#[allow(dead_code)]
-#[path = "../../pidfd/tests/common/fd_table.rs"]
-mod fd_table;
 use fd_table::{inherited, leaves_no_fd, serial};
+use test_support::fd_table;
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;

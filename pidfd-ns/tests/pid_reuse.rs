@@ -3,18 +3,15 @@
 //! reports that A exited, and none reaches the process B that now has A's pid (B lives in UTS
 //! and IPC namespaces of its own, so entering "A's" namespaces by pid would move the caller
 //! into B's). The lab (a child PID namespace, `ns_last_pid` forcing the reuse) is
-//! `pidfd/tests/common/reuse_lab.rs`.
+//! `test-support/src/reuse_lab.rs`.
 //!
 //! `harness = false`: each case runs in a fresh single-threaded process (this binary
 //! re-executed), which creates the PID namespace (as root, or inside a new user namespace) and
 //! forks its init. Before 6.11 the getters take the `/proc/<pid>/ns` fallback, before 5.8
 //! entering takes one namespace fd at a time: the kernel matrix runs this binary on 5.10 too.
 
-#[path = "../../pidfd/tests/common/harness.rs"]
-mod harness;
-#[allow(dead_code)]
-#[path = "../../pidfd/tests/common/reuse_lab.rs"]
-mod lab;
+use test_support::harness;
+use test_support::reuse_lab as lab;
 #[allow(dead_code, unreachable_pub)]
 #[path = "it/support.rs"]
 mod support;

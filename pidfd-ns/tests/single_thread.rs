@@ -1,11 +1,10 @@
 //! What only a single-threaded process may do: enter user and time namespaces.
 //!
 //! `harness = false`: no test threads. Each case runs in a fresh child process (this binary
-//! re-executed with the case's name, by `pidfd/tests/common/harness.rs`), because entering a
+//! re-executed with the case's name, by `test-support/src/harness.rs`), because entering a
 //! user namespace cannot be undone.
 
-#[path = "../../pidfd/tests/common/harness.rs"]
-mod harness;
+use test_support::harness;
 #[allow(dead_code, unreachable_pub)]
 #[path = "it/support.rs"]
 mod support;

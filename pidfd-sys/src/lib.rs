@@ -45,6 +45,8 @@
 //!
 //! The classic `CLONE_NEW*` namespace flags, `SIGCHLD`, `waitid` and friends
 //! are in `libc` and are not repeated here.
+//!
+//! No features; Rust 1.85 or later; Linux and Android only (one `compile_error!` elsewhere).
 #![no_std]
 #![forbid(unsafe_code)]
 // Keep the kernel's spelling of every name.
@@ -53,6 +55,7 @@
 /// Proves at compile time that the struct `$t` has no padding: the sizes of its fields (all
 /// listed, which the exhaustive pattern checks) add up to its size. Every byte the kernel reads
 /// from such a struct is a field's, so a struct literal hands it no uninitialised byte.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(unused_macros))]
 macro_rules! assert_no_padding {
     ($t:ident { $($f:ident),+ $(,)? }) => {
         const _: () = {
@@ -68,29 +71,40 @@ macro_rules! assert_no_padding {
     };
 }
 
-pub mod clone;
-pub mod fd;
-pub mod flags;
-pub mod info;
-pub mod ioctl;
-pub mod magic;
-pub mod ns;
-pub mod pidfs;
-pub mod socket;
-pub mod syscalls;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+compile_error!("pidfd-sys supports Linux (and Android) only: the pidfd uapi is Linux's");
 
-pub use clone::*;
-pub use fd::*;
-pub use flags::*;
-pub use info::*;
-pub use ioctl::*;
-pub use magic::*;
-pub use ns::*;
-pub use pidfs::*;
-pub use socket::*;
-pub use syscalls::*;
+/// Everything of the crate is compiled on Linux and Android only: elsewhere, the one error above
+/// instead of an error for every missing system call and constant.
+macro_rules! linux_only {
+    ($($item:item)*) => { $(#[cfg(any(target_os = "linux", target_os = "android"))] $item)* };
+}
 
-#[cfg(test)]
+linux_only! {
+    pub mod clone;
+    pub mod fd;
+    pub mod flags;
+    pub mod info;
+    pub mod ioctl;
+    pub mod magic;
+    pub mod ns;
+    pub mod pidfs;
+    pub mod socket;
+    pub mod syscalls;
+
+    pub use clone::*;
+    pub use fd::*;
+    pub use flags::*;
+    pub use info::*;
+    pub use ioctl::*;
+    pub use magic::*;
+    pub use ns::*;
+    pub use pidfs::*;
+    pub use socket::*;
+    pub use syscalls::*;
+}
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod tests {
     use super::*;
     use core::mem::{offset_of, size_of};

@@ -3,14 +3,14 @@
 //! issues 3 and 4.
 //!
 //! ```text
-//! cargo bench -p pidfd --features bench-internals                      # every row, ~2 min
-//! PIDFD_BENCH_QUICK=1 cargo bench -p pidfd --features bench-internals  # shorter, ~40 s
-//! cargo bench -p pidfd --features bench-internals --bench vs_raw -- --quick spawn
+//! cargo bench -p pidfd-core --features __bench-internals                      # every row, ~2 min
+//! PIDFD_BENCH_QUICK=1 cargo bench -p pidfd-core --features __bench-internals  # shorter, ~40 s
+//! cargo bench -p pidfd-core --features __bench-internals --bench vs_raw -- --quick spawn
 //! ```
 //!
 //! (`--quick` and the group filters `calls` / `spawn` go after `--bench vs_raw --`: without
 //! `--bench`, cargo also hands them to the library's libtest harness, which rejects `--quick`.)
-//! Without `bench-internals` the fdinfo-fallback rows are skipped with a note: the fallback is
+//! Without `__bench-internals` the fdinfo-fallback rows are skipped with a note: the fallback is
 //! reachable only through `pidfd::__bench` on a kernel that has `PIDFD_GET_INFO`.
 //!
 //! Method (this machine's absolute times swing by 20%): every row is a ratio A / B taken per
@@ -170,7 +170,7 @@ fn calls(cfg: &Config, rows: &mut Vec<Row>) {
     fdinfo_rows(cfg, &me, rows);
 }
 
-#[cfg(feature = "bench-internals")]
+#[cfg(feature = "__bench-internals")]
 fn fdinfo_rows(cfg: &Config, me: &PidFd, rows: &mut Vec<Row>) {
     let path = fdinfo_path(me.as_raw_fd());
     rows.push(pair(
@@ -199,12 +199,12 @@ fn fdinfo_rows(cfg: &Config, me: &PidFd, rows: &mut Vec<Row>) {
     ));
 }
 
-#[cfg(not(feature = "bench-internals"))]
+#[cfg(not(feature = "__bench-internals"))]
 fn fdinfo_rows(_cfg: &Config, _me: &PidFd, rows: &mut Vec<Row>) {
     rows.push(Row::skipped(
         "fdinfo fallback of pid() / open + read + close",
         Target::AtMost(1.05),
-        "needs --features bench-internals",
+        "needs --features __bench-internals",
     ));
 }
 
@@ -234,11 +234,8 @@ fn spawns(cfg: &Config, rows: &mut Vec<Row>) {
     for (name, w) in ["plain", "memory", "fds"].iter().zip(&workers) {
         println!("worker {name}: {}", w.description);
     }
-    let mem = if cfg.mem_mib.is_multiple_of(1024) {
-        format!("{} GiB", cfg.mem_mib / 1024)
-    } else {
-        format!("{} MiB", cfg.mem_mib)
-    };
+    let mem =
+        if cfg.mem_mib % 1024 == 0 { format!("{} GiB", cfg.mem_mib / 1024) } else { format!("{} MiB", cfg.mem_mib) };
     let fds = cfg.fds;
     let all = cfg.spawn_rounds;
     let few = if cfg.quick { 5 } else { 11 };
@@ -321,7 +318,7 @@ fn spawns(cfg: &Config, rows: &mut Vec<Row>) {
             let (mut ta, mut tb) = (Vec::new(), Vec::new());
             for p in 0..pairs as usize {
                 let mut run = |(w, v): (usize, Variant)| workers[w].run(v, 1);
-                if (round + j + p).is_multiple_of(2) {
+                if (round + j + p) % 2 == 0 {
                     ta.push(run(r.a));
                     tb.push(run(r.b));
                 } else {
@@ -379,7 +376,7 @@ fn smoke() {
     let path = fdinfo_path(fd);
     assert!(raw::open_read_close(&path) > 0);
     assert_eq!(raw::open_read_until_eof_close(&path), raw::open_read_close(&path));
-    #[cfg(feature = "bench-internals")]
+    #[cfg(feature = "__bench-internals")]
     {
         let before = support::allocations();
         let got = pidfd::__bench::fdinfo_pid(&me).unwrap();
@@ -398,5 +395,7 @@ fn smoke() {
     }
     let mut w = Worker::start("fds", 10);
     assert!(w.run(Variant::Ours, 1) > 0.0);
-    println!("vs_raw smoke: every path works (run `cargo bench -p pidfd --features bench-internals` to measure)");
+    println!(
+        "vs_raw smoke: every path works (run `cargo bench -p pidfd-core --features __bench-internals` to measure)"
+    );
 }

@@ -1,6 +1,6 @@
 //! Prints what the running kernel supports and how each operation will be carried out.
 //!
-//! `cargo run -p pidfd --example features` for the table; `-- --kmatrix` for the kernel
+//! `cargo run -p pidfd-core --example features` for the table; `-- --kmatrix` for the kernel
 //! matrix's machine-readable lines (`KMATRIX-FEATURE <name> <yes|no|denied|unknown>`, one per
 //! feature); `-- --facts` for what is known of each feature without probing it, one line each:
 //! `<name> <first kernel> needs=<features> calls=<system calls>` (comma-separated lists, maybe

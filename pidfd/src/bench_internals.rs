@@ -1,4 +1,4 @@
-//! Internals for the bench (`--features bench-internals`): the fallback paths, callable on any
+//! Internals for the bench (`--features __bench-internals`): the fallback paths, callable on any
 //! kernel. Not part of the API: no semver guarantee.
 
 use crate::{PidFd, Result};

@@ -209,10 +209,7 @@ impl PidFd {
     /// cgroup.
     fn removed_cgroup_id(&self, at: ProcPid, literal: Option<&[u8]>) -> Result<u64> {
         let pid = at.pid;
-        if let Some(rel) = literal
-            && let Ok(dir) = open_cgroup_dir(rel)
-            && cgroup_lists(&dir, pid)
-        {
+        if let Some(dir) = literal.and_then(|rel| open_cgroup_dir(rel).ok()).filter(|dir| cgroup_lists(dir, pid)) {
             let id = cgroup_dir_id(&dir)?;
             self.recheck(at)?;
             return Ok(id);

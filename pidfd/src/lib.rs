@@ -53,55 +53,84 @@
 //! # Errors
 //!
 //! One [`Error`] type; it converts into [`std::io::Error`] keeping the OS error.
+//!
+//! # Features
+//!
+//! - `nightly` (off by default; needs a nightly compiler): conversions between [`PidFd`] and
+//!   std's unstable `std::os::linux::process::PidFd` (`feature(linux_pidfd)`), both ways.
+//!
+//! Features whose names start with `__` (`__bench-internals`, `__test-util`) serve this
+//! workspace's benches and tests: they are not part of the API, have no semver guarantee, and a
+//! user never needs them.
+//!
+//! # Rust and Linux versions
+//!
+//! Rust 1.85 or later (the conversions from `std::io::PipeReader`/`PipeWriter` where std has
+//! them, from 1.87). Linux and Android only: on another system the crate stops at one
+//! `compile_error!`; at run time it needs Linux 5.3 (`pidfd_open`), and uses what newer kernels
+//! add (the table above).
 #![cfg_attr(feature = "nightly", feature(linux_pidfd))]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-mod child;
-mod command;
-mod compat;
-mod error;
-mod ids;
-mod info;
-mod method;
-mod parse;
-mod pidfd;
-mod poll_exit;
-mod procdir;
-mod reaper;
-mod signal;
-mod socket;
-mod spawn;
-mod stdio;
-mod sys;
-mod wait;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+compile_error!(
+    "pidfd-core (the `pidfd` library) supports Linux (and Android) only: pidfds are a Linux kernel interface (Linux 5.3 or later)"
+);
 
-pub use child::Child;
-pub use command::Command;
-#[cfg(target_os = "android")]
-pub use compat::allow_probing_on_android;
-pub use compat::{Feature, FeatureReport, Support, features};
-pub use error::{Error, Result};
-pub use info::{Coredump, Credentials, ProcessInfo};
-pub use parse::WaitEvent;
-pub use pidfd::{Advice, MemoryRange, OpenFlags, PidFd};
-pub use poll_exit::ExitPoll;
-pub use procdir::ProcDir;
-pub use signal::{SigInfo, SigValue, SignalScope};
-pub use socket::{recv_pidfd, send_pidfd, set_pass_pidfd};
-pub use spawn::spawn;
-pub use stdio::Stdio;
-pub use wait::{ResourceUsage, WaitOptions};
+/// Everything of the crate is compiled on Linux and Android only: elsewhere, the one error above
+/// instead of an error for every missing system call and constant.
+macro_rules! linux_only {
+    ($($item:item)*) => { $(#[cfg(any(target_os = "linux", target_os = "android"))] $item)* };
+}
 
-/// Helpers `pidfd-ns` calls instead of re-implementing them; not part of the API.
-#[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
+linux_only! {
+    mod child;
+    mod command;
+    mod compat;
+    mod error;
+    mod ids;
+    mod info;
+    mod method;
+    mod parse;
+    mod pidfd;
+    mod poll_exit;
+    mod procdir;
+    mod reaper;
+    mod signal;
+    mod socket;
+    mod spawn;
+    mod stdio;
+    mod sys;
+    mod wait;
 
-#[cfg(feature = "bench-internals")]
-#[doc(hidden)]
-#[path = "bench_internals.rs"]
-pub mod __bench;
+    pub use child::Child;
+    pub use command::Command;
+    #[cfg(target_os = "android")]
+    pub use compat::allow_probing_on_android;
+    pub use compat::{Feature, FeatureReport, Support, features};
+    pub use error::{Error, Result};
+    pub use info::{Coredump, Credentials, ProcessInfo};
+    pub use parse::WaitEvent;
+    pub use pidfd::{Advice, MemoryRange, OpenFlags, PidFd};
+    pub use poll_exit::ExitPoll;
+    pub use procdir::ProcDir;
+    pub use signal::{SigInfo, SigValue, SignalScope};
+    pub use socket::{recv_pidfd, send_pidfd, set_pass_pidfd};
+    pub use spawn::spawn;
+    pub use stdio::Stdio;
+    pub use wait::{ResourceUsage, WaitOptions};
 
-#[cfg(test)]
-mod tests;
+    /// Helpers `pidfd-ns` calls instead of re-implementing them; not part of the API.
+    #[doc(hidden)]
+    #[path = "private.rs"]
+    pub mod __private;
+
+    #[cfg(feature = "__bench-internals")]
+    #[doc(hidden)]
+    #[path = "bench_internals.rs"]
+    pub mod __bench;
+
+    #[cfg(test)]
+    mod tests;
+}

@@ -45,10 +45,10 @@ pub fn setns(fd: BorrowedFd<'_>, nstype: i32) -> io::Result<()> {
     crate::sys::setns(fd.as_raw_fd(), nstype)
 }
 
-/// The fault-injection seam of this crate's system call wrappers (`test-util` feature), for
+/// The fault-injection seam of this crate's system call wrappers (`__test-util` feature), for
 /// `pidfd-ns`'s tests: one seam for the workspace. `pidfd-ns` names its own calls with
 /// [`NsCall`](fault::NsCall).
-#[cfg(feature = "test-util")]
+#[cfg(feature = "__test-util")]
 pub mod fault {
     pub use crate::sys::fault::*;
 }
@@ -121,7 +121,7 @@ pub fn ns_ioctl_u64(fd: std::os::fd::RawFd, cmd: u32) -> io::Result<u64> {
 ///
 /// # Errors
 /// [`Error::Unsupported`], [`Error::Denied`] or [`Error::Undetermined`] naming `feature`.
-pub fn require(feature: crate::Feature) -> crate::Result<()> {
+pub fn require_feature(feature: crate::Feature) -> crate::Result<()> {
     feature.require()
 }
 
@@ -131,3 +131,10 @@ pub fn require(feature: crate::Feature) -> crate::Result<()> {
 pub fn reap_in_background(fd: crate::PidFd) {
     crate::reaper::adopt(fd);
 }
+
+/// The kernel matrix's feature contract for tests (`require`: skip saying why, or fail where
+/// the matrix's row says the kernel has the feature): this crate's unit tests, `pidfd-ns`'s unit
+/// tests and the workspace's `test-support` crate use it (`__test-util` feature).
+#[cfg(any(test, feature = "__test-util"))]
+#[path = "require.rs"]
+pub mod require;

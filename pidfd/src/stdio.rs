@@ -63,6 +63,7 @@ impl From<std::fs::File> for Stdio {
 
 /// [`Stdio::Fd`] of the read end of a pipe of [`std::io::pipe`] (Rust 1.87 and later).
 #[cfg(has_io_pipe)]
+#[clippy::msrv = "1.87"]
 impl From<std::io::PipeReader> for Stdio {
     fn from(p: std::io::PipeReader) -> Stdio {
         Stdio::Fd(p.into())
@@ -71,6 +72,7 @@ impl From<std::io::PipeReader> for Stdio {
 
 /// [`Stdio::Fd`] of the write end of a pipe of [`std::io::pipe`] (Rust 1.87 and later).
 #[cfg(has_io_pipe)]
+#[clippy::msrv = "1.87"]
 impl From<std::io::PipeWriter> for Stdio {
     fn from(p: std::io::PipeWriter) -> Stdio {
         Stdio::Fd(p.into())

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 
 use crate::sys::{Call, fault};
-use crate::{Feature, PidFd, Support};
+use crate::{Feature, PidFd};
 
 fn without(f: Feature) -> fault::Guard {
     fault::inject(Call::Feature(f), libc::ENOSYS)
@@ -19,11 +19,8 @@ fn iterations(host: usize, matrix: usize) -> usize {
     if std::env::var_os("PIDFD_TEST_EXPECT").is_some() { matrix } else { host }
 }
 
-// The matrix's feature contract (`require`), shared with every crate's integration tests.
-#[allow(dead_code)]
-#[path = "../tests/common/require.rs"]
-mod contract;
-use contract::{require, require_all};
+// The matrix's feature contract (`require`), shared with every crate's tests.
+use crate::__private::require::{require, require_all};
 
 /// A pidfd of this process, or `None` (the test skips) where `pidfd_open` is refused.
 fn self_pidfd() -> Option<PidFd> {

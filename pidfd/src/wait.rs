@@ -184,7 +184,7 @@ impl PidFd {
         exit_info: bool,
     ) -> Result<Option<WaitEvent>> {
         let wants_exit = options.contains(WaitOptions::EXITED);
-        if wants_exit && let Some(status) = self.remembered() {
+        if let Some(status) = self.remembered().filter(|_| wants_exit) {
             return Ok(Some(WaitEvent::Exited(status)));
         }
         // A blocking wait holds the lock, so a concurrent try_wait answers "not yet" rather than
@@ -215,7 +215,7 @@ impl PidFd {
     ) -> Result<Option<WaitEvent>> {
         let wants_exit = options.contains(WaitOptions::EXITED);
         let nohang = options.contains(WaitOptions::NOHANG);
-        if wants_exit && let Some(status) = self.remembered() {
+        if let Some(status) = self.remembered().filter(|_| wants_exit) {
             return Ok(Some(WaitEvent::Exited(status)));
         }
         let result = if Feature::WaitidPidfd.is_supported() {
@@ -249,12 +249,10 @@ impl PidFd {
             // Readable: it has exited, but nobody has reaped it yet (or the reaper is between
             // taking it and releasing it, when the kernel records the exit information).
             let exited = sys::poll_readable(self.as_raw_fd(), 0).unwrap_or(false);
-            if exited
-                && !nohang
-                && sys::poll_hangup(self.as_raw_fd(), RELEASE_WAIT).unwrap_or(false)
-                && let Ok(Some(status)) = self.exit_status()
-            {
-                return Ok(Some(WaitEvent::Exited(status)));
+            if exited && !nohang && sys::poll_hangup(self.as_raw_fd(), RELEASE_WAIT).unwrap_or(false) {
+                if let Ok(Some(status)) = self.exit_status() {
+                    return Ok(Some(WaitEvent::Exited(status)));
+                }
             }
         }
         Err(Error::NotChild)
@@ -318,10 +316,10 @@ impl PidFd {
     ) -> Result<Option<WaitEvent>> {
         if Feature::FileHandles.is_supported() {
             let flags = if self.is_thread()? { OpenFlags::THREAD } else { OpenFlags::empty() };
-            if let Ok(blocking) = self.id().and_then(|id| PidFd::open_by_id(id, flags))
-                && !blocking.is_nonblocking()?
-            {
-                return blocking.waitid_pidfd(options, rusage);
+            if let Ok(blocking) = self.id().and_then(|id| PidFd::open_by_id(id, flags)) {
+                if !blocking.is_nonblocking()? {
+                    return blocking.waitid_pidfd(options, rusage);
+                }
             }
         }
         let mut backoff = Duration::from_millis(1);

@@ -50,7 +50,7 @@ fn dev_null() -> OwnedFd {
 
 /// Fds of every kind that is not a pidfd (nor a socket).
 fn not_pidfds() -> Vec<(&'static str, OwnedFd)> {
-    let (r, w) = std::io::pipe().unwrap();
+    let (r, w) = test_support::pipe();
     let mut v: Vec<(&'static str, OwnedFd)> = vec![
         ("/dev/null", dev_null()),
         ("a directory", std::fs::File::open("/").unwrap().into()),

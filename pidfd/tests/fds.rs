@@ -22,10 +22,8 @@ use pidfd::{
 #[path = "it/support.rs"]
 mod support;
 
-#[allow(dead_code)]
-#[path = "common/fd_table.rs"]
-mod fd_table;
 use fd_table::{fd_table, inherited, leaves_no_fd, serial};
+use test_support::fd_table;
 
 fn dev_null() -> OwnedFd {
     std::fs::File::open("/dev/null").unwrap().into()
@@ -375,9 +373,7 @@ fn every_library_fd_is_close_on_exec() {
         alive.push(Box::new(fd));
     }
     alive.push(Box::new(me.try_clone().unwrap()));
-    if let Ok(id) = me.id()
-        && let Ok(fd) = PidFd::open_by_id(id, OpenFlags::empty())
-    {
+    if let Ok(fd) = me.id().and_then(|id| PidFd::open_by_id(id, OpenFlags::empty())) {
         alive.push(Box::new(fd));
     }
     if let Ok(fd) = me.get_fd(0) {

@@ -1,7 +1,7 @@
 //! PID reuse: every operation on the pidfd of a process A that died and was reaped by a plain
 //! `waitpid` reports that A exited (or, for a wait, `NotChild` or A's own status from
 //! `PIDFD_INFO_EXIT`), and none reaches the process B that now has A's pid, in a child PID
-//! namespace where `ns_last_pid` forces the reuse (see `common/reuse_lab.rs` for how B is made
+//! namespace where `ns_last_pid` forces the reuse (see `test-support/src/reuse_lab.rs` for how B is made
 //! the worst possible victim).
 //!
 //! `harness = false`: each case runs in a fresh single-threaded process (this binary
@@ -10,11 +10,8 @@
 //! fallbacks, before 6.9 the scoped signals from `tgkill` / `killpg`: the kernel matrix runs
 //! this binary on 5.10 too.
 
-#[path = "common/harness.rs"]
-mod harness;
-#[allow(dead_code)]
-#[path = "common/reuse_lab.rs"]
-mod lab;
+use test_support::harness;
+use test_support::reuse_lab as lab;
 #[allow(dead_code)]
 #[path = "it/support.rs"]
 mod support;

@@ -11,7 +11,7 @@
 //! everywhere.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
@@ -23,8 +23,7 @@ mod support;
 
 use support::require;
 
-#[path = "common/sampler.rs"]
-mod sampler;
+use test_support::sampler;
 
 use sampler::Sampler;
 
@@ -41,13 +40,7 @@ fn measured<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> (std::
     (handle, rx.recv().unwrap())
 }
 
-fn pipe() -> (std::fs::File, std::fs::File) {
-    let mut fds = [0; 2];
-    // SAFETY: room for two fds.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: fresh fds owned by nobody else.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]).into(), OwnedFd::from_raw_fd(fds[1]).into()) }
-}
+use test_support::pipe;
 
 /// A tracer process: seizes `pid`, lets it run (passing on any signal it stops for), and when
 /// it has exited keeps the zombie for [`HOLD`] before reaping it as its tracer, which hands it

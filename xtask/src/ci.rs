@@ -1,6 +1,8 @@
 //! `cargo xtask ci`: the whole gate, stopping at the first failure.
 //!
-//! fmt, clippy, docs, the architecture invariants (tidy), the tests, the cross-architecture
+//! fmt, clippy, docs, the architecture invariants (tidy), the packages (`cargo package`
+//! verified, `cargo publish --dry-run`, the MSRV on Debian's rustc, the lowest dependency
+//! versions; `release.rs`), the public-API snapshot (`api.rs`), the tests, the cross-architecture
 //! checks, the nightly feature, Miri, the library tests under AddressSanitizer and
 //! ThreadSanitizer (zero reports; see `sanitize.rs` for what each leaves out and why), and the
 //! kernel matrix. Whatever a fresh machine lacks (rustup targets; nightly components; QEMU and
@@ -37,7 +39,12 @@ pub(crate) fn ci(args: &[String]) -> Result<(), String> {
     step("clippy", || run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])))?;
     step("doc", || run(cargo().args(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings")))?;
     step("tidy", || tidy(&root))?;
-    step("msrv", msrv)?;
+    step("msrv (Debian's rustc)", crate::release::msrv)?;
+    step("package", crate::release::package)?;
+    step("publish --dry-run", crate::release::publish_dry_run)?;
+    step("README examples from the packages", crate::release::proof)?;
+    step("minimal versions", crate::release::minimal_versions)?;
+    step("api snapshot", || crate::api::api(&[]))?;
     step("test", || run(cargo().args(["test", "--workspace", "--all-targets"])))?;
     step("doctest", || run(cargo().args(["test", "--workspace", "--doc"])))?;
     step("cross-check", cross_check)?;
@@ -101,8 +108,13 @@ pub(crate) fn ensure_targets(targets: &[&str]) -> Result<(), String> {
     run(Command::new("rustup").args(["target", "add"]).args(&missing))
 }
 
+/// A target that is not Linux: the crates must stop at one clear error there.
+const NOT_LINUX: &str = "x86_64-unknown-freebsd";
+
 fn cross_check() -> Result<(), String> {
     ensure_targets(CROSS_TARGETS)?;
+    ensure_targets(&[NOT_LINUX])?;
+    not_linux()?;
     for target in CROSS_TARGETS {
         run(cargo().args([
             "check",
@@ -110,7 +122,7 @@ fn cross_check() -> Result<(), String> {
             "-p",
             "pidfd-sys",
             "-p",
-            "pidfd",
+            "pidfd-core",
             "-p",
             "pidfd-ns",
             "--target",
@@ -121,20 +133,21 @@ fn cross_check() -> Result<(), String> {
     Ok(())
 }
 
-/// The declared `rust-version` is checked with that toolchain where the machine has it.
-fn msrv() -> Result<(), String> {
-    let manifest = std::fs::read_to_string("Cargo.toml").map_err(|e| e.to_string())?;
-    let version = manifest
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("rust-version = "))
-        .map(|v| v.trim_matches('"').to_owned())
-        .ok_or("no rust-version in [workspace.package]")?;
-    let toolchain = format!("{version}.0");
-    let listed = Command::new("rustup").args(["toolchain", "list"]).output().map_err(|e| e.to_string())?;
-    if !String::from_utf8_lossy(&listed.stdout).lines().any(|l| l.starts_with(&toolchain)) {
-        run(Command::new("rustup").args(["toolchain", "install", "--profile", "minimal", &toolchain]))?;
+/// On another OS, building the crates gives one error, the `compile_error!` that says they are
+/// for Linux, not one per missing system call.
+fn not_linux() -> Result<(), String> {
+    let out = cargo()
+        .args(["check", "--message-format", "short", "--target", NOT_LINUX])
+        .args(["-p", "pidfd-sys", "-p", "pidfd-core", "-p", "pidfd-ns", "-p", "pidfd-async"])
+        .output()
+        .map_err(|e| format!("cargo check --target {NOT_LINUX}: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error") && l.contains(".rs:")).collect();
+    if out.status.success() || errors.len() != 1 || !errors[0].contains("supports Linux") {
+        return Err(format!("{NOT_LINUX}: want exactly one error, the crates' `compile_error!`; got:\n{stderr}"));
     }
-    run(Command::new("cargo").arg(format!("+{toolchain}")).args(["check", "--quiet", "--workspace", "--all-targets"]))
+    println!("    {NOT_LINUX}: one error: {}", errors[0].trim());
+    Ok(())
 }
 
 /// Installs the nightly toolchain (and `components`) where missing.
@@ -163,7 +176,7 @@ pub(crate) fn ensure_nightly(components: &[&str]) -> Result<(), String> {
 /// The `nightly` feature of `pidfd` (std's unstable `PidFd` conversions).
 fn nightly() -> Result<(), String> {
     ensure_nightly(&[])?;
-    run(Command::new("cargo").args(["+nightly", "check", "--quiet", "-p", "pidfd", "--features", "nightly"]))
+    run(Command::new("cargo").args(["+nightly", "check", "--quiet", "-p", "pidfd-core", "--features", "nightly"]))
 }
 
 /// Miri runs the pure code: the `/proc` parsers and the wait-status decoder of `pidfd`, the
@@ -178,7 +191,7 @@ fn miri() -> Result<(), String> {
             .env("MIRIFLAGS", "-Zmiri-strict-provenance"))
     };
     miri(&["-p", "pidfd-sys", "--lib"])?;
-    miri(&["-p", "pidfd", "--lib", "--", "parse::", "info::"])
+    miri(&["-p", "pidfd-core", "--lib", "--", "parse::", "info::"])
 }
 
 /// The invariants of ARCHITECTURE.md that a grep can check.

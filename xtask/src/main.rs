@@ -4,10 +4,14 @@
 //! - `kernel-matrix [--kernel PATH]... [--only LABEL]...`: the test suite under real kernels in QEMU.
 //! - `emulate --kernel 5.4 -- CMD...`: run a command as an older kernel would answer it (seccomp).
 //! - `sanitizers [address|thread]...`: the library tests under ASan and TSan (nightly).
+//! - `package`, `publish-dry-run`, `proof`, `msrv`, `minimal-versions`, `api [--bless]`: the
+//!   gate's release steps alone (`release.rs`, `api.rs`).
 
+mod api;
 mod ci;
 mod emulate;
 mod matrix;
+mod release;
 mod sanitize;
 
 fn main() {
@@ -17,7 +21,11 @@ fn main() {
         Some("kernel-matrix") => matrix::kernel_matrix(&args[1..]),
         Some("emulate") => emulate::emulate(&args[1..]),
         Some("sanitizers") => sanitize::sanitizers(&args[1..]),
-        _ => Err("usage: cargo xtask <ci|kernel-matrix|emulate|sanitizers> [args]".to_owned()),
+        Some(cmd) if release::COMMANDS.contains(&cmd) => release::command(cmd, &args[1..]),
+        _ => Err(format!(
+            "usage: cargo xtask <ci|kernel-matrix|emulate|sanitizers|{}> [args]",
+            release::COMMANDS.join("|")
+        )),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e}");

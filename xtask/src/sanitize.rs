@@ -30,7 +30,7 @@ use std::time::Instant;
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// The crates whose tests run.
-const PACKAGES: &[&str] = &["pidfd-sys", "pidfd", "pidfd-ns", "pidfd-async"];
+const PACKAGES: &[&str] = &["pidfd-sys", "pidfd-core", "pidfd-ns", "pidfd-async"];
 
 /// A test left out: its whole name (passed with `--exact`, which the `harness = false`
 /// binaries understand too), and why.

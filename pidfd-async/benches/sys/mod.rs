@@ -38,6 +38,17 @@ pub(crate) fn raise_nofile() -> u64 {
 }
 
 /// `F_SETPIPE_SZ`.
+/// `pipe2(O_CLOEXEC)`: (read end, write end); `std::io::pipe` is Rust 1.87, the MSRV 1.85.
+pub(crate) fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` has room for the two fds pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just created and are owned by nobody else.
+    Ok(fds.map(|fd| std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) })).into())
+}
+
 pub(crate) fn set_pipe_size(fd: BorrowedFd<'_>, size: i32) -> io::Result<()> {
     // SAFETY: no pointers.
     let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
@@ -77,9 +88,20 @@ pub(crate) fn waitid_pidfd_nohang(fd: RawFd) -> io::Result<Option<(i32, i32)>> {
 }
 
 /// A buffer of `n` events for `epoll_wait`, zeroed (padding included) in place on the heap.
+/// (`Box::new_zeroed_slice` is Rust 1.92; the MSRV is 1.85.)
 pub(crate) fn event_buffer(n: usize) -> Box<[libc::epoll_event]> {
-    // SAFETY: all-zero bytes are a valid `epoll_event`; `new_zeroed_slice` zeroed every byte.
-    unsafe { Box::<[libc::epoll_event]>::new_zeroed_slice(n).assume_init() }
+    if n == 0 {
+        return Box::new([]);
+    }
+    let layout = std::alloc::Layout::array::<libc::epoll_event>(n).expect("epoll event buffer size");
+    // SAFETY: the layout's size is not zero (n > 0 events of a non-zero-sized type).
+    let events = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<libc::epoll_event>();
+    if events.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: a fresh allocation of the global allocator with the layout a boxed slice of `n`
+    // events has, owned by nobody else; all-zero bytes are a valid `epoll_event`.
+    unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(events, n)) }
 }
 
 // `rlimit` has no padding: every byte handed to the kernel is a field's.

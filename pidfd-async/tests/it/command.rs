@@ -156,7 +156,7 @@ fn arg0_helper() {
 #[test]
 fn pidfd_command_settings_reach_the_child() {
     rt().block_on(async {
-        let (r, mut w) = std::io::pipe().unwrap();
+        let (r, mut w) = test_support::pipe();
         std::io::Write::write_all(&mut w, b"through fd 5\n").unwrap();
         drop(w);
         let out = Command::new("sh").args(["-c", "cat <&5"]).fd(OwnedFd::from(r), 5).output().await.unwrap();
@@ -330,8 +330,8 @@ fn a_cancelled_status_does_not_leak_a_zombie() {
     }
     rt().block_on(async {
         // The child prints its pid, then exits (code 3) once its stdin is closed.
-        let (stdin_r, stdin_w) = std::io::pipe().unwrap();
-        let (stdout_r, stdout_w) = std::io::pipe().unwrap();
+        let (stdin_r, stdin_w) = test_support::pipe();
+        let (stdout_r, stdout_w) = test_support::pipe();
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "echo $$; read x; exit 3"]).stdin(Stdio::from(stdin_r)).stdout(Stdio::from(stdout_w));
         let watch = {

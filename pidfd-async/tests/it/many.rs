@@ -92,8 +92,8 @@ fn seed() -> u64 {
 
 /// `n` shells blocked reading one shared pipe; child `i` exits with [`code`]`(i)` after
 /// reading one line, or at end-of-file. Returns the write end and the pidfds.
-fn blocked_children(n: usize) -> (std::io::PipeWriter, Vec<PidFd>) {
-    let (read, write) = std::io::pipe().unwrap();
+fn blocked_children(n: usize) -> (std::fs::File, Vec<PidFd>) {
+    let (read, write) = test_support::pipe();
     // One command for all: its stdin fd stays low, so no spawn copies a big fd table.
     let mut cmd = pidfd::Command::new("sh");
     cmd.args(["-c", "read x; exit $CODE"])
@@ -112,7 +112,7 @@ fn blocked_children(n: usize) -> (std::io::PipeWriter, Vec<PidFd>) {
 /// Releases the children gradually, `n / 50` at a time (one line each) every 2 ms, then all
 /// that are left (end-of-file), so the exits arrive while the waits are being polled,
 /// cancelled and restarted.
-async fn release_gradually(mut release: std::io::PipeWriter, n: usize) {
+async fn release_gradually(mut release: std::fs::File, n: usize) {
     let batch = vec![b'\n'; (n / 50).max(1)];
     for _ in 0..50 {
         // A few hundred bytes into an empty pipe: never blocks.

@@ -99,8 +99,8 @@ fn assert_exit_code(fd: &PidFd, code: i32) {
 
 /// `sh -c 'read x; exit <code>'` spawned through this crate: its `Child`, a dup of its pidfd to
 /// watch it, and the write end of its stdin (close it to let the child exit).
-fn spawn_held(code: i32) -> (pidfd_async::Child, PidFd, std::io::PipeWriter) {
-    let (r, w) = std::io::pipe().unwrap();
+fn spawn_held(code: i32) -> (pidfd_async::Child, PidFd, std::fs::File) {
+    let (r, w) = test_support::pipe();
     let child = Command::new("sh")
         .args(["-c", &format!("read x; exit {code}")])
         .stdin(pidfd_async::Stdio::from(r))

@@ -31,8 +31,7 @@ use pidfd_async::{AsyncPidFd, ExitSet};
 use crate::support::{expected, reaped, require_all, rt};
 use crate::sys;
 
-#[path = "../../../pidfd/tests/common/sampler.rs"]
-mod sampler;
+use test_support::sampler;
 
 use sampler::Sampler;
 

@@ -1,10 +1,8 @@
-use pidfd::{Feature, PidFd, Support};
+use pidfd::PidFd;
 
 // The matrix's feature contract, shared by every crate's tests.
-#[allow(dead_code, unused_imports)]
-#[path = "../../../pidfd/tests/common/require.rs"]
-mod require;
-pub(crate) use require::*;
+#[allow(unused_imports)]
+pub(crate) use test_support::require::*;
 
 /// A current-thread runtime with I/O and timers.
 pub(crate) fn rt() -> tokio::runtime::Runtime {
@@ -73,8 +71,8 @@ pub(crate) fn poll_with<F: std::future::Future>(
 
 /// `sh -c 'read x; exit <code>'` with stdin from a pipe: it exits only when the returned write
 /// end is written to or closed. Spawned with [`pidfd::Command`] (no `pidfd_open` needed).
-pub(crate) fn held(code: i32) -> (PidFd, std::io::PipeWriter) {
-    let (r, w) = std::io::pipe().unwrap();
+pub(crate) fn held(code: i32) -> (PidFd, std::fs::File) {
+    let (r, w) = test_support::pipe();
     let child = pidfd::Command::new("sh")
         .args(["-c", &format!("read x; exit {code}")])
         .stdin(pidfd::Stdio::Fd(r.into()))

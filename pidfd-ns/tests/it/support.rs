@@ -4,14 +4,12 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use pidfd::{Feature, PidFd, Support};
+use pidfd::{Feature, PidFd};
 use pidfd_ns::Namespace;
 
 // The matrix's feature contract, shared by every crate's tests.
-#[allow(dead_code, unused_imports)]
-#[path = "../../../pidfd/tests/common/require.rs"]
-mod require;
-pub(crate) use require::*;
+#[allow(unused_imports)]
+pub(crate) use test_support::require::*;
 
 /// Whether the test may take pidfds of processes: `pidfd_open` (every [`Held`] and
 /// `PidFd::from_self` need it). Prints why it skips, as [`require`].

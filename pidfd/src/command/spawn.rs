@@ -113,6 +113,7 @@ impl Command {
                 Stdio::Null => plan.null[i] = true,
                 Stdio::Piped => {
                     let (r, w) = sys::pipe().map_err(|e| Error::os("pipe2", e))?;
+                    let (r, w) = (OwnedFd::from(r), OwnedFd::from(w));
                     let (ours, theirs) = if i == 0 { (w, r) } else { (r, w) };
                     plan.fd_map.push((theirs.as_raw_fd(), target));
                     keep.push(theirs);

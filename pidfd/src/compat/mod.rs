@@ -470,7 +470,7 @@ impl Feature {
             }
         }
         let answer = classify(probe(self));
-        if use_cache && let Some(state) = cached_state(answer) {
+        if let (true, Some(state)) = (use_cache, cached_state(answer)) {
             slot.store(state, Ordering::Relaxed);
         }
         answer

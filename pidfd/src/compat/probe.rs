@@ -292,15 +292,11 @@ fn info_probe() -> io::Result<Option<RawInfo>> {
 
 /// The kernel's `supported_mask` (6.19+), `None` on older kernels.
 fn supported_mask() -> io::Result<Option<u64>> {
-    if let Some(&cached) = SUPPORTED_MASK.get()
-        && !sys::fault::active()
-    {
+    if let Some(&cached) = SUPPORTED_MASK.get().filter(|_| !sys::fault::active()) {
         return Ok(Some(cached));
     }
     let mask = info_probe()?.and_then(|raw| raw.supported_mask());
-    if let Some(m) = mask
-        && !sys::fault::active()
-    {
+    if let Some(m) = mask.filter(|_| !sys::fault::active()) {
         let _ = SUPPORTED_MASK.set(m);
     }
     Ok(mask)

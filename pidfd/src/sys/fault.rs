@@ -2,21 +2,21 @@
 //! the current thread fail with `ENOTTY` until the guard drops; `inject_on_fd` limits the fault
 //! to calls on one fd (so a probe on its own pidfd is not hit); `fake_file` makes `read_file`
 //! of one path return given bytes (what an older kernel would have written there). Compiled
-//! in test builds, and with the `test-util` feature, which exposes it as
+//! in test builds, and with the `__test-util` feature, which exposes it as
 //! `pidfd::__private::fault` for `pidfd-ns`'s tests (the one seam of the workspace: `pidfd-ns`'s
 //! calls are named by [`NsCall`], and `inject_times`, `pretend`, `before`, `redirect` and the
 //! `setns` journal serve them). Elsewhere every check is an inlined `Ok(())`.
 
-#[cfg(not(any(test, feature = "test-util")))]
+#[cfg(not(any(test, feature = "__test-util")))]
 pub(crate) use off::*;
-#[cfg(any(test, feature = "test-util"))]
-#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub))]
+#[cfg(any(test, feature = "__test-util"))]
+#[cfg_attr(not(feature = "__test-util"), allow(unreachable_pub))]
 pub use seam::*;
 
-/// The seam. Its items are `pub` for `pidfd::__private::fault` (`test-util`); in a plain test
+/// The seam. Its items are `pub` for `pidfd::__private::fault` (`__test-util`); in a plain test
 /// build some of them serve only `pidfd-ns`.
-#[cfg(any(test, feature = "test-util"))]
-#[cfg_attr(not(feature = "test-util"), allow(dead_code, unreachable_pub))]
+#[cfg(any(test, feature = "__test-util"))]
+#[cfg_attr(not(feature = "__test-util"), allow(dead_code, unreachable_pub))]
 mod seam {
     pub use super::super::Call;
     use std::cell::{Cell, RefCell};
@@ -91,7 +91,7 @@ mod seam {
         static NEXT: Cell<u64> = const { Cell::new(0) };
         static SPAWNED: Cell<Option<super::super::Method>> = const { Cell::new(None) };
         static STACKS_MAPPED: Cell<u64> = const { Cell::new(0) };
-        /// Every call made, for `calls` (this crate's tests only: a `test-util` build of
+        /// Every call made, for `calls` (this crate's tests only: a `__test-util` build of
         /// another crate's tests would grow it without bound).
         #[cfg(test)]
         static CALLS: RefCell<Vec<(Call, Option<RawFd>)>> = const { RefCell::new(Vec::new()) };
@@ -352,7 +352,7 @@ mod seam {
     }
 }
 
-#[cfg(not(any(test, feature = "test-util")))]
+#[cfg(not(any(test, feature = "__test-util")))]
 mod off {
     use super::super::Call;
 

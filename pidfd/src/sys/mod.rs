@@ -43,7 +43,7 @@ use pidfd_sys as uapi;
 /// Every wrapped call, as named by the fault-injection seam.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(test), allow(dead_code))]
-#[cfg_attr(not(feature = "test-util"), allow(unreachable_pub))]
+#[cfg_attr(not(feature = "__test-util"), allow(unreachable_pub))]
 pub enum Call {
     /// `pidfd_open`.
     PidfdOpen,
@@ -92,8 +92,8 @@ pub enum Call {
     Kill,
     /// Makes a feature's probe answer "unsupported", to exercise the fallback on any kernel.
     Feature(crate::Feature),
-    /// A call of `pidfd-ns` (the seam is shared through the `test-util` feature).
-    #[cfg(any(test, feature = "test-util"))]
+    /// A call of `pidfd-ns` (the seam is shared through the `__test-util` feature).
+    #[cfg(any(test, feature = "__test-util"))]
     Ns(fault::NsCall),
 }
 
@@ -270,7 +270,7 @@ pub(crate) fn ioctl_new_fd(fd: RawFd, cmd: u32) -> io::Result<OwnedFd> {
 /// The seam's check for the nsfs ioctls, which `pidfd-ns`'s tests name `NsCall::NsfsIoctl` (the
 /// probes of the `Ns*` features make them too).
 fn nsfs_seam() -> io::Result<()> {
-    #[cfg(any(test, feature = "test-util"))]
+    #[cfg(any(test, feature = "__test-util"))]
     fault::check(Call::Ns(fault::NsCall::NsfsIoctl))?;
     Ok(())
 }
@@ -342,18 +342,19 @@ pub(crate) fn set_fl(fd: RawFd, flags: i32) -> io::Result<()> {
     cvt_int(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }).map(drop)
 }
 
+/// `pipe2(O_CLOEXEC)`: (read end, write end). What `std::io::pipe` (Rust 1.87) does, for the
+/// compilers this crate supports before it.
+pub(crate) fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
+    let mut fds = [-1 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two fds into the array it is given, which has room for two.
+    cvt_int(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    let [r, w] = fds.map(|fd| std::fs::File::from(owned(fd.into())));
+    Ok((r, w))
+}
+
 /// `fcntl(fd, F_DUPFD_CLOEXEC, 3)`.
 pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     fd.try_clone_to_owned()
-}
-
-/// `pipe2(O_CLOEXEC)`: (read end, write end).
-pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [-1 as RawFd; 2];
-    // SAFETY: `fds` is a writable array of two ints, as pipe2 expects.
-    cvt_int(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    // SAFETY: on success the kernel returned two new fds that nothing else owns.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 #[repr(C)]

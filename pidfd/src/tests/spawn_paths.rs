@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use super::{TempCgroup, contract, fds_of, finish, require, spawn_reporting, without};
+use super::{TempCgroup, fds_of, finish, require, spawn_reporting, without};
 use crate::sys::{Call, fault};
 use crate::{Error, Feature, PidFd};
 
@@ -74,7 +74,7 @@ fn command_on_every_creation_path() {
 #[test]
 fn the_vfork_clone3_is_the_default_where_the_kernel_has_it() {
     use crate::sys::Method;
-    let Some(expected) = contract::expected() else {
+    let Some(expected) = crate::__private::require::expected() else {
         eprintln!("skipped: only the kernel matrix knows whether this kernel must take the vfork clone3");
         return;
     };
@@ -152,7 +152,7 @@ fn child_inherits_only_stdio_and_mapped_fds_on_every_path() {
         .collect();
     let tmp = TempCgroup::new("fds");
     let check = |what: &str, cgroup: bool| {
-        let (r, w) = std::io::pipe().unwrap();
+        let (r, w) = crate::sys::pipe().unwrap();
         let pipe = std::fs::read_link(format!("/proc/self/fd/{}", r.as_raw_fd())).unwrap();
         // A shell that says it runs: by then the dynamic loader has closed what it opened.
         let mut cmd = crate::Command::new("sh");

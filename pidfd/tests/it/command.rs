@@ -123,14 +123,14 @@ fn stdio_null_piped_and_fd() {
 #[test]
 fn extra_fds_at_chosen_numbers_and_nothing_else() {
     // The child writes through the fd it got as 7.
-    let (r, w) = std::io::pipe().unwrap();
+    let (r, w) = test_support::pipe();
     Command::new("sh").args(["-c", "echo mapped >&7"]).fd(w.into(), 7).stdin(Stdio::Null).status().unwrap();
     let mut line = String::new();
     (&r).read_to_string(&mut line).unwrap();
     assert_eq!(line, "mapped\n");
     // What a child holds: 0-2 and 7 only (our pipes, pidfds and other fds stay with us), and 7
     // is the pipe we gave.
-    let (r, w) = std::io::pipe().unwrap();
+    let (r, w) = test_support::pipe();
     let pipe = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&r))).unwrap();
     // Read once the shell says it runs: by then the dynamic loader has closed what it opened.
     let mut child = Command::new("sh")

@@ -1,13 +1,11 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-use pidfd::{Feature, PidFd, Support};
+use pidfd::{Feature, PidFd};
 
 // The matrix's feature contract, shared by every crate's tests.
-#[allow(dead_code, unused_imports)]
-#[path = "../common/require.rs"]
-mod require;
-pub(crate) use require::*;
+#[allow(unused_imports)]
+pub(crate) use test_support::require::*;
 
 /// A shell child that prints its pid, then waits for a line on stdin before running `then`.
 pub(crate) struct Held {

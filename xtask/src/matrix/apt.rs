@@ -434,27 +434,54 @@ pub(crate) fn ensure_qemu(min: Version, arch: Arch, kmatrix: &Path) -> Result<St
              --no-install-recommends {package}), or run as root so the xtask can"
         ));
     }
+    let codename = os_codename();
+    let target_release = (codename == "bookworm").then_some("bookworm-backports");
+    install_host_packages(&[package], target_release, &kmatrix.join("apt").join("host"), &upgrade_is_ours, "")?;
+    match qemu_version(qemu) {
+        Some(v) if v >= min => Ok(qemu.to_owned()),
+        other => Err(format!("after installing, {qemu} reports {other:?}; need >= {min}")),
+    }
+}
+
+/// Installs `packages` on this machine (as root) from its Debian archive's suites of this
+/// release (plus `target_release`, preferred, when given), through a private apt configuration
+/// under `dir` (own sources, lists and `preferences`, the machine's dpkg status): what the gate
+/// needs on a fresh machine (QEMU for the kernel matrix, Debian's Rust for the MSRV step).
+/// Refuses a plan that removes a package, touches libc, or upgrades (or downgrades) an installed
+/// package `upgrade_ok` does not accept.
+pub(crate) fn install_host_packages(
+    packages: &[&str],
+    target_release: Option<&str>,
+    dir: &Path,
+    upgrade_ok: &dyn Fn(&str) -> bool,
+    preferences: &str,
+) -> Result<(), String> {
     let archive = machine_archive()?;
     let codename = os_codename();
     let mut suites = vec![codename.clone(), format!("{codename}-updates")];
-    let target_release = (codename == "bookworm").then(|| "bookworm-backports".to_owned());
-    if let Some(t) = &target_release {
-        suites.push(t.clone());
+    if let Some(t) = target_release {
+        suites.push(t.to_owned());
     }
     // Own sources and lists; the machine's dpkg status (this installs for real).
-    let dir = kmatrix.join("apt").join("host");
-    for sub in ["sources.list.d", "lists/partial", "cache/archives/partial"] {
+    for sub in ["sources.list.d", "preferences.d", "lists/partial", "cache/archives/partial"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(|e| e.to_string())?;
     }
     let mut sources = stanza(&archive.main, &suites);
     if let Some(sec) = &archive.security {
         sources.push_str(&stanza(sec, &[format!("{codename}-security")]));
     }
-    std::fs::write(dir.join("sources.list.d/kmatrix-host.sources"), sources).map_err(|e| e.to_string())?;
+    // The directory is ours: only this file (an older run may have left another name).
+    for old in std::fs::read_dir(dir.join("sources.list.d")).map_err(|e| e.to_string())?.flatten() {
+        let _ = std::fs::remove_file(old.path());
+    }
+    std::fs::write(dir.join("sources.list.d/xtask-host.sources"), sources).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("sources.list"), "").map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("preferences"), preferences).map_err(|e| e.to_string())?;
     let opts = [
         format!("Dir::Etc::SourceList={}", dir.join("sources.list").display()),
         format!("Dir::Etc::SourceParts={}", dir.join("sources.list.d").display()),
+        format!("Dir::Etc::Preferences={}", dir.join("preferences").display()),
+        format!("Dir::Etc::PreferencesParts={}", dir.join("preferences.d").display()),
         format!("Dir::State::Lists={}", dir.join("lists").display()),
         format!("Dir::Cache={}", dir.join("cache").display()),
         "Acquire::Languages=none".to_owned(),
@@ -467,16 +494,22 @@ pub(crate) fn ensure_qemu(min: Version, arch: Arch, kmatrix: &Path) -> Result<St
         c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         c
     };
-    eprintln!("kernel-matrix: installing {package} from {}", target_release.as_deref().unwrap_or(&codename));
-    run(&mut apt(&["-q", "update"]), "apt-get update (QEMU sources)")?;
+    let names = packages.join(" ");
+    eprintln!("xtask: installing {names} from {}", target_release.unwrap_or(&codename));
+    run(&mut apt(&["-q", "update"]), &format!("apt-get update (sources for {names})"))?;
     let mut install = vec!["-y", "-q", "--no-install-recommends"];
-    if let Some(t) = &target_release {
-        install.extend(["-t", t.as_str()]);
+    if let Some(t) = target_release {
+        install.extend(["-t", t]);
     }
-    install.extend(["install", package]);
+    if !preferences.is_empty() {
+        // A pin above 1000 may replace a newer version (checked by `upgrade_ok` below).
+        install.push("--allow-downgrades");
+    }
+    install.push("install");
+    install.extend(packages);
     let mut sim = install.clone();
     sim.insert(0, "-s");
-    let plan = run(&mut apt(&sim), &format!("apt-get -s install {package}"))?;
+    let plan = run(&mut apt(&sim), &format!("apt-get -s install {names}"))?;
     let risky: Vec<&str> = plan
         .lines()
         .filter(|l| {
@@ -485,17 +518,17 @@ pub(crate) fn ensure_qemu(min: Version, arch: Arch, kmatrix: &Path) -> Result<St
                 || l.starts_with("Inst libc-bin ")
                 || (l.starts_with("Inst ")
                     && l.split_whitespace().nth(2).is_some_and(|w| w.starts_with('['))
-                    && !l.split_whitespace().nth(1).is_some_and(upgrade_is_ours))
+                    && !l.split_whitespace().nth(1).is_some_and(upgrade_ok))
         })
         .collect();
     if !risky.is_empty() {
-        return Err(format!("refusing to install QEMU: apt would remove or upgrade packages:\n{}", risky.join("\n")));
+        return Err(format!(
+            "refusing to install {names}: apt would remove or upgrade packages:\n{}",
+            risky.join("\n")
+        ));
     }
     let started = std::time::Instant::now();
-    run(&mut apt(&install), &format!("apt-get install {package}"))?;
-    eprintln!("kernel-matrix: installed QEMU in {:.1} s", started.elapsed().as_secs_f64());
-    match qemu_version(qemu) {
-        Some(v) if v >= min => Ok(qemu.to_owned()),
-        other => Err(format!("after installing, {qemu} reports {other:?}; need >= {min}")),
-    }
+    run(&mut apt(&install), &format!("apt-get install {names}"))?;
+    eprintln!("xtask: installed {names} in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Workspace members that are not part of the suite.
-const NOT_TESTED: &[&str] = &["xtask", "xtask-init", "pidfd-demo"];
+const NOT_TESTED: &[&str] = &["xtask", "xtask-init", "pidfd-demo", "test-support"];
 
 /// One test executable.
 #[derive(Clone, Debug)]
@@ -194,14 +194,14 @@ pub(crate) fn build(arch: Arch, packages: &[String]) -> Result<Artifacts, String
     tests.sort_by(|a, b| a.name.cmp(&b.name));
 
     let root = super::workspace_root();
-    let has_example = (packages.is_empty() || packages.iter().any(|p| p == "pidfd"))
+    let has_example = (packages.is_empty() || packages.iter().any(|p| p == "pidfd-core"))
         && ["pidfd/examples/features.rs", "pidfd/examples/features/main.rs"].iter().any(|p| root.join(p).exists());
     let stand_in = std::env::var_os("KMATRIX_FEATURES").filter(|_| arch.native());
     let features = if let Some(path) = stand_in {
         // A stand-in for the example, for debugging the matrix itself (host architecture).
         Some(PathBuf::from(path))
     } else if has_example {
-        cargo_json(arch, &["build", "--quiet", "-p", "pidfd", "--example", "features"])?
+        cargo_json(arch, &["build", "--quiet", "-p", "pidfd-core", "--example", "features"])?
             .iter()
             .filter_map(executable)
             .next()

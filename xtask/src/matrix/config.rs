@@ -91,13 +91,13 @@ impl Features {
         Ok(Self(out))
     }
 
-    /// The facts as pidfd declares them: the output of `cargo run -p pidfd --example features
+    /// The facts as pidfd declares them: the output of `cargo run -p pidfd-core --example features
     /// -- --facts`, run once per process (the example is built for the host like any target).
     pub(crate) fn load() -> Result<Self, String> {
         static FACTS: OnceLock<Result<Features, String>> = OnceLock::new();
         FACTS
             .get_or_init(|| {
-                let args = ["run", "--quiet", "-p", "pidfd", "--example", "features", "--", "--facts"];
+                let args = ["run", "--quiet", "-p", "pidfd-core", "--example", "features", "--", "--facts"];
                 // The cargo running the xtask (`CARGO`), as the gate's steps do.
                 let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                     .args(args)

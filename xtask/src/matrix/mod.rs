@@ -10,7 +10,7 @@
 //! KVM really works), reading the init's console protocol ([`report`]); run
 //! the emulation rows on the host; print the matrix.
 
-mod apt;
+pub(crate) mod apt;
 mod arch;
 mod artifacts;
 pub(crate) mod config;

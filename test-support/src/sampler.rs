@@ -1,6 +1,6 @@
 //! [`Sampler`]: whether a thread sleeps or spins, told by its scheduler state rather than by a
 //! duration (which a loaded machine stretches). Shared by the tests of `pidfd` and
-//! `pidfd-async`, included with `#[path]`.
+//! `pidfd-async`.
 
 use std::time::Duration;
 
@@ -9,13 +9,14 @@ use std::time::Duration;
 /// often asleep. A thread that waits in `poll` or sleeps between attempts is asleep at nearly
 /// every sample, however loaded the machine; a busy loop is runnable at every one. So the test
 /// asserts on what the waiter did, not on a duration a busy machine would stretch.
-pub(crate) struct Sampler {
+pub struct Sampler {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handle: std::thread::JoinHandle<(u32, u32)>,
 }
 
 impl Sampler {
-    pub(crate) fn start(tid: i32) -> Sampler {
+    /// Starts sampling thread `tid` of this process.
+    pub fn start(tid: i32) -> Sampler {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let done = std::sync::Arc::clone(&stop);
         let handle = std::thread::spawn(move || {
@@ -35,7 +36,7 @@ impl Sampler {
 
     /// Stops sampling; fails the test if the thread was runnable at more than a quarter of at
     /// least 5 samples.
-    pub(crate) fn assert_mostly_asleep(self, what: &str) {
+    pub fn assert_mostly_asleep(self, what: &str) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let (runnable, asleep) = self.handle.join().unwrap();
         let total = runnable + asleep;
@@ -46,13 +47,13 @@ impl Sampler {
 }
 
 /// The state letter of thread `tid` of this process (`None` once it is gone).
-pub(crate) fn thread_state(tid: i32) -> Option<char> {
+pub fn thread_state(tid: i32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
     stat.rsplit_once(") ")?.1.chars().next()
 }
 
 /// The calling thread's id.
-pub(crate) fn gettid() -> i32 {
+pub fn gettid() -> i32 {
     // SAFETY: gettid has no preconditions.
     unsafe { libc::gettid() }
 }

@@ -1,13 +1,11 @@
 //! The kernel matrix's contract with every integration test binary of the workspace: which
 //! features a test may expect, which a seccomp profile refuses, and how a test that needs a
 //! feature skips (saying why) or fails (under the matrix, when the kernel should have it).
-//! Included with `#[path]` by the `support` module of each crate's integration tests and by the
-//! unit tests of `pidfd` and `pidfd-ns`; the including module has `Feature`, `PidFd` and
-//! `Support` in scope.
+//! Used by this crate's unit tests, and, as `pidfd::__private::require` under the `__test-util`
+//! feature, by the unit tests of `pidfd-ns` and by every crate's integration tests (through the
+//! workspace's `test-support` crate). Not part of the API.
 
-// From the including module, which names them from `pidfd` (or, in `pidfd`'s own unit tests,
-// from `crate`).
-use super::{Feature, PidFd, Support};
+use crate::{Feature, PidFd, Support};
 
 /// A comma-separated list from the environment, `None` when the variable is unset.
 fn env_list(var: &str) -> Option<Vec<String>> {
@@ -15,19 +13,19 @@ fn env_list(var: &str) -> Option<Vec<String>> {
 }
 
 /// The features the kernel under test must have, if the kernel matrix said so.
-pub(crate) fn expected() -> Option<Vec<String>> {
+pub fn expected() -> Option<Vec<String>> {
     env_list("PIDFD_TEST_EXPECT")
 }
 
 /// Whether the test runs under the kernel matrix (`PIDFD_TEST_EXPECT` set: a small VM, maybe
 /// emulated, or a host row under a seccomp profile), where counts are scaled down.
-pub(crate) fn under_matrix() -> bool {
+pub fn under_matrix() -> bool {
     expected().is_some()
 }
 
 /// The features whose probe a seccomp profile of the kernel matrix refuses
 /// (`PIDFD_TEST_DENIED`; empty for a real kernel or outside the matrix).
-pub(crate) fn denied() -> Vec<String> {
+pub fn denied() -> Vec<String> {
     env_list("PIDFD_TEST_DENIED").unwrap_or_default()
 }
 
@@ -35,7 +33,7 @@ pub(crate) fn denied() -> Vec<String> {
 /// (`PIDFD_TEST_EXPECT` set) it panics instead when the probe disagrees with the row: the
 /// kernel should have `f` but the probe says it has not, or the probe says `f` is denied by a
 /// policy and `PIDFD_TEST_DENIED` does not list it (or lists it, and the probe says otherwise).
-pub(crate) fn require(f: Feature) -> bool {
+pub fn require(f: Feature) -> bool {
     let support = f.support();
     if support == Support::Supported {
         return true;
@@ -68,11 +66,11 @@ pub(crate) fn require(f: Feature) -> bool {
 }
 
 /// [`require`] for every feature of `fs` (each is checked; all must be there).
-pub(crate) fn require_all(fs: &[Feature]) -> bool {
+pub fn require_all(fs: &[Feature]) -> bool {
     fs.iter().filter(|&&f| !require(f)).count() == 0
 }
 
 /// A pidfd of this process (`pidfd_open`), or `None` (the test skips, see [`require`]).
-pub(crate) fn self_pidfd() -> Option<PidFd> {
+pub fn self_pidfd() -> Option<PidFd> {
     require(Feature::PidfdOpen).then(|| PidFd::from_self().unwrap())
 }

@@ -1,7 +1,6 @@
 //! The fd-table checks shared by every crate's `tests/fds.rs`: run an operation many times and
 //! compare the process's fd table before and after (nothing leaked), and list the fds a child
-//! inherits (nothing the library opened crosses `exec`). Included with `#[path]`; the including
-//! test crate has a `support` module at its root (for `under_matrix`).
+//! inherits (nothing the library opened crosses `exec`).
 
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
@@ -11,17 +10,17 @@ use std::time::Duration;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// One test at a time, for the whole test: another test's set-up would change the table.
-pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// `n` on the host, `n / 100` (at least 3) under the kernel matrix.
-pub(crate) fn iterations(n: usize) -> usize {
-    if crate::support::under_matrix() { (n / 100).max(3) } else { n }
+pub fn iterations(n: usize) -> usize {
+    if crate::require::under_matrix() { (n / 100).max(3) } else { n }
 }
 
 /// The fd table: each fd and what it names.
-pub(crate) fn fd_table() -> BTreeMap<RawFd, String> {
+pub fn fd_table() -> BTreeMap<RawFd, String> {
     let mut table = BTreeMap::new();
     for e in std::fs::read_dir("/proc/self/fd").unwrap() {
         let e = e.unwrap();
@@ -36,7 +35,7 @@ pub(crate) fn fd_table() -> BTreeMap<RawFd, String> {
 
 /// The fd table once it equals `want` (a background reaper may still hold a dropped child's
 /// pidfd for a moment), or as it is after 10 s.
-pub(crate) fn settled(want: &BTreeMap<RawFd, String>) -> BTreeMap<RawFd, String> {
+pub fn settled(want: &BTreeMap<RawFd, String>) -> BTreeMap<RawFd, String> {
     let mut now = fd_table();
     for _ in 0..1000 {
         if &now == want {
@@ -49,7 +48,7 @@ pub(crate) fn settled(want: &BTreeMap<RawFd, String>) -> BTreeMap<RawFd, String>
 }
 
 /// The fd table once it has not changed for 50 ms (at most 10 s).
-pub(crate) fn quiet() -> BTreeMap<RawFd, String> {
+pub fn quiet() -> BTreeMap<RawFd, String> {
     let mut last = fd_table();
     for _ in 0..200 {
         std::thread::sleep(Duration::from_millis(50));
@@ -68,7 +67,7 @@ pub(crate) fn quiet() -> BTreeMap<RawFd, String> {
 /// [`settled`]).
 ///
 /// The caller holds [`serial`] for the whole test, set-up included.
-pub(crate) fn leaves_no_fd(what: &str, n: usize, mut body: impl FnMut(usize)) {
+pub fn leaves_no_fd(what: &str, n: usize, mut body: impl FnMut(usize)) {
     body(0);
     let before = quiet();
     let n = iterations(n);
@@ -91,7 +90,7 @@ pub(crate) fn leaves_no_fd(what: &str, n: usize, mut body: impl FnMut(usize)) {
 }
 
 /// The fds a freshly exec'd program (`ls`) finds open, as it lists `/proc/self/fd`.
-pub(crate) fn inherited() -> BTreeMap<RawFd, String> {
+pub fn inherited() -> BTreeMap<RawFd, String> {
     let out = std::process::Command::new("ls").args(["-l", "/proc/self/fd/"]).output().expect("ls");
     assert!(out.status.success(), "ls: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout)

@@ -13,13 +13,13 @@
 //! lab needs a single-threaded process to create a user namespace and to fork).
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use pidfd::{Feature, OpenFlags, PidFd};
 
 /// Who owns the lab's PID namespace.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Owner {
+pub enum Owner {
     /// The initial user namespace: the test runs as root.
     Root,
     /// A new user namespace in which the caller is root (the way an unprivileged user does it).
@@ -27,11 +27,11 @@ pub(crate) enum Owner {
 }
 
 /// A's exit code: the only status an operation on A's pidfd may report.
-pub(crate) const A_CODE: i32 = 42;
+pub const A_CODE: i32 = 42;
 /// B's exit code when it is let go: it proves B was neither killed, stopped nor reaped early.
-pub(crate) const B_CODE: i32 = 77;
+pub const B_CODE: i32 = 77;
 /// B's host name, in the UTS namespace of its own.
-pub(crate) const B_HOSTNAME: &str = "pidfd-reuse-victim";
+pub const B_HOSTNAME: &str = "pidfd-reuse-victim";
 
 fn check(r: libc::c_int, what: &str) -> Result<(), String> {
     if r == 0 { Ok(()) } else { Err(format!("{what}: {}", std::io::Error::last_os_error())) }
@@ -42,7 +42,7 @@ fn check(r: libc::c_int, what: &str) -> Result<(), String> {
 /// `body`, and waits for it. Returns when `body` passed; exits the process with a failure when
 /// it failed; prints `skipped: <why>` and returns when the lab cannot be built here (not root,
 /// user namespaces refused).
-pub(crate) fn run_as_init(owner: Owner, body: fn()) {
+pub fn run_as_init(owner: Owner, body: fn()) {
     if let Err(why) = enter(owner) {
         eprintln!("skipped: cannot build the PID namespace lab ({owner:?}): {why}");
         return;
@@ -143,15 +143,12 @@ fn as_init(owner: Owner, body: fn()) {
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two fds.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0, "{}", std::io::Error::last_os_error());
-    // SAFETY: both fds were just created and are owned by nobody else.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    let (r, w) = crate::pipe();
+    (r.into(), w.into())
 }
 
 /// Waits for our child `pid` (plain `waitpid`) and returns its raw wait status.
-pub(crate) fn reap(pid: i32) -> i32 {
+pub fn reap(pid: i32) -> i32 {
     let mut status = 0;
     loop {
         // SAFETY: `status` is writable.
@@ -180,30 +177,31 @@ unsafe fn read_until_eof(fd: RawFd) {
 }
 
 /// A process that died and was reaped by `waitpid`, and whose pid now names [`Victim`] B.
-pub(crate) struct Recycled {
+pub struct Recycled {
     /// The pid A had and B has now.
-    pub(crate) pid: i32,
+    pub pid: i32,
     /// A's pidfd, opened while A was alive (a process cannot be reaped behind the back of the
     /// only thread that waits for it: no race).
-    pub(crate) a: PidFd,
+    pub a: PidFd,
     /// Another pidfd of A, opened with `PIDFD_NONBLOCK` (5.10), if the kernel has it.
-    pub(crate) a_nonblocking: Option<PidFd>,
+    pub a_nonblocking: Option<PidFd>,
     /// A's unique id, read while it was alive (pidfs, 6.9), if the kernel has it.
-    pub(crate) a_id: Option<u64>,
+    pub a_id: Option<u64>,
     /// B.
-    pub(crate) b: Victim,
+    pub b: Victim,
 }
 
 /// B: alive, blocking every catchable signal, in a process group and UTS / IPC namespaces of
 /// its own, until [`Victim::finish`] lets it exit with [`B_CODE`].
-pub(crate) struct Victim {
-    pub(crate) pid: i32,
+pub struct Victim {
+    /// B's pid: A's pid, recycled.
+    pub pid: i32,
     ctl: Option<OwnedFd>,
 }
 
 /// Creates A, reaps it by pid, forces its pid onto B. `None` (after printing why) when the
 /// kernel has no `ns_last_pid` (`CONFIG_CHECKPOINT_RESTORE=n`). Needs `pidfd_open`.
-pub(crate) fn recycle() -> Option<Recycled> {
+pub fn recycle() -> Option<Recycled> {
     if !std::path::Path::new("/proc/sys/kernel/ns_last_pid").exists() {
         eprintln!("skipped: no /proc/sys/kernel/ns_last_pid (a kernel without CONFIG_CHECKPOINT_RESTORE)");
         return None;
@@ -289,7 +287,7 @@ impl Victim {
 
     /// B is alive and asleep, has received no signal (none pending: it blocks them all), is
     /// not traced, and still leads its own process group.
-    pub(crate) fn assert_untouched(&self) {
+    pub fn assert_untouched(&self) {
         let pid = self.pid;
         assert_eq!(settled_state(pid), Some('S'), "B (pid {pid}) must still sleep, untouched");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -306,14 +304,14 @@ impl Victim {
     }
 
     /// The inode of B's namespace `name` (`/proc/<pid>/ns/<name>`).
-    pub(crate) fn ns_inode(&self, name: &str) -> u64 {
+    pub fn ns_inode(&self, name: &str) -> u64 {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(format!("/proc/{}/ns/{name}", self.pid)).unwrap().ino()
     }
 
     /// Lets B exit and checks it exits with [`B_CODE`], reaped here: no signal killed or
     /// stopped it, and nobody else reaped it.
-    pub(crate) fn finish(mut self) {
+    pub fn finish(mut self) {
         drop(self.ctl.take());
         let status = reap(self.pid);
         assert!(
@@ -324,7 +322,7 @@ impl Victim {
 }
 
 /// The state letter of `/proc/<pid>/stat`.
-pub(crate) fn state(pid: i32) -> Option<char> {
+pub fn state(pid: i32) -> Option<char> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     s.rsplit_once(") ")?.1.chars().next()
 }
@@ -342,7 +340,7 @@ fn settled_state(pid: i32) -> Option<char> {
 }
 
 /// The calling thread's namespace inode `name`.
-pub(crate) fn my_ns_inode(name: &str) -> u64 {
+pub fn my_ns_inode(name: &str) -> u64 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(format!("/proc/thread-self/ns/{name}")).unwrap().ino()
 }

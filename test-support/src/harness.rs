@@ -17,13 +17,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// One case: its name and its body (run in the re-executed process).
-pub(crate) type Case = (&'static str, fn());
+pub type Case = (&'static str, fn());
 
 /// Set (to a case's name) in the process that runs that one case.
-pub(crate) const CASE_ENV: &str = "PIDFD_TEST_HARNESS_CASE";
+pub const CASE_ENV: &str = "PIDFD_TEST_HARNESS_CASE";
 
 /// How long a case may run before it counts as hung.
-pub(crate) const CASE_TIMEOUT: Duration = Duration::from_secs(120);
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(120);
 
 struct Args {
     filters: Vec<String>,
@@ -61,7 +61,7 @@ impl Args {
 
 /// The binary's `main`: runs the case named in [`CASE_ENV`] if set (exit status 0 when it
 /// returns, 101 when it panics), else every selected case in a process of its own.
-pub(crate) fn main(cases: &[Case]) {
+pub fn main(cases: &[Case]) {
     if let Ok(name) = std::env::var(CASE_ENV) {
         let (_, case) = cases.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("unknown case {name}"));
         case();
@@ -142,7 +142,7 @@ fn run_case(name: &str) -> (bool, String, String, String) {
         status
     });
     let hung = rx.recv_timeout(CASE_TIMEOUT).is_err();
-    if hung && let Some(fd) = &pidfd {
+    if let Some(fd) = pidfd.as_ref().filter(|_| hung) {
         let _ = fd.signal_process_group(libc::SIGKILL);
         let _ = fd.kill();
     }

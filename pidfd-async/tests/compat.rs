@@ -378,7 +378,7 @@ fn a_child_outlives_its_runtime() {
             let what = format!("exit_first {exit_first}, multi_thread {multi_thread}");
             let a = build();
             let (mut child, release) = a.block_on(async {
-                let (r, w) = std::io::pipe().unwrap();
+                let (r, w) = test_support::pipe();
                 let mut child = Command::new("sh").args(["-c", "read x; exit 5"]).stdin(r).spawn().unwrap();
                 if exit_first {
                     drop(w);
@@ -423,7 +423,7 @@ fn a_child_waited_for_from_another_live_runtime() {
 #[test]
 fn a_child_waited_for_while_its_runtime_sits_idle() {
     let a = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (r, w) = std::io::pipe().unwrap();
+    let (r, w) = test_support::pipe();
     let mut child = a.block_on(async { Command::new("sh").args(["-c", "read x; exit 9"]).stdin(r).spawn().unwrap() });
     let b = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     b.block_on(async {

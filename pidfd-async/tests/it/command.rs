@@ -451,7 +451,7 @@ fn settings_std_cannot_express_are_refused_not_dropped() {
 #[test]
 fn a_passed_fd_is_closed_in_the_parent_after_the_spawn() {
     rt().block_on(async {
-        let (r, w) = std::io::pipe().unwrap();
+        let (r, w) = test_support::pipe();
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "echo via fd 3 >&3"]).fd(OwnedFd::from(w), 3);
         assert!(cmd.status().await.unwrap().success());

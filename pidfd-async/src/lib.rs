@@ -100,7 +100,7 @@
 //! it; `close` takes it out) and a 56-byte future while waited on; an [`ExitSet`] entry is a
 //! slot of the set. Per exit: `waitid` and `close`, plus the wake-ups, which exits arriving
 //! together share: tokio's `epoll_wait` and one on the hub or set. Measured by
-//! `benches/reap.rs` (N children exiting one per millisecond; 2 vCPUs, nested virtualization),
+//! `benches/reap/` (N children exiting one per millisecond; 2 vCPUs, nested virtualization),
 //! against a hand-written epoll + `waitid` loop, over several runs: parent CPU 1.01-1.17x the
 //! loop for an `ExitSet` from N = 1000 to 10000 (1.13-1.36x at N = 100) and 1.12-1.41x for an
 //! `AsyncPidFd` in a task per child, where `tokio::process` pays 1.09-1.36x in the same rounds

@@ -1,7 +1,7 @@
 //! Building the static binaries that go into the VM: the test binaries of the
 //! library crates, the `features` example of `pidfd`, and `xtask-init`.
 
-use super::arch::Arch;
+use super::arch::{Arch, Linker};
 use serde::Deserialize;
 use std::io::BufRead as _;
 use std::path::PathBuf;
@@ -73,7 +73,7 @@ fn cargo() -> Command {
     c
 }
 
-/// Makes sure the musl target's standard library is installed.
+/// Makes sure the target's standard library is installed.
 fn ensure_target(target: &str) -> Result<(), String> {
     let out = Command::new("rustc")
         .args(["--print", "target-libdir", "--target", target])
@@ -102,22 +102,31 @@ fn cargo_json(arch: Arch, args: &[&str]) -> Result<Vec<Message>, String> {
         .stderr(Stdio::inherit());
     // Without debug information (the initramfs holds every test binary, in the guest's RAM),
     // left out by the linker: the host's `strip` cannot read other architectures' binaries.
+    // The glibc targets are linked statically (`+crt-static`; musl's are by default).
     // Added to the flags cargo would use (the first set of CARGO_ENCODED_RUSTFLAGS, RUSTFLAGS,
-    // the target's own), so that a user's RUSTFLAGS neither lose it nor are lost.
-    const STRIP: &str = "-Cstrip=debuginfo";
+    // the target's own), so that a user's RUSTFLAGS neither lose them nor are lost.
+    let mut ours = vec!["-Cstrip=debuginfo"];
+    if let Linker::Cross { .. } = arch.linker() {
+        ours.push("-Ctarget-feature=+crt-static");
+    }
     let triple = target.to_uppercase().replace('-', "_");
     if let Ok(encoded) = std::env::var("CARGO_ENCODED_RUSTFLAGS") {
         let sep = if encoded.is_empty() { "" } else { "\x1f" };
-        cmd.env("CARGO_ENCODED_RUSTFLAGS", format!("{encoded}{sep}{STRIP}"));
+        cmd.env("CARGO_ENCODED_RUSTFLAGS", format!("{encoded}{sep}{}", ours.join("\x1f")));
     } else if let Ok(flags) = std::env::var("RUSTFLAGS") {
-        cmd.env("RUSTFLAGS", format!("{flags} {STRIP}"));
+        cmd.env("RUSTFLAGS", format!("{flags} {}", ours.join(" ")));
     } else {
         let var = format!("CARGO_TARGET_{triple}_RUSTFLAGS");
-        let flags = std::env::var(&var).map_or(STRIP.to_owned(), |f| format!("{f} {STRIP}"));
+        let flags = std::env::var(&var).map_or(ours.join(" "), |f| format!("{f} {}", ours.join(" ")));
         cmd.env(var, flags);
     }
-    let linker_var = format!("CARGO_TARGET_{triple}_LINKER");
-    if let (Some(linker), None) = (arch.linker(), std::env::var_os(&linker_var)) {
+    let linker_var = arch.cargo_linker_var();
+    let linker = match arch.linker() {
+        Linker::HostCc => None,
+        Linker::RustLld => Some("rust-lld"),
+        Linker::Cross { gcc, .. } => Some(gcc),
+    };
+    if let (Some(linker), None) = (linker, std::env::var_os(&linker_var)) {
         cmd.env(linker_var, linker);
     }
     let shown = format!("cargo {} --target {target}", args.join(" "));

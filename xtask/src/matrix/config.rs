@@ -185,6 +185,8 @@ pub(crate) struct Config {
     pub(crate) binary_timeout: u64,
     /// libtest `--test-threads`.
     pub(crate) test_threads: u32,
+    /// VMs booted at once.
+    pub(crate) parallel_vms: u32,
     /// Suite busybox-static comes from.
     pub(crate) busybox_suite: String,
     /// Minimum QEMU version (major, minor).
@@ -212,6 +214,7 @@ struct Settings {
     timeout_kvm: u64,
     binary_timeout: u64,
     test_threads: u32,
+    parallel_vms: u32,
     busybox_suite: String,
     qemu_min: String,
 }
@@ -223,6 +226,7 @@ impl Default for Settings {
             timeout_kvm: 90,
             binary_timeout: 180,
             test_threads: 2,
+            parallel_vms: 1,
             busybox_suite: "bookworm".to_owned(),
             qemu_min: "8.1".to_owned(),
         }
@@ -328,6 +332,7 @@ fn parse(text: &str, features: Features) -> Result<Config, String> {
         timeout_kvm: s.timeout_kvm,
         binary_timeout: s.binary_timeout,
         test_threads: s.test_threads,
+        parallel_vms: s.parallel_vms.max(1),
         busybox_suite: s.busybox_suite,
         qemu_min,
     })

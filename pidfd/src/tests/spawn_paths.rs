@@ -93,13 +93,16 @@ fn the_vfork_clone3_is_the_default_where_the_kernel_has_it() {
     };
     let (child, _) = spawn_reporting(&mut crate::Command::new("sh"));
     finish(child);
-    eprintln!("{arch}: the default spawn took {want:?}");
     assert_eq!(
         fault::last_spawned(),
         Some(want),
         "{arch}: the default spawn path (clone3 refused: {})",
         crate::method::clone3_vfork_refused()
     );
+    // The matrix's `spawn` column: written past libtest's capture (which takes the print
+    // macros' output only), so that each row says which path its architecture ran.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "KMATRIX-SPAWN {arch} {want:?}");
 }
 
 /// The fork path's child cannot open its own pidfd: an `Exec` error with that errno.

@@ -120,6 +120,13 @@ fn cargo_json(arch: Arch, args: &[&str]) -> Result<Vec<Message>, String> {
         let flags = std::env::var(&var).map_or(ours.join(" "), |f| format!("{f} {}", ours.join(" ")));
         cmd.env(var, flags);
     }
+    // Nor generated: the linker would drop it anyway, and it is a good part of the compile
+    // time of the seven targets' builds (unless the user's environment asks otherwise).
+    for var in ["CARGO_PROFILE_DEV_DEBUG", "CARGO_PROFILE_TEST_DEBUG"] {
+        if std::env::var_os(var).is_none() {
+            cmd.env(var, "0");
+        }
+    }
     let linker_var = arch.cargo_linker_var();
     let linker = match arch.linker() {
         Linker::HostCc => None,

@@ -372,13 +372,17 @@ mod tests {
         );
         let so = c.features.get("so_peerpidfd").unwrap();
         assert!(so.needs.is_empty() && so.calls.is_empty());
-        assert_eq!(c.kernels.len(), 12);
+        assert_eq!(c.kernels.len(), 17);
         let first = &c.kernels[0];
         assert_eq!((first.label.as_str(), first.version, first.arch), ("5.10.223", Version(5, 10), Arch::X86_64));
         assert_eq!((first.suite.as_str(), first.package_version.as_str()), ("bullseye", "5.10.223-1"));
         assert_eq!(first.package, "linux-image-5.10.0-32-cloud-amd64");
         let last = c.kernels.last().unwrap();
-        assert_eq!((last.label.as_str(), last.version, last.arch), ("7.3.4-arm64", Version(7, 3), Arch::Aarch64));
+        assert_eq!((last.label.as_str(), last.version, last.arch), ("6.12.107-s390x", Version(6, 12), Arch::S390x));
+        // One row per architecture Debian ships a kernel for, at least.
+        for arch in Arch::ALL {
+            assert!(c.kernels.iter().any(|k| k.arch == arch), "no {} row", arch.debian());
+        }
         assert!(c.kernels.iter().all(|k| k.expect_add.is_empty() && k.expect_remove.is_empty()));
         let e: Vec<_> =
             c.emulations.iter().map(|e| (e.label.as_str(), e.kernel.as_deref(), e.profile.as_deref())).collect();

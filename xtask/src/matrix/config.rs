@@ -388,7 +388,7 @@ mod tests {
             c.emulations.iter().map(|e| (e.label.as_str(), e.kernel.as_deref(), e.profile.as_deref())).collect();
         assert_eq!(e, [("emulated-5.4", Some("5.4"), None), ("container-eperm", None, Some("container-eperm"))]);
         assert_eq!((c.timeout_tcg, c.timeout_kvm, c.binary_timeout, c.test_threads), (180, 90, 120, 2));
-        assert_eq!((c.busybox_suite.as_str(), c.qemu_min), ("bookworm", Version(8, 1)));
+        assert_eq!((c.busybox_suite.as_str(), c.qemu_min, c.parallel_vms), ("bookworm", Version(8, 1), 2));
     }
 
     #[test]
@@ -396,7 +396,7 @@ mod tests {
         let c = parse("", Features::default()).unwrap();
         assert!(c.features.0.is_empty() && c.kernels.is_empty() && c.emulations.is_empty());
         assert_eq!((c.timeout_tcg, c.timeout_kvm, c.binary_timeout, c.test_threads), (240, 90, 180, 2));
-        assert_eq!((c.busybox_suite.as_str(), c.qemu_min), ("bookworm", Version(8, 1)));
+        assert_eq!((c.busybox_suite.as_str(), c.qemu_min, c.parallel_vms), ("bookworm", Version(8, 1), 1));
         let c = parse(
             "[settings]\ntimeout_kvm = 1_000 # ms? no: s\n\
              [[kernel]]\nversion = \"6.2.1\"\nsuite = \"s\"\npackage = \"p\"\npackage_version = \"v\"\n\

@@ -61,11 +61,12 @@ fn missing(min: Version, archs: &[Arch]) -> (Vec<&'static str>, Vec<&'static str
                 qemu_packages.push(package);
             }
         }
-        if let Linker::Cross { gcc, packages } = arch.linker() {
-            if std::env::var_os(arch.cargo_linker_var()).is_none() && !runs(gcc) {
-                eprintln!("kernel-matrix: {gcc} is not installed (it links the {} binaries)", arch.rust_target());
-                cross_packages.extend(packages);
-            }
+        if let Linker::Cross { gcc, packages } = arch.linker()
+            && std::env::var_os(arch.cargo_linker_var()).is_none()
+            && !runs(gcc)
+        {
+            eprintln!("kernel-matrix: {gcc} is not installed (it links the {} binaries)", arch.rust_target());
+            cross_packages.extend(packages);
         }
     }
     for list in [&mut qemu_packages, &mut cross_packages] {

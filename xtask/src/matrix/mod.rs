@@ -3,10 +3,11 @@
 //! under `cargo xtask emulate` profiles; ends with a matrix (also written to
 //! `target/kmatrix/matrix.md`).
 //!
-//! Flow: build static test binaries, `xtask-init` and the `features` example
-//! for musl ([`artifacts`]); fetch busybox and the kernels with a private apt
-//! configuration ([`apt`]); write one newc initramfs ([`cpio`], [`vm`]); make
-//! sure QEMU >= 8.1 is there; boot the kernels one after another (TCG unless
+//! Flow: make sure QEMU >= 8.1 and the cross linkers are there ([`host`]); build
+//! static test binaries, `xtask-init` and the `features` example for each guest
+//! architecture ([`arch`], [`artifacts`]); fetch busybox and the kernels with a
+//! private apt configuration ([`apt`]); write one newc initramfs per architecture
+//! ([`cpio`], [`vm`]); boot the kernels, `parallel_vms` at a time (TCG unless
 //! KVM really works), reading the init's console protocol ([`report`]); run
 //! the emulation rows on the host; print the matrix.
 
@@ -225,19 +226,17 @@ pub(crate) fn kernel_matrix(args: &[String]) -> Result<(), String> {
     }
     archs.sort();
     archs.dedup();
-    let mut built: BTreeMap<Arch, artifacts::Artifacts> = BTreeMap::new();
-    for &arch in &archs {
-        let t = Instant::now();
-        let a = artifacts::build(arch, &opts.packages)?;
+    let t = Instant::now();
+    let built = artifacts::build(&archs, &opts.packages)?;
+    for (arch, a) in &built {
         eprintln!(
-            "kernel-matrix: built {} test binaries{} for {} in {:.1} s",
+            "kernel-matrix: {} test binaries{} for {}",
             a.tests.len(),
             if a.features.is_some() { " and features" } else { "" },
-            arch.rust_target(),
-            t.elapsed().as_secs_f64()
+            arch.rust_target()
         );
-        built.insert(arch, a);
     }
+    eprintln!("kernel-matrix: built for {} targets in {:.1} s", built.len(), t.elapsed().as_secs_f64());
     let mut rows = Vec::new();
     let mut qemu_names = Vec::new();
 

@@ -303,12 +303,17 @@ pub(crate) mod fixture {
         let proc =
             unsafe { libc::mount(c"proc".as_ptr(), c"/proc".as_ptr(), c"proc".as_ptr(), 0, data.as_ptr().cast()) };
         check(proc.into())?;
+        // The 32-bit-id calls: on x86, arm and sparc the plain numbers are the legacy 16-bit ones
+        // (setgroups would read the list as 16-bit ids), as in pidfd's sys/raw.rs.
+        #[cfg(any(target_arch = "x86", target_arch = "arm", target_arch = "sparc"))]
+        let (setgroups, setresgid) = (libc::SYS_setgroups32, libc::SYS_setresgid32);
+        #[cfg(not(any(target_arch = "x86", target_arch = "arm", target_arch = "sparc")))]
+        let (setgroups, setresgid) = (libc::SYS_setgroups, libc::SYS_setresgid);
         let gid_list = [gid as libc::gid_t];
         // SAFETY: the raw system call reads one gid_t from the pointer; this thread only.
-        check(unsafe { libc::syscall(libc::SYS_setgroups, 1 as libc::c_long, gid_list.as_ptr()) })?;
-        let id = libc::c_long::from(gid);
-        // SAFETY: three integer ids; this thread only.
-        check(unsafe { libc::syscall(libc::SYS_setresgid, id, id, id) })?;
+        check(unsafe { libc::syscall(setgroups, 1 as libc::c_long, gid_list.as_ptr()) })?;
+        // SAFETY: three integer ids (gid_t, 32 bits); this thread only.
+        check(unsafe { libc::syscall(setresgid, gid, gid, gid) })?;
         #[repr(C)]
         struct Header {
             version: u32,

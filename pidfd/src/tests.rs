@@ -65,8 +65,31 @@ impl TempCgroup {
         std::fs::write(self.0.join("cgroup.procs"), pid.to_string()).unwrap();
     }
 
-    pub(crate) fn inode(&self) -> u64 {
-        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&self.0).unwrap())
+    /// The cgroup's id: the kernfs node id, read here from the directory's own file handle
+    /// (not through a pidfd's `/proc` route). Its low half is the directory's inode number, and
+    /// where the kernel's `ino_t` is 64-bit all of it; a 32-bit kernel's inode number is only
+    /// the low half (the high half is the node's generation), so the inode number is the id
+    /// only on 64-bit targets, and only those fall back on it (a kernel without file handles).
+    pub(crate) fn id(&self) -> u64 {
+        use std::os::fd::AsRawFd as _;
+        let dir = std::fs::File::open(&self.0).unwrap();
+        let ino = std::os::unix::fs::MetadataExt::ino(&dir.metadata().unwrap());
+        match crate::sys::name_to_handle(dir.as_raw_fd()) {
+            Ok((pidfd_sys::FILEID_KERNFS, id)) => {
+                assert_eq!(id & 0xffff_ffff, ino & 0xffff_ffff, "the handle's id and the inode number");
+                if cfg!(target_pointer_width = "64") {
+                    assert_eq!(id, ino, "a 64-bit kernel's inode number is the whole id");
+                }
+                id
+            }
+            other => {
+                // Only a 64-bit kernel's inode number is the whole id.
+                if cfg!(target_pointer_width = "32") {
+                    panic!("no kernfs file handle for the cgroup: {other:?}");
+                }
+                ino
+            }
+        }
     }
 }
 

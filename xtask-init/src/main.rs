@@ -1,7 +1,7 @@
 //! PID 1 of the kernel matrix's virtual machines.
 //!
-//! `cargo xtask kernel-matrix` packs this program (built statically for
-//! `x86_64-unknown-linux-musl`) as `/init` into an initramfs together with the
+//! `cargo xtask kernel-matrix` packs this program (built statically for the
+//! row's architecture: musl, or glibc where rustup has no musl std) as `/init` into an initramfs together with the
 //! workspace's test binaries under `/tests`, `/bin/features` and busybox. It:
 //!
 //! 1. mounts proc, sysfs, devtmpfs, tmpfs on `/tmp` and cgroup2;
@@ -11,7 +11,7 @@
 //!    `PIDFD_TEST_KERNEL` and `PIDFD_TEST_EXPECT` set;
 //! 5. prints `KMATRIX-BEGIN`, `KMATRIX-EXIT <name> status=N secs=S` per program and
 //!    `KMATRIX-DONE rc=N`, drains the console and leaves through QEMU's
-//!    `isa-debug-exit` device (power-off as the last resort).
+//!    `isa-debug-exit` device on x86 (power-off elsewhere, and as the last resort).
 //!
 //! Kernel parameters read (all optional):
 //! `kmatrix.kernel=LABEL`, `kmatrix.expect=a,b,c`, `kmatrix.threads=N`
@@ -278,7 +278,7 @@ fn leave(rc: i32) -> ! {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
 fn isa_debug_exit(value: u8) {
     const PORT: u16 = 0xf4;
     // SAFETY: ioperm only changes this process's I/O permission bitmap.
@@ -293,5 +293,5 @@ fn isa_debug_exit(value: u8) {
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
 fn isa_debug_exit(_value: u8) {}

@@ -4,6 +4,7 @@
 use std::io;
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the new soft limit.
+#[allow(clippy::useless_conversion, reason = "rlim_t is u32 on 32-bit glibc targets, u64 elsewhere")]
 pub(crate) fn raise_nofile() -> u64 {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `lim` is a valid rlimit for the call to fill.
@@ -13,7 +14,7 @@ pub(crate) fn raise_nofile() -> u64 {
     let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
     // SAFETY: as above.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-    lim.rlim_cur
+    u64::from(lim.rlim_cur)
 }
 
 /// `PTRACE_SEIZE` of `pid` (no stop, no options).

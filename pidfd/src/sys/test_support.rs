@@ -163,14 +163,17 @@ pub(crate) fn is_root() -> bool {
 
 /// Sets this process's `RLIMIT_NOFILE` soft limit, at most the hard one (which stays), and
 /// returns the hard limit.
+#[allow(clippy::useless_conversion, reason = "rlim_t is u32 on 32-bit glibc targets, u64 elsewhere")]
 pub(crate) fn set_nofile_soft(soft: u64) -> u64 {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `lim` is a writable rlimit.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-    lim.rlim_cur = soft.min(lim.rlim_max);
+    let max = u64::from(lim.rlim_max);
+    // At most the hard limit, which fits in rlim_t.
+    lim.rlim_cur = libc::rlim_t::try_from(soft.min(max)).unwrap_or(lim.rlim_max);
     // SAFETY: `lim` is a valid rlimit.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0, "{}", io::Error::last_os_error());
-    lim.rlim_max
+    max
 }
 
 /// Puts this process in a mount namespace of its own without `/proc` (the whole process: call

@@ -54,12 +54,7 @@ fn removed_cgroup_of_a_zombie_is_exited() {
     {
         let _g = without(Feature::GetInfo);
         let got = fd.cgroup_id();
-        assert!(
-            matches!(got, Err(Error::Exited)),
-            "{got:?} (the decoy {} has id {})",
-            decoy.0.display(),
-            decoy.inode()
-        );
+        assert!(matches!(got, Err(Error::Exited)), "{got:?} (the decoy {} has id {})", decoy.0.display(), decoy.id());
         // No decoy: the same answer.
         drop(decoy);
         let got = fd.cgroup_id();
@@ -88,10 +83,10 @@ fn live_cgroup_named_deleted_is_resolved() {
     assert!(v2_line(pid).ends_with(" (deleted)"));
     {
         let _g = without(Feature::GetInfo);
-        assert_eq!(fd.cgroup_id().unwrap(), named.inode());
+        assert_eq!(fd.cgroup_id().unwrap(), named.id());
     }
     if let Ok(k) = fd.cgroup_id() {
-        assert_eq!(k, named.inode(), "the ioctl agrees");
+        assert_eq!(k, named.id(), "the ioctl agrees");
     }
     release(&mut child);
     assert_eq!(fd.wait().unwrap().code(), Some(0));

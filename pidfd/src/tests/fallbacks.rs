@@ -39,7 +39,7 @@ fn proc_fallbacks_agree_with_the_ioctl() {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a, b);
                 if let Some(t) = &tmp_cg {
-                    assert_eq!(a, t.inode());
+                    assert_eq!(a, t.id());
                 }
             }
             (Err(e), _) => eprintln!("cgroup fallback unavailable here: {e}"),

@@ -148,7 +148,7 @@ fn cgroup_id_fallback_by_file_handle_and_by_inode() {
         let _f = fault::inject(Call::Fstat, libc::ENOSYS);
         fd.cgroup_id().unwrap()
     };
-    assert_eq!(by_handle, tmp.inode());
+    assert_eq!(by_handle, tmp.id());
     if let Ok(k) = kernel {
         assert_eq!(by_handle, k);
     }

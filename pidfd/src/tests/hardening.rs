@@ -34,8 +34,9 @@ fn done(case: &str) {
 }
 
 /// Where the padding of a queued signal's `siginfo_t` lies: between `si_code` (offset 8) and
-/// the pointer-aligned union (offset 16) on 64-bit targets; 32-bit ones have none.
-const HOLE: std::ops::Range<usize> = 12..(2 * size_of::<usize>());
+/// the pointer-aligned union (offset 16) on 64-bit targets; 32-bit ones have none (the union
+/// follows `si_code` at 12): an empty range there.
+const HOLE: std::ops::Range<usize> = 12..if size_of::<usize>() == 8 { 16 } else { 12 };
 
 /// The bytes the receiver of a queued signal gets are all the sender's fields: the 4 bytes of
 /// alignment padding before the payload come as zero, not as the sender's stack.

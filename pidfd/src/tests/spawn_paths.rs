@@ -67,10 +67,12 @@ fn command_on_every_creation_path() {
     }
 }
 
-/// Under the kernel matrix, on a kernel with `CLONE_CLEAR_SIGHAND` (5.5; every kernel with
-/// `pidfd_getfd`, 5.6, has it) and an architecture with the trampoline (x86_64, aarch64), the
-/// default spawn is the vfork clone3: a trampoline or flag set that the kernel refused would
-/// otherwise pass every other test through the fallback.
+/// Under the kernel matrix, the default spawn path, stated per architecture: on an architecture
+/// with the trampoline (x86_64, aarch64) and a kernel with `CLONE_CLEAR_SIGHAND` (5.5; every
+/// kernel with `pidfd_getfd`, 5.6, has it), the vfork clone3: a trampoline or flag set that the
+/// kernel refused would otherwise pass every other test through the fallback. Everywhere else
+/// (i386, armhf, powerpc64, riscv64, s390x, ...: no trampoline; or an older kernel) the vfork
+/// `clone(CLONE_PIDFD)` (5.2), which must then be what ran, not the fork paths.
 #[test]
 fn the_vfork_clone3_is_the_default_where_the_kernel_has_it() {
     use crate::sys::Method;
@@ -79,13 +81,28 @@ fn the_vfork_clone3_is_the_default_where_the_kernel_has_it() {
         return;
     };
     let has = |f: Feature| expected.iter().any(|e| e == f.name());
-    if !crate::sys::CLONE3_VFORK || !has(Feature::Clone3) || !has(Feature::PidfdGetfd) {
-        eprintln!("skipped: this architecture or kernel has no vfork clone3 (CLONE_CLEAR_SIGHAND is 5.5)");
-        return;
-    }
+    let arch = std::env::consts::ARCH;
+    let trampoline = matches!(arch, "x86_64" | "aarch64") && cfg!(target_pointer_width = "64");
+    assert_eq!(crate::sys::CLONE3_VFORK, trampoline, "{arch}: the architectures with the trampoline");
+    let want = if crate::sys::CLONE3_VFORK && has(Feature::Clone3) && has(Feature::PidfdGetfd) {
+        Method::Clone3Vfork
+    } else if has(Feature::ClonePidfd) {
+        Method::VforkClone
+    } else {
+        Method::Fork
+    };
     let (child, _) = spawn_reporting(&mut crate::Command::new("sh"));
     finish(child);
-    assert_eq!(fault::last_spawned(), Some(Method::Clone3Vfork), "refused: {}", crate::method::clone3_vfork_refused());
+    assert_eq!(
+        fault::last_spawned(),
+        Some(want),
+        "{arch}: the default spawn path (clone3 refused: {})",
+        crate::method::clone3_vfork_refused()
+    );
+    // The matrix's `spawn` column: written past libtest's capture (which takes the print
+    // macros' output only), so that each row says which path its architecture ran.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "KMATRIX-SPAWN {arch} {want:?}");
 }
 
 /// The fork path's child cannot open its own pidfd: an `Exec` error with that errno.

@@ -1,8 +1,7 @@
-//! Fetching kernels and busybox with apt through a private configuration, and
-//! installing a QEMU that is recent enough.
+//! Fetching kernels and busybox with apt through a private configuration (the host's
+//! QEMU and cross compilers are installed by [`super::host`]).
 //!
-//! Nothing here writes outside `target/kmatrix/` except the QEMU install
-//! (which is apt's job, as root). The archive address is read at run time from
+//! Nothing here writes outside `target/kmatrix/`. The archive address is read at run time from
 //! this machine's own apt sources; it is never stored in the repository.
 //!
 //! Signatures are verified with the machine's Debian archive keyring
@@ -14,7 +13,7 @@
 //! the hashes in the signed indexes.
 
 use super::arch::Arch;
-use super::config::{Kernel, Version};
+use super::config::Kernel;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -100,7 +99,7 @@ pub(crate) fn machine_archive() -> Result<Archive, String> {
     Ok(Archive { main, security })
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
+pub(super) fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
     let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("{what}: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -114,9 +113,12 @@ fn run(cmd: &mut Command, what: &str) -> Result<String, String> {
     }
 }
 
-fn stanza(uri: &str, suites: &[String]) -> String {
+/// One deb822 source; `archs` (Debian names), when given, become its `Architectures:` field
+/// (the one-line format's `arch=`).
+pub(super) fn stanza(uri: &str, suites: &[String], archs: &[&str]) -> String {
+    let archs = if archs.is_empty() { String::new() } else { format!("Architectures: {}\n", archs.join(" ")) };
     format!(
-        "Types: deb\nURIs: {uri}\nSuites: {}\nComponents: main\nCheck-Valid-Until: no\nSigned-By: {KEYRING}\n\n",
+        "Types: deb\nURIs: {uri}\nSuites: {}\nComponents: main\n{archs}Check-Valid-Until: no\nSigned-By: {KEYRING}\n\n",
         suites.join(" ")
     )
 }
@@ -130,8 +132,8 @@ pub(crate) struct PrivateApt {
 }
 
 impl PrivateApt {
-    /// Writes the configuration for `suites` of `archive`.
-    pub(crate) fn new(dir: &Path, archive: &Archive, suites: &[String]) -> Result<Self, String> {
+    /// Writes the configuration for `suites` of `archive`, for the architectures `archs`.
+    pub(crate) fn new(dir: &Path, archive: &Archive, suites: &[String], archs: &[Arch]) -> Result<Self, String> {
         let io = |e: std::io::Error| format!("writing apt configuration in {}: {e}", dir.display());
         for sub in [
             "etc/apt.conf.d",
@@ -152,7 +154,13 @@ impl PrivateApt {
         std::fs::write(dir.join("etc/sources.list"), "").map_err(io)?;
         std::fs::write(dir.join("etc/preferences"), "").map_err(io)?;
         std::fs::write(dir.join("state/status"), "").map_err(io)?;
-        std::fs::write(dir.join("etc/sources.list.d/kmatrix.sources"), stanza(&archive.main, &suites)).map_err(io)?;
+        // The host's own architecture first (APT::Architectures' first entry is the native one).
+        let mut debian: Vec<&str> = vec![Arch::X86_64.debian()];
+        debian.extend(archs.iter().map(|a| a.debian()).filter(|a| *a != Arch::X86_64.debian()));
+        debian.dedup();
+        let sources = stanza(&archive.main, &suites, &debian);
+        std::fs::write(dir.join("etc/sources.list.d/kmatrix.sources"), sources).map_err(io)?;
+        let architectures: String = debian.iter().map(|a| format!("\"{a}\"; ")).collect();
         let d = dir.display();
         let conf = format!(
             "Dir::Etc::Main \"{d}/etc/apt.conf\";\n\
@@ -166,7 +174,7 @@ impl PrivateApt {
              Dir::State \"{d}/state\";\n\
              Dir::State::status \"{d}/state/status\";\n\
              Dir::Cache \"{d}/cache\";\n\
-             APT::Architectures {{ \"amd64\"; \"arm64\"; }};\n\
+             APT::Architectures {{ {architectures}}};\n\
              APT::Sandbox::User \"root\";\n\
              Acquire::Languages \"none\";\n\
              Acquire::Retries \"3\";\n"
@@ -234,19 +242,23 @@ pub(crate) struct Fetcher {
     pub(crate) dir: PathBuf,
     /// Suites the sources list names.
     pub(crate) suites: Vec<String>,
+    /// Architectures the indexes are fetched for.
+    pub(crate) archs: Vec<Arch>,
     apt: Option<PrivateApt>,
 }
 
 impl Fetcher {
-    /// A fetcher for `suites`, configured under `dir` when first needed.
-    pub(crate) fn new(dir: PathBuf, suites: Vec<String>) -> Self {
-        Self { dir, suites, apt: None }
+    /// A fetcher for `suites` and `archs`, configured under `dir` when first needed.
+    pub(crate) fn new(dir: PathBuf, suites: Vec<String>, mut archs: Vec<Arch>) -> Self {
+        archs.sort();
+        archs.dedup();
+        Self { dir, suites, archs, apt: None }
     }
 
     fn apt(&mut self) -> Result<&mut PrivateApt, String> {
         if self.apt.is_none() {
             let archive = machine_archive()?;
-            self.apt = Some(PrivateApt::new(&self.dir, &archive, &self.suites)?);
+            self.apt = Some(PrivateApt::new(&self.dir, &archive, &self.suites, &self.archs)?);
         }
         self.apt.as_mut().ok_or_else(|| "apt configuration".to_owned())
     }
@@ -352,10 +364,17 @@ pub(crate) fn kernel_image(fetcher: &mut Fetcher, k: &Kernel, kmatrix: &Path) ->
         extract(
             &deb,
             &tmp,
-            &["./boot/vmlinuz-*", "./usr/lib/modules/*/vmlinuz", "./boot/config-*", "./usr/lib/modules/*/config"],
+            &[
+                "./boot/vmlinuz-*",
+                "./boot/vmlinux-*",
+                "./usr/lib/modules/*/vmlinuz",
+                "./boot/config-*",
+                "./usr/lib/modules/*/config",
+            ],
         )?;
         let _ = std::fs::remove_file(&deb);
-        let found = find_file(&tmp, &|n| n == "vmlinuz" || n.starts_with("vmlinuz-"));
+        // ppc64el ships an ELF `vmlinux`, riscv64 an uncompressed `Image` named `vmlinux`.
+        let found = find_file(&tmp, &|n| n == "vmlinuz" || n.starts_with("vmlinuz-") || n.starts_with("vmlinux-"));
         if let Some(found) = found {
             std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
             if let Some(cfg) = find_file(&tmp, &|n| n == "config" || n.starts_with("config-")) {
@@ -382,6 +401,7 @@ pub(crate) fn busybox(fetcher: &mut Fetcher, suite: &str, arch: Arch, kmatrix: &
     if out.exists() {
         return Ok(out);
     }
+    let suite = arch.busybox_suite(suite);
     let deb = fetcher.apt()?.download(&format!("busybox-static:{}/{suite}", arch.debian()), &kmatrix.join("debs"))?;
     let tmp = kmatrix.join("busybox.tmp");
     let _ = std::fs::remove_dir_all(&tmp);
@@ -394,53 +414,13 @@ pub(crate) fn busybox(fetcher: &mut Fetcher, suite: &str, arch: Arch, kmatrix: &
     Ok(out)
 }
 
-/// The version `qemu --version` reports, if it runs.
-pub(crate) fn qemu_version(qemu: &str) -> Option<Version> {
-    let out = Command::new(qemu).arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v = text.split("version").nth(1)?.trim();
-    Version::parse(v)
-}
-
-fn os_codename() -> String {
+/// This machine's Debian release (`VERSION_CODENAME` of `/etc/os-release`).
+pub(super) fn os_codename() -> String {
     std::fs::read_to_string("/etc/os-release")
         .unwrap_or_default()
         .lines()
         .find_map(|l| l.strip_prefix("VERSION_CODENAME=").map(|v| v.trim_matches('"').to_owned()))
         .unwrap_or_default()
-}
-
-/// Packages whose upgrade is the point of the QEMU install (an old QEMU and its firmware).
-fn upgrade_is_ours(package: &str) -> bool {
-    package.starts_with("qemu-") || ["seabios", "ipxe-qemu", "qemu-efi-aarch64", "ovmf"].contains(&package)
-}
-
-/// Makes sure a QEMU >= `min` for `arch` guests is installed; installs bookworm-backports'
-/// package (`qemu-system-x86`, `qemu-system-arm`) on bookworm (whose own 7.2 is too old), as
-/// root, upgrading an old QEMU but refusing any removal and any upgrade of an unrelated package.
-pub(crate) fn ensure_qemu(min: Version, arch: Arch, kmatrix: &Path) -> Result<String, String> {
-    let (qemu, package) = arch.qemu();
-    match qemu_version(qemu) {
-        Some(v) if v >= min => return Ok(qemu.to_owned()),
-        Some(v) => {
-            eprintln!("kernel-matrix: {qemu} {v} is too old (TCG crashes 6.12+ guests at random); need >= {min}")
-        }
-        None => eprintln!("kernel-matrix: {qemu} is not installed"),
-    }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(format!(
-            "install QEMU >= {min} (on Debian bookworm: apt-get install -t bookworm-backports \
-             --no-install-recommends {package}), or run as root so the xtask can"
-        ));
-    }
-    let codename = os_codename();
-    let target_release = (codename == "bookworm").then_some("bookworm-backports");
-    install_host_packages(&[package], target_release, &kmatrix.join("apt").join("host"), &upgrade_is_ours, "")?;
-    match qemu_version(qemu) {
-        Some(v) if v >= min => Ok(qemu.to_owned()),
-        other => Err(format!("after installing, {qemu} reports {other:?}; need >= {min}")),
-    }
 }
 
 /// Installs `packages` on this machine (as root) from its Debian archive's suites of this
@@ -466,9 +446,9 @@ pub(crate) fn install_host_packages(
     for sub in ["sources.list.d", "preferences.d", "lists/partial", "cache/archives/partial"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(|e| e.to_string())?;
     }
-    let mut sources = stanza(&archive.main, &suites);
+    let mut sources = stanza(&archive.main, &suites, &[]);
     if let Some(sec) = &archive.security {
-        sources.push_str(&stanza(sec, &[format!("{codename}-security")]));
+        sources.push_str(&stanza(sec, &[format!("{codename}-security")], &[]));
     }
     // The directory is ours: only this file (an older run may have left another name).
     for old in std::fs::read_dir(dir.join("sources.list.d")).map_err(|e| e.to_string())?.flatten() {

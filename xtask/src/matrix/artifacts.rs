@@ -1,8 +1,9 @@
 //! Building the static binaries that go into the VM: the test binaries of the
 //! library crates, the `features` example of `pidfd`, and `xtask-init`.
 
-use super::arch::Arch;
+use super::arch::{Arch, Linker};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -73,7 +74,7 @@ fn cargo() -> Command {
     c
 }
 
-/// Makes sure the musl target's standard library is installed.
+/// Makes sure the target's standard library is installed.
 fn ensure_target(target: &str) -> Result<(), String> {
     let out = Command::new("rustc")
         .args(["--print", "target-libdir", "--target", target])
@@ -91,36 +92,61 @@ fn ensure_target(target: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("the {target} target is missing and `rustup target add {target}` failed")) }
 }
 
-/// Runs a cargo command for `arch` with `--message-format=json-render-diagnostics` and
-/// returns the parsed `compiler-artifact` messages.
-fn cargo_json(arch: Arch, args: &[&str]) -> Result<Vec<Message>, String> {
-    let target = arch.rust_target();
+/// Runs a cargo command for all of `archs` at once (one `--target` each: cargo interleaves the
+/// targets' crates, which keeps both cores of a small machine busy) with
+/// `--message-format=json-render-diagnostics`; returns the parsed `compiler-artifact` messages.
+fn cargo_json(archs: &[Arch], args: &[&str]) -> Result<Vec<Message>, String> {
     let mut cmd = cargo();
-    cmd.args(args)
-        .args(["--message-format=json-render-diagnostics", "--target", target])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.args(args).arg("--message-format=json-render-diagnostics").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    for arch in archs {
+        cmd.args(["--target", arch.rust_target()]);
+    }
     // Without debug information (the initramfs holds every test binary, in the guest's RAM),
     // left out by the linker: the host's `strip` cannot read other architectures' binaries.
+    // The glibc targets are linked statically (`+crt-static`; musl's are by default).
     // Added to the flags cargo would use (the first set of CARGO_ENCODED_RUSTFLAGS, RUSTFLAGS,
-    // the target's own), so that a user's RUSTFLAGS neither lose it nor are lost.
-    const STRIP: &str = "-Cstrip=debuginfo";
-    let triple = target.to_uppercase().replace('-', "_");
+    // the target's own), so that a user's RUSTFLAGS neither lose them nor are lost.
+    let ours = |arch: Option<Arch>| {
+        let cross = |a: Arch| matches!(a.linker(), Linker::Cross { .. });
+        let mut v = vec!["-Cstrip=debuginfo"];
+        if arch.map_or(archs.iter().any(|&a| cross(a)), cross) {
+            v.push("-Ctarget-feature=+crt-static");
+        }
+        v
+    };
     if let Ok(encoded) = std::env::var("CARGO_ENCODED_RUSTFLAGS") {
         let sep = if encoded.is_empty() { "" } else { "\x1f" };
-        cmd.env("CARGO_ENCODED_RUSTFLAGS", format!("{encoded}{sep}{STRIP}"));
+        cmd.env("CARGO_ENCODED_RUSTFLAGS", format!("{encoded}{sep}{}", ours(None).join("\x1f")));
     } else if let Ok(flags) = std::env::var("RUSTFLAGS") {
-        cmd.env("RUSTFLAGS", format!("{flags} {STRIP}"));
+        cmd.env("RUSTFLAGS", format!("{flags} {}", ours(None).join(" ")));
     } else {
-        let var = format!("CARGO_TARGET_{triple}_RUSTFLAGS");
-        let flags = std::env::var(&var).map_or(STRIP.to_owned(), |f| format!("{f} {STRIP}"));
-        cmd.env(var, flags);
+        for &arch in archs {
+            let var = format!("CARGO_TARGET_{}_RUSTFLAGS", arch.rust_target().to_uppercase().replace('-', "_"));
+            let flags = ours(Some(arch)).join(" ");
+            let flags = std::env::var(&var).map_or(flags.clone(), |f| format!("{f} {flags}"));
+            cmd.env(var, flags);
+        }
     }
-    let linker_var = format!("CARGO_TARGET_{triple}_LINKER");
-    if let (Some(linker), None) = (arch.linker(), std::env::var_os(&linker_var)) {
-        cmd.env(linker_var, linker);
+    // Nor generated: the linker would drop it anyway, and it is a good part of the compile
+    // time of the seven targets' builds (unless the user's environment asks otherwise).
+    for var in ["CARGO_PROFILE_DEV_DEBUG", "CARGO_PROFILE_TEST_DEBUG"] {
+        if std::env::var_os(var).is_none() {
+            cmd.env(var, "0");
+        }
     }
-    let shown = format!("cargo {} --target {target}", args.join(" "));
+    for &arch in archs {
+        let linker_var = arch.cargo_linker_var();
+        let linker = match arch.linker() {
+            Linker::HostCc => None,
+            Linker::RustLld => Some("rust-lld"),
+            Linker::Cross { gcc, .. } => Some(gcc),
+        };
+        if let (Some(linker), None) = (linker, std::env::var_os(&linker_var)) {
+            cmd.env(linker_var, linker);
+        }
+    }
+    let targets: Vec<&str> = archs.iter().map(|a| a.rust_target()).collect();
+    let shown = format!("cargo {} --target {}", args.join(" "), targets.join(" --target "));
     let mut child = cmd.spawn().map_err(|e| format!("{shown}: {e}"))?;
     let mut artifacts = Vec::new();
     if let Some(out) = child.stdout.take() {
@@ -162,17 +188,26 @@ fn test_binary(msg: &Message) -> Option<TestBinary> {
     Some(TestBinary { name, path: exe })
 }
 
-/// Builds everything for `arch`; prints what it does.
+/// The architecture whose target directory holds `path` (`target/<triple>/...`).
+fn arch_of(path: &std::path::Path, archs: &[Arch]) -> Option<Arch> {
+    archs.iter().copied().find(|a| path.components().any(|c| c.as_os_str() == a.rust_target()))
+}
+
+/// Builds everything for each of `archs` (all targets in each cargo run); prints what it does.
 /// `packages` limits the test binaries to those packages (all library crates when empty).
-pub(crate) fn build(arch: Arch, packages: &[String]) -> Result<Artifacts, String> {
-    let target = arch.rust_target();
-    ensure_target(target)?;
-    eprintln!("kernel-matrix: building xtask-init and the test binaries for {target}");
-    let init = cargo_json(arch, &["build", "--quiet", "-p", "xtask-init", "--release"])?
-        .iter()
-        .filter_map(executable)
-        .next()
-        .ok_or("no xtask-init executable in cargo's output")?;
+pub(crate) fn build(archs: &[Arch], packages: &[String]) -> Result<BTreeMap<Arch, Artifacts>, String> {
+    let targets: Vec<&str> = archs.iter().map(|a| a.rust_target()).collect();
+    for t in &targets {
+        ensure_target(t)?;
+    }
+    eprintln!("kernel-matrix: building xtask-init and the test binaries for {}", targets.join(", "));
+    let mut inits = BTreeMap::new();
+    for exe in cargo_json(archs, &["build", "--quiet", "-p", "xtask-init", "--release"])?.iter().filter_map(executable)
+    {
+        if let Some(arch) = arch_of(&exe, archs) {
+            inits.insert(arch, exe);
+        }
+    }
 
     let mut args = vec!["test", "--quiet", "--no-run"];
     if packages.is_empty() {
@@ -185,31 +220,40 @@ pub(crate) fn build(arch: Arch, packages: &[String]) -> Result<Artifacts, String
             args.extend(["-p", p.as_str()]);
         }
     }
-    let mut tests = Vec::new();
-    for t in cargo_json(arch, &args)?.iter().filter_map(test_binary) {
-        if !tests.iter().any(|u: &TestBinary| u.name == t.name) {
-            tests.push(t);
+    let mut tests: BTreeMap<Arch, Vec<TestBinary>> = BTreeMap::new();
+    for t in cargo_json(archs, &args)?.iter().filter_map(test_binary) {
+        let Some(arch) = arch_of(&t.path, archs) else { continue };
+        let list = tests.entry(arch).or_default();
+        if !list.iter().any(|u| u.name == t.name) {
+            list.push(t);
         }
     }
-    tests.sort_by(|a, b| a.name.cmp(&b.name));
 
     let root = super::workspace_root();
     let has_example = (packages.is_empty() || packages.iter().any(|p| p == "pidfd-core"))
         && ["pidfd/examples/features.rs", "pidfd/examples/features/main.rs"].iter().any(|p| root.join(p).exists());
-    let stand_in = std::env::var_os("KMATRIX_FEATURES").filter(|_| arch.native());
-    let features = if let Some(path) = stand_in {
-        // A stand-in for the example, for debugging the matrix itself (host architecture).
-        Some(PathBuf::from(path))
-    } else if has_example {
-        cargo_json(arch, &["build", "--quiet", "-p", "pidfd-core", "--example", "features"])?
-            .iter()
-            .filter_map(executable)
-            .next()
+    let mut features = BTreeMap::new();
+    if has_example {
+        let built = cargo_json(archs, &["build", "--quiet", "-p", "pidfd-core", "--example", "features"])?;
+        for exe in built.iter().filter_map(executable) {
+            if let Some(arch) = arch_of(&exe, archs) {
+                features.insert(arch, exe);
+            }
+        }
     } else {
         eprintln!("kernel-matrix: pidfd has no `features` example yet; feature columns stay empty");
-        None
-    };
-    Ok(Artifacts { init, features, tests })
+    }
+    let mut out = BTreeMap::new();
+    for &arch in archs {
+        let init = inits.remove(&arch).ok_or_else(|| format!("no xtask-init executable for {}", arch.rust_target()))?;
+        let mut tests = tests.remove(&arch).unwrap_or_default();
+        tests.sort_by(|a, b| a.name.cmp(&b.name));
+        // A stand-in for the example, for debugging the matrix itself (host architecture).
+        let stand_in = std::env::var_os("KMATRIX_FEATURES").filter(|_| arch.native()).map(PathBuf::from);
+        let features = stand_in.or_else(|| features.remove(&arch));
+        out.insert(arch, Artifacts { init, features, tests });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

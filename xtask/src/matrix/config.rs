@@ -185,6 +185,8 @@ pub(crate) struct Config {
     pub(crate) binary_timeout: u64,
     /// libtest `--test-threads`.
     pub(crate) test_threads: u32,
+    /// VMs booted at once.
+    pub(crate) parallel_vms: u32,
     /// Suite busybox-static comes from.
     pub(crate) busybox_suite: String,
     /// Minimum QEMU version (major, minor).
@@ -212,6 +214,7 @@ struct Settings {
     timeout_kvm: u64,
     binary_timeout: u64,
     test_threads: u32,
+    parallel_vms: u32,
     busybox_suite: String,
     qemu_min: String,
 }
@@ -223,6 +226,7 @@ impl Default for Settings {
             timeout_kvm: 90,
             binary_timeout: 180,
             test_threads: 2,
+            parallel_vms: 1,
             busybox_suite: "bookworm".to_owned(),
             qemu_min: "8.1".to_owned(),
         }
@@ -328,6 +332,7 @@ fn parse(text: &str, features: Features) -> Result<Config, String> {
         timeout_kvm: s.timeout_kvm,
         binary_timeout: s.binary_timeout,
         test_threads: s.test_threads,
+        parallel_vms: s.parallel_vms.max(1),
         busybox_suite: s.busybox_suite,
         qemu_min,
     })
@@ -368,19 +373,23 @@ mod tests {
         );
         let so = c.features.get("so_peerpidfd").unwrap();
         assert!(so.needs.is_empty() && so.calls.is_empty());
-        assert_eq!(c.kernels.len(), 12);
+        assert_eq!(c.kernels.len(), 17);
         let first = &c.kernels[0];
         assert_eq!((first.label.as_str(), first.version, first.arch), ("5.10.223", Version(5, 10), Arch::X86_64));
         assert_eq!((first.suite.as_str(), first.package_version.as_str()), ("bullseye", "5.10.223-1"));
         assert_eq!(first.package, "linux-image-5.10.0-32-cloud-amd64");
         let last = c.kernels.last().unwrap();
-        assert_eq!((last.label.as_str(), last.version, last.arch), ("7.3.4-arm64", Version(7, 3), Arch::Aarch64));
+        assert_eq!((last.label.as_str(), last.version, last.arch), ("6.12.107-s390x", Version(6, 12), Arch::S390x));
+        // One row per architecture Debian ships a kernel for, at least.
+        for arch in Arch::ALL {
+            assert!(c.kernels.iter().any(|k| k.arch == arch), "no {} row", arch.debian());
+        }
         assert!(c.kernels.iter().all(|k| k.expect_add.is_empty() && k.expect_remove.is_empty()));
         let e: Vec<_> =
             c.emulations.iter().map(|e| (e.label.as_str(), e.kernel.as_deref(), e.profile.as_deref())).collect();
         assert_eq!(e, [("emulated-5.4", Some("5.4"), None), ("container-eperm", None, Some("container-eperm"))]);
         assert_eq!((c.timeout_tcg, c.timeout_kvm, c.binary_timeout, c.test_threads), (180, 90, 120, 2));
-        assert_eq!((c.busybox_suite.as_str(), c.qemu_min), ("bookworm", Version(8, 1)));
+        assert_eq!((c.busybox_suite.as_str(), c.qemu_min, c.parallel_vms), ("bookworm", Version(8, 1), 2));
     }
 
     #[test]
@@ -388,7 +397,7 @@ mod tests {
         let c = parse("", Features::default()).unwrap();
         assert!(c.features.0.is_empty() && c.kernels.is_empty() && c.emulations.is_empty());
         assert_eq!((c.timeout_tcg, c.timeout_kvm, c.binary_timeout, c.test_threads), (240, 90, 180, 2));
-        assert_eq!((c.busybox_suite.as_str(), c.qemu_min), ("bookworm", Version(8, 1)));
+        assert_eq!((c.busybox_suite.as_str(), c.qemu_min, c.parallel_vms), ("bookworm", Version(8, 1), 1));
         let c = parse(
             "[settings]\ntimeout_kvm = 1_000 # ms? no: s\n\
              [[kernel]]\nversion = \"6.2.1\"\nsuite = \"s\"\npackage = \"p\"\npackage_version = \"v\"\n\

@@ -3,10 +3,11 @@
 //! under `cargo xtask emulate` profiles; ends with a matrix (also written to
 //! `target/kmatrix/matrix.md`).
 //!
-//! Flow: build static test binaries, `xtask-init` and the `features` example
-//! for musl ([`artifacts`]); fetch busybox and the kernels with a private apt
-//! configuration ([`apt`]); write one newc initramfs ([`cpio`], [`vm`]); make
-//! sure QEMU >= 8.1 is there; boot the kernels one after another (TCG unless
+//! Flow: make sure QEMU >= 8.1 and the cross linkers are there ([`host`]); build
+//! static test binaries, `xtask-init` and the `features` example for each guest
+//! architecture ([`arch`], [`artifacts`]); fetch busybox and the kernels with a
+//! private apt configuration ([`apt`]); write one newc initramfs per architecture
+//! ([`cpio`], [`vm`]); boot the kernels, `parallel_vms` at a time (TCG unless
 //! KVM really works), reading the init's console protocol ([`report`]); run
 //! the emulation rows on the host; print the matrix.
 
@@ -15,6 +16,7 @@ mod arch;
 mod artifacts;
 pub(crate) mod config;
 mod cpio;
+mod host;
 pub(crate) mod readme;
 mod report;
 mod vm;
@@ -25,6 +27,8 @@ use report::{Row, Streamer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
@@ -44,6 +48,7 @@ options:
   --package NAME  build only this package's tests (repeatable; default: all library crates)
   --no-emulation  skip the host emulation rows
   --tcg           never try KVM
+  --jobs N, -j N  boot N VMs at once (default: kernels.toml's parallel_vms)
   --verbose, -v   echo every console line (they are always in target/kmatrix/logs)
   --list          print the rows that would run, and their expected features
 
@@ -60,6 +65,7 @@ struct Options {
     packages: Vec<String>,
     no_emulation: bool,
     tcg: bool,
+    jobs: Option<u32>,
     verbose: bool,
     list: bool,
 }
@@ -75,6 +81,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--package" | "-p" => o.packages.push(value("--package")?),
             "--no-emulation" => o.no_emulation = true,
             "--tcg" => o.tcg = true,
+            "--jobs" | "-j" => {
+                let v = value("--jobs")?;
+                o.jobs = Some(v.parse().map_err(|_| format!("--jobs {v}: not a number"))?);
+            }
             "--verbose" | "-v" => o.verbose = true,
             "--list" => o.list = true,
             "--help" | "-h" => {
@@ -204,26 +214,29 @@ pub(crate) fn kernel_matrix(args: &[String]) -> Result<(), String> {
         return Ok(());
     }
 
-    // 1. Binaries, for each architecture a row needs (the host rows run x86_64's).
-    let mut archs: Vec<Arch> = plan.iter().map(|p| p.arch).collect();
+    // 1. Host tools (QEMU, cross linkers), then the binaries, for each architecture a row needs
+    // (the host rows run x86_64's).
+    let mut guest_archs: Vec<Arch> = plan.iter().map(|p| p.arch).collect();
+    guest_archs.sort();
+    guest_archs.dedup();
+    host::ensure_tools(cfg.qemu_min, &guest_archs, &kdir)?;
+    let mut archs = guest_archs.clone();
     if !emulations.is_empty() {
         archs.push(Arch::X86_64);
     }
     archs.sort();
     archs.dedup();
-    let mut built: BTreeMap<Arch, artifacts::Artifacts> = BTreeMap::new();
-    for &arch in &archs {
-        let t = Instant::now();
-        let a = artifacts::build(arch, &opts.packages)?;
+    let t = Instant::now();
+    let built = artifacts::build(&archs, &opts.packages)?;
+    for (arch, a) in &built {
         eprintln!(
-            "kernel-matrix: built {} test binaries{} for {} in {:.1} s",
+            "kernel-matrix: {} test binaries{} for {}",
             a.tests.len(),
             if a.features.is_some() { " and features" } else { "" },
-            arch.rust_target(),
-            t.elapsed().as_secs_f64()
+            arch.rust_target()
         );
-        built.insert(arch, a);
     }
+    eprintln!("kernel-matrix: built for {} targets in {:.1} s", built.len(), t.elapsed().as_secs_f64());
     let mut rows = Vec::new();
     let mut qemu_names = Vec::new();
 
@@ -232,7 +245,7 @@ pub(crate) fn kernel_matrix(args: &[String]) -> Result<(), String> {
         let t = Instant::now();
         let mut suites: Vec<String> = cfg.kernels.iter().map(|k| k.suite.clone()).collect();
         suites.push(cfg.busybox_suite.clone());
-        let mut fetcher = apt::Fetcher::new(kdir.join("apt"), suites);
+        let mut fetcher = apt::Fetcher::new(kdir.join("apt"), suites, guest_archs.clone());
         let mut images = Vec::new();
         for p in &plan {
             images.push(match &p.source {
@@ -258,21 +271,23 @@ pub(crate) fn kernel_matrix(args: &[String]) -> Result<(), String> {
             };
             let out = kdir.join(format!("initramfs-{}.cpio", p.arch.debian()));
             let initrd = vm::initramfs(&built[&p.arch], busybox.as_deref(), &out)?;
-            let qemu = apt::ensure_qemu(cfg.qemu_min, p.arch, &kdir)?;
-            let version = apt::qemu_version(&qemu).map_or("?".to_owned(), |v| v.to_string());
+            let qemu = p.arch.qemu().0.to_owned();
+            let version = host::qemu_version(&qemu).map_or("?".to_owned(), |v| v.to_string());
             qemu_names.push(format!("{qemu} {version}"));
             guests.insert(p.arch, (initrd, qemu));
         }
-        let mut kvm = !opts.tcg && vm::kvm_candidate();
+        let kvm = AtomicBool::new(!opts.tcg && vm::kvm_candidate());
+        let jobs = opts.jobs.unwrap_or(cfg.parallel_vms).max(1) as usize;
         eprintln!(
-            "kernel-matrix: {}, {}; booting {} kernels one after another",
+            "kernel-matrix: {}, {}; booting {} kernels, {}",
             qemu_names.join(", "),
-            if kvm { "trying KVM" } else { "TCG (no usable KVM)" },
-            plan.len()
+            if kvm.load(Ordering::Relaxed) { "trying KVM" } else { "TCG (no usable KVM)" },
+            plan.len(),
+            if jobs == 1 { "one after another".to_owned() } else { format!("{jobs} at a time") }
         );
 
-        // 4. Boots.
-        for (p, image) in plan.iter().zip(&images) {
+        // 4. Boots: `jobs` workers take the rows in order; the matrix keeps the plan's order.
+        let boot_one = |p: &Planned, image: &PathBuf| -> Result<Row, String> {
             let (initrd, qemu) = &guests[&p.arch];
             let b = vm::Boot {
                 label: &p.label,
@@ -287,10 +302,36 @@ pub(crate) fn kernel_matrix(args: &[String]) -> Result<(), String> {
                 log_dir: &log_dir,
                 verbose: opts.verbose,
                 has_features: built[&p.arch].features.is_some(),
+                // Side by side on a small host, a guest's two vCPUs lose the host's CPU in turns:
+                // a task running on a descheduled vCPU then looks runnable to the other one for
+                // long stretches, which tests that sample scheduler states (sampler.rs) read as a
+                // busy loop. One vCPU per guest keeps the guest's view of "runnable" true.
+                smp: if jobs > 1 { 1 } else { 2 },
             };
-            let mut row = vm::boot(&b, &mut kvm)?;
+            let mut k = kvm.load(Ordering::Relaxed);
+            let mut row = vm::boot(&b, &mut k)?;
+            if !k {
+                kvm.store(false, Ordering::Relaxed);
+            }
             check_features(&mut row, &cfg);
-            rows.push(row);
+            Ok(row)
+        };
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<Result<Row, String>>>> = Mutex::new((0..plan.len()).map(|_| None).collect());
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.min(plan.len()) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(p) = plan.get(i) else { break };
+                        let r = boot_one(p, &images[i]);
+                        results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                    }
+                });
+            }
+        });
+        for r in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            rows.push(r.ok_or("a boot did not run")??);
         }
     }
 

@@ -109,6 +109,8 @@ pub(crate) struct Boot<'a> {
     pub(crate) verbose: bool,
     /// `features` is in the initramfs.
     pub(crate) has_features: bool,
+    /// Virtual CPUs: 2, or 1 when VMs run side by side.
+    pub(crate) smp: u32,
 }
 
 /// Result of one QEMU process.
@@ -130,7 +132,7 @@ fn attempt(b: &Boot<'_>, accel: Accel, n: u32) -> Result<Attempt, String> {
     );
     let mut cmd = Command::new(b.qemu);
     cmd.args(b.arch.machine_args(accel))
-        .args(["-m", "512", "-smp", "2", "-no-user-config", "-nodefaults", "-display", "none"])
+        .args(["-m", "512", "-smp", &b.smp.to_string(), "-no-user-config", "-nodefaults", "-display", "none"])
         .args(["-serial", "stdio", "-monitor", "none", "-no-reboot"])
         .arg("-kernel")
         .arg(b.image)

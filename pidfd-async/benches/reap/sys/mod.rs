@@ -27,6 +27,7 @@ pub(crate) fn cpu_self() -> Duration {
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit.
+#[allow(clippy::useless_conversion, reason = "rlim_t is u32 on 32-bit glibc targets, u64 elsewhere")]
 pub(crate) fn raise_nofile() -> u64 {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `lim` is valid for the call to fill.
@@ -34,7 +35,7 @@ pub(crate) fn raise_nofile() -> u64 {
     lim.rlim_cur = lim.rlim_max;
     // SAFETY: `lim` is a valid rlimit.
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    lim.rlim_cur
+    u64::from(lim.rlim_cur)
 }
 
 /// `F_SETPIPE_SZ`.

@@ -154,6 +154,14 @@ const TSAN: Sanitizer = Sanitizer {
             "wait::runtimes_in_succession_each_wait",
             "a race report in tokio's epoll registration vs dispatch, suspected to come from the vfork children's fd operations resetting TSan's per-fd sync (see above)",
         ),
+        // The same tokio report when an fd is registered with a runtime from a thread that is
+        // not one of its workers while a worker sits in epoll_wait (a `Child` waited for in
+        // another runtime moves its pidfd into that runtime's hub): the worker reads the
+        // `ScheduledIo` the registration wrote, and the only happens-before edge is the kernel's
+        // epoll (the token is the pointer), which TSan does not see.
+        ("a_child_outlives_its_runtime", TSAN_EPOLL_TOKEN),
+        ("a_child_waited_for_from_another_live_runtime", TSAN_EPOLL_TOKEN),
+        ("a_child_waited_for_while_its_runtime_sits_idle", TSAN_EPOLL_TOKEN),
         // pidfd-ns's single-threaded cases.
         ("user_and_uts_atomically", TSAN_FORK_THREAD),
         ("user_then_uts_one_by_one", TSAN_FORK_THREAD),
@@ -178,6 +186,7 @@ const TSAN_RAW_FORK: &str =
 const TSAN_SLOW: &str = "a timing margin (20-500 ms) that TSan's slowdown overruns";
 const TSAN_COST: &str =
     "too slow under TSan (pidfd's fds.rs took 10 min with it; the load tests run thousands of children)";
+const TSAN_EPOLL_TOKEN: &str = "a race report in tokio between a registration from outside the runtime and its worker's dispatch_event, ordered only by the kernel's epoll (the token is the ScheduledIo pointer), which TSan cannot see";
 const TSAN_FORK_THREAD: &str = "TSan's fork interceptor restarts its background thread in the child, so the pre_exec unshare(CLONE_NEWUSER) is refused (a multi-threaded process)";
 
 /// `cargo xtask sanitizers [address|thread]...`: both by default.

@@ -298,7 +298,9 @@ async fn builder_settings_reach_the_child() -> io::Result<()> {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg("echo \"$0|$A|$B|${C-unset}|${HOME-unset}|$(pwd)\"")
-        .arg0("renamed")
+        // A path whose base name is still `sh`: a multi-call binary (busybox, in the kernel
+        // matrix's VMs) picks its applet by that name.
+        .arg0("/renamed/sh")
         .env_clear()
         .env("A", "1")
         .envs([("B", "2"), ("C", "3")])
@@ -313,7 +315,7 @@ async fn builder_settings_reach_the_child() -> io::Result<()> {
     assert!(cmd.get_kill_on_drop());
     let out = cmd.output().await?;
     let pwd = std::fs::canonicalize(&dir)?;
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("renamed|1|2|unset|unset|{}\n", pwd.display()));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("/renamed/sh|1|2|unset|unset|{}\n", pwd.display()));
 
     // A new process group led by the child: its pgid is its pid.
     let mut child = Command::new("sleep").arg("30").process_group(0).spawn()?;

@@ -31,17 +31,31 @@ fn probe(f: Feature) -> Support {
     s
 }
 
-/// `e` is the refusal `errno`, as the crate's error and as an `io::Error`.
+/// `e` is the refusal `errno`, as the crate's error and as an `io::Error` (by the one rule:
+/// `PermissionDenied` is its errno, the OS error; `Denied` says more, the feature, so it is kept
+/// inside an `io::Error` of the errno's kind).
 fn assert_refused(e: Error, feature: Feature, errno: i32) {
-    match &e {
-        Error::Denied { feature: f, .. } => assert_eq!(*f, feature, "{e:?}"),
-        Error::PermissionDenied { .. } => {}
+    let denied = match &e {
+        Error::Denied { feature: f, .. } => {
+            assert_eq!(*f, feature, "{e:?}");
+            true
+        }
+        Error::PermissionDenied { .. } => false,
         other => panic!("{feature:?}: expected Denied or PermissionDenied, got {other:?}"),
-    }
+    };
     assert_eq!(e.raw_os_error(), Some(errno), "{e:?}");
     assert!(!e.to_string().is_empty());
     let io: std::io::Error = e.into();
-    assert_eq!(io.raw_os_error(), Some(errno));
+    assert_eq!(io.kind(), std::io::Error::from_raw_os_error(errno).kind());
+    if denied {
+        let inner = io.get_ref().and_then(|i| i.downcast_ref::<Error>());
+        assert!(
+            matches!(inner, Some(Error::Denied { feature: f, source }) if *f == feature && source.raw_os_error() == Some(errno)),
+            "{io:?}"
+        );
+    } else {
+        assert_eq!(io.raw_os_error(), Some(errno));
+    }
 }
 
 /// A `sh -c 'read x; exit <code>'` child from `pidfd::Command`, which needs none of the refused

@@ -288,6 +288,9 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> Result<std::conve
             raw::dup3(tmp, dst, 0)?;
             raw::close(tmp);
         }
+        if path.in_place {
+            path.lifted[i].store(-1, Ordering::Relaxed);
+        }
     }
     // Null streams: /dev/null opened here, read-only for stdin, write-only for the others.
     if plan.null[0] {
@@ -330,7 +333,14 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> Result<std::conve
         // SAFETY: the hooks of the parent's `Command`, borrowed mutably for the spawn and
         // copied into our memory by the clone; nothing else uses them here.
         for hook in unsafe { &mut *hooks } {
-            hook().map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))?;
+            if let Err(e) = hook() {
+                let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+                // Not dropped: a custom error would free memory, and an allocator lock another
+                // thread held at the clone may still be held here (a raw clone runs no atfork
+                // handler). The child exits right after reporting.
+                std::mem::forget(e);
+                return Err(errno);
+            }
         }
     }
     let mut result = libc::ENOENT;

@@ -160,6 +160,15 @@ pub(crate) fn exec_in_place(plan: &mut ChildPlan) -> i32 {
     // SAFETY: `child_exec`'s contract in its in-place form: a valid plan built for this
     // process, every signal blocked, no report socket.
     let errno = unsafe { child_exec(plan) };
+    // A step failed: the temporary copies of the sources it made (and did not place yet) are
+    // ours to close, so a failed exec leaves no fd behind.
+    for lifted in plan.path.lifted.iter() {
+        let fd = lifted.load(Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: a copy the steps made with F_DUPFD_CLOEXEC, owned by nothing else.
+            unsafe { raw::close(fd) };
+        }
+    }
     restore_signals(&old);
     errno
 }

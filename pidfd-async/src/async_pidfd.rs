@@ -79,25 +79,6 @@ impl Drop for Entry {
     }
 }
 
-/// What one non-blocking attempt to collect the status found, for the waiters that only tell
-/// "done" from "wait for the next event" (an exit set, the reaper).
-pub(crate) enum Reap {
-    /// The status, or the error that ends the wait.
-    Done(Result<ExitStatus>),
-    /// Nothing to collect yet: [`ExitPoll::Running`], or [`ExitPoll::Busy`] (for these
-    /// waiters a pidfd has no other caller that could be collecting it).
-    NotYet,
-}
-
-/// [`PidFd::poll_exit`], the one decision, as a [`Reap`].
-pub(crate) fn reap_now(fd: &PidFd) -> Reap {
-    match fd.poll_exit() {
-        Ok(ExitPoll::Exited(status)) => Reap::Done(Ok(status)),
-        Ok(_) => Reap::NotYet,
-        Err(e) => Reap::Done(Err(e.into())),
-    }
-}
-
 /// A pending wait's place among the waiters of its hub entry: what [`AsyncPidFd::wait`] and
 /// [`AsyncPidFd::exited`] keep between polls. A wait dropped while registered (cancelled) takes
 /// itself out, so cancelled waits do not pile up in the hub.

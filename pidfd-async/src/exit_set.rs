@@ -8,10 +8,10 @@ use std::os::fd::AsFd;
 use std::process::ExitStatus;
 use std::task::{Context, Poll};
 
-use pidfd::PidFd;
+use pidfd::{ExitPoll, PidFd};
 use tokio::io::unix::AsyncFd;
 
-use crate::async_pidfd::{Reap, current_runtime, reap_now};
+use crate::async_pidfd::current_runtime;
 use crate::error::{Error, Result};
 
 use crate::slots::{Key, Slots};
@@ -202,7 +202,7 @@ impl<K> ExitSet<K> {
             while let Some(data) = self.pending.pop_front() {
                 let id = Key::unpack(data);
                 let Some((_, fd)) = self.entries.get(id) else { continue };
-                if let Reap::Done(result) = reap_now(fd) {
+                if let Some(result) = collected(fd) {
                     let Some((key, fd)) = self.entries.remove(id) else { continue };
                     // Closing the pidfd drops its inner epoll item (unless the caller holds a dup;
                     // then the bumped generation makes its events stale).
@@ -253,11 +253,11 @@ impl<K> ExitSet<K> {
             let id = failed.left.pop()?;
             let source = io::Error::new(failed.kind, failed.text.clone());
             let Some((_, fd)) = self.entries.get(id.0) else { continue };
-            let reaped = reap_now(fd);
+            let reaped = collected(fd);
             let Some((key, fd)) = self.entries.remove(id.0) else { continue };
             return Some(match reaped {
-                Reap::Done(result) => (key, result),
-                Reap::NotYet => {
+                Some(result) => (key, result),
+                None => {
                     pidfd::__private::reap_in_background(fd);
                     (key, Err(Error::io("wait for readiness of the exit set", source)))
                 }
@@ -272,5 +272,16 @@ impl<K: fmt::Debug> fmt::Debug for ExitSet<K> {
             .field("len", &self.entries.len())
             .field("pending_events", &self.pending.len())
             .finish()
+    }
+}
+
+/// [`PidFd::poll_exit`], the one wait decision, as an exit set needs it: the status or the error
+/// that ends the wait, or `None` for "not yet" (`Running`, or `Busy`: no other caller holds an
+/// entry's pidfd, so its next event comes).
+fn collected(fd: &PidFd) -> Option<Result<ExitStatus>> {
+    match fd.poll_exit() {
+        Ok(ExitPoll::Exited(status)) => Some(Ok(status)),
+        Ok(_) => None,
+        Err(e) => Some(Err(e.into())),
     }
 }

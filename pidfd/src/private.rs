@@ -132,6 +132,14 @@ pub fn reap_in_background(fd: crate::PidFd) {
     crate::reaper::adopt(fd);
 }
 
+/// How many times the background reaper thread has woken since the process started (one
+/// `epoll_wait` return each): the tests count it to show the thread sleeps through a readiness
+/// it cannot reap, instead of judging by a duration (`__test-util` feature).
+#[cfg(feature = "__test-util")]
+pub fn reaper_rounds() -> usize {
+    crate::reaper::rounds()
+}
+
 /// The kernel matrix's feature contract for tests (`require`: skip saying why, or fail where
 /// the matrix's row says the kernel has the feature): this crate's unit tests, `pidfd-ns`'s unit
 /// tests and the workspace's `test-support` crate use it (`__test-util` feature).

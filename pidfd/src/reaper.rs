@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::{PidFd, sys};
@@ -23,6 +24,17 @@ struct Reaper {
 
 /// `None` when the thread or its epoll instance could not be created.
 static REAPER: OnceLock<Option<&'static Reaper>> = OnceLock::new();
+
+/// How many times the thread has returned from `epoll_wait`: what a test counts to tell a
+/// reaper that sleeps from one that spins (see [`rounds`]).
+static ROUNDS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many times the reaper thread has woken (returned from `epoll_wait`) since the process
+/// started: one per wake-up of an adopted pidfd, however loaded the machine.
+#[cfg(feature = "__test-util")]
+pub(crate) fn rounds() -> usize {
+    ROUNDS.load(Ordering::Relaxed)
+}
 
 /// Reaps the process behind `fd` now if it has exited, else hands it to the reaper thread,
 /// which reaps it when it exits. A process that is not our child (or was reaped by someone
@@ -57,7 +69,9 @@ fn start() -> Option<&'static Reaper> {
 fn run(reaper: &'static Reaper) {
     let mut keys = Vec::new();
     loop {
-        if reaper.epoll.wait(&mut keys).is_err() {
+        let waited = reaper.epoll.wait(&mut keys);
+        ROUNDS.fetch_add(1, Ordering::Relaxed);
+        if waited.is_err() {
             // Cannot happen for a valid epoll fd and buffer; do not spin if it does.
             std::thread::sleep(std::time::Duration::from_millis(100));
             continue;

@@ -2,19 +2,25 @@
 //! or a security agent does) holds the child's zombie for a while after the exit. The pidfd
 //! polls readable at the exit, yet the parent cannot reap until the tracer lets go. A blocking
 //! `PidFd::wait` (on a blocking pidfd and on a `PIDFD_NONBLOCK` one) must keep waiting and then
-//! return the right status: no error, no `EAGAIN` surfaced, and no busy loop, measured as the
-//! waiting thread's CPU time (`getrusage(RUSAGE_THREAD)`) over the hold. The same for the
-//! background reaper of dropped `pidfd::Child`ren.
+//! return the right status: no error, no `EAGAIN` surfaced, and no busy loop. The same for the
+//! background reaper of dropped `pidfd::Child`ren. "No busy loop" is counted, not timed: the
+//! waiter's `waitid` calls (through the crate's fault seam, which sees each one), and the
+//! reaper's wake-ups; a loop on a readiness it cannot clear runs them into the thousands,
+//! however loaded the machine.
 //!
 //! Without ptrace (Yama `ptrace_scope` 3, no `CAP_SYS_PTRACE` under scope 1 or 2, a seccomp
 //! profile) those tests skip and say why; the waits on a child that simply takes its time run
 //! everywhere.
 
+use std::cell::Cell;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
-use std::time::Duration;
+use std::rc::Rc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use pidfd::__private::fault;
 use pidfd::{Feature, OpenFlags, PidFd};
 
 #[allow(dead_code)]
@@ -23,21 +29,34 @@ mod support;
 
 use support::require;
 
-use test_support::sampler;
-
-use sampler::Sampler;
-
 /// How long the tracer holds the zombie.
 const HOLD: Duration = Duration::from_millis(300);
 
-/// `f` on a thread of its own; returns its handle and its thread id, once it runs.
-fn measured<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> (std::thread::JoinHandle<T>, i32) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        tx.send(sampler::gettid()).unwrap();
-        f()
-    });
-    (handle, rx.recv().unwrap())
+/// How many `waitid` calls a wait that took `elapsed` makes at most. A blocking pidfd: one,
+/// which sleeps in the kernel. A non-blocking one (see `PidFd::wait`): one that says "not yet",
+/// a `poll` that sleeps until the pidfd is readable, one after it, then one per sleep of the
+/// backoff (1 ms doubling to 50 ms) while the readiness is not a reapable exit. The six
+/// doubling sleeps add up to 63 ms, so `2 + 6 + (elapsed - 63 ms) / 50 ms` at most. A load that
+/// stretches `elapsed` loosens the bound only in step with the sleeps it stretches; a busy loop
+/// exceeds it by orders of magnitude.
+fn max_waitids(elapsed: Duration) -> usize {
+    8 + (elapsed.saturating_sub(Duration::from_millis(63)).as_millis() / 50) as usize
+}
+
+/// Runs `f` on a thread of its own, counting the `waitid` calls that thread makes; returns its
+/// handle, which gives `f`'s result, the count and how long `f` took.
+fn counted<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<(T, usize, Duration)> {
+    std::thread::spawn(move || {
+        // The wait's own calls: the probe that picks its path (one `waitid` of its own, once
+        // per process) runs before the count.
+        let _ = Feature::WaitidPidfd.is_supported();
+        let calls = Rc::new(Cell::new(0));
+        let counter = Rc::clone(&calls);
+        let _hook = fault::before(fault::Call::Waitid, move || counter.set(counter.get() + 1));
+        let start = Instant::now();
+        let result = f();
+        (result, calls.get(), start.elapsed())
+    })
 }
 
 use test_support::pipe;
@@ -183,18 +202,18 @@ fn held_by_a_tracer(nonblocking: bool) {
     assert_eq!(fd.is_nonblocking().unwrap(), nonblocking);
     let probe = fd.try_clone().unwrap();
     let Some(mut tracer) = Tracer::attach(pid) else { return };
-    let (waiter, tid) = measured(move || fd.wait());
+    let waiter = counted(move || fd.wait());
     // Let the waiter reach its wait (it may also come later: it meets the held zombie then).
     std::thread::sleep(Duration::from_millis(20));
     child.stdin.take().unwrap().write_all(b"\n").unwrap();
     tracer.expect(b'Z');
-    let sampler = Sampler::start(tid);
     assert_readable_but_not_reapable(&probe, pid);
     // A non-blocking check in the meantime says "not yet", not an error.
     assert_eq!(probe.try_wait().unwrap(), None, "try_wait while the tracer holds the zombie");
     tracer.expect(b'R');
-    sampler.assert_mostly_asleep(&format!("the waiter through the hold (nonblocking pidfd: {nonblocking})"));
-    let result = waiter.join().unwrap();
+    let (result, waitids, elapsed) = waiter.join().unwrap();
+    eprintln!("the waiter (nonblocking pidfd: {nonblocking}) made {waitids} waitid calls in {elapsed:?}");
+    assert!(waitids <= max_waitids(elapsed), "{waitids} waitid calls in {elapsed:?}: a busy loop");
     let status = result.expect("wait through the spurious readiness");
     assert_eq!((status.code(), status.signal()), (Some(7), None), "{status:?}");
     assert_eq!(tracer.finish(), 0, "the tracer held the zombie and handed it back");
@@ -221,12 +240,14 @@ fn blocking_wait_on_a_nonblocking_pidfd_sleeps() {
     let mut child =
         pidfd::Command::new("sh").args(["-c", "read x; exit 5"]).stdin(pidfd::Stdio::Piped).spawn().expect("spawn");
     let fd = PidFd::open_with(child.id() as i32, OpenFlags::NONBLOCK).unwrap();
-    let (waiter, tid) = measured(move || fd.wait());
-    let sampler = Sampler::start(tid);
+    let waiter = counted(move || fd.wait());
     std::thread::sleep(HOLD);
-    sampler.assert_mostly_asleep("the blocking wait on a non-blocking pidfd");
     child.stdin.take().unwrap().write_all(b"\n").unwrap();
-    assert_eq!(waiter.join().unwrap().unwrap().code(), Some(5));
+    let (result, waitids, _) = waiter.join().unwrap();
+    assert_eq!(result.unwrap().code(), Some(5));
+    // One `waitid` that says "not yet" (EAGAIN), a `poll` that sleeps until the exit, one
+    // `waitid` that reaps (just the last if the waiter started after the exit).
+    assert!(waitids <= 2, "{waitids} waitid calls: the wait did not sleep in poll");
     drop(child);
 }
 
@@ -262,13 +283,18 @@ fn the_background_reaper_does_not_spin_through_a_tracer_hold() {
     let Some(mut tracer) = Tracer::attach(pid) else { return };
     let mut stdin = child.stdin.take().unwrap();
     drop(child);
-    let reaper = thread_named("pidfd-reaper").expect("the background reaper thread runs");
+    thread_named("pidfd-reaper").expect("the background reaper thread runs");
+    let rounds = pidfd::__private::reaper_rounds();
     stdin.write_all(b"\n").unwrap();
     tracer.expect(b'Z');
-    let sampler = Sampler::start(reaper);
     assert_readable_but_not_reapable(&observer, pid);
     tracer.expect(b'R');
-    sampler.assert_mostly_asleep("the background reaper through the hold");
+    // One wake-up for this exit, one for `first`'s (whenever it comes), none for the others of
+    // this binary (their children are reaped before they are dropped): a reaper that looped on
+    // the held zombie's readiness would wake thousands of times.
+    let rounds = pidfd::__private::reaper_rounds() - rounds;
+    eprintln!("the background reaper woke {rounds} times through the hold");
+    assert!(rounds <= 10, "the background reaper woke {rounds} times through the hold: a busy loop");
     assert_eq!(tracer.finish(), 0);
     // The reaper got the child back and reaped it (a bounded wait for that event, not a
     // timing assertion): the pidfd then names a reaped process.

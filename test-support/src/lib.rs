@@ -8,12 +8,10 @@
 //! - [`fd_table`]: the leak and close-on-exec checks of each crate's `tests/fds.rs`.
 //! - [`harness`]: one process per case, for `harness = false` binaries.
 //! - [`reuse_lab`]: a PID namespace where pids are recycled on purpose.
-//! - [`sampler`]: whether a thread sleeps or spins, by its scheduler state.
 
 pub mod fd_table;
 pub mod harness;
 pub mod reuse_lab;
-pub mod sampler;
 
 /// A close-on-exec pipe (`pipe2(O_CLOEXEC)`): (read end, write end). `std::io::pipe` is Rust
 /// 1.87; the crates' MSRV is 1.85.

@@ -80,7 +80,7 @@ const ASAN: Sanitizer = Sanitizer {
         ("every_namespace_operation_on_a_recycled_pid_as_root", ASAN_PIDNS),
         ("every_namespace_operation_on_a_recycled_pid_in_a_user_namespace", ASAN_PIDNS),
         (
-            "spurious::a_tracer_holding_the_zombie_is_not_yet_and_costs_no_cpu",
+            "spurious::a_tracer_holding_the_zombie_is_not_yet_and_does_not_spin",
             "its helpers ptrace each other, so LSan's ptrace-based stop-the-world cannot stop their threads and reports libtest's live allocations as leaks",
         ),
     ],

@@ -274,6 +274,7 @@ mod seam {
     }
 
     fn find(call: Call, on: Option<RawFd>) -> std::io::Result<()> {
+        run_hooks(|c| *c == call);
         #[cfg(test)]
         CALLS.with(|c| c.borrow_mut().push((call, on)));
         match take(|c| *c == call, on) {

@@ -302,10 +302,8 @@ pub(crate) fn kernel_matrix(args: &[String]) -> Result<(), String> {
                 log_dir: &log_dir,
                 verbose: opts.verbose,
                 has_features: built[&p.arch].features.is_some(),
-                // Side by side on a small host, a guest's two vCPUs lose the host's CPU in turns:
-                // a task running on a descheduled vCPU then looks runnable to the other one for
-                // long stretches, which tests that sample scheduler states (sampler.rs) read as a
-                // busy loop. One vCPU per guest keeps the guest's view of "runnable" true.
+                // Side by side, the guests already fill the host's cores: a second vCPU each would
+                // only compete for them.
                 smp: if jobs > 1 { 1 } else { 2 },
             };
             let mut k = kvm.load(Ordering::Relaxed);

@@ -252,7 +252,7 @@ impl AsyncPidFd {
             loop {
                 // The tick first, then the look: an exit after the look moves the tick.
                 let tick = ready!(waiting.poll_tick(cx))?;
-                if sys::poll_readable_now(self.fd.as_fd()).map_err(|e| Error::io("poll", e))? {
+                if pidfd::__private::poll_readable(self.fd.as_fd(), 0).map_err(|e| Error::io("poll", e))? {
                     return Poll::Ready(Ok(()));
                 }
                 waiting.seen = Some(tick);

@@ -225,7 +225,7 @@ impl<K> ExitSet<K> {
                     continue;
                 }
             };
-            match self.epoll.get_ref().wait_now(&mut self.events) {
+            match self.epoll.get_ref().wait(&mut self.events, 0) {
                 Ok(n) => {
                     self.pending.extend(self.events[..n].iter().map(|ev| ev.u64));
                     // Fewer than asked: drained. New events from here on re-arm the readiness.

@@ -244,7 +244,7 @@ impl Hub {
             };
             let mut locked = self.state();
             let st = &mut *locked;
-            let n = match self.epoll.get_ref().wait_now(&mut st.events) {
+            let n = match self.epoll.get_ref().wait(&mut st.events, 0) {
                 Ok(n) => n,
                 Err(e) => {
                     drop(guard);

@@ -1,5 +1,6 @@
-//! Helpers of this crate that its sibling crates (`pidfd-ns`) call instead of re-implementing
-//! them. Not part of the API: hidden, no semver guarantee, may change in any release.
+//! Helpers of this crate that its sibling crates (`pidfd-ns`, `pidfd-async`) call instead of
+//! re-implementing them. Not part of the API: hidden, no semver guarantee, may change in any
+//! release (the siblings depend on one exact version of this crate).
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -32,6 +33,11 @@ pub fn fdinfo_pid(text: &[u8]) -> Option<i32> {
 pub fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
     crate::sys::poll_readable(fd.as_raw_fd(), timeout_ms)
 }
+
+/// The epoll instance of this crate's background reaper, which `pidfd-async`'s pidfd hubs and
+/// exit sets use too: one fd per item, edge-triggered for readability, keyed; `event_buffer`
+/// gives the zeroed buffer its `wait` fills.
+pub use crate::sys::{Epoll, Event as EpollEvent, event_buffer as epoll_event_buffer};
 
 /// `setns(fd, nstype)` on the calling thread: an nsfd with its type (or 0), or a pidfd with
 /// `CLONE_NEW*` flags. EINTR is retried.

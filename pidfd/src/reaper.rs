@@ -67,22 +67,23 @@ fn start() -> Option<&'static Reaper> {
 }
 
 fn run(reaper: &'static Reaper) {
-    let mut keys = Vec::new();
+    let mut events = sys::event_buffer(64);
     loop {
-        let waited = reaper.epoll.wait(&mut keys);
+        let waited = reaper.epoll.wait(&mut events, -1);
         ROUNDS.fetch_add(1, Ordering::Relaxed);
-        if waited.is_err() {
+        let Ok(n) = waited else {
             // Cannot happen for a valid epoll fd and buffer; do not spin if it does.
             std::thread::sleep(std::time::Duration::from_millis(100));
             continue;
-        }
+        };
         let mut entries = reaper.entries.lock().unwrap_or_else(|p| p.into_inner());
-        for key in &keys {
-            let Some(fd) = entries.0.get(key) else { continue };
+        for ev in &events[..n] {
+            let key = ev.u64;
+            let Some(fd) = entries.0.get(&key) else { continue };
             // Reaped now, or nothing left to wait for: dropping the pidfd closes it and removes
             // its epoll item. "Not yet" keeps it for its next wake-up (edge-triggered).
             if !matches!(fd.try_wait(), Ok(None)) {
-                entries.0.remove(key);
+                entries.0.remove(&key);
             }
         }
     }

@@ -28,7 +28,7 @@ pub(crate) use child::{ChildPlan, Hook};
 #[cfg(test)]
 pub(crate) use clone::Stack;
 pub(crate) use clone::{CLONE3_VFORK, Method, SpawnError, exec_in_place, spawn_child};
-pub(crate) use epoll::Epoll;
+pub use epoll::{Epoll, Event, event_buffer};
 pub(crate) use socket::{
     Received, peer_pidfd, pre_exec_send_self_pidfd, recv_with_fds, send_with_fd, seqpacket_pair, set_sock_int,
 };

@@ -177,11 +177,12 @@ pub(crate) struct Config {
     pub(crate) kernels: Vec<Kernel>,
     /// Host emulation rows.
     pub(crate) emulations: Vec<Emulation>,
-    /// Seconds per VM under TCG.
+    /// Seconds a VM under TCG may print nothing before it counts as hung.
     pub(crate) timeout_tcg: u64,
-    /// Seconds per VM under KVM.
+    /// The same under KVM.
     pub(crate) timeout_kvm: u64,
-    /// Seconds per test binary inside the VM.
+    /// Seconds per test binary inside the VM (the guest's init kills it then); on the host
+    /// rows, the seconds a test binary may print nothing.
     pub(crate) binary_timeout: u64,
     /// libtest `--test-threads`.
     pub(crate) test_threads: u32,

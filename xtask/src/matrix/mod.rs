@@ -413,7 +413,7 @@ fn host_row(
             .stderr(Stdio::piped());
         let mut child = crate::emulate::spawn(&profile, cmd)?;
         let began = Instant::now();
-        let ended = s.run(child.child_mut(), Instant::now() + Duration::from_secs(cfg.binary_timeout), false);
+        let ended = s.run(child.child_mut(), Duration::from_secs(cfg.binary_timeout), false);
         child.finish();
         let code = match ended.status {
             _ if ended.timed_out => 124,

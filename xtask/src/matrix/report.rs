@@ -128,7 +128,7 @@ pub(crate) struct Streamer {
 pub(crate) struct Ended {
     /// Its exit status, unless it was killed for a timeout or crash.
     pub(crate) status: Option<ExitStatus>,
-    /// The deadline passed.
+    /// It printed nothing for the allowed silence, and was killed.
     pub(crate) timed_out: bool,
 }
 
@@ -155,9 +155,14 @@ impl Streamer {
         }
     }
 
-    /// Streams `child`'s stdout and stderr (both must be piped) until it exits,
-    /// the deadline passes, or (when `kill_on_crash`) a crash line appears.
-    pub(crate) fn run(&mut self, child: &mut Child, deadline: Instant, kill_on_crash: bool) -> Ended {
+    /// Streams `child`'s stdout and stderr (both must be piped) until it exits, prints nothing
+    /// for `quiet` (it hangs: killed), or (when `kill_on_crash`) a crash line appears.
+    ///
+    /// A silence, not a duration: a loaded host stretches a run that makes progress, but each
+    /// test binary prints as its tests finish (libtest also notes a test running for over 60 s),
+    /// so only a hang goes quiet. The length of a run is bounded inside it (the guest's init
+    /// gives each test binary `binary_timeout`).
+    pub(crate) fn run(&mut self, child: &mut Child, quiet: Duration, kill_on_crash: bool) -> Ended {
         let (tx, rx) = mpsc::channel::<String>();
         let mut readers = Vec::new();
         let out: Option<Box<dyn std::io::Read + Send>> =
@@ -186,11 +191,13 @@ impl Streamer {
         }
         drop(tx);
         let mut exited_at: Option<Instant> = None;
+        let mut last_line = Instant::now();
         let mut status = None;
         let mut timed_out = false;
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {
+                    last_line = Instant::now();
                     self.line(&line);
                     if kill_on_crash && self.run.crash.is_some() {
                         let _ = child.kill();
@@ -215,7 +222,7 @@ impl Streamer {
             if exited_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2)) {
                 break;
             }
-            if status.is_none() && Instant::now() >= deadline {
+            if status.is_none() && last_line.elapsed() >= quiet {
                 timed_out = true;
                 let _ = child.kill();
                 let _ = child.wait();

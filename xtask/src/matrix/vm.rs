@@ -101,7 +101,7 @@ pub(crate) struct Boot<'a> {
     pub(crate) threads: u32,
     /// Seconds per test binary in the guest.
     pub(crate) binary_timeout: u64,
-    /// Per-VM timeouts (TCG, KVM).
+    /// How long a VM may print nothing before it counts as hung (TCG, KVM).
     pub(crate) timeouts: (Duration, Duration),
     /// Where logs go.
     pub(crate) log_dir: &'a Path,
@@ -147,13 +147,13 @@ fn attempt(b: &Boot<'_>, accel: Accel, n: u32) -> Result<Attempt, String> {
     let log = b.log_dir.join(format!("{}{suffix}.{}.log", b.label, accel.name()));
     let mut streamer = Streamer::new(b.label, log, b.verbose)?;
     streamer.line(&format!("kmatrix-host: {} {}", b.qemu, shell_words(&cmd)));
-    let timeout = match accel {
+    let quiet = match accel {
         Accel::Tcg => b.timeouts.0,
         Accel::Kvm => b.timeouts.1,
     };
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("starting {}: {e}", b.qemu))?;
-    let ended = streamer.run(&mut child, started + timeout, true);
+    let ended = streamer.run(&mut child, quiet, true);
     Ok(Attempt {
         qemu_status: ended.status.and_then(|s| s.code()),
         timed_out: ended.timed_out,
@@ -210,7 +210,8 @@ pub(crate) fn boot(b: &Boot<'_>, kvm: &mut bool) -> Result<Row, String> {
         fail(format!("guest kernel: {c}"));
     }
     if a.timed_out {
-        fail(format!("timed out after {:.0} s", a.wall.as_secs_f64()));
+        let quiet = if accel == Accel::Tcg { b.timeouts.0 } else { b.timeouts.1 };
+        fail(format!("no output for {} s (hung), killed after {:.0} s", quiet.as_secs(), a.wall.as_secs_f64()));
     }
     match run.done_rc {
         Some(0) => {}

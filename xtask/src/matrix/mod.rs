@@ -23,7 +23,7 @@ mod vm;
 
 use arch::Arch;
 use config::{Config, Kernel, Version};
-use report::{Row, Streamer};
+use report::{Limits, Row, Streamer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -302,6 +302,7 @@ pub(crate) fn kernel_matrix(args: &[String]) -> Result<(), String> {
                 log_dir: &log_dir,
                 verbose: opts.verbose,
                 has_features: built[&p.arch].features.is_some(),
+                test_binaries: built[&p.arch].tests.len(),
                 // Side by side, the guests already fill the host's cores: a second vCPU each would
                 // only compete for them.
                 smp: if jobs > 1 { 1 } else { 2 },
@@ -413,10 +414,11 @@ fn host_row(
             .stderr(Stdio::piped());
         let mut child = crate::emulate::spawn(&profile, cmd)?;
         let began = Instant::now();
-        let ended = s.run(child.child_mut(), Duration::from_secs(cfg.binary_timeout), false);
+        let limit = Duration::from_secs(cfg.binary_timeout);
+        let ended = s.run(child.child_mut(), Limits::for_binaries(1, limit, limit), false);
         child.finish();
         let code = match ended.status {
-            _ if ended.timed_out => 124,
+            _ if ended.timed_out.is_some() => 124,
             Some(st) => st.code().unwrap_or_else(|| {
                 use std::os::unix::process::ExitStatusExt as _;
                 128 + st.signal().unwrap_or(127)

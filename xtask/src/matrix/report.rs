@@ -128,8 +128,58 @@ pub(crate) struct Streamer {
 pub(crate) struct Ended {
     /// Its exit status, unless it was killed for a timeout or crash.
     pub(crate) status: Option<ExitStatus>,
-    /// It printed nothing for the allowed silence, and was killed.
-    pub(crate) timed_out: bool,
+    /// It was killed for a [`Limits`] it overran.
+    pub(crate) timed_out: Option<Overrun>,
+}
+
+/// How long a streamed process may run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// The longest it may print nothing: only a hang is that quiet.
+    pub(crate) quiet: Duration,
+    /// The longest it may run at all, however much it prints: a guest kernel that logs the
+    /// same warning forever is hung too.
+    pub(crate) total: Duration,
+}
+
+/// Which of its [`Limits`] a process overran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Overrun {
+    /// It printed nothing for `quiet`.
+    Quiet,
+    /// It ran for `total`.
+    Total,
+}
+
+impl Limits {
+    /// The limits of a run of `binaries` test binaries, each bounded by `binary_timeout` where
+    /// it runs (a guest's init kills it then): `quiet`, and the binaries' bounds plus one more
+    /// `quiet` (a boot, a shutdown) as the ceiling.
+    pub(crate) fn for_binaries(binaries: usize, binary_timeout: Duration, quiet: Duration) -> Limits {
+        Limits { quiet, total: binary_timeout * u32::try_from(binaries).unwrap_or(u32::MAX) + quiet }
+    }
+
+    /// Why a process that started at `started` and last printed at `last_line` is over its
+    /// limits at `now`, if it is.
+    fn overrun(&self, started: Instant, last_line: Instant, now: Instant) -> Option<Overrun> {
+        if now.duration_since(last_line) >= self.quiet {
+            Some(Overrun::Quiet)
+        } else if now.duration_since(started) >= self.total {
+            Some(Overrun::Total)
+        } else {
+            None
+        }
+    }
+
+    /// The message of a row killed for `overrun` after `wall`.
+    pub(crate) fn message(&self, overrun: Overrun, wall: Duration) -> String {
+        match overrun {
+            Overrun::Quiet => {
+                format!("no output for {} s (hung), killed after {:.0} s", self.quiet.as_secs(), wall.as_secs_f64())
+            }
+            Overrun::Total => format!("still running after {} s (its ceiling), killed", self.total.as_secs()),
+        }
+    }
 }
 
 impl Streamer {
@@ -155,14 +205,13 @@ impl Streamer {
         }
     }
 
-    /// Streams `child`'s stdout and stderr (both must be piped) until it exits, prints nothing
-    /// for `quiet` (it hangs: killed), or (when `kill_on_crash`) a crash line appears.
+    /// Streams `child`'s stdout and stderr (both must be piped) until it exits, overruns its
+    /// `limits` (killed), or (when `kill_on_crash`) a crash line appears.
     ///
-    /// A silence, not a duration: a loaded host stretches a run that makes progress, but each
-    /// test binary prints as its tests finish (libtest also notes a test running for over 60 s),
-    /// so only a hang goes quiet. The length of a run is bounded inside it (the guest's init
-    /// gives each test binary `binary_timeout`).
-    pub(crate) fn run(&mut self, child: &mut Child, quiet: Duration, kill_on_crash: bool) -> Ended {
+    /// Mainly a silence, not a duration: a loaded host stretches a run that makes progress, but
+    /// each test binary prints as its tests finish (libtest also notes a test running for over
+    /// 60 s), so only a hang goes quiet. The total is a generous ceiling behind it.
+    pub(crate) fn run(&mut self, child: &mut Child, limits: Limits, kill_on_crash: bool) -> Ended {
         let (tx, rx) = mpsc::channel::<String>();
         let mut readers = Vec::new();
         let out: Option<Box<dyn std::io::Read + Send>> =
@@ -191,9 +240,10 @@ impl Streamer {
         }
         drop(tx);
         let mut exited_at: Option<Instant> = None;
-        let mut last_line = Instant::now();
+        let started = Instant::now();
+        let mut last_line = started;
         let mut status = None;
-        let mut timed_out = false;
+        let mut timed_out = None;
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {
@@ -204,7 +254,7 @@ impl Streamer {
                         let _ = child.wait();
                         break;
                     }
-                    continue;
+                    // On to the checks: a process that never stops printing has a ceiling too.
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     status = child.wait().ok();
@@ -222,8 +272,10 @@ impl Streamer {
             if exited_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2)) {
                 break;
             }
-            if status.is_none() && last_line.elapsed() >= quiet {
-                timed_out = true;
+            if status.is_none() {
+                timed_out = limits.overrun(started, last_line, Instant::now());
+            }
+            if timed_out.is_some() {
                 let _ = child.kill();
                 let _ = child.wait();
                 break;
@@ -513,5 +565,53 @@ mod tests {
         row.denied.clear();
         assert!(cell(&row, "b").1);
         assert!(!cell(&row, "c").1);
+    }
+
+    #[test]
+    fn limits_are_a_silence_under_a_ceiling() {
+        let s = Duration::from_secs;
+        let l = Limits::for_binaries(3, s(120), s(180));
+        assert_eq!((l.quiet, l.total), (s(180), s(540)));
+        let t0 = Instant::now();
+        // Printing keeps it alive past any one silence, up to the ceiling.
+        assert_eq!(l.overrun(t0, t0 + s(500), t0 + s(530)), None);
+        assert_eq!(l.overrun(t0, t0 + s(530), t0 + s(540)), Some(Overrun::Total));
+        // Quiet for the whole silence: hung, however early.
+        assert_eq!(l.overrun(t0, t0 + s(10), t0 + s(190)), Some(Overrun::Quiet));
+        assert_eq!(l.overrun(t0, t0 + s(10), t0 + s(189)), None);
+        assert!(l.message(Overrun::Quiet, s(190)).starts_with("no output for 180 s (hung)"));
+        assert!(l.message(Overrun::Total, s(540)).contains("540 s"));
+    }
+
+    /// A real process: which limit killed it, or none.
+    fn stream(script: &str, limits: Limits) -> Ended {
+        let dir = std::env::temp_dir().join(format!("xtask-streamer-{}", std::process::id()));
+        let mut s = Streamer::new("t", dir.join("log"), false).unwrap();
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let ended = s.run(&mut child, limits, false);
+        let _ = std::fs::remove_dir_all(dir);
+        ended
+    }
+
+    #[test]
+    fn a_streamed_process_is_killed_for_the_limit_it_overran() {
+        let ms = Duration::from_millis;
+        let hour = Duration::from_secs(3600);
+        // It goes quiet: killed for the silence, long before the ceiling.
+        let e = stream("echo a; exec sleep 3600", Limits { quiet: ms(300), total: hour });
+        assert_eq!((e.timed_out, e.status.is_none()), (Some(Overrun::Quiet), true));
+        // It never stops printing: the ceiling ends it.
+        let e = stream("while :; do echo x; sleep 0.02; done", Limits { quiet: hour, total: ms(300) });
+        assert_eq!((e.timed_out, e.status.is_none()), (Some(Overrun::Total), true));
+        // It finishes: its own status, nothing overrun.
+        let e = stream("echo a; sleep 0.1; echo b", Limits { quiet: hour, total: hour });
+        assert_eq!(e.timed_out, None);
+        assert!(e.status.is_some_and(|st| st.success()));
     }
 }

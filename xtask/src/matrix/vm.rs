@@ -3,7 +3,7 @@
 use super::arch::Arch;
 use super::artifacts::Artifacts;
 use super::cpio::Cpio;
-use super::report::{Row, Streamer};
+use super::report::{Limits, Overrun, Row, Streamer};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -109,15 +109,28 @@ pub(crate) struct Boot<'a> {
     pub(crate) verbose: bool,
     /// `features` is in the initramfs.
     pub(crate) has_features: bool,
+    /// How many test binaries the initramfs holds.
+    pub(crate) test_binaries: usize,
     /// Virtual CPUs: 2, or 1 when VMs run side by side.
     pub(crate) smp: u32,
+}
+
+impl Boot<'_> {
+    /// How long a guest under `accel` may print nothing, and run at all.
+    fn limits(&self, accel: Accel) -> Limits {
+        let quiet = match accel {
+            Accel::Tcg => self.timeouts.0,
+            Accel::Kvm => self.timeouts.1,
+        };
+        Limits::for_binaries(self.test_binaries, Duration::from_secs(self.binary_timeout), quiet)
+    }
 }
 
 /// Result of one QEMU process.
 struct Attempt {
     streamer: Streamer,
     qemu_status: Option<i32>,
-    timed_out: bool,
+    timed_out: Option<Overrun>,
     wall: Duration,
 }
 
@@ -147,13 +160,9 @@ fn attempt(b: &Boot<'_>, accel: Accel, n: u32) -> Result<Attempt, String> {
     let log = b.log_dir.join(format!("{}{suffix}.{}.log", b.label, accel.name()));
     let mut streamer = Streamer::new(b.label, log, b.verbose)?;
     streamer.line(&format!("kmatrix-host: {} {}", b.qemu, shell_words(&cmd)));
-    let quiet = match accel {
-        Accel::Tcg => b.timeouts.0,
-        Accel::Kvm => b.timeouts.1,
-    };
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| format!("starting {}: {e}", b.qemu))?;
-    let ended = streamer.run(&mut child, quiet, true);
+    let ended = streamer.run(&mut child, b.limits(accel), true);
     Ok(Attempt {
         qemu_status: ended.status.and_then(|s| s.code()),
         timed_out: ended.timed_out,
@@ -190,7 +199,7 @@ pub(crate) fn boot(b: &Boot<'_>, kvm: &mut bool) -> Result<Row, String> {
             accel = Accel::Tcg;
             continue;
         }
-        let crashed = a.streamer.run.crash.is_some() || a.timed_out;
+        let crashed = a.streamer.run.crash.is_some() || a.timed_out.is_some();
         if early && crashed && retries == 0 {
             let why = a.streamer.run.crash.clone().unwrap_or_else(|| "timeout".to_owned());
             notes.push(format!("retried after a crash before the init started ({why})"));
@@ -209,9 +218,8 @@ pub(crate) fn boot(b: &Boot<'_>, kvm: &mut bool) -> Result<Row, String> {
     if let Some(c) = &run.crash {
         fail(format!("guest kernel: {c}"));
     }
-    if a.timed_out {
-        let quiet = if accel == Accel::Tcg { b.timeouts.0 } else { b.timeouts.1 };
-        fail(format!("no output for {} s (hung), killed after {:.0} s", quiet.as_secs(), a.wall.as_secs_f64()));
+    if let Some(overrun) = a.timed_out {
+        fail(b.limits(accel).message(overrun, a.wall));
     }
     match run.done_rc {
         Some(0) => {}
@@ -219,7 +227,7 @@ pub(crate) fn boot(b: &Boot<'_>, kvm: &mut bool) -> Result<Row, String> {
         None => fail("no KMATRIX-DONE marker".to_owned()),
     }
     let passed = b.arch.passed_status();
-    if a.qemu_status != Some(passed) && !a.timed_out && run.crash.is_none() {
+    if a.qemu_status != Some(passed) && a.timed_out.is_none() && run.crash.is_none() {
         fail(format!("QEMU exit status {:?} (a passed suite ends it with {passed})", a.qemu_status));
     }
     for (name, st) in &run.exits {

@@ -283,7 +283,15 @@ fn the_background_reaper_does_not_spin_through_a_tracer_hold() {
     let Some(mut tracer) = Tracer::attach(pid) else { return };
     let mut stdin = child.stdin.take().unwrap();
     drop(child);
-    thread_named("pidfd-reaper").expect("the background reaper thread runs");
+    // The drop started the reaper; its thread names itself once it runs, which on a busy
+    // machine can be a while after the drop returns (a bounded wait for that event).
+    let named = (0..1000).any(|_| {
+        thread_named("pidfd-reaper").is_some() || {
+            std::thread::sleep(Duration::from_millis(10));
+            false
+        }
+    });
+    assert!(named, "the background reaper thread never ran (no thread named pidfd-reaper)");
     let rounds = pidfd::__private::reaper_rounds();
     stdin.write_all(b"\n").unwrap();
     tracer.expect(b'Z');

@@ -4,22 +4,49 @@
 //! time a running child is handed over, so a drop never leaves a zombie.
 //!
 //! The thread blocks in `epoll_wait` on an epoll instance of its own, each pidfd added once
-//! (edge-triggered, keyed): one `try_wait` per wake-up of that process, O(1) per exit, no scan
-//! of the others. A wake-up that is not a reapable exit (a tracer holds the zombie) keeps the
-//! entry until its next wake-up (the tracer's release wakes the pidfd again).
+//! (edge-triggered, keyed), and asks [`PidFd::poll_exit`], the one wait decision, once per
+//! wake-up of that process: O(1) per exit, no scan of the others. `Running` (a tracer holds
+//! the zombie) keeps the entry until its next wake-up, which is sure to come; `Busy` (someone
+//! else is collecting the exit right now, whose reap wakes nobody before 6.9) asks again after
+//! a short sleep (1 ms doubling to 50 ms) instead of waiting for a wake-up.
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use crate::{PidFd, sys};
+use crate::{ExitPoll, PidFd, sys};
 
-struct Reaper {
+/// The pidfds the thread waits on, in its epoll instance.
+pub(crate) struct Reaper {
     epoll: sys::Epoll,
     /// The pidfds by key, and the next key (a plain counter under the lock: 32-bit targets such
     /// as powerpc have no 64-bit atomics).
     entries: Mutex<(HashMap<u64, PidFd>, u64)>,
+}
+
+impl Reaper {
+    pub(crate) fn new() -> std::io::Result<Reaper> {
+        Ok(Reaper { epoll: sys::Epoll::new()?, entries: Mutex::new((HashMap::new(), 0)) })
+    }
+
+    /// Adds `fd` under a new key (returned), or closes it when the epoll item cannot be added.
+    pub(crate) fn add(&self, fd: PidFd) -> Option<u64> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let key = entries.1;
+        entries.1 += 1;
+        // Added under the lock, so the thread finds the entry for any event of this fd. An exit
+        // before the `add` is reported by the `add` itself (epoll checks the current readiness).
+        self.epoll.add(fd.as_fd(), key).ok()?;
+        entries.0.insert(key, fd);
+        Some(key)
+    }
+
+    /// Whether the entry of `key` is still waited for.
+    #[cfg(test)]
+    pub(crate) fn holds(&self, key: u64) -> bool {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).0.contains_key(&key)
+    }
 }
 
 /// `None` when the thread or its epoll instance could not be created.
@@ -49,42 +76,76 @@ pub(crate) fn adopt(fd: PidFd) {
         return;
     }
     let Some(reaper) = REAPER.get_or_init(start) else { return };
-    let mut entries = reaper.entries.lock().unwrap_or_else(|p| p.into_inner());
-    let key = entries.1;
-    entries.1 += 1;
-    // Added under the lock, so the thread finds the entry for any event of this fd. An exit
-    // before the `add` is reported by the `add` itself (epoll checks the current readiness).
-    if reaper.epoll.add(fd.as_fd(), key).is_ok() {
-        entries.0.insert(key, fd);
-    }
+    reaper.add(fd);
 }
 
 fn start() -> Option<&'static Reaper> {
-    let epoll = sys::Epoll::new().ok()?;
-    let reaper: &'static Reaper = Box::leak(Box::new(Reaper { epoll, entries: Mutex::new((HashMap::new(), 0)) }));
+    let reaper: &'static Reaper = Box::leak(Box::new(Reaper::new().ok()?));
     std::thread::Builder::new().name("pidfd-reaper".into()).spawn(move || run(reaper)).ok()?;
     Some(reaper)
 }
 
 fn run(reaper: &'static Reaper) {
-    let mut events = sys::event_buffer(64);
+    let mut round = Round::new();
     loop {
-        let waited = reaper.epoll.wait(&mut events, -1);
+        round.next(reaper);
+    }
+}
+
+/// The longest sleep before asking again about an exit someone else is collecting.
+const BUSY_MAX_MS: i32 = 50;
+
+/// The reaper thread's state between two `epoll_wait`s.
+pub(crate) struct Round {
+    events: Box<[sys::Event]>,
+    /// Entries whose exit someone else was collecting at the last look: asked again after
+    /// `busy_ms` whether or not their pidfd wakes.
+    busy: Vec<u64>,
+    busy_ms: i32,
+}
+
+impl Round {
+    pub(crate) fn new() -> Round {
+        Round { events: sys::event_buffer(64), busy: Vec::new(), busy_ms: 1 }
+    }
+
+    /// One round: waits for wake-ups (at most the busy retry's sleep when an entry is busy),
+    /// then settles each woken or busy entry with `poll_exit`. Returns how many entries it
+    /// asked about.
+    pub(crate) fn next(&mut self, reaper: &Reaper) -> usize {
+        let timeout = if self.busy.is_empty() { -1 } else { self.busy_ms };
+        let waited = reaper.epoll.wait(&mut self.events, timeout);
         ROUNDS.fetch_add(1, Ordering::Relaxed);
         let Ok(n) = waited else {
             // Cannot happen for a valid epoll fd and buffer; do not spin if it does.
             std::thread::sleep(std::time::Duration::from_millis(100));
-            continue;
+            return 0;
         };
+        let mut keys: Vec<u64> = self.events[..n].iter().map(|ev| ev.u64).collect();
+        keys.append(&mut self.busy);
+        keys.sort_unstable();
+        keys.dedup();
         let mut entries = reaper.entries.lock().unwrap_or_else(|p| p.into_inner());
-        for ev in &events[..n] {
-            let key = ev.u64;
+        for &key in &keys {
+            // An event of an item a closed fd's duplicate left behind has no entry: skipped.
             let Some(fd) = entries.0.get(&key) else { continue };
-            // Reaped now, or nothing left to wait for: dropping the pidfd closes it and removes
-            // its epoll item. "Not yet" keeps it for its next wake-up (edge-triggered).
-            if !matches!(fd.try_wait(), Ok(None)) {
-                entries.0.remove(&key);
+            match fd.poll_exit() {
+                Ok(ExitPoll::Running) => {}
+                Ok(ExitPoll::Busy) => self.busy.push(key),
+                // Reaped now, or nothing left to wait for: dropping the pidfd closes it (and
+                // with its last fd, its epoll item).
+                _ => {
+                    entries.0.remove(&key);
+                }
             }
         }
+        self.busy_ms = if self.busy.is_empty() { 1 } else { (self.busy_ms * 2).min(BUSY_MAX_MS) };
+        keys.len()
+    }
+
+    /// Whether `key` waits for a retry (someone else was collecting its exit).
+    #[cfg(test)]
+    pub(crate) fn is_busy(&self, key: u64) -> bool {
+        self.busy.contains(&key)
     }
 }

@@ -1,6 +1,7 @@
 //! Waiting.
 
 use std::io::Write;
+use std::os::fd::AsRawFd;
 
 use super::{held, release, without};
 use crate::sys::{Call, fault};
@@ -121,4 +122,42 @@ fn poll_exit_on_a_non_child_without_info_exit() {
     let e = fd.poll_exit().unwrap_err();
     assert!(matches!(e, Error::Unsupported { feature: Feature::InfoExit }), "{e:?}");
     drop(child);
+}
+
+/// The background reaper asks `poll_exit` after each wake-up, and a `Busy` answer (someone else
+/// is collecting the exit, whose reap wakes nobody before 6.9) is asked again after a short
+/// sleep instead of waiting for a wake-up that may never come. The "someone else" is the seam:
+/// the first `waitid` finds nothing although the child is a zombie, as when another thread's
+/// reap is in progress; the peek that follows sees the exit. (The fault is added by a hook at
+/// that first call: a fault present before it would make the feature probes run again, and
+/// the probe's `waitid` would take it.)
+#[test]
+fn the_reaper_asks_again_about_an_exit_someone_else_is_collecting() {
+    use crate::reaper::{Reaper, Round};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    if !Feature::WaitidPidfd.is_supported() {
+        return;
+    }
+    let fd = crate::Command::new("true").spawn().unwrap().into_pidfd();
+    crate::sys::poll_readable(fd.as_raw_fd(), -1).unwrap(); // a zombie now
+    let observer = fd.try_clone().unwrap();
+    let reaper = Reaper::new().unwrap();
+    let key = reaper.add(fd).expect("added to the epoll instance");
+    let mut round = Round::new();
+    {
+        let fault: Rc<RefCell<Option<fault::Guard>>> = Rc::default();
+        let slot = Rc::clone(&fault);
+        let _first_finds_nothing = fault::before(Call::Waitid, move || {
+            slot.borrow_mut().get_or_insert_with(|| fault::inject_times(Call::Waitid, libc::EAGAIN, 1));
+        });
+        // The add reported the exit: one wake-up, answered `Busy`.
+        assert_eq!(round.next(&reaper), 1);
+        assert!(fault.borrow().is_some(), "the seam was reached");
+        assert!(round.is_busy(key) && reaper.holds(key), "a busy exit is kept for a retry");
+    }
+    // No new wake-up comes (edge-triggered, the exit was reported): the retry settles it.
+    assert_eq!(round.next(&reaper), 1);
+    assert!(!round.is_busy(key) && !reaper.holds(key), "the retry reaped the child");
+    assert!(matches!(observer.pid(), Err(Error::Exited)), "reaped: {:?}", observer.pid());
 }

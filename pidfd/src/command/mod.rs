@@ -26,6 +26,12 @@ mod spawn;
 /// A process to spawn: a builder with the parts of `std::process::Command` that supervisors
 /// use, plus process-group, session, credentials, signal and cgroup control.
 ///
+/// Code that already has a `std::process::Command` spawns it with [`spawn`](crate::spawn),
+/// which keeps every std setting and returns the child's pidfd. There is no conversion into
+/// this `Command`: std does not expose its stdio, `env_clear` or credential settings, and a
+/// conversion that dropped a `uid` change or an `env_clear` would run the child with this
+/// process's credentials or environment.
+///
 /// # Kernel support
 /// `clone3(CLONE_PIDFD | CLONE_CLEAR_SIGHAND)` (5.5) with `CLONE_VM | CLONE_VFORK` on x86_64
 /// and aarch64: the kernel resets the caught signals, so the child need not query each
@@ -96,7 +102,7 @@ impl Command {
     ///
     /// An empty name or a NUL byte makes [`Command::spawn`] fail with [`Error::InvalidInput`]; a
     /// program that cannot be found or executed, with [`Error::Exec`].
-    pub fn new(program: impl AsRef<OsStr>) -> Command {
+    pub fn new<S: AsRef<OsStr>>(program: S) -> Command {
         let program = program.as_ref().to_owned();
         Command {
             args: vec![program.clone()],
@@ -121,7 +127,7 @@ impl Command {
     /// Adds an argument.
     ///
     /// A NUL byte makes [`Command::spawn`] fail with [`Error::InvalidInput`].
-    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
+    pub fn arg<S: AsRef<OsStr>>(&mut self, arg: S) -> &mut Command {
         self.args.push(arg.as_ref().to_owned());
         self
     }
@@ -137,7 +143,10 @@ impl Command {
     /// Sets `argv[0]` (default: the program as given).
     ///
     /// A NUL byte makes [`Command::spawn`] fail with [`Error::InvalidInput`].
-    pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Command {
+    pub fn arg0<S>(&mut self, arg0: S) -> &mut Command
+    where
+        S: AsRef<OsStr>,
+    {
         self.args[0] = arg0.as_ref().to_owned();
         self
     }
@@ -145,8 +154,12 @@ impl Command {
     /// Sets an environment variable.
     ///
     /// A NUL byte makes [`Command::spawn`] fail with [`Error::InvalidInput`].
-    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Command {
-        self.env.insert(key.as_ref().to_owned(), Some(value.as_ref().to_owned()));
+    pub fn env<K, V>(&mut self, key: K, val: V) -> &mut Command
+    where
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        self.env.insert(key.as_ref().to_owned(), Some(val.as_ref().to_owned()));
         self
     }
 
@@ -166,8 +179,13 @@ impl Command {
     }
 
     /// Removes an environment variable.
-    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
-        self.env.insert(key.as_ref().to_owned(), None);
+    pub fn env_remove<K: AsRef<OsStr>>(&mut self, key: K) -> &mut Command {
+        // As std: after `env_clear` a removal is simply no entry (`get_envs` lists none).
+        if self.env_clear {
+            self.env.remove(key.as_ref());
+        } else {
+            self.env.insert(key.as_ref().to_owned(), None);
+        }
         self
     }
 
@@ -182,7 +200,7 @@ impl Command {
     ///
     /// The child calls `chdir` before exec; a directory it cannot enter makes [`Command::spawn`]
     /// fail with [`Error::Exec`] and the `chdir` errno.
-    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
+    pub fn current_dir<P: AsRef<Path>>(&mut self, dir: P) -> &mut Command {
         self.cwd = Some(dir.as_ref().to_owned());
         self
     }
@@ -194,7 +212,7 @@ impl Command {
     /// the fd before exec. [`Command::spawn`] reports a failure to create the
     /// pipe as [`Error::Os`], and a failure of the child to open `/dev/null` as [`Error::Exec`]
     /// with the errno.
-    pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+    pub fn stdin<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
         self.stdio[0] = Some(cfg.into());
         self
     }
@@ -206,7 +224,7 @@ impl Command {
     /// the fd before exec. [`Command::spawn`] reports a failure to create the
     /// pipe as [`Error::Os`], and a failure of the child to open `/dev/null` as [`Error::Exec`]
     /// with the errno.
-    pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+    pub fn stdout<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
         self.stdio[1] = Some(cfg.into());
         self
     }
@@ -218,7 +236,7 @@ impl Command {
     /// the fd before exec. [`Command::spawn`] reports a failure to create the
     /// pipe as [`Error::Os`], and a failure of the child to open `/dev/null` as [`Error::Exec`]
     /// with the errno.
-    pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+    pub fn stderr<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
         self.stdio[2] = Some(cfg.into());
         self
     }
@@ -501,27 +519,3 @@ impl fmt::Debug for Command {
     }
 }
 
-/// Covers the common case through std's stable getters: program, arguments, environment
-/// changes and working directory. std does not expose its stdio settings, `env_clear`, or its
-/// `CommandExt` settings (uid, process group, pre_exec hooks): set those on the result.
-///
-/// **Caution:** a std command that drops privileges (`CommandExt::uid`, `gid`, `groups`) or
-/// relies on a `pre_exec` hook loses that in the conversion, and its child would run with this
-/// process's credentials. Set those on the `pidfd::Command`, or spawn the std command itself
-/// with [`spawn`](crate::spawn), which keeps every std setting.
-impl From<std::process::Command> for Command {
-    fn from(c: std::process::Command) -> Command {
-        let mut cmd = Command::new(c.get_program());
-        cmd.args(c.get_args());
-        for (k, v) in c.get_envs() {
-            match v {
-                Some(v) => cmd.env(k, v),
-                None => cmd.env_remove(k),
-            };
-        }
-        if let Some(d) = c.get_current_dir() {
-            cmd.current_dir(d);
-        }
-        cmd
-    }
-}

@@ -283,14 +283,6 @@ fn dropping_a_running_child_leaves_no_zombie() {
     drop(watcher);
 }
 
-#[test]
-fn from_std_command() {
-    let mut std_cmd = std::process::Command::new("sh");
-    std_cmd.args(["-c", "echo $X; pwd"]).env("X", "from std").current_dir("/");
-    let out = Command::from(std_cmd).output().unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "from std\n/\n");
-}
-
 /// The `io::Error` of a std-mirroring method carrying [`Error::InvalidInput`].
 fn invalid_input(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::InvalidInput

@@ -133,7 +133,9 @@ impl Child {
 
     /// Sends `SIGKILL` through the pidfd and returns at once, as tokio's: follow with
     /// [`wait`](Child::wait), or use [`kill`](Child::kill). A child that has exited, or whose
-    /// status was collected already, counts as killed: `Ok(())`, as in std and tokio.
+    /// status was collected already, counts as killed: `Ok(())`, as std's `Child::kill`
+    /// documents. (tokio also returns `Ok(())` for an exited child it has not waited for, but
+    /// an `InvalidInput` error once its status was collected; this one keeps std's rule.)
     ///
     /// # Kernel support
     /// As [`send_signal`](Child::send_signal).
@@ -152,7 +154,8 @@ impl Child {
     }
 
     /// Sends `SIGKILL`, then waits for the child and reaps it, as tokio's: `Ok(())` also for a
-    /// child that had exited or been waited for already. Cancellation-safe (the kill is sent at
+    /// child that had exited or been waited for already (see [`start_kill`](Child::start_kill)
+    /// for where this differs from tokio). Cancellation-safe (the kill is sent at
     /// the first poll; a later [`wait`](Child::wait) collects the status).
     ///
     /// # Kernel support

@@ -103,6 +103,16 @@ pub(crate) fn runtime_id(handle: &Handle) -> u64 {
     h.finish()
 }
 
+/// std's (and so tokio's) `Stdio::from_raw_fd`: the child gets `fd` as the stream; the
+/// `Stdio` owns it from here on (the spawn closes the parent's copy).
+impl std::os::fd::FromRawFd for crate::Stdio {
+    unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> crate::Stdio {
+        // SAFETY: `FromRawFd`'s contract: `fd` is open and owned by the caller, who hands
+        // that ownership over; `pidfd::Stdio` takes it on the same terms.
+        crate::Stdio(unsafe { pidfd::Stdio::from_raw_fd(fd) })
+    }
+}
+
 impl crate::Command {
     /// Schedules `f` to run in the child just before the program is executed, as tokio's (and
     /// std's) `pre_exec`: see [`pidfd::Command::pre_exec`], which this is (a command with a

@@ -164,7 +164,8 @@ async fn start_kill_then_wait() -> io::Result<()> {
 }
 
 /// `kill()` and `start_kill()` on a child that has exited (not yet reaped) and on one already
-/// reaped: `Ok(())`, as std and tokio document.
+/// reaped: `Ok(())`, as std documents (tokio returns `InvalidInput` for the reaped one; both
+/// crates keep std's rule).
 #[tokio::test]
 async fn kill_after_exit_and_after_wait_is_ok() -> io::Result<()> {
     let mut child = Command::new("sh").args(["-c", "exit 2"]).spawn()?;
@@ -484,4 +485,37 @@ async fn pre_exec_runs_in_the_child() {
         failing.pre_exec(|| Err(io::Error::from_raw_os_error(libc::EPERM)));
     }
     assert_eq!(failing.spawn().unwrap_err().raw_os_error(), Some(libc::EPERM));
+}
+
+/// std's `FromRawFd` for `Stdio`, as tokio's `Command` takes std's `Stdio`.
+#[tokio::test]
+async fn stdio_from_raw_fd() -> io::Result<()> {
+    use std::io::Write as _;
+    use std::os::fd::{FromRawFd as _, IntoRawFd as _};
+    let (r, mut w) = std::os::unix::net::UnixStream::pair()?;
+    w.write_all(b"raw")?;
+    drop(w);
+    // SAFETY: the fd is open and `into_raw_fd` gave up its ownership.
+    let stdin = unsafe { Stdio::from_raw_fd(r.into_raw_fd()) };
+    assert_eq!(Command::new("cat").stdin(stdin).output().await?.stdout, b"raw");
+    Ok(())
+}
+
+/// std 1.87's `Stdio` from `io::PipeReader` and `io::PipeWriter`; the spawn closes the
+/// parent's copy, so the reader sees the end once the child is done.
+#[cfg(has_io_pipe)]
+#[clippy::msrv = "1.87"]
+#[tokio::test]
+async fn stdio_from_io_pipe() -> io::Result<()> {
+    use std::io::Write as _;
+    let (r, mut w) = std::io::pipe()?;
+    w.write_all(b"piped")?;
+    drop(w);
+    assert_eq!(Command::new("cat").stdin(r).output().await?.stdout, b"piped");
+    let (mut r, w) = std::io::pipe()?;
+    assert!(Command::new("sh").args(["-c", "echo out"]).stdout(w).status().await?.success());
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut r, &mut text)?;
+    assert_eq!(text, "out\n");
+    Ok(())
 }

@@ -52,6 +52,24 @@ fn stdio_from_file() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// std 1.87: `Stdio` from `io::PipeReader` and `io::PipeWriter`; the spawn closes the parent's
+/// copy, so the reader sees the end once the child is done.
+#[cfg(has_io_pipe)]
+#[clippy::msrv = "1.87"]
+#[test]
+fn stdio_from_io_pipe() {
+    let (r, mut w) = std::io::pipe().unwrap();
+    w.write_all(b"piped").unwrap();
+    drop(w);
+    let out = Command::new("cat").stdin(r).output().unwrap();
+    assert_eq!(out.stdout, b"piped");
+    let (mut r, w) = std::io::pipe().unwrap();
+    assert!(Command::new("sh").args(["-c", "echo out"]).stdout(w).status().unwrap().success());
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut r, &mut text).unwrap();
+    assert_eq!(text, "out\n");
+}
+
 #[test]
 fn stdio_from_owned_fd_and_raw_fd() {
     // A socket pair rather than `std::io::pipe` (Rust 1.87; the MSRV is 1.85): any fd does.
@@ -238,6 +256,13 @@ fn getters_match_std() {
     );
     assert_eq!(ours.get_current_dir(), std.get_current_dir());
     assert_eq!(ours.get_current_dir(), Some(Path::new("/tmp")));
+    // After `env_clear`, a removal is no entry at all, in std as here.
+    let mut ours = Command::new("ls");
+    ours.env_clear().env("A", "1").env_remove("B").env_remove("A");
+    let mut std = std::process::Command::new("ls");
+    std.env_clear().env("A", "1").env_remove("B").env_remove("A");
+    assert_eq!(ours.get_envs().collect::<Vec<_>>(), std.get_envs().collect::<Vec<_>>());
+    assert_eq!(ours.get_envs().count(), 0);
     let (ours, std) = (Command::new("ls"), std::process::Command::new("ls"));
     assert_eq!(ours.get_args().count(), std.get_args().count());
     assert_eq!(ours.get_envs().count(), 0);
@@ -291,6 +316,12 @@ fn signatures_match_std(cmd: &mut Command, child: &mut pidfd::Child) -> std::io:
     let _: &mut Option<std::process::ChildStdout> = &mut child.stdout;
     let _: &mut Option<std::process::ChildStderr> = &mut child.stderr;
     cmd.uid(0).gid(0).groups(&[0]).process_group(0).arg0("x");
+    // Named type parameters, as std's (a turbofish compiles).
+    let _ = Command::new::<&str>("x");
+    cmd.arg::<&str>("a").args::<[&str; 1], &str>(["b"]).arg0::<&str>("z");
+    cmd.env::<&str, &str>("K", "v").envs::<[(&str, &str); 1], &str, &str>([("K", "v")]).env_remove::<&str>("K");
+    cmd.current_dir::<&str>("/").stdin::<pidfd::Stdio>(pidfd::Stdio::null());
+    cmd.stdout::<pidfd::Stdio>(pidfd::Stdio::null()).stderr::<pidfd::Stdio>(pidfd::Stdio::null());
     Ok(())
 }
 
@@ -318,6 +349,16 @@ fn errors_are_io_errors_with_std_kinds_and_ours_inside() {
         Ok(Command::new("true").arg("a\0b").spawn()?)
     }
     assert!(matches!(typed(), Err(pidfd::Error::InvalidInput(_))));
+    // The errors that say more than an errno keep it all, both ways; a plain errno comes back
+    // as an OS error with that errno.
+    let unsupported = pidfd::Error::Unsupported { feature: pidfd::Feature::InfoExit };
+    let io = std::io::Error::from(unsupported);
+    assert_eq!(io.kind(), std::io::ErrorKind::Unsupported);
+    let inner = io.get_ref().and_then(|e| e.downcast_ref::<pidfd::Error>());
+    assert!(matches!(inner, Some(pidfd::Error::Unsupported { feature: pidfd::Feature::InfoExit })), "{inner:?}");
+    assert!(matches!(pidfd::Error::from(io), pidfd::Error::Unsupported { feature: pidfd::Feature::InfoExit }));
+    let back = pidfd::Error::from(std::io::Error::from(pidfd::Error::NotChild));
+    assert_eq!(back.raw_os_error(), Some(libc::ECHILD));
 }
 
 #[test]

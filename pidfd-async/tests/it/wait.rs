@@ -281,7 +281,16 @@ fn errors_convert_to_io_errors_with_the_errno() {
     assert_eq!(e.raw_os_error(), Some(libc::ECHILD));
     assert_eq!(std::io::Error::from(e).raw_os_error(), Some(libc::ECHILD));
     let e = Error::from(pidfd::Error::Unsupported { feature: pidfd::Feature::InfoExit });
-    assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::Unsupported);
+    let io = std::io::Error::from(e);
+    assert_eq!(io.kind(), std::io::ErrorKind::Unsupported);
+    // The feature stays reachable inside, and `?` brings the typed error back whole.
+    let inner = io.get_ref().and_then(|e| e.downcast_ref::<pidfd::Error>());
+    assert!(matches!(inner, Some(pidfd::Error::Unsupported { feature: pidfd::Feature::InfoExit })), "{inner:?}");
+    fn typed(io: std::io::Error) -> pidfd_async::Result<()> {
+        Err(io)?
+    }
+    let back = typed(io).unwrap_err();
+    assert!(matches!(back, Error::Pidfd(pidfd::Error::Unsupported { feature: pidfd::Feature::InfoExit })), "{back:?}");
 }
 
 /// The first `AsyncPidFd` of a runtime sets up the runtime's hub from inside a task whose

@@ -177,12 +177,13 @@ pub(crate) struct Config {
     pub(crate) kernels: Vec<Kernel>,
     /// Host emulation rows.
     pub(crate) emulations: Vec<Emulation>,
-    /// Seconds a VM under TCG may print nothing before it counts as hung.
+    /// Seconds a VM under TCG may print nothing before it counts as hung: at least
+    /// `binary_timeout + QUIET_MARGIN`.
     pub(crate) timeout_tcg: u64,
     /// The same under KVM.
     pub(crate) timeout_kvm: u64,
     /// Seconds per test binary inside the VM (the guest's init kills it then); on the host
-    /// rows, the seconds a test binary may print nothing.
+    /// rows, a test binary may print nothing for this plus [`QUIET_MARGIN`].
     pub(crate) binary_timeout: u64,
     /// libtest `--test-threads`.
     pub(crate) test_threads: u32,
@@ -193,6 +194,12 @@ pub(crate) struct Config {
     /// Minimum QEMU version (major, minor).
     pub(crate) qemu_min: Version,
 }
+
+/// Seconds a quiet limit exceeds the inner timeouts it stands behind, so that they report
+/// first: a test binary may print nothing until the guest's init kills it (`binary_timeout`,
+/// after a task dump), or until the harness kills a hung case (its own `CASE_TIMEOUT`, on the
+/// host rows too). Only a hang is quiet for longer.
+pub(crate) const QUIET_MARGIN: u64 = 30;
 
 /// The file as written: every table optional, unknown keys ignored.
 #[derive(Deserialize)]
@@ -224,7 +231,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             timeout_tcg: 240,
-            timeout_kvm: 90,
+            timeout_kvm: 210,
             binary_timeout: 180,
             test_threads: 2,
             parallel_vms: 1,
@@ -325,6 +332,15 @@ fn parse(text: &str, features: Features) -> Result<Config, String> {
     let s = file.settings;
     let qemu_min =
         Version::parse(&s.qemu_min).ok_or_else(|| format!("kernels.toml: [settings] bad qemu_min {}", s.qemu_min))?;
+    let least = s.binary_timeout.saturating_add(QUIET_MARGIN);
+    for (key, value) in [("timeout_tcg", s.timeout_tcg), ("timeout_kvm", s.timeout_kvm)] {
+        if value < least {
+            return Err(format!(
+                "kernels.toml: [settings] {key} = {value} must be at least binary_timeout + {QUIET_MARGIN} = {least}, \
+                 so that the guest's own per-binary timeout reports a hung binary first"
+            ));
+        }
+    }
     Ok(Config {
         features,
         kernels,
@@ -389,7 +405,7 @@ mod tests {
         let e: Vec<_> =
             c.emulations.iter().map(|e| (e.label.as_str(), e.kernel.as_deref(), e.profile.as_deref())).collect();
         assert_eq!(e, [("emulated-5.4", Some("5.4"), None), ("container-eperm", None, Some("container-eperm"))]);
-        assert_eq!((c.timeout_tcg, c.timeout_kvm, c.binary_timeout, c.test_threads), (180, 90, 120, 2));
+        assert_eq!((c.timeout_tcg, c.timeout_kvm, c.binary_timeout, c.test_threads), (180, 150, 120, 2));
         assert_eq!((c.busybox_suite.as_str(), c.qemu_min, c.parallel_vms), ("bookworm", Version(8, 1), 2));
     }
 
@@ -397,7 +413,7 @@ mod tests {
     fn absent_tables_and_keys_take_the_defaults() {
         let c = parse("", Features::default()).unwrap();
         assert!(c.features.0.is_empty() && c.kernels.is_empty() && c.emulations.is_empty());
-        assert_eq!((c.timeout_tcg, c.timeout_kvm, c.binary_timeout, c.test_threads), (240, 90, 180, 2));
+        assert_eq!((c.timeout_tcg, c.timeout_kvm, c.binary_timeout, c.test_threads), (240, 210, 180, 2));
         assert_eq!((c.busybox_suite.as_str(), c.qemu_min, c.parallel_vms), ("bookworm", Version(8, 1), 1));
         let c = parse(
             "[settings]\ntimeout_kvm = 1_000 # ms? no: s\n\
@@ -460,6 +476,23 @@ mod tests {
         assert!(err("[settings]\ntest_threads = -1\n").contains("test_threads = -1"));
         assert_eq!(err("[settings]\nqemu_min = \"new\"\n"), "kernels.toml: [settings] bad qemu_min new");
         assert!(err("x = [1,\n").contains("line 1"));
+    }
+
+    /// A quiet limit must outlast the guest's per-binary timeout by the margin.
+    #[test]
+    fn quiet_limits_outlast_the_binary_timeout() {
+        let err = |text: &str| parse(text, ab()).unwrap_err();
+        assert_eq!(
+            err("[settings]\nbinary_timeout = 120\ntimeout_kvm = 90\n"),
+            "kernels.toml: [settings] timeout_kvm = 90 must be at least binary_timeout + 30 = 150, so that \
+             the guest's own per-binary timeout reports a hung binary first"
+        );
+        let e = err("[settings]\nbinary_timeout = 120\ntimeout_tcg = 149\ntimeout_kvm = 150\n");
+        assert!(e.starts_with("kernels.toml: [settings] timeout_tcg = 149 must be at least"), "{e}");
+        // The defaults keep the rule, with nothing to spare for a longer binary_timeout.
+        assert!(err("[settings]\nbinary_timeout = 181\n").contains("timeout_kvm = 210"));
+        let c = parse("[settings]\nbinary_timeout = 120\ntimeout_tcg = 150\ntimeout_kvm = 150\n", ab()).unwrap();
+        assert_eq!((c.timeout_tcg, c.timeout_kvm), (150, 150));
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod vm;
 
 use arch::Arch;
 use config::{Config, Kernel, Version};
-use report::{Limits, Row, Streamer};
+use report::{Ended, Limits, Row, Streamer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -414,20 +414,13 @@ fn host_row(
             .stderr(Stdio::piped());
         let mut child = crate::emulate::spawn(&profile, cmd)?;
         let began = Instant::now();
-        let limit = Duration::from_secs(cfg.binary_timeout);
-        let ended = s.run(child.child_mut(), Limits::for_binaries(1, limit, limit), false);
+        let limits = host_limits(cfg.binary_timeout);
+        let ended = s.run(child.child_mut(), limits, false);
         child.finish();
-        let code = match ended.status {
-            _ if ended.timed_out.is_some() => 124,
-            Some(st) => st.code().unwrap_or_else(|| {
-                use std::os::unix::process::ExitStatusExt as _;
-                128 + st.signal().unwrap_or(127)
-            }),
-            None => 125,
-        };
+        let (code, why) = host_exit(&name, &ended, &limits, began.elapsed());
         if code != 0 {
             rc = 1;
-            notes.push(format!("{name} exited with status {code}"));
+            notes.extend(why);
         }
         s.line(&format!("KMATRIX-EXIT {name} status={code} secs={:.1}", began.elapsed().as_secs_f64()));
     }
@@ -454,4 +447,68 @@ fn host_row(
         pass,
         notes,
     })
+}
+
+/// The limits of one program on a host row: nothing else kills it there, so a silence of
+/// `binary_timeout` plus [`config::QUIET_MARGIN`] (the harness's own case timeout reports a
+/// hung case first), under the ceiling [`Limits::for_binaries`] gives one binary.
+fn host_limits(binary_timeout: u64) -> Limits {
+    let quiet = Duration::from_secs(binary_timeout.saturating_add(config::QUIET_MARGIN));
+    Limits::for_binaries(1, Duration::from_secs(binary_timeout), quiet)
+}
+
+/// The status code of a host row's program `name` that ended as `ended` after `wall` (124 when
+/// killed for its `limits`, as the guest's init prints it), and the notes a failure adds to
+/// the row: the code, and which limit a killed program overran.
+fn host_exit(name: &str, ended: &Ended, limits: &Limits, wall: Duration) -> (i32, Vec<String>) {
+    let code = match ended.status {
+        _ if ended.timed_out.is_some() => 124,
+        Some(st) => st.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt as _;
+            128 + st.signal().unwrap_or(127)
+        }),
+        None => 125,
+    };
+    let mut notes = Vec::new();
+    if code != 0 {
+        notes.push(format!("{name} exited with status {code}"));
+    }
+    if let Some(overrun) = ended.timed_out {
+        notes.push(format!("{name}: {}", limits.message(overrun, wall)));
+    }
+    (code, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use report::Overrun;
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::process::ExitStatus;
+
+    #[test]
+    fn a_host_binary_outlasts_the_harness_case_timeout_and_says_why_it_was_killed() {
+        let s = Duration::from_secs;
+        let l = host_limits(120);
+        assert_eq!((l.quiet, l.total), (s(150), s(270)));
+        let ended = |status: Option<ExitStatus>, timed_out| Ended { status, timed_out };
+        assert_eq!(
+            host_exit("t", &ended(None, Some(Overrun::Quiet)), &l, s(151)),
+            (
+                124,
+                vec![
+                    "t exited with status 124".to_owned(),
+                    "t: no output for 150 s (hung), killed after 151 s".to_owned()
+                ]
+            )
+        );
+        let (code, notes) = host_exit("t", &ended(None, Some(Overrun::Total)), &l, s(270));
+        assert_eq!((code, notes[1].as_str()), (124, "t: still running after 270 s (its ceiling), killed"));
+        // Not killed: its own status (a signal as 128 + N), and no limit named.
+        assert_eq!(host_exit("t", &ended(Some(ExitStatus::from_raw(0)), None), &l, s(1)), (0, vec![]));
+        assert_eq!(
+            host_exit("t", &ended(Some(ExitStatus::from_raw(9)), None), &l, s(1)),
+            (137, vec!["t exited with status 137".to_owned()])
+        );
+    }
 }

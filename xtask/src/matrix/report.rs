@@ -135,7 +135,8 @@ pub(crate) struct Ended {
 /// How long a streamed process may run.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
-    /// The longest it may print nothing: only a hang is that quiet.
+    /// The longest it may print nothing: longer than every inner timeout (the guest's per-binary
+    /// one, the harness's per-case one), so that those report first and only a hang is that quiet.
     pub(crate) quiet: Duration,
     /// The longest it may run at all, however much it prints: a guest kernel that logs the
     /// same warning forever is hung too.
@@ -152,9 +153,9 @@ pub(crate) enum Overrun {
 }
 
 impl Limits {
-    /// The limits of a run of `binaries` test binaries, each bounded by `binary_timeout` where
-    /// it runs (a guest's init kills it then): `quiet`, and the binaries' bounds plus one more
-    /// `quiet` (a boot, a shutdown) as the ceiling.
+    /// The limits of a run of `binaries` programs (test binaries and `features`), each bounded by
+    /// `binary_timeout` where it runs (a guest's init kills it then): `quiet`, and the programs'
+    /// bounds plus one more `quiet` (a boot, a shutdown) as the ceiling.
     pub(crate) fn for_binaries(binaries: usize, binary_timeout: Duration, quiet: Duration) -> Limits {
         Limits { quiet, total: binary_timeout * u32::try_from(binaries).unwrap_or(u32::MAX) + quiet }
     }
@@ -208,9 +209,13 @@ impl Streamer {
     /// Streams `child`'s stdout and stderr (both must be piped) until it exits, overruns its
     /// `limits` (killed), or (when `kill_on_crash`) a crash line appears.
     ///
-    /// Mainly a silence, not a duration: a loaded host stretches a run that makes progress, but
-    /// each test binary prints as its tests finish (libtest also notes a test running for over
-    /// 60 s), so only a hang goes quiet. The total is a generous ceiling behind it.
+    /// Mainly a silence, not a duration: a loaded host stretches a run that makes progress. A
+    /// test binary may legitimately print nothing for a while (libtest notes a test running for
+    /// over 60 s, then nothing; a `harness = false` case prints nothing until it ends), but only
+    /// until an inner timeout kills it and says so: the guest's init after `binary_timeout`, the
+    /// harness after its case timeout. The quiet limit exceeds every inner timeout (by
+    /// `config::QUIET_MARGIN`, checked when the configuration is read), so those report first and
+    /// only a hang goes quiet for that long. The total is a generous ceiling behind it.
     pub(crate) fn run(&mut self, child: &mut Child, limits: Limits, kill_on_crash: bool) -> Ended {
         let (tx, rx) = mpsc::channel::<String>();
         let mut readers = Vec::new();

@@ -116,13 +116,15 @@ pub(crate) struct Boot<'a> {
 }
 
 impl Boot<'_> {
-    /// How long a guest under `accel` may print nothing, and run at all.
+    /// How long a guest under `accel` may print nothing, and run at all: the init runs
+    /// `features` under the same per-binary timeout as the test binaries, so it counts too.
     fn limits(&self, accel: Accel) -> Limits {
         let quiet = match accel {
             Accel::Tcg => self.timeouts.0,
             Accel::Kvm => self.timeouts.1,
         };
-        Limits::for_binaries(self.test_binaries, Duration::from_secs(self.binary_timeout), quiet)
+        let programs = self.test_binaries + usize::from(self.has_features);
+        Limits::for_binaries(programs, Duration::from_secs(self.binary_timeout), quiet)
     }
 }
 
@@ -273,4 +275,35 @@ pub(crate) fn bzimage_release(image: &Path) -> Option<String> {
     let s = data.get(ptr..)?;
     let end = s.iter().position(|&c| c == 0 || c == b' ')?;
     Some(String::from_utf8_lossy(&s[..end]).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ceiling_counts_features_as_a_binary() {
+        let s = Duration::from_secs;
+        let mut b = Boot {
+            label: "6.12",
+            arch: Arch::X86_64,
+            image: Path::new("vmlinuz"),
+            initrd: Path::new("initrd"),
+            expected: &[],
+            qemu: "qemu-system-x86_64",
+            threads: 2,
+            binary_timeout: 120,
+            timeouts: (s(180), s(150)),
+            log_dir: Path::new("logs"),
+            verbose: false,
+            has_features: true,
+            test_binaries: 3,
+            smp: 1,
+        };
+        let l = b.limits(Accel::Kvm);
+        assert_eq!((l.quiet, l.total), (s(150), s(4 * 120 + 150)));
+        b.has_features = false;
+        let l = b.limits(Accel::Tcg);
+        assert_eq!((l.quiet, l.total), (s(180), s(3 * 120 + 180)));
+    }
 }

@@ -1,7 +1,8 @@
 //! [`Child`]: a spawned child, as `std::process::Child` with its pidfd.
 
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
 
 use crate::error::Error;
@@ -134,31 +135,65 @@ impl Child {
         Ok(())
     }
 
-    /// Closes stdin, reads stdout and stderr to their end (concurrently), and waits, as
+    /// Closes stdin, reads stdout and stderr to their end, and waits, as
     /// `std::process::Child::wait_with_output`. Streams that were not piped come back empty.
     ///
+    /// As std's, it starts no thread: a single piped stream is read to its end; when both are
+    /// piped, the calling thread `poll`s them and reads whichever is ready, so a child that
+    /// fills one pipe while the other is being read never blocks for good.
+    ///
     /// # Kernel support
-    /// As [`PidFd::wait`].
+    /// As [`PidFd::wait`] (`poll` and `read` of the pipes: any kernel).
     ///
     /// # Errors
-    /// As [`Child::wait`]; the error of a read of a pipe.
+    /// As [`Child::wait`]; the error of a `poll` or `read` of a pipe (the child is then not
+    /// waited for: dropped, it is reaped in the background).
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
-        let (out, err) = (self.stdout.take(), self.stderr.take());
-        fn read_all(r: Option<impl Read>) -> io::Result<Vec<u8>> {
-            let mut v = Vec::new();
-            if let Some(mut r) = r {
-                r.read_to_end(&mut v)?;
+        let (stdout, stderr) = match (self.stdout.take(), self.stderr.take()) {
+            (None, None) => (Vec::new(), Vec::new()),
+            (Some(mut out), None) => {
+                let mut v = Vec::new();
+                out.read_to_end(&mut v)?;
+                (v, Vec::new())
             }
-            Ok(v)
-        }
-        let (stdout, stderr) = std::thread::scope(|s| {
-            let e = s.spawn(|| read_all(err));
-            let o = read_all(out);
-            (o, e.join().unwrap_or_else(|_| Err(io::ErrorKind::Other.into())))
-        });
-        Ok(Output { status: self.wait()?, stdout: stdout?, stderr: stderr? })
+            (None, Some(mut err)) => {
+                let mut v = Vec::new();
+                err.read_to_end(&mut v)?;
+                (Vec::new(), v)
+            }
+            (Some(out), Some(err)) => read2(out, err)?,
+        };
+        Ok(Output { status: self.wait()?, stdout, stderr })
     }
+}
+
+/// Reads both pipes to their end in the calling thread, as std's `read2`: `poll` for the ones
+/// not yet at their end, one `read` of each that is ready. The pipes are left in their mode: a
+/// read only follows a readiness, and `EAGAIN` (a pipe the caller made non-blocking) or `EINTR`
+/// just goes back to `poll`.
+fn read2(out: ChildStdout, err: ChildStderr) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut pipes = [OwnedFd::from(out), OwnedFd::from(err)].map(|fd| (File::from(fd), Vec::new(), true));
+    let mut buf = vec![0u8; 64 * 1024];
+    while pipes.iter().any(|&(_, _, open)| open) {
+        // A pipe at its end polls ready (POLLHUP) for good: a negative fd is skipped by `poll`.
+        let mut fds: Vec<(RawFd, bool)> =
+            pipes.iter().map(|(f, _, open)| (if *open { f.as_raw_fd() } else { -1 }, false)).collect();
+        sys::poll_many(&mut fds, -1)?;
+        for ((file, got, open), &(_, ready)) in pipes.iter_mut().zip(&fds) {
+            if !ready {
+                continue;
+            }
+            match file.read(&mut buf) {
+                Ok(0) => *open = false,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let [(_, stdout, _), (_, stderr, _)] = pipes;
+    Ok((stdout, stderr))
 }
 
 /// Reaps the child in the background once it exits (unless waited for, detached or taken

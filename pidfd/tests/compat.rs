@@ -211,6 +211,59 @@ fn output_does_not_change_the_command() {
     assert!(child.wait().unwrap().success());
 }
 
+#[test]
+fn output_collects_both_streams_written_interleaved() {
+    // std reads both pipes to their end: a child that fills stderr while stdout is being read
+    // (and the other way round) must finish, with every byte of both. 1 MiB each, in 1 KiB
+    // lines alternating between the two. The channel's timeout only turns a hang into a failure.
+    const SCRIPT: &str =
+        r#"i=0; while [ $i -lt 1024 ]; do printf 'o%01022d\n' $i; printf 'e%01022d\n' $i >&2; i=$((i+1)); done"#;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let out = Command::new("sh").args(["-c", SCRIPT]).output();
+        // Both piped with stdin too, through `wait_with_output`.
+        let mut child = Command::new("sh")
+            .args(["-c", &format!("cat >&2; {SCRIPT}")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.as_mut().unwrap().write_all(b"from stdin\n").unwrap();
+        let _ = tx.send((out, child.wait_with_output()));
+    });
+    let (out, waited) = rx.recv_timeout(Duration::from_secs(120)).expect("output() hung");
+    let lines = |c: char| (0..1024).map(|i| format!("{c}{i:01022}\n")).collect::<String>().into_bytes();
+    let (o, e) = (lines('o'), lines('e'));
+    let out = out.unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(out.stdout.len(), 1 << 20);
+    assert!(out.stdout == o, "stdout differs");
+    assert!(out.stderr == e, "stderr differs");
+    let waited = waited.unwrap();
+    assert!(waited.status.success(), "{:?}", waited.status);
+    assert!(waited.stdout == o, "stdout differs");
+    assert!(waited.stderr.strip_prefix(b"from stdin\n") == Some(&e[..]), "stderr differs");
+}
+
+#[test]
+fn wait_with_output_starts_no_thread() {
+    // std reads both pipes in the calling thread (with `poll`): no thread, so nothing to fail
+    // when none can be made. A thread starts with its creator's name: this one gets a name of
+    // its own, and the child, once the parent is reading (it has taken more than a pipe holds),
+    // counts the parent's threads of that name.
+    const NAME: &str = "pidfd-wwo-only";
+    std::fs::write("/proc/thread-self/comm", NAME).unwrap();
+    let script = format!(
+        "head -c 300000 /dev/zero; grep -slx {NAME} /proc/{}/task/*/comm | wc -l >&2; echo err >&2",
+        std::process::id()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout.len(), 300_000);
+    assert_eq!(String::from_utf8(out.stderr).unwrap().split_whitespace().collect::<Vec<_>>(), ["1", "err"]);
+}
+
 // Command::status
 
 #[test]

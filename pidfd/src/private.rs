@@ -139,10 +139,11 @@ pub fn reap_in_background(fd: crate::PidFd) {
 }
 
 /// How many times the background reaper thread has woken since the process started (one
-/// `epoll_wait` return each): the tests count it to show the thread sleeps through a readiness
-/// it cannot reap, instead of judging by a duration (`__test-util` feature).
+/// `epoll_wait` return each), and how many times it asked again about an exit someone else was
+/// collecting: the tests count them to show the thread sleeps through a readiness it cannot
+/// reap, instead of judging by a duration (`__test-util` feature).
 #[cfg(feature = "__test-util")]
-pub fn reaper_rounds() -> usize {
+pub fn reaper_rounds() -> (usize, usize) {
     crate::reaper::rounds()
 }
 

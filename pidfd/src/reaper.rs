@@ -52,15 +52,18 @@ impl Reaper {
 /// `None` when the thread or its epoll instance could not be created.
 static REAPER: OnceLock<Option<&'static Reaper>> = OnceLock::new();
 
-/// How many times the thread has returned from `epoll_wait`: what a test counts to tell a
-/// reaper that sleeps from one that spins (see [`rounds`]).
+/// How many times the thread has returned from `epoll_wait`, and how many times it has asked
+/// again about an exit someone else was collecting: what a test counts to tell a reaper that
+/// sleeps from one that spins (see [`rounds`]).
 static ROUNDS: AtomicUsize = AtomicUsize::new(0);
+static RETRIES: AtomicUsize = AtomicUsize::new(0);
 
-/// How many times the reaper thread has woken (returned from `epoll_wait`) since the process
-/// started: one per wake-up of an adopted pidfd, however loaded the machine.
+/// How many times the reaper thread has returned from `epoll_wait` since the process started
+/// (one per wake-up of an adopted pidfd, or per sleep of a busy retry), and how many busy
+/// retries it made, however loaded the machine.
 #[cfg(feature = "__test-util")]
-pub(crate) fn rounds() -> usize {
-    ROUNDS.load(Ordering::Relaxed)
+pub(crate) fn rounds() -> (usize, usize) {
+    (ROUNDS.load(Ordering::Relaxed), RETRIES.load(Ordering::Relaxed))
 }
 
 /// Reaps the process behind `fd` now if it has exited, else hands it to the reaper thread,
@@ -113,7 +116,8 @@ impl Round {
     /// then settles each woken or busy entry with `poll_exit`. Returns how many entries it
     /// asked about.
     pub(crate) fn next(&mut self, reaper: &Reaper) -> usize {
-        let timeout = if self.busy.is_empty() { -1 } else { self.busy_ms };
+        let retrying = self.busy.len();
+        let timeout = if retrying == 0 { -1 } else { self.busy_ms };
         let waited = reaper.epoll.wait(&mut self.events, timeout);
         ROUNDS.fetch_add(1, Ordering::Relaxed);
         let Ok(n) = waited else {
@@ -121,6 +125,7 @@ impl Round {
             std::thread::sleep(std::time::Duration::from_millis(100));
             return 0;
         };
+        RETRIES.fetch_add(retrying, Ordering::Relaxed);
         let mut keys: Vec<u64> = self.events[..n].iter().map(|ev| ev.u64).collect();
         keys.append(&mut self.busy);
         keys.sort_unstable();
@@ -139,7 +144,11 @@ impl Round {
                 }
             }
         }
-        self.busy_ms = if self.busy.is_empty() { 1 } else { (self.busy_ms * 2).min(BUSY_MAX_MS) };
+        // 1 ms before the first retry, doubling while the same wait stays busy.
+        self.busy_ms = match (retrying, self.busy.is_empty()) {
+            (_, true) | (0, false) => 1,
+            _ => (self.busy_ms * 2).min(BUSY_MAX_MS),
+        };
         keys.len()
     }
 

@@ -135,8 +135,8 @@ pub(crate) struct Ended {
 /// How long a streamed process may run.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
-    /// The longest it may print nothing: longer than every inner timeout (the guest's per-binary
-    /// one, the harness's per-case one), so that those report first and only a hang is that quiet.
+    /// The longest it may print nothing: longer than `binary_timeout` (the guest's per-binary
+    /// timeout), so that the timeout inside reports first and only a hang is that quiet.
     pub(crate) quiet: Duration,
     /// The longest it may run at all, however much it prints: a guest kernel that logs the
     /// same warning forever is hung too.
@@ -212,10 +212,10 @@ impl Streamer {
     /// Mainly a silence, not a duration: a loaded host stretches a run that makes progress. A
     /// test binary may legitimately print nothing for a while (libtest notes a test running for
     /// over 60 s, then nothing; a `harness = false` case prints nothing until it ends), but only
-    /// until an inner timeout kills it and says so: the guest's init after `binary_timeout`, the
-    /// harness after its case timeout. The quiet limit exceeds every inner timeout (by
-    /// `config::QUIET_MARGIN`, checked when the configuration is read), so those report first and
-    /// only a hang goes quiet for that long. The total is a generous ceiling behind it.
+    /// until a timeout inside kills it and says so: the guest's init after `binary_timeout`. The
+    /// quiet limit exceeds `binary_timeout` (by `config::QUIET_MARGIN`, checked when the
+    /// configuration is read), so the init reports first and only a hang goes quiet for that
+    /// long. The total is a generous ceiling behind it.
     pub(crate) fn run(&mut self, child: &mut Child, limits: Limits, kill_on_crash: bool) -> Ended {
         let (tx, rx) = mpsc::channel::<String>();
         let mut readers = Vec::new();

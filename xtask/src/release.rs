@@ -72,6 +72,55 @@ pub(crate) fn publishable() -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// Removes what earlier packagings extracted of this workspace's crates into the cargo home.
+///
+/// `cargo package` and `cargo publish --dry-run` verify each crate against its siblings'
+/// tarballs through a local registry in the target directory, and cargo extracts those crates
+/// under `$CARGO_HOME/registry/src/<registry>/<name>-<version>`, keyed by the registry's path,
+/// not by the content. A later run from the same path (a fresh clone in the same place) with
+/// the same version finds the old extraction and builds against it: a sibling then misses
+/// what changed since (seen: `pidfd-async` built against an older `pidfd-core` whose
+/// `__private` lacked a new item). A local registry has no host name, so cargo names its
+/// directory `-<hash>` (crates.io's is `index.crates.io-<hash>`): only those are looked at, and
+/// in them only this workspace's crates.
+fn forget_packaged(packages: &[String]) -> Result<(), String> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let Some(home) = home else { return Ok(()) };
+    let removed = forget_packaged_in(&home.join("registry").join("src"), packages)?;
+    if !removed.is_empty() {
+        println!("    removed {} earlier extraction(s) of these crates from the cargo home", removed.len());
+    }
+    Ok(())
+}
+
+/// [`forget_packaged`] under the registries' source directory `src`; returns what it removed.
+fn forget_packaged_in(src: &std::path::Path, packages: &[String]) -> Result<Vec<std::path::PathBuf>, String> {
+    let mut removed = Vec::new();
+    let Ok(registries) = std::fs::read_dir(src) else { return Ok(removed) };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(crates) = std::fs::read_dir(registry.path()) else { continue };
+        for krate in crates.flatten() {
+            let name = krate.file_name().to_string_lossy().into_owned();
+            let ours = packages.iter().any(|p| {
+                name.strip_prefix(p.as_str())
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+            });
+            if ours {
+                let path = krate.path();
+                std::fs::remove_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                removed.push(path);
+            }
+        }
+    }
+    Ok(removed)
+}
+
 fn with_packages(cmd: &mut Command, packages: &[String]) {
     for p in packages {
         cmd.args(["-p", p]);
@@ -83,6 +132,7 @@ fn with_packages(cmd: &mut Command, packages: &[String]) {
 pub(crate) fn package() -> Result<(), String> {
     let packages = publishable()?;
     println!("    packages: {}", packages.join(" "));
+    forget_packaged(&packages)?;
     let mut cmd = cargo();
     cmd.args(["package", "--allow-dirty"]);
     with_packages(&mut cmd, &packages);
@@ -92,6 +142,7 @@ pub(crate) fn package() -> Result<(), String> {
 /// `cargo publish --dry-run` of every publishable crate (nothing is uploaded).
 pub(crate) fn publish_dry_run() -> Result<(), String> {
     let packages = publishable()?;
+    forget_packaged(&packages)?;
     let mut cmd = cargo();
     cmd.args(["publish", "--dry-run", "--allow-dirty"]);
     with_packages(&mut cmd, &packages);
@@ -349,4 +400,33 @@ fn code_blocks(markdown: &str, lang: &str) -> Vec<String> {
         }
     }
     blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_crates_in_local_registries_are_forgotten() {
+        let src = std::env::temp_dir().join(format!("xtask-forget-{}", std::process::id()));
+        let dirs = [
+            "-0123abcd/pidfd-core-0.1.0",
+            "-0123abcd/pidfd-core-extra-0.1.0",
+            "-0123abcd/serde-1.0.0",
+            "-4567ef01/pidfd-sys-0.2.3",
+            "index.crates.io-1949cf8c6b5b557f/pidfd-core-0.1.0",
+        ];
+        for d in dirs {
+            std::fs::create_dir_all(src.join(d).join("src")).unwrap();
+        }
+        let packages = ["pidfd-sys".to_owned(), "pidfd-core".to_owned()];
+        let mut removed = forget_packaged_in(&src, &packages).unwrap();
+        removed.sort();
+        assert_eq!(removed, [src.join("-0123abcd/pidfd-core-0.1.0"), src.join("-4567ef01/pidfd-sys-0.2.3")]);
+        for kept in [dirs[1], dirs[2], dirs[4]] {
+            assert!(src.join(kept).exists(), "{kept} kept");
+        }
+        std::fs::remove_dir_all(&src).unwrap();
+        assert!(forget_packaged_in(&src, &packages).unwrap().is_empty(), "a missing directory is nothing to do");
+    }
 }

@@ -138,9 +138,9 @@ impl Child {
     /// Closes stdin, reads stdout and stderr to their end, and waits, as
     /// `std::process::Child::wait_with_output`. Streams that were not piped come back empty.
     ///
-    /// As std's, it starts no thread: a single piped stream is read to its end; when both are
-    /// piped, the calling thread `poll`s them and reads whichever is ready, so a child that
-    /// fills one pipe while the other is being read never blocks for good.
+    /// As std's, it starts no thread: the calling thread `poll`s the piped streams and reads
+    /// whichever is ready, so a child that fills one pipe while the other is being read never
+    /// blocks for good.
     ///
     /// # Kernel support
     /// As [`PidFd::wait`] (`poll` and `read` of the pipes: any kernel).
@@ -150,49 +150,34 @@ impl Child {
     /// waited for: dropped, it is reaped in the background).
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
-        let (stdout, stderr) = match (self.stdout.take(), self.stderr.take()) {
-            (None, None) => (Vec::new(), Vec::new()),
-            (Some(mut out), None) => {
-                let mut v = Vec::new();
-                out.read_to_end(&mut v)?;
-                (v, Vec::new())
-            }
-            (None, Some(mut err)) => {
-                let mut v = Vec::new();
-                err.read_to_end(&mut v)?;
-                (Vec::new(), v)
-            }
-            (Some(out), Some(err)) => read2(out, err)?,
-        };
+        let (stdout, stderr) = read2(self.stdout.take(), self.stderr.take())?;
         Ok(Output { status: self.wait()?, stdout, stderr })
     }
 }
 
-/// Reads both pipes to their end in the calling thread, as std's `read2`: `poll` for the ones
-/// not yet at their end, one `read` of each that is ready. The pipes are left in their mode: a
-/// read only follows a readiness, and `EAGAIN` (a pipe the caller made non-blocking) or `EINTR`
-/// just goes back to `poll`.
-fn read2(out: ChildStdout, err: ChildStderr) -> io::Result<(Vec<u8>, Vec<u8>)> {
-    let mut pipes = [OwnedFd::from(out), OwnedFd::from(err)].map(|fd| (File::from(fd), Vec::new(), true));
+/// Reads the pipes that are there to their end in the calling thread, as std's `read2`: `poll`
+/// for the ones not yet at their end, one `read` of each that is ready. The pipes are left in
+/// their mode: a read only follows a readiness, and `EAGAIN` (a pipe the caller made
+/// non-blocking) or `EINTR` just goes back to `poll`. A missing pipe reads as empty.
+fn read2(out: Option<ChildStdout>, err: Option<ChildStderr>) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut pipes = [out.map(OwnedFd::from), err.map(OwnedFd::from)].map(|fd| (fd.map(File::from), Vec::new()));
     let mut buf = vec![0u8; 64 * 1024];
-    while pipes.iter().any(|&(_, _, open)| open) {
-        // A pipe at its end polls ready (POLLHUP) for good: a negative fd is skipped by `poll`.
-        let mut fds: Vec<(RawFd, bool)> =
-            pipes.iter().map(|(f, _, open)| (if *open { f.as_raw_fd() } else { -1 }, false)).collect();
+    while pipes.iter().any(|(f, _)| f.is_some()) {
+        // A pipe at its end polls ready (POLLHUP) for good, so it is dropped: a negative fd is
+        // skipped by `poll`.
+        let mut fds = pipes.each_ref().map(|(f, _)| (f.as_ref().map_or(-1, |f| f.as_raw_fd()), false));
         sys::poll_many(&mut fds, -1)?;
-        for ((file, got, open), &(_, ready)) in pipes.iter_mut().zip(&fds) {
-            if !ready {
-                continue;
-            }
+        for ((pipe, got), &(_, ready)) in pipes.iter_mut().zip(&fds) {
+            let Some(file) = pipe.as_mut().filter(|_| ready) else { continue };
             match file.read(&mut buf) {
-                Ok(0) => *open = false,
+                Ok(0) => *pipe = None,
                 Ok(n) => got.extend_from_slice(&buf[..n]),
                 Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {}
                 Err(e) => return Err(e),
             }
         }
     }
-    let [(_, stdout, _), (_, stderr, _)] = pipes;
+    let [(_, stdout), (_, stderr)] = pipes;
     Ok((stdout, stderr))
 }
 

@@ -105,11 +105,13 @@ pub(crate) struct Round {
     /// `busy_ms` whether or not their pidfd wakes.
     busy: Vec<u64>,
     busy_ms: i32,
+    /// The keys a round asks about, kept between rounds (no allocation per wake-up).
+    keys: Vec<u64>,
 }
 
 impl Round {
     pub(crate) fn new() -> Round {
-        Round { events: sys::event_buffer(64), busy: Vec::new(), busy_ms: 1 }
+        Round { events: sys::event_buffer(64), busy: Vec::new(), busy_ms: 1, keys: Vec::new() }
     }
 
     /// One round: waits for wake-ups (at most the busy retry's sleep when an entry is busy),
@@ -126,12 +128,14 @@ impl Round {
             return 0;
         };
         RETRIES.fetch_add(retrying, Ordering::Relaxed);
-        let mut keys: Vec<u64> = self.events[..n].iter().map(|ev| ev.u64).collect();
+        let keys = &mut self.keys;
+        keys.clear();
+        keys.extend(self.events[..n].iter().map(|ev| ev.u64));
         keys.append(&mut self.busy);
         keys.sort_unstable();
         keys.dedup();
         let mut entries = reaper.entries.lock().unwrap_or_else(|p| p.into_inner());
-        for &key in &keys {
+        for &key in keys.iter() {
             // An event of an item a closed fd's duplicate left behind has no entry: skipped.
             let Some(fd) = entries.0.get(&key) else { continue };
             match fd.poll_exit() {

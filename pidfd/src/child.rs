@@ -2,7 +2,7 @@
 
 use std::io::{self, Read};
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
 
 use crate::error::Error;
@@ -105,32 +105,26 @@ impl Child {
     /// Reads and discards what the child writes to the piped stdout and stderr until it exits
     /// (or both pipes are closed), then closes them. Reaps nothing.
     pub(crate) fn drain_until_exit(&mut self) -> io::Result<()> {
-        let out = self.stdout.take().map(std::os::fd::OwnedFd::from);
-        let err = self.stderr.take().map(std::os::fd::OwnedFd::from);
-        let mut pipes: Vec<std::fs::File> = [out, err].into_iter().flatten().map(std::fs::File::from).collect();
+        let mut pipes = [self.stdout.take().map(OwnedFd::from), self.stderr.take().map(OwnedFd::from)].map(|fd| fd.map(File::from));
         let mut buf = [0u8; 8192];
         let pidfd = self.pidfd().as_raw_fd();
-        while !pipes.is_empty() {
-            let mut fds: Vec<(RawFd, bool)> =
-                std::iter::once(pidfd).chain(pipes.iter().map(|p| p.as_raw_fd())).map(|fd| (fd, false)).collect();
-            sys::poll_many(&mut fds, -1)?;
-            if fds[0].1 {
+        while pipes.iter().any(Option::is_some) {
+            let [out, err] = pipes.each_ref().map(|p| p.as_ref().map_or(-1, |f| f.as_raw_fd()));
+            let [exited, ready @ ..] = sys::poll_many([pidfd, out, err], -1)?;
+            if exited {
                 // Exited: what it wrote last is not wanted either.
                 break;
             }
-            let mut open = Vec::with_capacity(pipes.len());
-            for (mut p, &(_, ready)) in pipes.into_iter().zip(&fds[1..]) {
-                if ready {
-                    match p.read(&mut buf) {
-                        Ok(0) => continue,
-                        Ok(_) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
+            for (pipe, ready) in pipes.iter_mut().zip(ready) {
+                let Some(file) = pipe.as_mut().filter(|_| ready) else { continue };
+                match file.read(&mut buf) {
+                    // At its end: dropped (a pipe at its end polls ready for good).
+                    Ok(0) => *pipe = None,
+                    Ok(_) => {}
+                    Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {}
+                    Err(e) => return Err(e),
                 }
-                open.push(p);
             }
-            pipes = open;
         }
         Ok(())
     }
@@ -165,9 +159,8 @@ fn read2(out: Option<ChildStdout>, err: Option<ChildStderr>) -> io::Result<(Vec<
     while pipes.iter().any(|(f, _)| f.is_some()) {
         // A pipe at its end polls ready (POLLHUP) for good, so it is dropped: a negative fd is
         // skipped by `poll`.
-        let mut fds = pipes.each_ref().map(|(f, _)| (f.as_ref().map_or(-1, |f| f.as_raw_fd()), false));
-        sys::poll_many(&mut fds, -1)?;
-        for ((pipe, got), &(_, ready)) in pipes.iter_mut().zip(&fds) {
+        let fds = pipes.each_ref().map(|(f, _)| f.as_ref().map_or(-1, |f| f.as_raw_fd()));
+        for ((pipe, got), ready) in pipes.iter_mut().zip(sys::poll_many(fds, -1)?) {
             let Some(file) = pipe.as_mut().filter(|_| ready) else { continue };
             match file.read(&mut buf) {
                 Ok(0) => *pipe = None,

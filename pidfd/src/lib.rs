@@ -85,6 +85,7 @@ macro_rules! linux_only {
 }
 
 linux_only! {
+    mod backoff;
     mod child;
     mod command;
     mod compat;

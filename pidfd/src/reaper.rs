@@ -8,13 +8,14 @@
 //! wake-up of that process: O(1) per exit, no scan of the others. `Running` (a tracer holds
 //! the zombie) keeps the entry until its next wake-up, which is sure to come; `Busy` (someone
 //! else is collecting the exit right now, whose reap wakes nobody before 6.9) asks again after
-//! a short sleep (1 ms doubling to 50 ms) instead of waiting for a wake-up.
+//! a short sleep ([`Backoff::exit`]) instead of waiting for a wake-up.
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use crate::backoff::Backoff;
 use crate::{ExitPoll, PidFd, sys};
 
 /// The pidfds the thread waits on, in its epoll instance.
@@ -95,23 +96,20 @@ fn run(reaper: &'static Reaper) {
     }
 }
 
-/// The longest sleep before asking again about an exit someone else is collecting.
-const BUSY_MAX_MS: i32 = 50;
-
 /// The reaper thread's state between two `epoll_wait`s.
 pub(crate) struct Round {
     events: Box<[sys::Event]>,
     /// Entries whose exit someone else was collecting at the last look: asked again after
-    /// `busy_ms` whether or not their pidfd wakes.
+    /// `backoff`'s sleep whether or not their pidfd wakes.
     busy: Vec<u64>,
-    busy_ms: i32,
+    backoff: Backoff,
     /// The keys a round asks about, kept between rounds (no allocation per wake-up).
     keys: Vec<u64>,
 }
 
 impl Round {
     pub(crate) fn new() -> Round {
-        Round { events: sys::event_buffer(64), busy: Vec::new(), busy_ms: 1, keys: Vec::new() }
+        Round { events: sys::event_buffer(64), busy: Vec::new(), backoff: Backoff::exit(), keys: Vec::new() }
     }
 
     /// One round: waits for wake-ups (at most the busy retry's sleep when an entry is busy),
@@ -119,7 +117,7 @@ impl Round {
     /// asked about.
     pub(crate) fn next(&mut self, reaper: &Reaper) -> usize {
         let retrying = self.busy.len();
-        let timeout = if retrying == 0 { -1 } else { self.busy_ms };
+        let timeout = if retrying == 0 { -1 } else { self.backoff.next_ms() };
         let waited = reaper.epoll.wait(&mut self.events, timeout);
         ROUNDS.fetch_add(1, Ordering::Relaxed);
         let Ok(n) = waited else {
@@ -148,11 +146,11 @@ impl Round {
                 }
             }
         }
-        // 1 ms before the first retry, doubling while the same wait stays busy.
-        self.busy_ms = match (retrying, self.busy.is_empty()) {
-            (_, true) | (0, false) => 1,
-            _ => (self.busy_ms * 2).min(BUSY_MAX_MS),
-        };
+        // The first sleep before the first retry, growing while the same wait stays busy.
+        match (retrying, self.busy.is_empty()) {
+            (_, true) | (0, false) => self.backoff.reset(),
+            _ => self.backoff.grow(),
+        }
         keys.len()
     }
 

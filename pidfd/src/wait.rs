@@ -8,6 +8,7 @@ use std::time::Duration;
 use bitflags::bitflags;
 use pidfd_sys as uapi;
 
+use crate::backoff::Backoff;
 use crate::error::{Error, Result};
 use crate::parse::{self, WaitEvent};
 use crate::{Feature, OpenFlags, PidFd, sys};
@@ -259,7 +260,7 @@ impl PidFd {
     }
 
     fn waitid_pidfd(&self, options: WaitOptions, mut rusage: Option<&mut sys::Rusage>) -> Result<Option<WaitEvent>> {
-        let mut backoff = Duration::from_millis(1);
+        let mut backoff = Backoff::exit();
         let mut polled = false;
         loop {
             match sys::waitid(uapi::P_PIDFD, self.as_raw_fd(), options.bits(), rusage.as_deref_mut()) {
@@ -269,8 +270,7 @@ impl PidFd {
                     }
                     // A blocking waitid always reports something; be safe against a kernel
                     // that does not, without spinning.
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_millis(50));
+                    backoff.sleep();
                 }
                 Ok(info) => return Ok(parse::wait_event(info.code, info.status)),
                 Err(e) => match e.raw_os_error() {
@@ -285,13 +285,11 @@ impl PidFd {
                         }
                         // A non-blocking pidfd: wait for readiness. An EAGAIN after a readiness
                         // means it was not a reapable exit (a tracer holds the zombie), and the
-                        // pidfd stays readable: back off (1 ms doubling to 50 ms) instead of
-                        // spinning. (Not judged by how fast poll returned: under load or
+                        // pidfd stays readable: back off instead of spinning. (Not judged by how fast poll returned: under load or
                         // emulation, a poll that returns at once can take longer than any
                         // threshold.)
                         if polled {
-                            std::thread::sleep(backoff);
-                            backoff = (backoff * 2).min(Duration::from_millis(50));
+                            backoff.sleep();
                         }
                         sys::poll_readable(self.as_raw_fd(), -1).map_err(|e| Error::os("poll", e))?;
                         polled = true;
@@ -307,8 +305,8 @@ impl PidFd {
     /// A blocking stop/continue wait on a non-blocking pidfd, without touching the shared
     /// `O_NONBLOCK` (other handles of the open file description, an async reactor, rely on it).
     /// With pidfs file handles (6.14): reopen the same process as a new, blocking pidfd and
-    /// wait there. Otherwise: `waitid` with `WNOHANG`, sleeping between attempts with a backoff
-    /// from 1 ms up to 10 ms, so the event is seen at most 10 ms late and nothing spins.
+    /// wait there. Otherwise: `waitid` with `WNOHANG`, sleeping between attempts
+    /// ([`Backoff::state_change`]), so the event is seen a little late and nothing spins.
     fn wait_state_change_nonblocking(
         &self,
         options: WaitOptions,
@@ -322,13 +320,10 @@ impl PidFd {
                 }
             }
         }
-        let mut backoff = Duration::from_millis(1);
+        let mut backoff = Backoff::state_change();
         loop {
             match sys::waitid(uapi::P_PIDFD, self.as_raw_fd(), options.bits() | libc::WNOHANG, rusage.as_deref_mut()) {
-                Ok(info) if info.pid == 0 => {
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_millis(10));
-                }
+                Ok(info) if info.pid == 0 => backoff.sleep(),
                 Ok(info) => return Ok(parse::wait_event(info.code, info.status)),
                 Err(e) => {
                     return Err(match e.raw_os_error() {

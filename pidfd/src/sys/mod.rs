@@ -627,14 +627,11 @@ pub(crate) fn zeroed_rusage() -> Rusage {
     unsafe { std::mem::zeroed() }
 }
 
-/// `poll` on several fds for readability (EINTR retried); marks the ready ones.
-pub(crate) fn poll_many(fds: &mut [(RawFd, bool)], timeout_ms: i32) -> io::Result<()> {
-    let mut pfds: Vec<libc::pollfd> =
-        fds.iter().map(|&(fd, _)| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+/// `poll` on several fds for readability (EINTR retried): which are ready. A negative fd is
+/// skipped, as `poll` does. A fixed array: no allocation per call.
+pub(crate) fn poll_many<const N: usize>(fds: [RawFd; N], timeout_ms: i32) -> io::Result<[bool; N]> {
+    let mut pfds = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
     // SAFETY: `pfds` is a valid array of pollfds of the length passed.
-    retry(|| cvt_int(unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) }))?;
-    for (slot, p) in fds.iter_mut().zip(&pfds) {
-        slot.1 = p.revents != 0;
-    }
-    Ok(())
+    retry(|| cvt_int(unsafe { libc::poll(pfds.as_mut_ptr(), N as libc::nfds_t, timeout_ms) }))?;
+    Ok(pfds.map(|p| p.revents != 0))
 }

@@ -9,6 +9,8 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{ExitStatus, Output};
 
+use pidfd::{CommandArgs, CommandEnvs};
+
 use crate::Stdio;
 use crate::async_pidfd::current_runtime;
 use crate::child::Child;
@@ -314,19 +316,19 @@ impl Command {
     }
 
     /// The arguments after `argv[0]` (as `std::process::Command::get_args`).
-    pub fn get_args(&self) -> impl ExactSizeIterator<Item = &OsStr> {
+    pub fn get_args(&self) -> CommandArgs<'_> {
         match &self.inner {
-            Inner::Pidfd(c) => Either::A(c.get_args()),
-            Inner::Std { cmd, .. } => Either::B(cmd.get_args()),
+            Inner::Pidfd(c) => c.get_args(),
+            Inner::Std { cmd, .. } => cmd.get_args().into(),
         }
     }
 
     /// The environment changes: each variable set (`Some(value)`) or removed (`None`), without
     /// the variables inherited from the parent (as `std::process::Command::get_envs`).
-    pub fn get_envs(&self) -> impl ExactSizeIterator<Item = (&OsStr, Option<&OsStr>)> {
+    pub fn get_envs(&self) -> CommandEnvs<'_> {
         match &self.inner {
-            Inner::Pidfd(c) => Either::A(c.get_envs()),
-            Inner::Std { cmd, .. } => Either::B(cmd.get_envs()),
+            Inner::Pidfd(c) => c.get_envs(),
+            Inner::Std { cmd, .. } => cmd.get_envs().into(),
         }
     }
 
@@ -460,29 +462,3 @@ impl fmt::Debug for Command {
         }
     }
 }
-
-/// One of two iterators with the same items (the getters of either kind of command).
-enum Either<A, B> {
-    A(A),
-    B(B),
-}
-
-impl<A: Iterator, B: Iterator<Item = A::Item>> Iterator for Either<A, B> {
-    type Item = A::Item;
-
-    fn next(&mut self) -> Option<A::Item> {
-        match self {
-            Either::A(a) => a.next(),
-            Either::B(b) => b.next(),
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        match self {
-            Either::A(a) => a.size_hint(),
-            Either::B(b) => b.size_hint(),
-        }
-    }
-}
-
-impl<A: ExactSizeIterator, B: ExactSizeIterator<Item = A::Item>> ExactSizeIterator for Either<A, B> {}

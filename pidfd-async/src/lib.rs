@@ -181,6 +181,8 @@ linux_only! {
     pub use error::{Error, Result};
     pub use exit_set::{ExitId, ExitSet};
     pub use stdio::Stdio;
+    /// What [`Command::get_args`] and [`Command::get_envs`] return: `pidfd`'s, as std's.
+    pub use pidfd::{CommandArgs, CommandEnvs};
     /// The pipe types of [`Child`]'s fields: tokio's own.
     pub use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 }

@@ -319,6 +319,12 @@ async fn builder_settings_reach_the_child() -> io::Result<()> {
     std_cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default());
     assert_eq!(cmd.get_envs().collect::<Vec<_>>(), std_cmd.get_envs().collect::<Vec<_>>());
     assert!(!cmd.get_envs().any(|(k, _)| k == "C"));
+    // The getters' types are std's names, the same for a command made from a std one.
+    let from_std = Command::from(std_cmd);
+    let envs: pidfd_async::CommandEnvs<'_> = from_std.get_envs();
+    assert_eq!(envs.collect::<Vec<_>>(), cmd.get_envs().collect::<Vec<_>>());
+    let args: pidfd_async::CommandArgs<'_> = from_std.get_args();
+    assert_eq!(args.len(), 0);
     assert!(cmd.get_kill_on_drop());
     let out = cmd.output().await?;
     let pwd = std::fs::canonicalize(&dir)?;

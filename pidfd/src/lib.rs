@@ -106,7 +106,7 @@ linux_only! {
     mod wait;
 
     pub use child::Child;
-    pub use command::Command;
+    pub use command::{Command, CommandArgs, CommandEnvs};
     #[cfg(target_os = "android")]
     pub use compat::allow_probing_on_android;
     pub use compat::{Feature, FeatureReport, Support, features};

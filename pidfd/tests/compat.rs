@@ -322,6 +322,37 @@ fn getters_match_std() {
     assert_eq!(ours.get_current_dir(), std.get_current_dir());
 }
 
+/// Code that names std's getter types moves by its imports: `CommandArgs` and `CommandEnvs`
+/// are iterators that know their length and print as std's do.
+#[test]
+fn the_getters_types_are_named_as_std_names_them() {
+    use pidfd::{CommandArgs, CommandEnvs};
+    fn args_of(cmd: &Command) -> CommandArgs<'_> {
+        cmd.get_args()
+    }
+    fn envs_of(cmd: &Command) -> CommandEnvs<'_> {
+        cmd.get_envs()
+    }
+    let mut ours = Command::new("prog");
+    ours.arg("a").arg("b c").env("X", "1").env_remove("Y");
+    let mut std = std::process::Command::new("prog");
+    std.arg("a").arg("b c").env("X", "1").env_remove("Y");
+
+    assert_eq!(format!("{:?}", args_of(&ours)), format!("{:?}", std.get_args()));
+    assert_eq!(format!("{:#?}", args_of(&ours)), format!("{:#?}", std.get_args()));
+    assert_eq!(format!("{:?}", envs_of(&ours)), format!("{:?}", std.get_envs()));
+    // What is left after a step, as std's.
+    let (mut a, mut s) = (args_of(&ours), std.get_args());
+    assert_eq!(a.next(), s.next());
+    assert_eq!((a.len(), format!("{a:?}")), (s.len(), format!("{s:?}")));
+    let (mut e, mut s) = (envs_of(&ours), std.get_envs());
+    assert_eq!(e.next(), s.next());
+    assert_eq!((e.len(), format!("{e:?}")), (s.len(), format!("{s:?}")));
+    // std's own convert, for a wrapper of a std command.
+    assert_eq!(CommandArgs::from(std.get_args()).collect::<Vec<_>>(), args_of(&ours).collect::<Vec<_>>());
+    assert_eq!(CommandEnvs::from(std.get_envs()).len(), 2);
+}
+
 #[test]
 fn debug_matches_std() {
     let mut ours = Command::new("prog");

@@ -21,7 +21,10 @@ use crate::{Child, Stdio, sys};
 #[cfg(doc)]
 use crate::{PidFd, error::Error};
 
+mod getters;
 mod spawn;
+
+pub use getters::{CommandArgs, CommandEnvs};
 
 /// A process to spawn: a builder with the parts of `std::process::Command` that supervisors
 /// use, plus process-group, session, credentials, signal and cgroup control.
@@ -438,20 +441,17 @@ impl Command {
         &self.program
     }
 
-    /// The arguments after `argv[0]`, as `std::process::Command::get_args` (which returns a
-    /// `std::process::CommandArgs`, a type only std can build; this iterator has the same items
-    /// and also knows its length and runs backwards).
-    pub fn get_args(&self) -> impl ExactSizeIterator<Item = &OsStr> + DoubleEndedIterator {
-        self.args[1..].iter().map(OsString::as_os_str)
+    /// The arguments after `argv[0]`, as `std::process::Command::get_args`.
+    pub fn get_args(&self) -> CommandArgs<'_> {
+        CommandArgs::new(&self.args[1..])
     }
 
-    /// The environment changes, as `std::process::Command::get_envs` (which returns a
-    /// `std::process::CommandEnvs`, a type only std can build; this iterator has the same
-    /// items): each variable set (`Some(value)`) or removed (`None`) here, sorted by name, without
-    /// the variables inherited from the parent. After [`Command::env_clear`] only the changes
-    /// made since are listed.
-    pub fn get_envs(&self) -> impl ExactSizeIterator<Item = (&OsStr, Option<&OsStr>)> {
-        self.env.iter().map(|(k, v)| (k.as_os_str(), v.as_deref()))
+    /// The environment changes, as `std::process::Command::get_envs`: each variable set
+    /// (`Some(value)`) or removed (`None`) here, sorted by name, without the variables
+    /// inherited from the parent. After [`Command::env_clear`] only the changes made since are
+    /// listed.
+    pub fn get_envs(&self) -> CommandEnvs<'_> {
+        CommandEnvs::new(self.env.iter())
     }
 
     /// The working directory set with [`Command::current_dir`], as

@@ -105,7 +105,8 @@ impl Child {
     /// Reads and discards what the child writes to the piped stdout and stderr until it exits
     /// (or both pipes are closed), then closes them. Reaps nothing.
     pub(crate) fn drain_until_exit(&mut self) -> io::Result<()> {
-        let mut pipes = [self.stdout.take().map(OwnedFd::from), self.stderr.take().map(OwnedFd::from)].map(|fd| fd.map(File::from));
+        let (out, err) = (self.stdout.take().map(OwnedFd::from), self.stderr.take().map(OwnedFd::from));
+        let mut pipes = [out, err].map(|fd| fd.map(File::from));
         let mut buf = [0u8; 8192];
         let pidfd = self.pidfd().as_raw_fd();
         while pipes.iter().any(Option::is_some) {

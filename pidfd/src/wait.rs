@@ -285,9 +285,9 @@ impl PidFd {
                         }
                         // A non-blocking pidfd: wait for readiness. An EAGAIN after a readiness
                         // means it was not a reapable exit (a tracer holds the zombie), and the
-                        // pidfd stays readable: back off instead of spinning. (Not judged by how fast poll returned: under load or
-                        // emulation, a poll that returns at once can take longer than any
-                        // threshold.)
+                        // pidfd stays readable: back off instead of spinning. (Not judged by how
+                        // fast poll returned: under load or emulation, a poll that returns at
+                        // once can take longer than any threshold.)
                         if polled {
                             backoff.sleep();
                         }

@@ -6,6 +6,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -333,10 +334,13 @@ fn the_getters_types_are_named_as_std_names_them() {
     fn envs_of(cmd: &Command) -> CommandEnvs<'_> {
         cmd.get_envs()
     }
+    // Quotes, control bytes, non-ASCII and invalid UTF-8 print as std prints them, on every
+    // compiler (std's escapes have changed between versions).
+    let odd = [OsStr::new("it's"), OsStr::new("\x01\x7f"), OsStr::new("é"), OsStr::from_bytes(b"\xff")];
     let mut ours = Command::new("prog");
-    ours.arg("a").arg("b c").env("X", "1").env_remove("Y");
+    ours.arg("a").arg("b c").args(odd).env("X", "1").env_remove("Y").env("K'", "v'\x01é");
     let mut std = std::process::Command::new("prog");
-    std.arg("a").arg("b c").env("X", "1").env_remove("Y");
+    std.arg("a").arg("b c").args(odd).env("X", "1").env_remove("Y").env("K'", "v'\x01é");
 
     assert_eq!(format!("{:?}", args_of(&ours)), format!("{:?}", std.get_args()));
     assert_eq!(format!("{:#?}", args_of(&ours)), format!("{:#?}", std.get_args()));
@@ -350,7 +354,14 @@ fn the_getters_types_are_named_as_std_names_them() {
     assert_eq!((e.len(), format!("{e:?}")), (s.len(), format!("{s:?}")));
     // std's own convert, for a wrapper of a std command.
     assert_eq!(CommandArgs::from(std.get_args()).collect::<Vec<_>>(), args_of(&ours).collect::<Vec<_>>());
-    assert_eq!(CommandEnvs::from(std.get_envs()).len(), 2);
+    let (from_args, from_envs) = (CommandArgs::from(std.get_args()), CommandEnvs::from(std.get_envs()));
+    assert_eq!(format!("{from_args:?}"), format!("{:?}", std.get_args()));
+    assert_eq!(format!("{from_envs:?}"), format!("{:?}", std.get_envs()));
+    assert_eq!(from_envs.len(), 3);
+    // Unlike std's on newer compilers, they can be held across threads (and `.await`s).
+    fn send_and_sync<T: Send + Sync>(_: &T) {}
+    send_and_sync(&args_of(&ours));
+    send_and_sync(&envs_of(&ours));
 }
 
 #[test]

@@ -1,22 +1,25 @@
 //! [`CommandArgs`] and [`CommandEnvs`]: what [`Command::get_args`](super::Command::get_args)
 //! and [`Command::get_envs`](super::Command::get_envs) return, as std's types of those names
 //! (which only std can build): an iterator that knows its length and prints as std's does.
-//! Either kind can also wrap std's own, so a wrapper of a `std::process::Command` returns the
-//! same type.
+//! Either can also be made from std's own, so a wrapper of a `std::process::Command` returns
+//! the same type. Unlike std's (since Rust 1.87), both are `Send` and `Sync` on every compiler.
 
 use std::collections::btree_map;
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 
 /// An iterator over a command's arguments, as `std::process::CommandArgs`: what
 /// [`Command::get_args`](super::Command::get_args) returns.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct CommandArgs<'a> {
     inner: ArgsInner<'a>,
 }
 
 enum ArgsInner<'a> {
     Ours(std::slice::Iter<'a, OsString>),
-    Std(std::process::CommandArgs<'a>),
+    /// Taken from std's (whose iterator is not `Send` on newer compilers).
+    Std(std::vec::IntoIter<&'a OsStr>),
 }
 
 impl<'a> CommandArgs<'a> {
@@ -25,10 +28,10 @@ impl<'a> CommandArgs<'a> {
     }
 }
 
-/// std's own, as `std::process::Command::get_args` returns it.
+/// The arguments of std's own, as `std::process::Command::get_args` returns them.
 impl<'a> From<std::process::CommandArgs<'a>> for CommandArgs<'a> {
     fn from(args: std::process::CommandArgs<'a>) -> CommandArgs<'a> {
-        CommandArgs { inner: ArgsInner::Std(args) }
+        CommandArgs { inner: ArgsInner::Std(args.collect::<Vec<_>>().into_iter()) }
     }
 }
 
@@ -52,28 +55,45 @@ impl<'a> Iterator for CommandArgs<'a> {
 
 impl ExactSizeIterator for CommandArgs<'_> {}
 
-/// As std's: `CommandArgs { inner: ["a", "b"] }`, the arguments not yet iterated.
+/// As std's: `CommandArgs { inner: ["a", "b"] }`, the arguments not yet iterated, each printed
+/// as std prints it (std keeps them as C strings and prints those).
 impl fmt::Debug for CommandArgs<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rest: Vec<&OsStr> = match &self.inner {
-            ArgsInner::Ours(it) => it.clone().map(OsString::as_os_str).collect(),
-            // std's iterator cannot be cloned: its own `Debug` prints the same list.
-            ArgsInner::Std(it) => return it.fmt(f),
+        let rest: Vec<Arg<'_>> = match &self.inner {
+            ArgsInner::Ours(it) => it.clone().map(|a| Arg(a)).collect(),
+            ArgsInner::Std(it) => it.as_slice().iter().map(|a| Arg(a)).collect(),
         };
         f.debug_struct("CommandArgs").field("inner", &rest).finish()
+    }
+}
+
+/// One argument, printed as std's `CommandArgs` prints it: as a C string (`CStr`'s escapes),
+/// or, with a NUL inside (which a spawn refuses), as the `OsStr`.
+struct Arg<'a>(&'a OsStr);
+
+impl fmt::Debug for Arg<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match CString::new(self.0.as_bytes()) {
+            Ok(c) => c.as_c_str().fmt(f),
+            Err(_) => self.0.fmt(f),
+        }
     }
 }
 
 /// An iterator over a command's environment changes, as `std::process::CommandEnvs`: what
 /// [`Command::get_envs`](super::Command::get_envs) returns. Each item is a variable set
 /// (`Some(value)`) or removed (`None`), sorted by name.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct CommandEnvs<'a> {
     inner: EnvsInner<'a>,
 }
 
+type EnvItem<'a> = (&'a OsStr, Option<&'a OsStr>);
+
 enum EnvsInner<'a> {
     Ours(btree_map::Iter<'a, OsString, Option<OsString>>),
-    Std(std::process::CommandEnvs<'a>),
+    /// Taken from std's.
+    Std(std::vec::IntoIter<EnvItem<'a>>),
 }
 
 impl<'a> CommandEnvs<'a> {
@@ -82,17 +102,17 @@ impl<'a> CommandEnvs<'a> {
     }
 }
 
-/// std's own, as `std::process::Command::get_envs` returns it.
+/// The changes of std's own, as `std::process::Command::get_envs` returns them.
 impl<'a> From<std::process::CommandEnvs<'a>> for CommandEnvs<'a> {
     fn from(envs: std::process::CommandEnvs<'a>) -> CommandEnvs<'a> {
-        CommandEnvs { inner: EnvsInner::Std(envs) }
+        CommandEnvs { inner: EnvsInner::Std(envs.collect::<Vec<_>>().into_iter()) }
     }
 }
 
 impl<'a> Iterator for CommandEnvs<'a> {
-    type Item = (&'a OsStr, Option<&'a OsStr>);
+    type Item = EnvItem<'a>;
 
-    fn next(&mut self) -> Option<(&'a OsStr, Option<&'a OsStr>)> {
+    fn next(&mut self) -> Option<EnvItem<'a>> {
         match &mut self.inner {
             EnvsInner::Ours(it) => it.next().map(|(k, v)| (k.as_os_str(), v.as_deref())),
             EnvsInner::Std(it) => it.next(),
@@ -113,9 +133,9 @@ impl ExactSizeIterator for CommandEnvs<'_> {}
 /// iterated.
 impl fmt::Debug for CommandEnvs<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rest: Vec<(&OsStr, Option<&OsStr>)> = match &self.inner {
+        let rest: Vec<EnvItem<'_>> = match &self.inner {
             EnvsInner::Ours(it) => it.clone().map(|(k, v)| (k.as_os_str(), v.as_deref())).collect(),
-            EnvsInner::Std(it) => return it.fmt(f),
+            EnvsInner::Std(it) => it.as_slice().to_vec(),
         };
         f.debug_struct("CommandEnvs").field("iter", &rest).finish()
     }

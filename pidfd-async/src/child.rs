@@ -45,6 +45,9 @@ use crate::error::Error;
 /// # Kernel support
 /// As [`AsyncPidFd`]; signals through `pidfd_send_signal` (5.1).
 pub struct Child {
+    /// The pidfd and what its drop needs. First, so that it is dropped first: a kill-on-drop
+    /// comes before the pipes close.
+    guard: Guard,
     /// The child's stdin, when spawned with [`Stdio::piped`](crate::Stdio::piped).
     /// [`wait`](Child::wait) closes it first, so a child that reads to end-of-file can finish.
     pub stdin: Option<ChildStdin>,
@@ -52,10 +55,16 @@ pub struct Child {
     pub stdout: Option<ChildStdout>,
     /// The child's stderr, when spawned with [`Stdio::piped`](crate::Stdio::piped).
     pub stderr: Option<ChildStderr>,
-    /// `None` only once `into_async_pidfd` (or `Drop`) has taken it.
-    fd: Option<AsyncPidFd>,
     /// As the kernel returned it at creation.
     pid: u32,
+}
+
+/// What a dropped [`Child`] does (kill on drop, reap in the background), in a field of its own
+/// as tokio's `ChildDropGuard`: `Child` has no `Drop`, so its pipe fields can be moved out
+/// (`child.stdout.unwrap()`), as tokio's and std's.
+struct Guard {
+    /// `None` only once `into_async_pidfd` (or `Drop`) has taken it.
+    fd: Option<AsyncPidFd>,
     /// The runtime of the hub `fd` is in: where a dropped child is reaped.
     handle: Handle,
     kill_on_drop: bool,
@@ -89,25 +98,22 @@ impl Child {
         // Until the pipe conversions succeed the caller has not seen the child: on an error,
         // `Drop` kills it (and reaps it).
         let mut child = Child {
+            guard: Guard { fd: Some(fd), handle, kill_on_drop: true, reaped: false },
             stdin: None,
             stdout: None,
             stderr: None,
-            fd: Some(fd),
             pid,
-            handle,
-            kill_on_drop: true,
-            reaped: false,
         };
         child.stdin = stdin.map(ChildStdin::from_std).transpose()?;
         child.stdout = stdout.map(ChildStdout::from_std).transpose()?;
         child.stderr = stderr.map(ChildStderr::from_std).transpose()?;
-        child.kill_on_drop = kill_on_drop;
+        child.guard.kill_on_drop = kill_on_drop;
         Ok(child)
     }
 
     fn fd(&self) -> &AsyncPidFd {
         // Only `into_async_pidfd` and `Drop` take it, both consuming the `Child`.
-        self.fd.as_ref().expect("the pidfd is present until the Child is consumed")
+        self.guard.fd.as_ref().expect("the pidfd is present until the Child is consumed")
     }
 
     /// The child's pid while it runs or is a zombie, as tokio's: `None` once its status has
@@ -119,7 +125,7 @@ impl Child {
     /// (`PIDFD_GET_INFO`, 6.13, else `/proc/self/fdinfo`); the number is the one the kernel
     /// returned at the spawn.
     pub fn id(&self) -> Option<u32> {
-        if self.reaped {
+        if self.guard.reaped {
             return None;
         }
         match self.fd().pidfd().pid() {
@@ -134,8 +140,8 @@ impl Child {
     /// Sends `SIGKILL` through the pidfd and returns at once, as tokio's: follow with
     /// [`wait`](Child::wait), or use [`kill`](Child::kill). A child that has exited, or whose
     /// status was collected already, counts as killed: `Ok(())`, as std's `Child::kill`
-    /// documents. (tokio also returns `Ok(())` for an exited child it has not waited for, but
-    /// an `InvalidInput` error once its status was collected; this one keeps std's rule.)
+    /// documents and as tokio's (since 1.52; before, tokio returned `InvalidInput` once the
+    /// status was collected).
     ///
     /// # Kernel support
     /// As [`send_signal`](Child::send_signal).
@@ -144,7 +150,7 @@ impl Child {
     /// `PermissionDenied` and the other errors of [`send_signal`](Child::send_signal), except
     /// that the child is gone.
     pub fn start_kill(&mut self) -> io::Result<()> {
-        if self.reaped {
+        if self.guard.reaped {
             return Ok(());
         }
         match self.fd().kill() {
@@ -192,7 +198,7 @@ impl Child {
     /// As [`AsyncPidFd::try_wait`], as an [`io::Error`].
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         let status = self.fd().try_wait()?;
-        self.reaped |= status.is_some();
+        self.guard.reaped |= status.is_some();
         Ok(status)
     }
 
@@ -233,7 +239,7 @@ impl Child {
         // runtime drives (the other may sit idle, or be gone). Should that fail, the hub it is
         // in may still serve; a failure there tries again below and reports the error.
         let (mut status, mut moved) = (None, false);
-        if Handle::try_current().is_ok_and(|h| h.id() != self.handle.id()) {
+        if Handle::try_current().is_ok_and(|h| h.id() != self.guard.handle.id()) {
             if let Ok(collected) = self.collected_or_move() {
                 (status, moved) = (collected, true);
             }
@@ -259,7 +265,7 @@ impl Child {
             };
             match stopped {
                 Ok(s) => {
-                    self.reaped = true;
+                    self.guard.reaped = true;
                     return Ok(s);
                 }
                 Err(Stop::Pipe(e)) => return Err(e),
@@ -283,8 +289,8 @@ impl Child {
         let handle = current_runtime()?;
         let fd = AsyncPidFd::new(self.fd().pidfd().try_clone()?)?;
         // The old one leaves the other hub and is closed.
-        self.fd = Some(fd);
-        self.handle = handle;
+        self.guard.fd = Some(fd);
+        self.guard.handle = handle;
         Ok(None)
     }
 
@@ -317,7 +323,7 @@ impl Child {
     /// # Kernel support
     /// Any kernel: the `close` (after the reactor deregistration) of the stdio pipes still held.
     pub fn into_async_pidfd(mut self) -> AsyncPidFd {
-        self.fd.take().expect("the pidfd is present until the Child is consumed")
+        self.guard.fd.take().expect("the pidfd is present until the Child is consumed")
     }
 }
 
@@ -365,7 +371,7 @@ impl<R: AsyncRead + Unpin> Reading<R> {
     }
 }
 
-impl Drop for Child {
+impl Drop for Guard {
     fn drop(&mut self) {
         let Some(fd) = self.fd.take() else { return };
         if self.reaped {
@@ -411,11 +417,11 @@ impl Drop for Orphan {
 impl fmt::Debug for Child {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Child")
-            .field("pidfd", &self.fd)
+            .field("pidfd", &self.guard.fd)
             .field("stdin", &self.stdin)
             .field("stdout", &self.stdout)
             .field("stderr", &self.stderr)
-            .field("kill_on_drop", &self.kill_on_drop)
+            .field("kill_on_drop", &self.guard.kill_on_drop)
             .finish()
     }
 }

@@ -29,7 +29,10 @@ use crate::child::Child;
 /// besides tokio's settings there are [`setsid`](Command::setsid), [`fd`](Command::fd),
 /// [`groups`](Command::groups), [`signal_mask`](Command::signal_mask),
 /// [`reset_signals`](Command::reset_signals) and [`cgroup`](Command::cgroup). A configured
-/// [`pidfd::Command`] converts with `From`. Methods that fail return [`io::Result`], as
+/// [`pidfd::Command`] converts with `From`. tokio's `as_std`, `as_std_mut` and `into_std` have
+/// no counterpart, since there is no std command inside (std's cannot say what this one can):
+/// the getters ([`get_program`](Command::get_program), [`get_args`](Command::get_args), ...)
+/// are this command's own. Methods that fail return [`io::Result`], as
 /// tokio's: an errno stays an OS error, and the typed error ([`pidfd::Error`], or this crate's
 /// [`Error`](crate::Error) for a missing runtime) is inside (`get_ref()`, `downcast`).
 ///

@@ -121,6 +121,28 @@ async fn a_child_pipe_feeds_another_child() -> io::Result<()> {
     Ok(())
 }
 
+/// A pipe field moved out of the `Child` (`child.stdout.unwrap()`), as tokio allows: `Child`
+/// has no `Drop` of its own (its kill-on-drop and background reaping live in a private field,
+/// as tokio's `ChildDropGuard`), and that field still does its work.
+#[tokio::test]
+async fn a_pipe_field_moves_out_of_the_child() -> io::Result<()> {
+    let child = Command::new("echo").arg("moved").stdout(Stdio::piped()).spawn()?;
+    let mut out = child.stdout.unwrap();
+    let mut text = String::new();
+    out.read_to_string(&mut text).await?;
+    assert_eq!(text, "moved\n");
+    // Kill on drop still kills a child whose pipe was moved out: the rest of `child`, its
+    // guard among them, is dropped at the end of the block. (A child that would sleep far
+    // longer than any test: only the kill ends it.)
+    let (watch, stdout) = {
+        let child = Command::new("sleep").arg("100000").stdout(Stdio::piped()).kill_on_drop(true).spawn()?;
+        (child.pidfd().try_clone()?, child.stdout.unwrap())
+    };
+    pidfd_async::AsyncPidFd::new(watch)?.exited().await?;
+    drop(stdout);
+    Ok(())
+}
+
 /// The pipe fields are tokio's own types, so code that names them keeps compiling.
 #[tokio::test]
 async fn the_pipe_fields_are_tokios_types() -> io::Result<()> {
@@ -361,7 +383,8 @@ async fn uid_and_gid() -> io::Result<()> {
 /// background: no zombie).
 #[tokio::test]
 async fn kill_on_drop() -> io::Result<()> {
-    let child = Command::new("sleep").arg("30").kill_on_drop(true).spawn()?;
+    // A child that would sleep far longer than any test: only the kill ends it.
+    let child = Command::new("sleep").arg("100000").kill_on_drop(true).spawn()?;
     let watch = child.pidfd().try_clone().unwrap();
     drop(child);
     let watch = pidfd_async::AsyncPidFd::new(watch).unwrap();

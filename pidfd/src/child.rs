@@ -11,13 +11,16 @@ use crate::{PidFd, reaper, sys};
 /// A spawned child: owns its [`PidFd`] and the parent's ends of its pipes.
 ///
 /// Dropping a `Child` that has not been waited for never leaves a zombie: a single background
-/// thread (started on first need) reaps it when it exits. [`Child::detach`] opts out.
+/// thread (started on first need) reaps it when it exits. [`Child::detach`] opts out. As with
+/// std's, the pipe fields can be moved out (`child.stdout.unwrap()`): the reaping lives in a
+/// private field, not in a `Drop` of `Child` itself. A child that cannot be handed to the
+/// reaper (no thread can be made) stays a zombie until this process exits.
 ///
 /// # Kernel support
 /// Waiting and signalling as [`PidFd`] (5.3 and later).
 #[derive(Debug)]
 pub struct Child {
-    pub(crate) pidfd: Option<PidFd>,
+    pub(crate) pidfd: ReapOnDrop,
     pub(crate) pid: i32,
     /// The write end of the child's stdin, with [`Stdio::Piped`](crate::Stdio::Piped): std's
     /// own type, as `std::process::Child::stdin`.
@@ -38,7 +41,7 @@ impl Child {
 
     /// The child's pidfd.
     pub fn pidfd(&self) -> &PidFd {
-        self.pidfd.as_ref().expect("present until into_pidfd/detach")
+        self.pidfd.0.as_ref().expect("present until into_pidfd/detach")
     }
 
     /// Takes the pidfd: the caller now reaps the child (or it stays a zombie until the pidfd's
@@ -48,7 +51,7 @@ impl Child {
     /// Any kernel: nothing but the `close` of the pipe ends still held in [`Child::stdin`],
     /// `stdout` and `stderr`.
     pub fn into_pidfd(mut self) -> PidFd {
-        self.pidfd.take().expect("present until into_pidfd/detach")
+        self.pidfd.0.take().expect("present until into_pidfd/detach")
     }
 
     /// Lets the child run on its own: nobody reaps it when it exits (it becomes a zombie until
@@ -175,20 +178,26 @@ fn read2(out: Option<ChildStdout>, err: Option<ChildStderr>) -> io::Result<(Vec<
     Ok((stdout, stderr))
 }
 
-/// Reaps the child in the background once it exits (unless waited for, detached or taken
-/// with [`Child::into_pidfd`]), so no zombie is left.
-///
-/// A child that cannot be handed to the reaper (no thread) stays a zombie until this process exits.
-///
-/// # Kernel support
-/// As [`PidFd::try_wait`]; the background thread waits on the pidfds with epoll (pidfds poll
-/// readable at the exit since 5.3).
-impl Drop for Child {
+/// A child's pidfd, which reaps the child in the background once it exits when dropped
+/// (unless it was waited for, or taken by [`Child::into_pidfd`] or [`Child::detach`]): the
+/// `Drop` of a `Child`, in a field of its own so that `Child` has none and its pipe fields can
+/// be moved out, as std's. (A `try_wait` first; the background thread waits on the pidfds with
+/// epoll: pidfds poll readable at the exit since 5.3.)
+pub(crate) struct ReapOnDrop(pub(crate) Option<PidFd>);
+
+impl Drop for ReapOnDrop {
     fn drop(&mut self) {
-        let Some(fd) = self.pidfd.take() else { return };
+        let Some(fd) = self.0.take() else { return };
         if fd.remembered().is_none() && matches!(fd.try_wait(), Ok(None)) {
             reaper::adopt(fd);
         }
+    }
+}
+
+/// The pidfd, as the field was printed before it had a type of its own.
+impl std::fmt::Debug for ReapOnDrop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }
 

@@ -121,6 +121,9 @@ linux_only! {
     pub use spawn::spawn;
     pub use stdio::Stdio;
     pub use wait::{ResourceUsage, WaitOptions};
+    /// std's own types that [`Command`] and [`Child`] hand out, so that a `use std::process::{..}`
+    /// line that also names them moves by its path alone.
+    pub use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
 
     /// Helpers `pidfd-ns` calls instead of re-implementing them; not part of the API.
     #[doc(hidden)]

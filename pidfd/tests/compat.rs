@@ -134,6 +134,48 @@ fn stdio_from_std_child_pipes() {
     assert!(first.wait().unwrap().success());
 }
 
+/// A `use std::process::{..}` line moves by its path: `pidfd` names std's own `ChildStdin`,
+/// `ChildStdout`, `ChildStderr`, `ExitStatus` and `Output` too.
+#[test]
+fn one_use_line_moves_whole() {
+    use pidfd::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio};
+    fn spawn_cat() -> std::io::Result<Child> {
+        Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
+    }
+    let mut child = spawn_cat().unwrap();
+    let (stdin, stdout, stderr): (ChildStdin, ChildStdout, Option<ChildStderr>) =
+        (child.stdin.take().unwrap(), child.stdout.take().unwrap(), child.stderr.take());
+    drop((stdin, stdout, stderr));
+    let status: ExitStatus = child.wait().unwrap();
+    assert!(status.success());
+    let out: Output = Command::new("echo").arg("moved").output().unwrap();
+    let std_out: std::process::Output = out;
+    assert_eq!(std_out.stdout, b"moved\n");
+}
+
+/// std's example of `From<ChildStdout> for Stdio` as std writes it: the pipe field is moved
+/// out of the `Child` (`hello.stdout.unwrap()`), which compiles only because `Child` has no
+/// `Drop` of its own (std's has none; ours reaps through a private field).
+#[test]
+fn a_pipe_field_moves_out_of_the_child() {
+    let hello = Command::new("echo").arg("Hello, world!").stdout(Stdio::piped()).spawn().expect("failed echo command");
+    let reverse = Command::new("cat")
+        .stdin(hello.stdout.unwrap()) // Converted into a Stdio here
+        .output()
+        .expect("failed reverse command");
+    assert_eq!(reverse.stdout, b"Hello, world!\n");
+    // Each field of a partly moved `Child` is still dropped: the stdin and stderr fields, and
+    // the pidfd, whose drop hands a running child to the reaper.
+    let mut cat = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdin = cat.stdin.take().unwrap();
+    let stdout = cat.stdout.unwrap();
+    stdin.write_all(b"after the move").unwrap();
+    drop(stdin);
+    let mut got = String::new();
+    File::from(std::os::fd::OwnedFd::from(stdout)).read_to_string(&mut got).unwrap();
+    assert_eq!(got, "after the move");
+}
+
 #[test]
 fn stdio_from_io_stdout_and_stderr() {
     // std: `From<io::Stdout> for Stdio` (1.74): the child writes where the parent's stdout goes.
@@ -540,6 +582,43 @@ fn pre_exec_errors_fail_the_spawn() {
     let mut got = Vec::new();
     File::from(r).read_to_end(&mut got).unwrap();
     assert_eq!(got, b"1");
+}
+
+/// A hook sees the parent's fds, as std's does: `dup2` of a close-on-exec pipe end onto
+/// another number hands it to the program (std's idiom for passing an fd). The parent's
+/// other fds still do not reach the program, also those without close-on-exec (the rule of
+/// `Command::fd`): the spawn marks them close-on-exec before the hooks instead of closing them.
+#[test]
+fn pre_exec_sees_the_parents_fds() {
+    use std::os::fd::AsRawFd;
+    let (r, w) = pipe();
+    let w_fd = w.as_raw_fd();
+    let target = if w_fd == 3 { 4 } else { 3 };
+    // A pipe end without close-on-exec, which std's child would inherit and ours does not.
+    let mut open = [-1; 2];
+    // SAFETY: a writable array of two ints.
+    assert_eq!(unsafe { libc::pipe(open.as_mut_ptr()) }, 0);
+    // SAFETY: two new fds nothing else owns.
+    let (open_r, open_w) =
+        unsafe { (std::os::fd::OwnedFd::from_raw_fd(open[0]), std::os::fd::OwnedFd::from_raw_fd(open[1])) };
+    let mut cmd = Command::new("sh");
+    let script = format!("echo via hook >&{target} && ! (echo >&{}) 2>/dev/null", open_w.as_raw_fd());
+    cmd.args(["-c", &script]);
+    // SAFETY: one raw `dup2`; no allocation (an OS error is a number).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(w_fd, target) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let status = cmd.status().unwrap();
+    assert!(status.success(), "{status}: the fd without close-on-exec reached the program, or the hook's did not");
+    drop((cmd, w, open_r, open_w));
+    let mut got = String::new();
+    File::from(r).read_to_string(&mut got).unwrap();
+    assert_eq!(got, "via hook\n");
 }
 
 // Command::fd: the spawn consumes the parent's copy.

@@ -246,7 +246,8 @@ impl Command {
 
     /// Gives the child `fd` as file descriptor number `target` (3 or more). Apart from these and
     /// 0-2, the child inherits no fd, not even ones without close-on-exec: on every creation
-    /// path the child closes every other fd before exec.
+    /// path the child closes every other fd before exec (with a [`pre_exec`](Command::pre_exec)
+    /// hook, at the exec: the hook still sees them).
     ///
     /// The child's fd table starts as a copy of the parent's entries up to the highest fd it
     /// takes over (see the cost section of [`Command`]): a low `fd` keeps the spawn cheap when
@@ -254,7 +255,8 @@ impl Command {
     ///
     /// The child closes the other fds with one `close_range` per gap between the fds it keeps
     /// (5.9); before, it closes the numbers `/proc/self/fd` lists (read without allocating), or,
-    /// without `/proc`, every number below the `RLIMIT_NOFILE` soft limit. [`Command::spawn`] fails
+    /// without `/proc`, every number below the larger `RLIMIT_NOFILE` limit (an fd may lie
+    /// above a lowered soft limit). [`Command::spawn`] fails
     /// with [`Error::InvalidInput`] for a target below 3 (use the stdio setters) or one given
     /// twice.
     ///

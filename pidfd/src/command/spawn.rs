@@ -54,7 +54,7 @@ impl Command {
             Ok((pid, fd)) => {
                 let [stdin, stdout, stderr] = parents;
                 Ok(Child {
-                    pidfd: Some(PidFd::from_owned_unchecked(fd)),
+                    pidfd: crate::child::ReapOnDrop(Some(PidFd::from_owned_unchecked(fd))),
                     pid,
                     stdin: stdin.map(ChildStdin::from),
                     stdout: stdout.map(ChildStdout::from),

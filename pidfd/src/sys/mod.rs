@@ -598,6 +598,13 @@ impl crate::Command {
     /// so whatever it does cannot reach the parent. That costs what a fork costs (it grows with
     /// the parent's memory).
     ///
+    /// The hook sees every fd of this process, as std's does, so it can `dup2` one to the
+    /// number the program expects; such a copy (without close-on-exec) is the program's. The
+    /// other fds still never reach the program (see [`fd`](crate::Command::fd)): before the
+    /// hooks, the spawn marks them close-on-exec instead of closing them
+    /// (`close_range(CLOSE_RANGE_CLOEXEC)`, 5.11; before, one `fcntl` per fd `/proc/self/fd`
+    /// lists).
+    ///
     /// # Safety
     /// As std's `pre_exec`: the hook runs in a copy of a possibly multi-threaded process at
     /// the instant of the fork. It must not touch a lock another thread might have held then

@@ -149,7 +149,8 @@ fn async_operations_leave_the_fd_table_as_it_was() {
             exited.async_pidfd().exited().await.unwrap();
             drop(exited);
             if signals {
-                let killed = Command::new("sleep").arg("10").kill_on_drop(true).spawn().unwrap();
+                // Far longer than any test: only the kill ends it.
+                let killed = Command::new("sleep").arg("100000").kill_on_drop(true).spawn().unwrap();
                 watch.push(killed.pidfd().try_clone().unwrap());
                 drop(killed);
             }

@@ -590,6 +590,7 @@ fn pre_exec_errors_fail_the_spawn() {
 /// `Command::fd`): the spawn marks them close-on-exec before the hooks instead of closing them.
 #[test]
 fn pre_exec_sees_the_parents_fds() {
+    use std::io::{BufRead, BufReader};
     use std::os::fd::AsRawFd;
     let (r, w) = pipe();
     let w_fd = w.as_raw_fd();
@@ -599,11 +600,10 @@ fn pre_exec_sees_the_parents_fds() {
     // SAFETY: a writable array of two ints.
     assert_eq!(unsafe { libc::pipe(open.as_mut_ptr()) }, 0);
     // SAFETY: two new fds nothing else owns.
-    let (open_r, open_w) =
-        unsafe { (std::os::fd::OwnedFd::from_raw_fd(open[0]), std::os::fd::OwnedFd::from_raw_fd(open[1])) };
+    let open = unsafe { [0, 1].map(|i| std::os::fd::OwnedFd::from_raw_fd(open[i])) };
     let mut cmd = Command::new("sh");
-    let script = format!("echo via hook >&{target} && ! (echo >&{}) 2>/dev/null", open_w.as_raw_fd());
-    cmd.args(["-c", &script]);
+    let script = format!("echo via hook >&{target}; echo ready; read x; exit 0");
+    cmd.args(["-c", &script]).stdin(Stdio::piped()).stdout(Stdio::piped());
     // SAFETY: one raw `dup2`; no allocation (an OS error is a number).
     unsafe {
         cmd.pre_exec(move || {
@@ -613,12 +613,61 @@ fn pre_exec_sees_the_parents_fds() {
             Ok(())
         });
     }
-    let status = cmd.status().unwrap();
-    assert!(status.success(), "{status}: the fd without close-on-exec reached the program, or the hook's did not");
-    drop((cmd, w, open_r, open_w));
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    // The program's fds, read while it waits: stdio and the hook's copy, nothing else (not
+    // the pipe end without close-on-exec, not the spawn's own).
+    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect();
+    fds.sort_unstable();
+    assert_eq!(fds, [0, 1, 2, target], "the parent's fd without close-on-exec is {}", open[1].as_raw_fd());
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    drop((cmd, w, open));
     let mut got = String::new();
     File::from(r).read_to_string(&mut got).unwrap();
     assert_eq!(got, "via hook\n");
+}
+
+/// The fds the spawn moves around in the child (a mapped source on its way to its number,
+/// the report socket) never land on a parent's fd that a hook may use: here the parent's pipe
+/// sits at the number just above the highest mapped one, where a source used to be lifted.
+/// (High numbers, which the other tests of this binary do not reach.)
+#[test]
+fn a_hook_sees_the_parents_fd_next_to_the_mapped_ones() {
+    use std::os::fd::AsRawFd;
+    const MAPPED: i32 = 500;
+    const OURS: i32 = MAPPED + 1;
+    // SAFETY: only asks whether the number is open.
+    assert_eq!(unsafe { libc::fcntl(OURS, libc::F_GETFD) }, -1, "fd {OURS} is taken");
+    let (r, w) = pipe();
+    // SAFETY: `w` is open; `OURS` is free (checked above) and becomes ours.
+    assert_eq!(unsafe { libc::dup3(w.as_raw_fd(), OURS, libc::O_CLOEXEC) }, OURS);
+    // SAFETY: the new fd nothing else owns.
+    let ours = unsafe { std::os::fd::OwnedFd::from_raw_fd(OURS) };
+    drop(w);
+    let (_unused_r, unused_w) = pipe();
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo next to the mapped fd >&3"]).fd(unused_w, MAPPED);
+    // SAFETY: one raw `dup2`; no allocation (an OS error is a number).
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::dup2(OURS, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let status = cmd.status().unwrap();
+    assert!(status.success(), "{status}");
+    drop((cmd, ours));
+    let mut got = String::new();
+    File::from(r).read_to_string(&mut got).unwrap();
+    assert_eq!(got, "next to the mapped fd\n");
 }
 
 // Command::fd: the spawn consumes the parent's copy.

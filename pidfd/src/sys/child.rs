@@ -73,18 +73,23 @@ pub(super) struct PathPlan {
     /// The mask the child execs with: the parent thread's, or the one asked for.
     pub(super) mask: KernelSigset,
     /// Every fd below this is copied when the child unshares its fd table; all fds the child
-    /// needs are below it. Sources are lifted to `lift_base + i`, the report fd just above.
+    /// needs are below it. Sources are lifted to `lift_base + i`, the report fd just above
+    /// (with `mark_only`: to free numbers from here up).
     pub(super) lift_base: RawFd,
-    /// The fds that survive the close step (sorted): targets from 3 up and the lifted report.
+    /// The fds that survive the close step (sorted): targets from 3 up and the lifted report
+    /// (with `mark_only`: the targets; the report is close-on-exec anyway).
     pub(super) keep: Vec<RawFd>,
     /// Do not use `close_range` in the child (the fault seam: kernels before 5.9).
     pub(super) no_close_range: bool,
-    /// `Command::exec`: the steps run in this very process, which keeps its fd table, so
-    /// sources are lifted to free numbers only (`F_DUPFD_CLOEXEC`, recorded in `lifted`) and the
-    /// fds not kept are marked close-on-exec rather than closed (a failed exec leaves every fd
-    /// someone owns open).
+    /// `Command::exec`: the steps run in this very process, which keeps its fd table (a
+    /// failed exec leaves every fd someone owns open; see `mark_only`).
     pub(super) in_place: bool,
-    /// Where each source was lifted (`in_place` only), written by the steps.
+    /// The fd table holds fds someone else uses until the exec: `Command::exec` (`in_place`),
+    /// and a child with `pre_exec` hooks, which see the parent's fds as std's do. Sources and
+    /// the report are lifted to free numbers only (`F_DUPFD_CLOEXEC`), never onto one of
+    /// those fds, and the fds not kept are marked close-on-exec rather than closed.
+    pub(super) mark_only: bool,
+    /// Where each source was lifted (`mark_only` only), written by the steps.
     pub(super) lifted: Box<[AtomicI32]>,
 }
 
@@ -138,14 +143,15 @@ impl ChildPlan {
         // Saturating: a target near i32::MAX is refused by the child's dup3 (EBADF), not by an
         // overflow here.
         self.path.lift_base = hi.saturating_add(1);
+        self.path.mark_only = self.path.in_place || self.hooks.is_some();
         let mut keep: Vec<RawFd> = self.fd_map.iter().map(|&(_, t)| t).filter(|&t| t >= 3).collect();
-        if self.path.report.is_some() {
+        if self.path.report.is_some() && !self.path.mark_only {
             keep.push(self.lifted_report());
         }
         keep.sort_unstable();
         self.path.keep = keep;
         self.path.no_close_range = super::fault::check(super::Call::CloseRange).is_err();
-        if self.path.in_place {
+        if self.path.mark_only {
             self.path.lifted = self.fd_map.iter().map(|_| AtomicI32::new(-1)).collect();
         }
         self.path.mask = match &self.sigmask {
@@ -266,14 +272,19 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> Result<std::conve
         unsafe { raw::dup3(from, to, libc::O_CLOEXEC) }
     };
     if *report >= 0 {
-        let to = plan.lifted_report();
-        lift(*report, to)?;
-        *report = to;
+        *report = if path.mark_only {
+            // SAFETY: an fd of our own table, to the lowest free number from `lift_base`.
+            unsafe { raw::dupfd_cloexec(*report, path.lift_base) }?
+        } else {
+            let to = plan.lifted_report();
+            lift(*report, to)?;
+            to
+        };
     }
     for (i, &(src, _)) in plan.fd_map.iter().enumerate() {
-        if path.in_place {
-            // Our own process's table: the lowest free number above the plan's fds, never a
-            // number someone else owns.
+        if path.mark_only {
+            // A table others use until the exec: the lowest free number above the plan's
+            // fds, never a number someone else owns.
             // SAFETY: fds of our own table.
             let fd = unsafe { raw::dupfd_cloexec(src, path.lift_base) }?;
             path.lifted[i].store(fd, Ordering::Relaxed);
@@ -282,13 +293,13 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> Result<std::conve
         }
     }
     for (i, &(_, dst)) in plan.fd_map.iter().enumerate() {
-        let tmp = if path.in_place { path.lifted[i].load(Ordering::Relaxed) } else { path.lift_base + i as RawFd };
+        let tmp = if path.mark_only { path.lifted[i].load(Ordering::Relaxed) } else { path.lift_base + i as RawFd };
         // SAFETY: fds of our own table.
         unsafe {
             raw::dup3(tmp, dst, 0)?;
             raw::close(tmp);
         }
-        if path.in_place {
+        if path.mark_only {
             path.lifted[i].store(-1, Ordering::Relaxed);
         }
     }
@@ -307,7 +318,7 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> Result<std::conve
     // every path. In place (`exec`), and before `pre_exec` hooks, they are marked close-on-exec
     // instead, so the exec closes them: the hooks see the parent's fds, as std's do (an fd a
     // hook makes without close-on-exec, a `dup2` onto 3 say, is the program's).
-    close_all_but(&path.keep, path.no_close_range, path.in_place || plan.hooks.is_some())?;
+    close_all_but(&path.keep, path.no_close_range, path.mark_only)?;
     if let Some(groups) = &plan.groups {
         // SAFETY: `groups` is a live Vec of the plan.
         unsafe { raw::setgroups(groups.as_ptr(), groups.len()) }?;

@@ -601,9 +601,10 @@ impl crate::Command {
     /// The hook sees every fd of this process, as std's does, so it can `dup2` one to the
     /// number the program expects; such a copy (without close-on-exec) is the program's. The
     /// other fds still never reach the program (see [`fd`](crate::Command::fd)): before the
-    /// hooks, the spawn marks them close-on-exec instead of closing them
-    /// (`close_range(CLOSE_RANGE_CLOEXEC)`, 5.11; before, one `fcntl` per fd `/proc/self/fd`
-    /// lists).
+    /// hooks, the spawn marks them close-on-exec instead of closing them, and the fds it moves
+    /// go to free numbers only (`close_range(CLOSE_RANGE_CLOEXEC)`, 5.11; before, one `fcntl`
+    /// per fd `/proc/self/fd` lists, or without `/proc` per number below the larger
+    /// `RLIMIT_NOFILE` limit).
     ///
     /// # Safety
     /// As std's `pre_exec`: the hook runs in a copy of a possibly multi-threaded process at

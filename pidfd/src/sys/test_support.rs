@@ -155,6 +155,15 @@ pub(crate) fn blocked_signals() -> super::raw::KernelSigset {
 
 pub(crate) use super::clone::{block_all_signals, restore_signals};
 
+/// Gives `cmd` a `pre_exec` hook that does nothing: the spawn takes the hooks' path (a fork,
+/// the fds marked close-on-exec rather than closed) without changing the child.
+pub(crate) fn add_noop_hook(cmd: &mut crate::Command) {
+    // SAFETY: the hook touches nothing.
+    unsafe {
+        cmd.pre_exec(|| Ok(()));
+    }
+}
+
 /// Whether this process runs as root (the credential tests drop to another user).
 pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.

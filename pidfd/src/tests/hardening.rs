@@ -259,12 +259,20 @@ fn fds_above_the_soft_limit_are_closed_without_close_range_and_proc() {
     // The paths whose choice needs no probe again (forcing a feature off would make every probe
     // run again, and on old kernels some read /proc): the default vfork clone(3), the vfork
     // clone, and the fork-like clone, a child with a copy of our fd table.
-    let paths: [(&str, Option<Call>); 3] =
-        [("default", None), ("vfork clone", Some(Call::Clone3)), ("fork-like", Some(Call::Vfork))];
-    for (path, refused) in paths {
+    // And a child with a `pre_exec` hook, whose fds are marked close-on-exec, one by one here.
+    let paths: [(&str, Option<Call>, bool); 4] = [
+        ("default", None, false),
+        ("vfork clone", Some(Call::Clone3), false),
+        ("fork-like", Some(Call::Vfork), false),
+        ("pre_exec hook", None, true),
+    ];
+    for (path, refused, hook) in paths {
         let _r = refused.map(|call| fault::inject(call, libc::EPERM));
         let mut cmd = crate::Command::new("sh");
         cmd.args(["-c", "echo ready; read x"]).stdin(crate::Stdio::Piped).stdout(crate::Stdio::Piped);
+        if hook {
+            ts::add_noop_hook(&mut cmd);
+        }
         let mut child = cmd.spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();

@@ -168,7 +168,7 @@ fn child_inherits_only_stdio_and_mapped_fds_on_every_path() {
         })
         .collect();
     let tmp = TempCgroup::new("fds");
-    let check = |what: &str, cgroup: bool| {
+    let check = |what: &str, cgroup: bool, hook: bool| {
         let (r, w) = crate::sys::pipe().unwrap();
         let pipe = std::fs::read_link(format!("/proc/self/fd/{}", r.as_raw_fd())).unwrap();
         // A shell that says it runs: by then the dynamic loader has closed what it opened.
@@ -177,6 +177,9 @@ fn child_inherits_only_stdio_and_mapped_fds_on_every_path() {
         cmd.stdin(crate::Stdio::Piped).stdout(crate::Stdio::Piped);
         if let (true, Some(t)) = (cgroup, &tmp) {
             cmd.cgroup(std::fs::File::open(&t.0).unwrap().into());
+        }
+        if hook {
+            crate::sys::test_support::add_noop_hook(&mut cmd);
         }
         let mut child = cmd.spawn().unwrap();
         let mut line = String::new();
@@ -188,18 +191,21 @@ fn child_inherits_only_stdio_and_mapped_fds_on_every_path() {
     };
     for close_range in [true, false] {
         let _c = (!close_range).then(|| fault::inject(Call::CloseRange, libc::ENOSYS));
-        check(&format!("default vfork clone(3), close_range {close_range}"), false);
+        check(&format!("default vfork clone(3), close_range {close_range}"), false, false);
         {
             let _g = fault::inject(Call::Clone3, libc::ENOSYS);
-            check(&format!("vfork clone, close_range {close_range}"), false);
+            check(&format!("vfork clone, close_range {close_range}"), false, false);
         }
         if fork {
             let _g = without(Feature::ClonePidfd);
-            check(&format!("fork, close_range {close_range}"), false);
+            check(&format!("fork, close_range {close_range}"), false, false);
         }
         if tmp.is_some() && Feature::CloneIntoCgroup.is_supported() {
-            check(&format!("clone3 into a cgroup, close_range {close_range}"), true);
+            check(&format!("clone3 into a cgroup, close_range {close_range}"), true, false);
         }
+        // A `pre_exec` hook: the fds are marked close-on-exec (`CLOSE_RANGE_CLOEXEC`, 5.11, else
+        // one `fcntl` per listed fd), and the exec closes them.
+        check(&format!("fork-like with a pre_exec hook, close_range {close_range}"), false, true);
     }
     drop((low, high, many));
 }

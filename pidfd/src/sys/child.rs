@@ -313,9 +313,9 @@ unsafe fn child_steps(plan: &ChildPlan, report: &mut RawFd) -> Result<std::conve
         (false, true) => null_onto(libc::O_WRONLY, &[2])?,
         (false, false) => {}
     }
-    // Only 0-2, the mapped targets and the (close-on-exec) report fd reach the program:
-    // sources, pipes of other children and every fd without close-on-exec are closed, on
-    // every path. In place (`exec`), and before `pre_exec` hooks, they are marked close-on-exec
+    // Only 0-2 and the mapped targets reach the program (the report fd, close-on-exec, stays
+    // until the exec): sources, pipes of other children and every fd without close-on-exec
+    // are closed, on every path. In place (`exec`), and before `pre_exec` hooks, they are marked close-on-exec
     // instead, so the exec closes them: the hooks see the parent's fds, as std's do (an fd a
     // hook makes without close-on-exec, a `dup2` onto 3 say, is the program's).
     close_all_but(&path.keep, path.no_close_range, path.mark_only)?;
